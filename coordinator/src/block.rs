@@ -1,0 +1,163 @@
+//! Organizer blocks (press, production holds): no expiry, only on free seats, all or nothing
+//! across sections.
+
+use crate::hold::{parse_unavailable, Unavailable};
+use crate::ids::{EventId, SeatId, SectionId};
+use crate::reply::Reply;
+use crate::{keys, seat_ids, Coordinator, CoordinatorError};
+
+/// Why a block request was refused before touching Redis.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidBlock {
+    /// No seats.
+    #[error("no seats given")]
+    NoSeats,
+    /// The tag is empty, too long or has spaces.
+    #[error("the block tag must be 1 to 64 characters without spaces")]
+    BadTag,
+}
+
+/// What blocking came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// Every seat is blocked; these were newly blocked by this call.
+    Blocked(Vec<SeatId>),
+    /// Some seats are held or sold; nothing was blocked.
+    Unavailable(Vec<Unavailable>),
+    /// The event is not open.
+    UnknownEvent,
+    /// Seats the event does not know; nothing was blocked.
+    UnknownSeats(Vec<SeatId>),
+    /// Refused before touching Redis.
+    Invalid(InvalidBlock),
+}
+
+/// What unblocking came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnblockOutcome {
+    /// These seats were blocked and are free now (others were left as they were).
+    Unblocked(Vec<SeatId>),
+    /// The event is not open.
+    UnknownEvent,
+    /// Seats the event does not know; nothing was changed.
+    UnknownSeats(Vec<SeatId>),
+    /// Refused before touching Redis.
+    Invalid(InvalidBlock),
+}
+
+impl Coordinator {
+    /// Blocks free seats for the organizer, all or nothing.
+    pub async fn block(
+        &self,
+        event: &EventId,
+        seats: &[SeatId],
+        tag: &str,
+    ) -> Result<BlockOutcome, CoordinatorError> {
+        if seats.is_empty() {
+            return Ok(BlockOutcome::Invalid(InvalidBlock::NoSeats));
+        }
+        if tag.is_empty() || tag.len() > 64 || tag.contains(char::is_whitespace) {
+            return Ok(BlockOutcome::Invalid(InvalidBlock::BadTag));
+        }
+        let groups = match self.group_by_section(event, seats).await? {
+            None => return Ok(BlockOutcome::UnknownEvent),
+            Some(Err(unknown)) => return Ok(BlockOutcome::UnknownSeats(unknown)),
+            Some(Ok(groups)) => groups,
+        };
+        let client = self.client();
+        let mut newly: Vec<(SectionId, Vec<SeatId>)> = Vec::new();
+        let mut refusal = None;
+        for (section, seats) in &groups {
+            let k = keys::section(event, section);
+            let mut args = Vec::with_capacity(seats.len() + 1);
+            args.push(tag.to_owned());
+            args.extend(seats.iter().map(ToString::to_string));
+            let script = &self.scripts.block;
+            let reply = Reply::new(
+                script.name,
+                script
+                    .run(client, vec![k.inv, k.held, k.sold, k.blocked, k.ver], args)
+                    .await?,
+            )?;
+            match reply.code()? {
+                0 => newly.push((
+                    section.clone(),
+                    seat_ids(script.name, reply.strings_from(1)?)?,
+                )),
+                -1 => {
+                    refusal = Some(BlockOutcome::Unavailable(parse_unavailable(
+                        script.name,
+                        reply.strings_from(1)?,
+                    )?));
+                    break;
+                }
+                -2 => {
+                    refusal = Some(BlockOutcome::UnknownSeats(seat_ids(
+                        script.name,
+                        reply.strings_from(1)?,
+                    )?));
+                    break;
+                }
+                _ => return Err(reply.unknown_code()),
+            }
+        }
+        if let Some(refusal) = refusal {
+            for (section, seats) in newly.iter().rev() {
+                if !seats.is_empty() {
+                    self.unblock_section(client, event, section, seats).await?;
+                }
+            }
+            return Ok(refusal);
+        }
+        Ok(BlockOutcome::Blocked(
+            newly.into_iter().flat_map(|(_, s)| s).collect(),
+        ))
+    }
+
+    /// Returns blocked seats to sale.
+    pub async fn unblock(
+        &self,
+        event: &EventId,
+        seats: &[SeatId],
+    ) -> Result<UnblockOutcome, CoordinatorError> {
+        if seats.is_empty() {
+            return Ok(UnblockOutcome::Invalid(InvalidBlock::NoSeats));
+        }
+        let groups = match self.group_by_section(event, seats).await? {
+            None => return Ok(UnblockOutcome::UnknownEvent),
+            Some(Err(unknown)) => return Ok(UnblockOutcome::UnknownSeats(unknown)),
+            Some(Ok(groups)) => groups,
+        };
+        let client = self.client();
+        let mut freed = Vec::new();
+        for (section, seats) in &groups {
+            freed.extend(self.unblock_section(client, event, section, seats).await?);
+        }
+        Ok(UnblockOutcome::Unblocked(freed))
+    }
+
+    async fn unblock_section(
+        &self,
+        client: &fred::prelude::Client,
+        event: &EventId,
+        section: &SectionId,
+        seats: &[SeatId],
+    ) -> Result<Vec<SeatId>, CoordinatorError> {
+        let k = keys::section(event, section);
+        let script = &self.scripts.unblock;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    client,
+                    vec![k.blocked, k.ver],
+                    seats.iter().map(ToString::to_string).collect(),
+                )
+                .await?,
+        )?;
+        match reply.code()? {
+            0 => seat_ids(script.name, reply.strings_from(1)?),
+            _ => Err(reply.unknown_code()),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Named, configurable bounds and connection settings.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Every bound on a hold. Defaults follow the design document (holds of 5 to 15 minutes).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Most seats in one hold.
+    pub max_seats_per_hold: usize,
+    /// Shortest hold a client may ask for, in seconds.
+    pub min_ttl_secs: u64,
+    /// Longest hold a client may ask for, in seconds.
+    pub max_ttl_secs: u64,
+    /// TTL when the client names none, in seconds.
+    pub default_ttl_secs: u64,
+    /// Absolute cap on a hold's life from its creation, extensions included, in seconds.
+    pub max_hold_lifetime_secs: u64,
+    /// Longest a payment may pin a hold past its expiry, in seconds.
+    pub max_pin_secs: u64,
+    /// How long one hold attempt may take before another caller with the same client
+    /// reservation id may take it over (the first is presumed dead), in milliseconds.
+    pub attempt_window_ms: u64,
+    /// How long a finished hold's record is kept after its cap to answer replays, in seconds.
+    pub record_retention_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_seats_per_hold: 10,
+            min_ttl_secs: 60,
+            max_ttl_secs: 900,
+            default_ttl_secs: 300,
+            max_hold_lifetime_secs: 1800,
+            max_pin_secs: 120,
+            attempt_window_ms: 10_000,
+            record_retention_secs: 86_400,
+        }
+    }
+}
+
+/// How to reach the Redis Cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    /// Seed nodes, `host:port`; the rest of the cluster is discovered.
+    pub nodes: Vec<String>,
+    /// Connections per node (each pooled client connects to every primary).
+    pub pool_size: usize,
+    /// Deadline for one command, retries included, in milliseconds.
+    pub command_timeout_ms: u64,
+    /// Attempts per command when a connection drops under it (failover).
+    pub max_command_attempts: u32,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            nodes: vec!["127.0.0.1:7000".into()],
+            pool_size: 4,
+            command_timeout_ms: 5_000,
+            max_command_attempts: 6,
+        }
+    }
+}
+
+impl RedisSettings {
+    pub(crate) fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms)
+    }
+}

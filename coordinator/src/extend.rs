@@ -1,0 +1,116 @@
+//! Moving a live hold's expiry: a buyer's extension (never past the cap) and the payment pin
+//! (the hold cannot expire or be released while a payment is in flight; bounded by `max_pin_secs`).
+
+use std::time::Duration;
+
+use crate::hold::{check_ttl, Hold, HoldState, InvalidHold, Refusal, Transition};
+use crate::ids::{HoldId, SeatId};
+use crate::reply::Reply;
+use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
+
+/// What an extension or a pin came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtendOutcome {
+    /// Done: the hold and its seats now expire at `hold.expires_at_ms`.
+    Extended(Hold),
+    /// No such hold.
+    NotFound,
+    /// Another buyer's hold.
+    NotOwner,
+    /// The hold has expired; its seats may already be someone else's.
+    Expired(Hold),
+    /// The new expiry would pass the hold's absolute cap; nothing changed.
+    PastCap(Hold),
+    /// The hold is not in a state that can be extended (pinned, sold, released...).
+    WrongState(Hold),
+    /// The TTL asked for is outside the configured range, or the pin is too long.
+    Invalid(InvalidHold),
+    /// The record moved but these seats are no longer held by the hold (lost in a failover, or
+    /// expired an instant ago). The caller should treat the hold as lost.
+    SeatsLost(Vec<SeatId>),
+}
+
+impl Coordinator {
+    /// Extends a held hold to `ttl_secs` from now, within the TTL range and the absolute cap.
+    pub async fn extend(
+        &self,
+        hold_id: &HoldId,
+        caller: Caller<'_>,
+        ttl_secs: u64,
+    ) -> Result<ExtendOutcome, CoordinatorError> {
+        let ttl = match check_ttl(Some(ttl_secs), &self.limits) {
+            Ok(ttl) => ttl,
+            Err(e) => return Ok(ExtendOutcome::Invalid(e)),
+        };
+        self.move_expiry(hold_id, "extend", caller, ttl).await
+    }
+
+    /// Pins a live hold for a payment: it stays held at least `pin_for` from now (at most
+    /// `max_pin_secs`), even past its cap, and cannot be released meanwhile.
+    pub async fn pin(
+        &self,
+        hold_id: &HoldId,
+        pin_for: Duration,
+    ) -> Result<ExtendOutcome, CoordinatorError> {
+        let max = Duration::from_secs(self.limits.max_pin_secs);
+        if pin_for > max || pin_for.is_zero() {
+            return Ok(ExtendOutcome::Invalid(InvalidHold::TtlOutOfRange {
+                min: 1,
+                max: self.limits.max_pin_secs,
+                requested: pin_for.as_secs(),
+            }));
+        }
+        self.move_expiry(hold_id, "pin", Caller::System, pin_for)
+            .await
+    }
+
+    async fn move_expiry(
+        &self,
+        hold_id: &HoldId,
+        op: &str,
+        caller: Caller<'_>,
+        by: Duration,
+    ) -> Result<ExtendOutcome, CoordinatorError> {
+        let hold = match self
+            .transition(hold_id, op, caller, by.as_millis() as u64)
+            .await?
+        {
+            Transition::NotFound => return Ok(ExtendOutcome::NotFound),
+            Transition::NotOwner => return Ok(ExtendOutcome::NotOwner),
+            Transition::Refused(Refusal::Expired, h) => return Ok(ExtendOutcome::Expired(h)),
+            Transition::Refused(Refusal::PastCap, h) => return Ok(ExtendOutcome::PastCap(h)),
+            Transition::Refused(Refusal::WrongState, h) => {
+                return Ok(if h.state == HoldState::Expired {
+                    ExtendOutcome::Expired(h)
+                } else {
+                    ExtendOutcome::WrongState(h)
+                })
+            }
+            Transition::Done(h) | Transition::Replay(h) => h,
+        };
+        let client = self.client();
+        let mut lost = Vec::new();
+        for (section, seats) in self.hold_groups(&hold).await? {
+            let k = keys::section(&hold.event, &section);
+            let mut args = Vec::with_capacity(seats.len() + 2);
+            args.push(hold_id.to_string());
+            args.push(hold.expires_at_ms.to_string());
+            args.extend(seats.iter().map(ToString::to_string));
+            let script = &self.scripts.extend;
+            let reply = Reply::new(
+                script.name,
+                script.run(client, vec![k.held, k.holder], args).await?,
+            )?;
+            match reply.code()? {
+                0 => {}
+                -1 => lost.extend(seat_ids(script.name, reply.strings_from(1)?)?),
+                _ => return Err(reply.unknown_code()),
+            }
+        }
+        if lost.is_empty() {
+            Ok(ExtendOutcome::Extended(hold))
+        } else {
+            Ok(ExtendOutcome::SeatsLost(lost))
+        }
+    }
+}

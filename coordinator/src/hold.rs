@@ -1,0 +1,629 @@
+//! Holding seats: all or nothing, across sections, idempotent per client reservation id.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Limits;
+use crate::ids::{ClientReservationId, EventId, HoldId, SeatId, SectionId, UserId};
+use crate::reply::Reply;
+use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
+
+/// Why a hold request was refused before touching Redis.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidHold {
+    /// `seat_ids` was empty.
+    #[error("no seats requested")]
+    NoSeats,
+    /// More seats than `max_seats_per_hold`.
+    #[error("{requested} seats requested; at most {max} per hold")]
+    TooManySeats {
+        /// The bound.
+        max: usize,
+        /// What was asked.
+        requested: usize,
+    },
+    /// The same seat twice in one request.
+    #[error("seat {0} is requested twice")]
+    DuplicateSeat(SeatId),
+    /// TTL outside the configured range.
+    #[error("ttl_seconds must be between {min} and {max} (got {requested})")]
+    TtlOutOfRange {
+        /// Shortest allowed.
+        min: u64,
+        /// Longest allowed.
+        max: u64,
+        /// What was asked.
+        requested: u64,
+    },
+}
+
+/// A validated hold request. Build it with [`HoldRequest::new`].
+#[derive(Debug, Clone)]
+pub struct HoldRequest {
+    event: EventId,
+    user: UserId,
+    client_id: ClientReservationId,
+    seats: Vec<SeatId>,
+    ttl: Duration,
+}
+
+/// Checks a TTL against the configured range; `None` takes the default.
+pub fn check_ttl(ttl_secs: Option<u64>, limits: &Limits) -> Result<Duration, InvalidHold> {
+    let requested = ttl_secs.unwrap_or(limits.default_ttl_secs);
+    if !(limits.min_ttl_secs..=limits.max_ttl_secs).contains(&requested) {
+        return Err(InvalidHold::TtlOutOfRange {
+            min: limits.min_ttl_secs,
+            max: limits.max_ttl_secs,
+            requested,
+        });
+    }
+    Ok(Duration::from_secs(requested))
+}
+
+impl HoldRequest {
+    /// Validates the request against the bounds. Seats keep the client's order for display; the
+    /// canonical (sorted) order is used for locking and idempotency.
+    pub fn new(
+        event: EventId,
+        user: UserId,
+        client_id: ClientReservationId,
+        seats: Vec<SeatId>,
+        ttl_secs: Option<u64>,
+        limits: &Limits,
+    ) -> Result<Self, InvalidHold> {
+        if seats.is_empty() {
+            return Err(InvalidHold::NoSeats);
+        }
+        if seats.len() > limits.max_seats_per_hold {
+            return Err(InvalidHold::TooManySeats {
+                max: limits.max_seats_per_hold,
+                requested: seats.len(),
+            });
+        }
+        let mut seen = BTreeSet::new();
+        for seat in &seats {
+            if !seen.insert(seat) {
+                return Err(InvalidHold::DuplicateSeat(seat.clone()));
+            }
+        }
+        let ttl = check_ttl(ttl_secs, limits)?;
+        Ok(Self {
+            event,
+            user,
+            client_id,
+            seats,
+            ttl,
+        })
+    }
+
+    /// The hold id this request maps to.
+    pub fn hold_id(&self) -> HoldId {
+        HoldId::derive(&self.event, &self.user, &self.client_id)
+    }
+
+    fn fingerprint(&self) -> String {
+        let mut sorted: Vec<&str> = self.seats.iter().map(SeatId::as_str).collect();
+        sorted.sort_unstable();
+        format!("{}|ttl={}", sorted.join(" "), self.ttl.as_millis())
+    }
+}
+
+/// A hold's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    /// Being placed right now.
+    Pending,
+    /// Holding its seats until `expires_at_ms`.
+    Held,
+    /// A payment is in flight; it cannot be released and will not expire before `expires_at_ms`.
+    Pinned,
+    /// Its seats are sold.
+    Sold,
+    /// Released by its buyer or the system.
+    Released,
+    /// Held or pinned, and its expiry has passed: the seats are free again.
+    Expired,
+}
+
+impl HoldState {
+    pub(crate) fn parse(script: &'static str, raw: &str) -> Result<Self, CoordinatorError> {
+        Ok(match raw {
+            "pending" => Self::Pending,
+            "held" => Self::Held,
+            "pinned" => Self::Pinned,
+            "sold" => Self::Sold,
+            "released" => Self::Released,
+            "expired" => Self::Expired,
+            other => {
+                return Err(CoordinatorError::protocol(
+                    script,
+                    format!("unknown hold state {other:?}"),
+                ))
+            }
+        })
+    }
+}
+
+/// A hold as its record says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    /// Its id.
+    pub id: HoldId,
+    /// The event.
+    pub event: EventId,
+    /// The buyer.
+    pub user: UserId,
+    /// Its seats, sorted.
+    pub seats: Vec<SeatId>,
+    /// Its state, with `Expired` computed against Redis `TIME`.
+    pub state: HoldState,
+    /// Creation, unix ms.
+    pub created_at_ms: i64,
+    /// Expiry, unix ms.
+    pub expires_at_ms: i64,
+    /// No extension goes past this, unix ms.
+    pub cap_at_ms: i64,
+    /// Redis `TIME` when this was read, unix ms.
+    pub now_ms: i64,
+}
+
+/// A seat's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatState {
+    /// Free to hold.
+    Free,
+    /// In a live hold.
+    Held,
+    /// Sold.
+    Sold,
+    /// Blocked by the organizer.
+    Blocked,
+}
+
+/// A seat that could not be taken, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unavailable {
+    /// The seat.
+    pub seat: SeatId,
+    /// What it is now.
+    pub state: SeatState,
+}
+
+/// What a hold request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// Every seat is held.
+    Created(Hold),
+    /// The same request was already answered: here is that hold, as it is now.
+    Replayed(Hold),
+    /// Some seats are held, sold or blocked; nothing was held.
+    Unavailable(Vec<Unavailable>),
+    /// The event is not open in the coordinator.
+    UnknownEvent,
+    /// These seats are not part of the event; nothing was held.
+    UnknownSeats(Vec<SeatId>),
+    /// The client reservation id was used before with other seats or TTL.
+    IdempotencyConflict,
+    /// The same request is being processed right now; retry after this many ms.
+    InProgress {
+        /// Suggested wait.
+        retry_after_ms: u64,
+    },
+}
+
+pub(crate) fn parse_unavailable(
+    script: &'static str,
+    pairs: Vec<String>,
+) -> Result<Vec<Unavailable>, CoordinatorError> {
+    pairs
+        .chunks(2)
+        .map(|pair| {
+            let [seat, why] = pair else {
+                return Err(CoordinatorError::protocol(script, "odd seat/why list"));
+            };
+            let state = match why.as_str() {
+                "held" => SeatState::Held,
+                "sold" => SeatState::Sold,
+                "blocked" => SeatState::Blocked,
+                other => {
+                    return Err(CoordinatorError::protocol(
+                        script,
+                        format!("unknown reason {other:?}"),
+                    ))
+                }
+            };
+            let seat = SeatId::parse(seat)
+                .map_err(|e| CoordinatorError::protocol(script, e.to_string()))?;
+            Ok(Unavailable { seat, state })
+        })
+        .collect()
+}
+
+impl Coordinator {
+    /// Places a hold. See the module doc of the crate for the cross-section protocol.
+    pub async fn hold(&self, request: &HoldRequest) -> Result<HoldOutcome, CoordinatorError> {
+        let groups = match self
+            .group_by_section(&request.event, &request.seats)
+            .await?
+        {
+            None => return Ok(HoldOutcome::UnknownEvent),
+            Some(Err(unknown)) => return Ok(HoldOutcome::UnknownSeats(unknown)),
+            Some(Ok(groups)) => groups,
+        };
+        let hold_id = request.hold_id();
+        let record = keys::hold(&hold_id);
+        let client = self.client();
+
+        let mut sorted_seats = request.seats.clone();
+        sorted_seats.sort();
+        let seats_arg = sorted_seats
+            .iter()
+            .map(SeatId::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let sections_arg = groups
+            .keys()
+            .map(SectionId::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let begin = &self.scripts.hold_begin;
+        let reply = Reply::new(
+            begin.name,
+            begin
+                .run(
+                    client,
+                    vec![record.clone()],
+                    vec![
+                        request.event.to_string(),
+                        request.user.to_string(),
+                        request.fingerprint(),
+                        request.ttl.as_millis().to_string(),
+                        (self.limits.max_hold_lifetime_secs * 1000).to_string(),
+                        self.limits.attempt_window_ms.to_string(),
+                        seats_arg,
+                        sections_arg,
+                    ],
+                )
+                .await?,
+        )?;
+        let hold = |state, expires_at_ms, cap_at_ms, created_at_ms, now_ms| Hold {
+            id: hold_id,
+            event: request.event.clone(),
+            user: request.user.clone(),
+            seats: sorted_seats.clone(),
+            state,
+            created_at_ms,
+            expires_at_ms,
+            cap_at_ms,
+            now_ms,
+        };
+        let (expires_at_ms, cap_at_ms, now_ms) = match reply.code()? {
+            0 => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
+            1 => {
+                let state = HoldState::parse(begin.name, &reply.string(1)?)?;
+                let (expires, cap, created, now) =
+                    (reply.int(2)?, reply.int(3)?, reply.int(4)?, reply.int(5)?);
+                let state = match state {
+                    HoldState::Held | HoldState::Pinned if expires <= now => HoldState::Expired,
+                    other => other,
+                };
+                return Ok(HoldOutcome::Replayed(hold(
+                    state, expires, cap, created, now,
+                )));
+            }
+            -1 => return Ok(HoldOutcome::IdempotencyConflict),
+            -2 => {
+                return Ok(HoldOutcome::InProgress {
+                    retry_after_ms: reply.int(1)?.max(1) as u64,
+                })
+            }
+            _ => return Err(reply.unknown_code()),
+        };
+
+        let mut taken: Vec<(&SectionId, &Vec<SeatId>)> = Vec::new();
+        let mut refusal = None;
+        for (section, seats) in &groups {
+            match self
+                .hold_section(
+                    client,
+                    &request.event,
+                    section,
+                    &hold_id,
+                    expires_at_ms,
+                    seats,
+                )
+                .await
+            {
+                Ok(None) => taken.push((section, seats)),
+                Ok(Some(outcome)) => {
+                    refusal = Some(Ok(outcome));
+                    break;
+                }
+                Err(e) => {
+                    refusal = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        if let Some(refusal) = refusal {
+            // Roll back what this attempt took; if Redis fails here too the seats still free
+            // themselves at `expires_at_ms`.
+            for (section, seats) in taken.iter().rev() {
+                if let Err(e) = self
+                    .release_section(client, &request.event, section, &hold_id, seats)
+                    .await
+                {
+                    tracing::warn!(error = %e, hold = %hold_id, "rollback of a refused hold failed; seats free at expiry");
+                }
+            }
+            if let Err(e) = self.settle(client, &record, "abort").await {
+                tracing::warn!(error = %e, hold = %hold_id, "could not forget a refused hold attempt");
+            }
+            return refusal;
+        }
+        self.settle(client, &record, "held").await?;
+        Ok(HoldOutcome::Created(hold(
+            HoldState::Held,
+            expires_at_ms,
+            cap_at_ms,
+            now_ms,
+            now_ms,
+        )))
+    }
+
+    /// Holds one section's seats; `Some(outcome)` is a refusal.
+    async fn hold_section(
+        &self,
+        client: &fred::prelude::Client,
+        event: &EventId,
+        section: &SectionId,
+        hold_id: &HoldId,
+        expires_at_ms: i64,
+        seats: &[SeatId],
+    ) -> Result<Option<HoldOutcome>, CoordinatorError> {
+        let k = keys::section(event, section);
+        let mut args = Vec::with_capacity(seats.len() + 2);
+        args.push(hold_id.to_string());
+        args.push(expires_at_ms.to_string());
+        args.extend(seats.iter().map(ToString::to_string));
+        let script = &self.scripts.hold;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    client,
+                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
+                    args,
+                )
+                .await?,
+        )?;
+        Ok(match reply.code()? {
+            0 => None,
+            -1 => Some(HoldOutcome::Unavailable(parse_unavailable(
+                script.name,
+                reply.strings_from(1)?,
+            )?)),
+            -2 => Some(HoldOutcome::UnknownSeats(seat_ids(
+                script.name,
+                reply.strings_from(1)?,
+            )?)),
+            // The attempt outlived its own expiry (a very slow call): nothing can be held.
+            -3 => Some(HoldOutcome::InProgress { retry_after_ms: 0 }),
+            // Layout knows the seat but the section's inventory is not loaded (opening underway).
+            -4 => Some(HoldOutcome::UnknownSeats(seats.to_vec())),
+            _ => return Err(reply.unknown_code()),
+        })
+    }
+
+    async fn settle(
+        &self,
+        client: &fred::prelude::Client,
+        record: &str,
+        outcome: &str,
+    ) -> Result<(), CoordinatorError> {
+        let script = &self.scripts.hold_settle;
+        let retain_ms = self.limits.record_retention_secs * 1000;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    client,
+                    vec![record.to_owned()],
+                    vec![outcome.to_owned(), retain_ms.to_string()],
+                )
+                .await?,
+        )?;
+        match reply.code()? {
+            // -1: a concurrent attempt (after our window lapsed) settled it first; same seats.
+            0 | -1 => Ok(()),
+            _ => Err(reply.unknown_code()),
+        }
+    }
+
+    /// Reads a hold. A buyer may only read their own.
+    pub async fn read_hold(
+        &self,
+        hold_id: &HoldId,
+        caller: Caller<'_>,
+    ) -> Result<ReadOutcome, CoordinatorError> {
+        Ok(match self.transition(hold_id, "read", caller, 0).await? {
+            Transition::Done(hold) | Transition::Replay(hold) => ReadOutcome::Found(hold),
+            Transition::NotFound => ReadOutcome::NotFound,
+            Transition::NotOwner => ReadOutcome::NotOwner,
+            Transition::Refused(..) => {
+                return Err(CoordinatorError::protocol(
+                    "hold_transition.lua",
+                    "read refused",
+                ))
+            }
+        })
+    }
+
+    /// Runs `hold_transition.lua`.
+    pub(crate) async fn transition(
+        &self,
+        hold_id: &HoldId,
+        op: &str,
+        caller: Caller<'_>,
+        param_ms: u64,
+    ) -> Result<Transition, CoordinatorError> {
+        let script = &self.scripts.hold_transition;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    self.client(),
+                    vec![keys::hold(hold_id)],
+                    vec![op.to_owned(), caller.as_arg(), param_ms.to_string()],
+                )
+                .await?,
+        )?;
+        let code = reply.code()?;
+        match code {
+            -1 => return Ok(Transition::NotFound),
+            -2 => return Ok(Transition::NotOwner),
+            _ => {}
+        }
+        if reply.len() < 9 {
+            return Err(reply.unknown_code());
+        }
+        let parse = |s: String, script| {
+            EventId::parse(&s).map_err(|e| CoordinatorError::protocol(script, e.to_string()))
+        };
+        let seats_raw = reply.string(8)?;
+        let hold = Hold {
+            id: *hold_id,
+            state: HoldState::parse(script.name, &reply.string(1)?)?,
+            expires_at_ms: reply.int(2)?,
+            cap_at_ms: reply.int(3)?,
+            created_at_ms: reply.int(4)?,
+            now_ms: reply.int(5)?,
+            event: parse(reply.string(6)?, script.name)?,
+            user: UserId::parse(&reply.string(7)?)
+                .map_err(|e| CoordinatorError::protocol(script.name, e.to_string()))?,
+            seats: seat_ids(
+                script.name,
+                seats_raw
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )?,
+        };
+        Ok(match code {
+            0 => Transition::Done(hold),
+            1 => Transition::Replay(hold),
+            -3 => Transition::Refused(Refusal::WrongState, hold),
+            -4 => Transition::Refused(Refusal::Expired, hold),
+            -5 => Transition::Refused(Refusal::PastCap, hold),
+            _ => return Err(reply.unknown_code()),
+        })
+    }
+
+    /// The hold's seats grouped by section, using the event's layout.
+    pub(crate) async fn hold_groups(
+        &self,
+        hold: &Hold,
+    ) -> Result<BTreeMap<SectionId, Vec<SeatId>>, CoordinatorError> {
+        match self.group_by_section(&hold.event, &hold.seats).await? {
+            Some(Ok(groups)) => Ok(groups),
+            _ => Err(CoordinatorError::protocol(
+                "layout",
+                format!(
+                    "hold {} names seats its event's layout does not know",
+                    hold.id
+                ),
+            )),
+        }
+    }
+}
+
+/// What reading a hold found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// The hold.
+    Found(Hold),
+    /// No such hold (or forgotten after its retention).
+    NotFound,
+    /// Another buyer's hold.
+    NotOwner,
+}
+
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    WrongState,
+    Expired,
+    PastCap,
+}
+
+#[derive(Debug)]
+pub(crate) enum Transition {
+    Done(Hold),
+    Replay(Hold),
+    NotFound,
+    NotOwner,
+    Refused(Refusal, Hold),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(seats: &[&str], ttl: Option<u64>) -> Result<HoldRequest, InvalidHold> {
+        HoldRequest::new(
+            EventId::parse("e").expect("valid"),
+            UserId::parse("u").expect("valid"),
+            ClientReservationId::parse("c").expect("valid"),
+            seats
+                .iter()
+                .map(|s| SeatId::parse(s).expect("valid"))
+                .collect(),
+            ttl,
+            &Limits::default(),
+        )
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        assert_eq!(req(&[], None).err(), Some(InvalidHold::NoSeats));
+        let eleven: Vec<String> = (0..11).map(|i| format!("s{i}")).collect();
+        let eleven: Vec<&str> = eleven.iter().map(String::as_str).collect();
+        assert!(matches!(
+            req(&eleven, None),
+            Err(InvalidHold::TooManySeats {
+                max: 10,
+                requested: 11
+            })
+        ));
+        assert!(matches!(
+            req(&["a", "b", "a"], None),
+            Err(InvalidHold::DuplicateSeat(_))
+        ));
+        assert!(matches!(
+            req(&["a"], Some(59)),
+            Err(InvalidHold::TtlOutOfRange { .. })
+        ));
+        assert!(matches!(
+            req(&["a"], Some(901)),
+            Err(InvalidHold::TtlOutOfRange { .. })
+        ));
+        assert!(req(&["a"], Some(60)).is_ok());
+        assert!(req(&["a"], None).is_ok());
+    }
+
+    #[test]
+    fn fingerprint_ignores_seat_order() {
+        let a = req(&["a", "b"], None).expect("valid");
+        let b = req(&["b", "a"], None).expect("valid");
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.hold_id(), b.hold_id());
+        assert_ne!(
+            a.fingerprint(),
+            req(&["a", "b"], Some(120)).expect("valid").fingerprint()
+        );
+    }
+}

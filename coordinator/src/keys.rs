@@ -1,0 +1,79 @@
+//! The ONLY place that formats a Redis key.
+//!
+//! Seat state is hash-tagged per (event, section): `seat:{ev:E:sec:S}:...`, so one hot event's
+//! sections spread over every primary, and each per-section script touches one slot. The event's
+//! layout lives under `{ev:E}` and each hold's record under `{hold:H}`; neither is touched by the
+//! same script as seat state, so no script ever spans two slots.
+
+use crate::ids::{EventId, HoldId, SectionId};
+
+/// The keys of one section's seat state (see `lua/hold.lua` for their types).
+#[derive(Debug, Clone)]
+pub struct SectionKeys {
+    /// SET of every seat id: the section's inventory and capacity.
+    pub inv: String,
+    /// ZSET seat id -> hold expiry (unix ms).
+    pub held: String,
+    /// HASH seat id -> hold id.
+    pub holder: String,
+    /// HASH seat id -> buying hold id.
+    pub sold: String,
+    /// HASH seat id -> organizer's tag.
+    pub blocked: String,
+    /// STRING change counter (seat-map cache version).
+    pub ver: String,
+}
+
+/// The hash tag shared by every key of one section.
+pub fn section_tag(event: &EventId, section: &SectionId) -> String {
+    format!("{{ev:{event}:sec:{section}}}")
+}
+
+/// Keys of one section's seat state.
+pub fn section(event: &EventId, section: &SectionId) -> SectionKeys {
+    let tag = section_tag(event, section);
+    SectionKeys {
+        inv: format!("seat:{tag}:inv"),
+        held: format!("seat:{tag}:held"),
+        holder: format!("seat:{tag}:holder"),
+        sold: format!("seat:{tag}:sold"),
+        blocked: format!("seat:{tag}:blocked"),
+        ver: format!("seat:{tag}:ver"),
+    }
+}
+
+/// HASH seat id -> section id of an event.
+pub fn layout(event: &EventId) -> String {
+    format!("seat:{{ev:{event}}}:layout")
+}
+
+/// SET of an event's section ids.
+pub fn sections(event: &EventId) -> String {
+    format!("seat:{{ev:{event}}}:sections")
+}
+
+/// HASH: a hold's record (see `lua/hold_begin.lua`).
+pub fn hold(hold: &HoldId) -> String {
+    format!("seat:{{hold:{hold}}}")
+}
+
+/// Pub/sub channel announcing that a section's availability changed (design document §9).
+pub fn seat_update_channel(event: &EventId, section: &SectionId) -> String {
+    format!("seat:update:{event}:{section}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_keys_share_one_tag_and_events_differ() {
+        let e = EventId::parse("e1").expect("valid");
+        let a = SectionId::parse("a").expect("valid");
+        let k = section(&e, &a);
+        for key in [&k.inv, &k.held, &k.holder, &k.sold, &k.blocked, &k.ver] {
+            assert!(key.contains("{ev:e1:sec:a}"), "{key}");
+        }
+        assert_eq!(layout(&e), "seat:{ev:e1}:layout");
+    }
+}

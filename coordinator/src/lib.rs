@@ -1,0 +1,201 @@
+//! The seat coordinator: all-or-nothing seat holds with expiries, on a Redis Cluster, through Lua
+//! scripts. The only code that knows Redis keys and scripts.
+//!
+//! # Layout
+//!
+//! - [`ids`]: identifier newtypes, parsed at the edge.
+//! - [`keys`]: the only module that formats a Redis key (hash tag per event and section).
+//! - [`scripts`]: the registry of `lua/*.lua`, EVALSHA with reload on NOSCRIPT.
+//! - [`config`]: named bounds ([`Limits`]) and connection settings.
+//! - one module per operation, each with its request, its outcome enum and its reply parsing:
+//!   [`open`], [`hold`], [`release`], [`extend`] (extension and payment pin), [`sell`],
+//!   [`block`], [`snapshot`].
+//! - [`error`]: infrastructure failures only ([`CoordinatorError`], a 503 for an HTTP caller).
+//!
+//! # The seat state machine
+//!
+//! ```text
+//!          hold (TTL)                 sell (order durable in Postgres)
+//!   free ─────────────► held ────────────────────────────────────────► sold
+//!    ▲ ▲  expiry / release │
+//!    │ └───────────────────┘
+//!    │   unblock
+//!    └──────────── blocked ◄── block (organizer; only a free seat)
+//! ```
+//!
+//! A seat is held while its expiry score is later than Redis `TIME`: no background process is
+//! needed for a hold to end on time. Holds are soft state: a failover may lose one, and that is
+//! allowed. Selling is guarded twice: `sell.lua` never sells a seat sold to another hold, and
+//! Postgres' unique constraint on sold seats is the last word (see the reconciler).
+//!
+//! A hold on seats of several sections (several slots, maybe several primaries) takes the sections
+//! one by one in sorted order and releases those already taken on the first refusal, so it is all
+//! or nothing; the hold's record (`hold_begin.lua`) makes a replay find the same hold.
+
+pub mod block;
+pub mod config;
+pub mod error;
+pub mod extend;
+pub mod hold;
+pub mod ids;
+pub mod keys;
+pub mod open;
+pub mod release;
+mod reply;
+pub mod scripts;
+pub mod sell;
+pub mod snapshot;
+
+mod layout;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::prelude::*;
+use fred::types::config::{ClusterDiscoveryPolicy, Server};
+
+pub use config::{Limits, RedisSettings};
+pub use error::CoordinatorError;
+pub use hold::{Hold, HoldState, SeatState, Unavailable};
+pub use ids::{ClientReservationId, EventId, HoldId, InvalidId, SeatId, SectionId, UserId};
+
+use layout::LayoutCache;
+use scripts::Scripts;
+
+/// Who asks for an operation on a hold: its buyer, or the system (reconciler, admin), which
+/// skips the owner check.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// A buyer; must own the hold.
+    User(&'a UserId),
+    /// A trusted process.
+    System,
+}
+
+impl Caller<'_> {
+    fn as_arg(&self) -> String {
+        match self {
+            Caller::User(u) => u.to_string(),
+            Caller::System => String::new(),
+        }
+    }
+}
+
+/// A connection pool to the cluster, the scripts, the bounds and a cache of event layouts.
+pub struct Coordinator {
+    pool: Pool,
+    scripts: Scripts,
+    limits: Limits,
+    layouts: LayoutCache,
+}
+
+impl Coordinator {
+    /// Connects to the cluster and loads every script on every primary.
+    pub async fn connect(
+        settings: &RedisSettings,
+        limits: Limits,
+    ) -> Result<Self, CoordinatorError> {
+        let hosts = settings
+            .nodes
+            .iter()
+            .map(|node| {
+                let (host, port) = node.rsplit_once(':').unwrap_or((node, "6379"));
+                let port = port.parse().map_err(|_| {
+                    CoordinatorError::Redis(fred::error::Error::new(
+                        fred::error::ErrorKind::Config,
+                        format!("bad redis node {node:?}: expected host:port"),
+                    ))
+                })?;
+                Ok(Server::new(host, port))
+            })
+            .collect::<Result<Vec<_>, CoordinatorError>>()?;
+        let config = Config {
+            server: ServerConfig::Clustered {
+                hosts,
+                policy: ClusterDiscoveryPolicy::default(),
+            },
+            fail_fast: false,
+            ..Config::default()
+        };
+        let command_timeout = settings.command_timeout();
+        let attempts = settings.max_command_attempts;
+        let pool = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = Duration::from_secs(2);
+                c.max_command_attempts = attempts;
+                c.max_redirections = 16;
+                c.cluster_cache_update_delay = Duration::from_millis(50);
+            })
+            .with_performance_config(|p| p.default_command_timeout = command_timeout)
+            // Reconnect for ever: a primary that fails over comes back as a replica, and the
+            // new primary is found through the cluster's redirections.
+            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
+            .build_pool(settings.pool_size.max(1))?;
+        pool.init().await?;
+        let coordinator = Self {
+            pool,
+            scripts: Scripts::load(),
+            limits,
+            layouts: LayoutCache::default(),
+        };
+        coordinator.load_scripts().await?;
+        Ok(coordinator)
+    }
+
+    /// Loads every script on every primary (also done lazily on NOSCRIPT).
+    pub async fn load_scripts(&self) -> Result<(), CoordinatorError> {
+        for script in self.scripts.all() {
+            script.load_everywhere(self.client()).await?;
+        }
+        Ok(())
+    }
+
+    /// The bounds in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The underlying pool, for health checks and tests.
+    pub fn redis(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Answers when the cluster answers a PING.
+    pub async fn ping(&self) -> Result<(), CoordinatorError> {
+        self.client().ping::<()>(None).await?;
+        Ok(())
+    }
+
+    fn client(&self) -> &Client {
+        self.pool.next()
+    }
+
+    /// Groups seats by section using the event's layout. `Ok(None)`: unknown event.
+    /// `Err(unknown)` inside: seats that are not part of the event.
+    async fn group_by_section(
+        &self,
+        event: &EventId,
+        seats: &[SeatId],
+    ) -> Result<Option<Result<BTreeMap<SectionId, Vec<SeatId>>, Vec<SeatId>>>, CoordinatorError>
+    {
+        let Some(layout) = self.layouts.get(self.client(), event, seats).await? else {
+            return Ok(None);
+        };
+        Ok(Some(layout.group(seats)))
+    }
+
+    /// The sections of an event, `None` when the event is not open.
+    async fn sections_of(
+        &self,
+        event: &EventId,
+    ) -> Result<Option<Arc<layout::Layout>>, CoordinatorError> {
+        self.layouts.get(self.client(), event, &[]).await
+    }
+}
+
+fn seat_ids(script: &'static str, raw: Vec<String>) -> Result<Vec<SeatId>, CoordinatorError> {
+    raw.into_iter()
+        .map(|s| SeatId::parse(&s).map_err(|e| CoordinatorError::protocol(script, e.to_string())))
+        .collect()
+}

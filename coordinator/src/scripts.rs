@@ -1,0 +1,107 @@
+//! The script registry: every `lua/*.lua` file, compiled in with `include_str!`.
+//!
+//! Scripts run with EVALSHA. A node that answers NOSCRIPT (after `SCRIPT FLUSH`, a restart, or a
+//! replica promoted by a failover: the script cache is not replicated) gets every script loaded
+//! again on all primaries, and the call is retried once. Every script is idempotent for the same
+//! arguments, so a retry after a dropped connection is safe too.
+
+use fred::prelude::*;
+use fred::types::scripts::Script as FredScript;
+use fred::types::MultipleValues;
+
+use crate::error::CoordinatorError;
+
+/// One Lua script: its file name (for errors and metrics) and its body.
+pub struct Script {
+    /// File name under `lua/`.
+    pub name: &'static str,
+    inner: FredScript,
+}
+
+macro_rules! scripts {
+    ($($field:ident => $file:literal),+ $(,)?) => {
+        /// Every script of the coordinator.
+        pub struct Scripts { $(
+            #[doc = concat!("`lua/", $file, "`")]
+            pub $field: Script,
+        )+ }
+
+        impl Scripts {
+            fn new() -> Self {
+                Self { $(
+                    $field: Script {
+                        name: $file,
+                        inner: FredScript::from_lua(include_str!(concat!("../../lua/", $file))),
+                    },
+                )+ }
+            }
+
+            /// All scripts, for loading.
+            pub fn all(&self) -> Vec<&Script> {
+                vec![$(&self.$field),+]
+            }
+        }
+    };
+}
+
+scripts! {
+    open_layout => "open_layout.lua",
+    open_section => "open_section.lua",
+    hold => "hold.lua",
+    release => "release.lua",
+    extend => "extend.lua",
+    sell => "sell.lua",
+    block => "block.lua",
+    unblock => "unblock.lua",
+    snapshot => "snapshot.lua",
+    hold_begin => "hold_begin.lua",
+    hold_settle => "hold_settle.lua",
+    hold_transition => "hold_transition.lua",
+}
+
+impl Scripts {
+    pub(crate) fn load() -> Self {
+        Self::new()
+    }
+}
+
+impl Script {
+    /// The script's SHA-1, as EVALSHA wants it.
+    pub fn sha1(&self) -> &str {
+        self.inner.sha1()
+    }
+
+    /// The script's source.
+    pub fn source(&self) -> &str {
+        self.inner.lua().map(|s| &**s).unwrap_or_default()
+    }
+
+    /// Loads this script on every primary.
+    pub(crate) async fn load_everywhere(&self, client: &Client) -> Result<(), CoordinatorError> {
+        client
+            .script_load_cluster::<(), _>(self.source().to_owned())
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the script; reloads it everywhere on NOSCRIPT and retries once.
+    pub(crate) async fn run(
+        &self,
+        client: &Client,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Value, CoordinatorError> {
+        let args: MultipleValues = Value::Array(args.into_iter().map(Value::from).collect());
+        match client
+            .evalsha::<Value, _, _, _>(self.sha1().to_owned(), keys.clone(), args.clone())
+            .await
+        {
+            Err(e) if e.details().contains("NOSCRIPT") => {
+                tracing::info!(script = self.name, "script missing on a node; reloading");
+                self.load_everywhere(client).await?;
+                Ok(client.evalsha(self.sha1().to_owned(), keys, args).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}

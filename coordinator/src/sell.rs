@@ -1,0 +1,125 @@
+//! Marking seats sold once their order is durable in Postgres, and repairing Redis from Postgres.
+
+use crate::hold::{HoldState, Refusal, Transition};
+use crate::ids::{EventId, HoldId, SeatId};
+use crate::reply::Reply;
+use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
+
+/// What selling came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SellOutcome {
+    /// Every seat is sold to the hold; `newly_sold` by this call (0 on a replay).
+    Sold {
+        /// Seats whose state changed.
+        newly_sold: u64,
+    },
+    /// No such hold.
+    NotFound,
+    /// The hold cannot be sold in its state (released, still being placed).
+    WrongState(HoldState),
+    /// Strict mode: these seats are not live-held by the hold (expired or lost). Seats of other
+    /// sections may already be sold: Postgres is the truth and the reconciler repairs Redis.
+    SeatsNotHeld(Vec<SeatId>),
+    /// These seats are sold to ANOTHER hold: an attempted oversell, refused in their section.
+    /// Sections are applied one by one, so seats of sections before it may already be sold.
+    SoldToAnother(Vec<SeatId>),
+    /// Seats the event does not know.
+    UnknownSeats(Vec<SeatId>),
+}
+
+impl Coordinator {
+    /// Sells a hold's seats (checkout, after the order is committed in Postgres). Every seat must
+    /// be live-held (or pinned) by the hold.
+    pub async fn mark_sold(&self, hold_id: &HoldId) -> Result<SellOutcome, CoordinatorError> {
+        let hold = match self.transition(hold_id, "read", Caller::System, 0).await? {
+            Transition::Done(h) | Transition::Replay(h) => h,
+            Transition::NotFound | Transition::NotOwner => return Ok(SellOutcome::NotFound),
+            Transition::Refused(_, h) => return Ok(SellOutcome::WrongState(h.state)),
+        };
+        match hold.state {
+            HoldState::Held | HoldState::Pinned | HoldState::Sold | HoldState::Expired => {}
+            other => return Ok(SellOutcome::WrongState(other)),
+        }
+        let outcome = self
+            .sell_seats(&hold.event, hold_id, &hold.seats, "strict")
+            .await?;
+        if let SellOutcome::Sold { .. } = outcome {
+            match self.transition(hold_id, "sold", Caller::System, 0).await? {
+                Transition::Done(_) | Transition::Replay(_) => {}
+                Transition::Refused(Refusal::WrongState, h) => {
+                    return Ok(SellOutcome::WrongState(h.state))
+                }
+                _ => return Ok(SellOutcome::NotFound),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Makes Redis say these seats are sold to `hold_id`, whatever holds or blocks are on them,
+    /// because Postgres says so (reconciler). Never takes a seat sold to another hold.
+    pub async fn repair_sold(
+        &self,
+        event: &EventId,
+        hold_id: &HoldId,
+        seats: &[SeatId],
+    ) -> Result<SellOutcome, CoordinatorError> {
+        self.sell_seats(event, hold_id, seats, "repair").await
+    }
+
+    async fn sell_seats(
+        &self,
+        event: &EventId,
+        hold_id: &HoldId,
+        seats: &[SeatId],
+        mode: &str,
+    ) -> Result<SellOutcome, CoordinatorError> {
+        let groups = match self.group_by_section(event, seats).await? {
+            None => return Ok(SellOutcome::NotFound),
+            Some(Err(unknown)) => return Ok(SellOutcome::UnknownSeats(unknown)),
+            Some(Ok(groups)) => groups,
+        };
+        let client = self.client();
+        let mut newly_sold = 0;
+        for (section, seats) in groups {
+            let k = keys::section(event, &section);
+            let mut args = Vec::with_capacity(seats.len() + 2);
+            args.push(hold_id.to_string());
+            args.push(mode.to_owned());
+            args.extend(seats.iter().map(ToString::to_string));
+            let script = &self.scripts.sell;
+            let reply = Reply::new(
+                script.name,
+                script
+                    .run(
+                        client,
+                        vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
+                        args,
+                    )
+                    .await?,
+            )?;
+            match reply.code()? {
+                0 => newly_sold += reply.int(1)? as u64,
+                -1 => {
+                    return Ok(SellOutcome::SoldToAnother(seat_ids(
+                        script.name,
+                        reply.strings_from(1)?,
+                    )?))
+                }
+                -2 => {
+                    return Ok(SellOutcome::UnknownSeats(seat_ids(
+                        script.name,
+                        reply.strings_from(1)?,
+                    )?))
+                }
+                -3 => {
+                    return Ok(SellOutcome::SeatsNotHeld(seat_ids(
+                        script.name,
+                        reply.strings_from(1)?,
+                    )?))
+                }
+                _ => return Err(reply.unknown_code()),
+            }
+        }
+        Ok(SellOutcome::Sold { newly_sold })
+    }
+}

@@ -1,0 +1,507 @@
+//! Hold operations against the real cluster: outcomes, replays, bad input, expiry, pins, blocks.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use coordinator::block::{BlockOutcome, UnblockOutcome};
+use coordinator::extend::ExtendOutcome;
+use coordinator::hold::{HoldOutcome, HoldRequest, InvalidHold, ReadOutcome};
+use coordinator::open::{OpenOutcome, SectionInventory};
+use coordinator::release::ReleaseOutcome;
+use coordinator::sell::SellOutcome;
+use coordinator::snapshot::SectionAvailability;
+use coordinator::{
+    Caller, ClientReservationId, Coordinator, EventId, HoldState, Limits, SeatId, SeatState, UserId,
+};
+use support::*;
+
+fn user(u: &str) -> UserId {
+    UserId::parse(u).unwrap()
+}
+
+fn request(
+    event: &EventId,
+    u: &str,
+    client: &str,
+    list: &[&str],
+    ttl: Option<u64>,
+    limits: &Limits,
+) -> HoldRequest {
+    HoldRequest::new(
+        event.clone(),
+        user(u),
+        ClientReservationId::parse(client).unwrap(),
+        seats(list),
+        ttl,
+        limits,
+    )
+    .unwrap()
+}
+
+async fn hold_ok(c: &Coordinator, req: &HoldRequest) -> coordinator::Hold {
+    match c.hold(req).await.unwrap() {
+        HoldOutcome::Created(h) => h,
+        other => panic!("expected a hold, got {other:?}"),
+    }
+}
+
+async fn counts(c: &Coordinator, event: &EventId) -> Vec<SectionAvailability> {
+    c.availability(event).await.unwrap().unwrap()
+}
+
+fn totals(a: &[SectionAvailability]) -> (u64, u64, u64, u64) {
+    a.iter().fold((0, 0, 0, 0), |t, s| {
+        (t.0 + s.free, t.1 + s.held, t.2 + s.sold, t.3 + s.blocked)
+    })
+}
+
+#[tokio::test]
+async fn hold_read_replay_release() {
+    let c = shared().await;
+    let event = unique_event("basic");
+    open_grid(&c, &event, 2, 10).await;
+    let limits = c.limits().clone();
+
+    let req = request(&event, "alice", "r1", &["s0-1", "s1-2"], Some(120), &limits);
+    let hold = hold_ok(&c, &req).await;
+    assert_eq!(hold.state, HoldState::Held);
+    assert_eq!(hold.seats, seats(&["s0-1", "s1-2"]));
+    let ttl = hold.expires_at_ms - hold.created_at_ms;
+    assert_eq!(ttl, 120_000, "expiry is created + ttl");
+    assert_eq!(totals(&counts(&c, &event).await), (18, 2, 0, 0));
+
+    // The same request again: the same hold, nothing new held.
+    match c.hold(&req).await.unwrap() {
+        HoldOutcome::Replayed(h) => {
+            assert_eq!(h.id, hold.id);
+            assert_eq!(h.expires_at_ms, hold.expires_at_ms);
+        }
+        other => panic!("expected a replay, got {other:?}"),
+    }
+    // Same client id, other seats: refused, nothing changed.
+    let other = request(&event, "alice", "r1", &["s0-3"], Some(120), &limits);
+    assert_eq!(
+        c.hold(&other).await.unwrap(),
+        HoldOutcome::IdempotencyConflict
+    );
+    assert_eq!(totals(&counts(&c, &event).await), (18, 2, 0, 0));
+
+    // Someone else wants one of the seats.
+    let bob = request(&event, "bob", "b1", &["s1-2", "s1-3"], None, &limits);
+    match c.hold(&bob).await.unwrap() {
+        HoldOutcome::Unavailable(list) => {
+            assert_eq!(list.len(), 1);
+            assert_eq!(list[0].seat, seat("s1-2"));
+            assert_eq!(list[0].state, SeatState::Held);
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    assert_eq!(
+        totals(&counts(&c, &event).await),
+        (18, 2, 0, 0),
+        "refused hold took nothing"
+    );
+
+    // Only the holder reads or releases it.
+    assert_eq!(
+        c.read_hold(&hold.id, Caller::User(&user("bob")))
+            .await
+            .unwrap(),
+        ReadOutcome::NotOwner
+    );
+    assert_eq!(
+        c.release(&hold.id, Caller::User(&user("bob")))
+            .await
+            .unwrap(),
+        ReleaseOutcome::NotOwner
+    );
+    match c
+        .read_hold(&hold.id, Caller::User(&user("alice")))
+        .await
+        .unwrap()
+    {
+        ReadOutcome::Found(h) => assert_eq!(h.state, HoldState::Held),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.release(&hold.id, Caller::User(&user("alice")))
+            .await
+            .unwrap(),
+        ReleaseOutcome::Released(_)
+    ));
+    assert!(matches!(
+        c.release(&hold.id, Caller::User(&user("alice")))
+            .await
+            .unwrap(),
+        ReleaseOutcome::AlreadyReleased(_)
+    ));
+    assert_eq!(totals(&counts(&c, &event).await), (20, 0, 0, 0));
+    // A replay after release still finds the same (released) hold, never a second one.
+    match c.hold(&req).await.unwrap() {
+        HoldOutcome::Replayed(h) => assert_eq!((h.id, h.state), (hold.id, HoldState::Released)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(totals(&counts(&c, &event).await), (20, 0, 0, 0));
+    // Now bob can have them.
+    hold_ok(&c, &bob).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let c = shared().await;
+    let event = unique_event("bad");
+    open_grid(&c, &event, 2, 5).await;
+    let limits = c.limits().clone();
+    let before = counts(&c, &event).await;
+
+    let mk = |list: &[&str], ttl| {
+        HoldRequest::new(
+            event.clone(),
+            user("u"),
+            ClientReservationId::parse("x").unwrap(),
+            seats(list),
+            ttl,
+            &limits,
+        )
+    };
+    assert_eq!(mk(&[], None).err(), Some(InvalidHold::NoSeats));
+    assert!(matches!(
+        mk(&["s0-1", "s0-1"], None),
+        Err(InvalidHold::DuplicateSeat(_))
+    ));
+    let many: Vec<String> = (0..11).map(|i| format!("s0-{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert!(matches!(
+        mk(&many, None),
+        Err(InvalidHold::TooManySeats { .. })
+    ));
+    assert!(matches!(
+        mk(&["s0-1"], Some(0)),
+        Err(InvalidHold::TtlOutOfRange { .. })
+    ));
+    assert!(matches!(
+        mk(&["s0-1"], Some(901)),
+        Err(InvalidHold::TtlOutOfRange { .. })
+    ));
+    assert!(SeatId::parse("s0 1").is_err());
+    assert!(EventId::parse("{evil}").is_err());
+
+    // Unknown seats: named, nothing held (also the valid seat in the same request).
+    let req = request(
+        &event,
+        "u",
+        "x",
+        &["s0-1", "nope-1", "s1-99"],
+        None,
+        &limits,
+    );
+    match c.hold(&req).await.unwrap() {
+        HoldOutcome::UnknownSeats(list) => assert_eq!(list, seats(&["nope-1", "s1-99"])),
+        other => panic!("{other:?}"),
+    }
+    // Unknown event.
+    let ghost = unique_event("ghost");
+    let req = request(&ghost, "u", "x", &["s0-1"], None, &limits);
+    assert_eq!(c.hold(&req).await.unwrap(), HoldOutcome::UnknownEvent);
+    assert_eq!(c.availability(&ghost).await.unwrap(), None);
+    assert_eq!(
+        c.block(&ghost, &seats(&["s0-1"]), "press").await.unwrap(),
+        BlockOutcome::UnknownEvent
+    );
+    // Opening with a seat in two sections is refused.
+    let twice = vec![SectionInventory {
+        section: coordinator::SectionId::parse("s0").unwrap(),
+        seats: seats(&["s1-1"]),
+    }];
+    assert_eq!(
+        c.open_event(&event, &twice).await.unwrap(),
+        OpenOutcome::SeatInTwoSections(seats(&["s1-1"]))
+    );
+
+    assert_eq!(counts(&c, &event).await, before);
+}
+
+#[tokio::test]
+async fn multi_section_hold_is_all_or_nothing() {
+    let c = shared().await;
+    let event = unique_event("aon");
+    open_grid(&c, &event, 4, 5).await;
+    let limits = c.limits().clone();
+    // Bob holds a seat of the third section (in lock order).
+    hold_ok(&c, &request(&event, "bob", "b", &["s2-0"], None, &limits)).await;
+    // Alice wants seats in all four: refused at s2, and s0, s1 (taken before) are rolled back.
+    let req = request(
+        &event,
+        "alice",
+        "a",
+        &["s0-0", "s1-0", "s2-0", "s3-0"],
+        None,
+        &limits,
+    );
+    match c.hold(&req).await.unwrap() {
+        HoldOutcome::Unavailable(list) => assert_eq!(list[0].seat, seat("s2-0")),
+        other => panic!("{other:?}"),
+    }
+    let states = c.seat_states(&event).await.unwrap().unwrap();
+    let held: Vec<SeatId> = states.iter().flat_map(|s| s.held.clone()).collect();
+    assert_eq!(held, seats(&["s2-0"]), "only bob's seat is held");
+    // The refused attempt was forgotten: the same client id may try again and succeed later.
+    c.block(&event, &seats(&["s3-4"]), "press").await.unwrap();
+    let bob_hold = hold_ok(&c, &request(&event, "carol", "c", &["s1-1"], None, &limits)).await;
+    assert_eq!(bob_hold.state, HoldState::Held);
+    let retry = request(
+        &event,
+        "alice",
+        "a",
+        &["s0-0", "s1-0", "s2-1", "s3-0"],
+        None,
+        &limits,
+    );
+    assert_eq!(hold_ok(&c, &retry).await.seats.len(), 4);
+}
+
+#[tokio::test]
+async fn holds_expire_with_no_process_running_and_extension_stops_at_the_cap() {
+    let limits = Limits {
+        min_ttl_secs: 1,
+        max_hold_lifetime_secs: 3,
+        ..Limits::default()
+    };
+    let c = connect(shared_nodes(), limits.clone()).await;
+    let event = unique_event("ttl");
+    open_grid(&c, &event, 2, 3).await;
+
+    let short = hold_ok(
+        &c,
+        &request(&event, "alice", "a", &["s0-0", "s1-0"], Some(1), &limits),
+    )
+    .await;
+    assert_eq!(totals(&counts(&c, &event).await).1, 2);
+    // Nothing runs but Redis: the seats are free once the expiry passes.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    assert_eq!(totals(&counts(&c, &event).await), (6, 0, 0, 0));
+    match c
+        .read_hold(&short.id, Caller::User(&user("alice")))
+        .await
+        .unwrap()
+    {
+        ReadOutcome::Found(h) => assert_eq!(h.state, HoldState::Expired),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.extend(&short.id, Caller::User(&user("alice")), 2)
+            .await
+            .unwrap(),
+        ExtendOutcome::Expired(_)
+    ));
+    assert!(matches!(
+        c.pin(&short.id, Duration::from_secs(5)).await.unwrap(),
+        ExtendOutcome::Expired(_)
+    ));
+    // Another buyer takes them.
+    let bob = hold_ok(
+        &c,
+        &request(&event, "bob", "b", &["s0-0", "s1-0"], Some(2), &limits),
+    )
+    .await;
+    // Extension within the cap (3 s from creation) works and moves the seats' expiry too...
+    match c
+        .extend(&bob.id, Caller::User(&user("bob")), 2)
+        .await
+        .unwrap()
+    {
+        ExtendOutcome::Extended(h) => assert!(h.expires_at_ms > bob.expires_at_ms - 1_000),
+        other => panic!("{other:?}"),
+    }
+    // ...past it is refused and changes nothing.
+    match c
+        .extend(&bob.id, Caller::User(&user("bob")), 5)
+        .await
+        .unwrap()
+    {
+        ExtendOutcome::PastCap(h) => assert_eq!(h.cap_at_ms, bob.cap_at_ms),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.extend(&bob.id, Caller::User(&user("alice")), 2)
+            .await
+            .unwrap(),
+        ExtendOutcome::NotOwner
+    ));
+    assert!(matches!(
+        c.extend(&bob.id, Caller::User(&user("bob")), 1_000)
+            .await
+            .unwrap(),
+        ExtendOutcome::Invalid(_)
+    ));
+}
+
+#[tokio::test]
+async fn pin_sell_and_never_sell_twice() {
+    let c = shared().await;
+    let event = unique_event("sell");
+    open_grid(&c, &event, 2, 4).await;
+    let limits = c.limits().clone();
+    let alice = user("alice");
+    let hold = hold_ok(
+        &c,
+        &request(&event, "alice", "a", &["s0-0", "s1-0"], None, &limits),
+    )
+    .await;
+
+    match c.pin(&hold.id, Duration::from_secs(60)).await.unwrap() {
+        ExtendOutcome::Extended(h) => assert_eq!(h.state, HoldState::Pinned),
+        other => panic!("{other:?}"),
+    }
+    // A payment is in flight: the buyer cannot release, and cannot extend a pinned hold.
+    assert_eq!(
+        c.release(&hold.id, Caller::User(&alice)).await.unwrap(),
+        ReleaseOutcome::NotReleasable(HoldState::Pinned)
+    );
+    assert!(matches!(
+        c.extend(&hold.id, Caller::User(&alice), 200).await.unwrap(),
+        ExtendOutcome::WrongState(_)
+    ));
+    assert!(matches!(
+        c.pin(&hold.id, Duration::from_secs(3600)).await.unwrap(),
+        ExtendOutcome::Invalid(_)
+    ));
+
+    assert_eq!(
+        c.mark_sold(&hold.id).await.unwrap(),
+        SellOutcome::Sold { newly_sold: 2 }
+    );
+    assert_eq!(
+        c.mark_sold(&hold.id).await.unwrap(),
+        SellOutcome::Sold { newly_sold: 0 },
+        "replay sells nothing"
+    );
+    assert_eq!(totals(&counts(&c, &event).await), (6, 0, 2, 0));
+    match c.read_hold(&hold.id, Caller::System).await.unwrap() {
+        ReadOutcome::Found(h) => assert_eq!(h.state, HoldState::Sold),
+        other => panic!("{other:?}"),
+    }
+    // Sold seats cannot be held, blocked, or sold to another hold, even by the repair path.
+    match c
+        .hold(&request(&event, "bob", "b", &["s0-0"], None, &limits))
+        .await
+        .unwrap()
+    {
+        HoldOutcome::Unavailable(list) => assert_eq!(list[0].state, SeatState::Sold),
+        other => panic!("{other:?}"),
+    }
+    let bob_hold = hold_ok(&c, &request(&event, "bob", "b2", &["s0-1"], None, &limits)).await;
+    assert_eq!(
+        c.repair_sold(&event, &bob_hold.id, &seats(&["s0-1", "s1-0"]))
+            .await
+            .unwrap(),
+        SellOutcome::SoldToAnother(seats(&["s1-0"]))
+    );
+    match c.block(&event, &seats(&["s1-0"]), "press").await.unwrap() {
+        BlockOutcome::Unavailable(list) => assert_eq!(list[0].state, SeatState::Sold),
+        other => panic!("{other:?}"),
+    }
+    // Repair (Postgres says sold) overrides a hold on a seat, never a sale.
+    let carol = hold_ok(&c, &request(&event, "carol", "c", &["s0-2"], None, &limits)).await;
+    assert_eq!(
+        c.repair_sold(&event, &bob_hold.id, &seats(&["s0-2"]))
+            .await
+            .unwrap(),
+        SellOutcome::Sold { newly_sold: 1 }
+    );
+    // Carol's hold lost its seat: selling it strictly is refused.
+    assert_eq!(
+        c.mark_sold(&carol.id).await.unwrap(),
+        SellOutcome::SoldToAnother(seats(&["s0-2"]))
+    );
+    // Repair is per section: s0-1 (another section than the conflicting s1-0) was repaired too.
+    assert_eq!(totals(&counts(&c, &event).await), (4, 0, 4, 0));
+}
+
+#[tokio::test]
+async fn organizer_blocks() {
+    let c = shared().await;
+    let event = unique_event("block");
+    open_grid(&c, &event, 2, 4).await;
+    let limits = c.limits().clone();
+    let held = hold_ok(&c, &request(&event, "alice", "a", &["s1-0"], None, &limits)).await;
+
+    assert_eq!(
+        c.block(&event, &seats(&["s0-0", "s1-1"]), "press")
+            .await
+            .unwrap(),
+        BlockOutcome::Blocked(seats(&["s0-0", "s1-1"]))
+    );
+    // Idempotent; and a block never breaks a live hold (all or nothing across sections).
+    assert_eq!(
+        c.block(&event, &seats(&["s0-0"]), "press").await.unwrap(),
+        BlockOutcome::Blocked(vec![])
+    );
+    match c
+        .block(&event, &seats(&["s0-3", "s1-0"]), "press")
+        .await
+        .unwrap()
+    {
+        BlockOutcome::Unavailable(list) => assert_eq!(
+            (list[0].seat.clone(), list[0].state),
+            (seat("s1-0"), SeatState::Held)
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.block(&event, &seats(&["s0-1"]), "has space")
+            .await
+            .unwrap(),
+        BlockOutcome::Invalid(_)
+    ));
+    let states = c.seat_states(&event).await.unwrap().unwrap();
+    assert_eq!(states[0].blocked, seats(&["s0-0"]), "s0-3 was rolled back");
+    match c
+        .hold(&request(&event, "bob", "b", &["s1-1"], None, &limits))
+        .await
+        .unwrap()
+    {
+        HoldOutcome::Unavailable(list) => assert_eq!(list[0].state, SeatState::Blocked),
+        other => panic!("{other:?}"),
+    }
+    // Blocks have no TTL; unblock returns only blocked seats to sale.
+    assert_eq!(
+        c.unblock(&event, &seats(&["s0-0", "s1-1", "s1-0"]))
+            .await
+            .unwrap(),
+        UnblockOutcome::Unblocked(seats(&["s0-0", "s1-1"]))
+    );
+    assert_eq!(totals(&counts(&c, &event).await), (7, 1, 0, 0));
+    assert!(matches!(
+        c.release(&held.id, Caller::System).await.unwrap(),
+        ReleaseOutcome::Released(_)
+    ));
+}
+
+#[tokio::test]
+async fn large_venue_snapshot_counts() {
+    let c = shared().await;
+    let event = unique_event("stadium");
+    // 50,000 seats: 25 sections of 2,000.
+    open_grid(&c, &event, 25, 2_000).await;
+    let a = counts(&c, &event).await;
+    assert_eq!(a.len(), 25);
+    assert_eq!(a.iter().map(|s| s.capacity).sum::<u64>(), 50_000);
+    assert_eq!(totals(&a), (50_000, 0, 0, 0));
+    // Re-opening is idempotent.
+    let inv = (0..25)
+        .map(|s| SectionInventory {
+            section: coordinator::SectionId::parse(&format!("s{s}")).unwrap(),
+            seats: (0..2_000).map(|n| seat(&format!("s{s}-{n}"))).collect(),
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        c.open_event(&event, &inv).await.unwrap(),
+        OpenOutcome::Opened {
+            seats_added: 0,
+            capacity: 50_000
+        }
+    );
+}

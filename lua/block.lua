@@ -1,0 +1,56 @@
+--[[
+  block.lua: block free seats of ONE section for the organizer (press, production); no expiry.
+
+  KEYS[1]  inv      SET     every seat id of the section                   seat:{ev:E:sec:S}:inv
+  KEYS[2]  held     ZSET    seat_id -> hold expiry (unix ms)
+  KEYS[3]  sold     HASH    seat_id -> buyer hold_id
+  KEYS[4]  blocked  HASH    seat_id -> tag
+  KEYS[5]  ver      STRING  change counter
+  ARGV[1]  tag              why the seats are blocked (e.g. "press"), kept for the audit trail
+  ARGV[2..] seat_id
+
+  Returns  {0, seat_id, ...}            all seats are blocked; lists the ones newly blocked by this
+                                        call (already blocked seats are left as they were)
+           {-1, seat_id, why, ...}      pairs (seat, why) with why in held|sold; nothing written
+           {-2, seat_id, ...}           not in this section's inventory; nothing written
+
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
+  A live hold is never broken by a block: the organizer waits for it to end (or it expires).
+]]
+local inv, held, sold, blocked, ver = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local tag = ARGV[1]
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local unknown, taken, todo = {}, {}, {}
+for i = 2, #ARGV do
+  local seat = ARGV[i]
+  if redis.call('SISMEMBER', inv, seat) == 0 then
+    unknown[#unknown + 1] = seat
+  elseif redis.call('HEXISTS', sold, seat) == 1 then
+    taken[#taken + 1] = seat
+    taken[#taken + 1] = 'sold'
+  elseif redis.call('HEXISTS', blocked, seat) == 0 then
+    local score = redis.call('ZSCORE', held, seat)
+    if score and tonumber(score) > now then
+      taken[#taken + 1] = seat
+      taken[#taken + 1] = 'held'
+    else
+      todo[#todo + 1] = seat
+    end
+  end
+end
+if #unknown > 0 then
+  return {-2, unpack(unknown)}
+end
+if #taken > 0 then
+  return {-1, unpack(taken)}
+end
+for _, seat in ipairs(todo) do
+  redis.call('HSET', blocked, seat, tag)
+end
+if #todo > 0 then
+  redis.call('INCR', ver)
+end
+return {0, unpack(todo)}

@@ -1,0 +1,64 @@
+--[[
+  hold_begin.lua: open (or find again) the record of a hold, before any seat is touched.
+  The record is what makes a hold idempotent: its id is derived from (event, user, client
+  reservation id), so a replayed request lands on the same record and gets the same hold back.
+
+  KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
+           fields: event, user, fingerprint, seats, sections, state (pending|held|pinned|released|sold),
+                   created_ms, expires_ms, cap_ms, attempt_until_ms
+  ARGV[1]  event_id
+  ARGV[2]  user_id
+  ARGV[3]  fingerprint      canonical form of the request (sorted seats and TTL); a replay must match
+  ARGV[4]  ttl_ms           hold duration, already within the configured range
+  ARGV[5]  lifetime_ms      absolute cap on the hold's total life (extensions stop there)
+  ARGV[6]  attempt_ms       how long one attempt may take before another caller may take it over
+  ARGV[7]  seats            the seat ids, space separated
+  ARGV[8]  sections         the section ids the seats span, space separated, in lock order
+
+  Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
+                                             calls hold_settle.lua
+           {1, state, expires_ms, cap_ms, created_ms, now_ms}
+                                             a replay of a finished request: nothing written
+           {-1}                              the id exists for another event, user or request
+                                             (idempotency key reused with other parameters)
+           {-2, retry_after_ms}              another attempt with this id is in flight
+
+  Cluster: one key.   Clock: redis TIME; every section of the hold gets the expiry decided here.
+]]
+local record = KEYS[1]
+local event, user, fingerprint = ARGV[1], ARGV[2], ARGV[3]
+local ttl_ms, lifetime_ms, attempt_ms = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local current = redis.call('HMGET', record, 'state', 'event', 'user', 'fingerprint', 'attempt_until_ms',
+  'expires_ms', 'cap_ms', 'created_ms')
+local state = current[1]
+
+local function start_attempt()
+  redis.call('HSET', record,
+    'event', event, 'user', user, 'fingerprint', fingerprint, 'seats', ARGV[7], 'sections', ARGV[8],
+    'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
+    'attempt_until_ms', now + attempt_ms)
+  -- A pending record whose caller died must not linger: it lives as long as the hold could.
+  redis.call('PEXPIRE', record, ttl_ms + attempt_ms)
+  return {0, now + ttl_ms, now + lifetime_ms, now}
+end
+
+if not state then
+  return start_attempt()
+end
+if current[2] ~= event or current[3] ~= user or current[4] ~= fingerprint then
+  return {-1}
+end
+if state == 'pending' then
+  local attempt_until = tonumber(current[5])
+  if attempt_until > now then
+    return {-2, attempt_until - now}
+  end
+  -- The previous attempt's caller died mid-way: take over with fresh clocks. Seats it took are
+  -- already recorded under this same hold id, so hold.lua treats them as ours.
+  return start_attempt()
+end
+return {1, state, tonumber(current[6]), tonumber(current[7]), tonumber(current[8]), now}

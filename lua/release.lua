@@ -1,0 +1,30 @@
+--[[
+  release.lua: free the seats of ONE section that a hold id holds.
+
+  KEYS[1]  held     ZSET    seat_id -> hold expiry (unix ms)               seat:{ev:E:sec:S}:held
+  KEYS[2]  holder   HASH    seat_id -> hold_id
+  KEYS[3]  ver      STRING  change counter
+  ARGV[1]  hold_id          only seats whose holder is this hold are touched
+  ARGV[2..] seat_id         the hold's seats in this section
+
+  Returns  {0, released}    `released` seats were freed (0 on a replay, or when the hold had already
+                            lost them, e.g. expired and re-held by someone else): idempotent
+
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: not used.
+]]
+local held, holder, ver = KEYS[1], KEYS[2], KEYS[3]
+local hold_id = ARGV[1]
+
+local released = 0
+for i = 2, #ARGV do
+  local seat = ARGV[i]
+  if redis.call('HGET', holder, seat) == hold_id then
+    redis.call('HDEL', holder, seat)
+    redis.call('ZREM', held, seat)
+    released = released + 1
+  end
+end
+if released > 0 then
+  redis.call('INCR', ver)
+end
+return {0, released}

@@ -1,0 +1,72 @@
+--[[
+  sell.lua: mark seats of ONE section sold to a hold (after its order is durable in Postgres).
+
+  KEYS[1]  inv      SET     every seat id of the section                   seat:{ev:E:sec:S}:inv
+  KEYS[2]  held     ZSET    seat_id -> hold expiry (unix ms)
+  KEYS[3]  holder   HASH    seat_id -> hold_id
+  KEYS[4]  sold     HASH    seat_id -> hold_id that bought it
+  KEYS[5]  blocked  HASH    seat_id -> organizer's tag
+  KEYS[6]  ver      STRING  change counter
+  ARGV[1]  hold_id
+  ARGV[2]  mode             "strict": every seat must be live-held by hold_id (checkout)
+                            "repair": Postgres says these seats are sold to hold_id; make Redis agree
+                            whatever holds or blocks are on them (reconciler), but never take a seat
+                            sold to someone else
+  ARGV[3..] seat_id
+
+  Returns  {0, newly_sold, version}   all seats are sold to hold_id (a replay sells 0: idempotent)
+           {-1, seat_id, ...}         already sold to ANOTHER hold: an oversell attempt; nothing written
+           {-2, seat_id, ...}         not in this section's inventory; nothing written
+           {-3, seat_id, ...}         strict mode: not live-held by hold_id; nothing written
+
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
+]]
+local inv, held, holder, sold, blocked, ver = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local hold_id, mode = ARGV[1], ARGV[2]
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local conflict, unknown, not_held, todo = {}, {}, {}, {}
+for i = 3, #ARGV do
+  local seat = ARGV[i]
+  local buyer = redis.call('HGET', sold, seat)
+  if redis.call('SISMEMBER', inv, seat) == 0 then
+    unknown[#unknown + 1] = seat
+  elseif buyer then
+    if buyer ~= hold_id then
+      conflict[#conflict + 1] = seat
+    end
+  else
+    if mode == 'strict' then
+      local score = redis.call('ZSCORE', held, seat)
+      if not score or tonumber(score) <= now or redis.call('HGET', holder, seat) ~= hold_id then
+        not_held[#not_held + 1] = seat
+      end
+    end
+    todo[#todo + 1] = seat
+  end
+end
+if #conflict > 0 then
+  return {-1, unpack(conflict)}
+end
+if #unknown > 0 then
+  return {-2, unpack(unknown)}
+end
+if #not_held > 0 then
+  return {-3, unpack(not_held)}
+end
+
+for _, seat in ipairs(todo) do
+  redis.call('HSET', sold, seat, hold_id)
+  redis.call('ZREM', held, seat)
+  redis.call('HDEL', holder, seat)
+  redis.call('HDEL', blocked, seat)
+end
+local version
+if #todo > 0 then
+  version = redis.call('INCR', ver)
+else
+  version = tonumber(redis.call('GET', ver) or '0')
+end
+return {0, #todo, version}
