@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// Every bound on a hold. Defaults follow the design document (holds of 5 to 15 minutes).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
     /// Most seats in one hold.
@@ -43,10 +43,12 @@ impl Default for Limits {
 }
 
 /// How to reach the Redis Cluster.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RedisSettings {
-    /// Seed nodes, `host:port`; the rest of the cluster is discovered.
+    /// Seed nodes, `host:port`; the rest of the cluster is discovered. A list, or one
+    /// comma-separated string (as an environment variable gives it).
+    #[serde(deserialize_with = "list_or_commas")]
     pub nodes: Vec<String>,
     /// Connections per node (each pooled client connects to every primary).
     pub pool_size: usize,
@@ -71,4 +73,17 @@ impl RedisSettings {
     pub(crate) fn command_timeout(&self) -> Duration {
         Duration::from_millis(self.command_timeout_ms)
     }
+}
+
+fn list_or_commas<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Nodes {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match Nodes::deserialize(d)? {
+        Nodes::List(list) => list,
+        Nodes::Commas(s) => s.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect(),
+    })
 }

@@ -1,1 +1,58 @@
-fn main() {}
+//! `gateway`: serves the HTTP API. `gateway demo` loads the demo venue and event.
+
+use clap::{Parser, Subcommand};
+use settings::Settings;
+
+#[derive(Parser)]
+#[command(version, about = "Seat allocation gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve,
+    /// Apply the database migrations.
+    Migrate,
+    /// Migrate, write the 2,000-seat demo theatre and an event on sale, and open it in Redis.
+    Demo {
+        /// The demo event's id.
+        #[arg(long, default_value = "demo-show")]
+        event: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = Settings::load()?;
+    let app = gateway::App::connect(&settings).await?;
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            catalog::migrate(&app.db).await?;
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            let (public, admin, task) = gateway::serve(app, settings.http.addr, settings.http.admin_addr, shutdown)?;
+            tracing::info!(%public, %admin, "gateway listening");
+            task.await?;
+        }
+        Command::Migrate => catalog::migrate(&app.db).await?,
+        Command::Demo { event } => {
+            catalog::migrate(&app.db).await?;
+            catalog::upsert_venue(&app.db, "demo-theatre", "Demo Theatre", &catalog::demo_theatre()).await?;
+            let starts = chrono::Utc::now() + chrono::Duration::days(30);
+            catalog::upsert_event_on_sale(&app.db, &event, "demo-theatre", "Demo Night", starts).await?;
+            let id = coordinator::EventId::parse(&event)?;
+            let outcome = catalog::open_in_coordinator(&app.db, &app.coordinator, &id).await?;
+            println!("demo event {event} at demo-theatre: {outcome:?}");
+        }
+    }
+    Ok(())
+}

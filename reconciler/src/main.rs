@@ -1,1 +1,46 @@
-fn main() {}
+//! `reconciler`: the daemon, with `/healthz` and `/metrics` on its own listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use warp::Filter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let settings = settings::Settings::load()?;
+    let coordinator = Arc::new(coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?);
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect(settings.database.url.expose_secret())
+        .await?;
+    catalog::migrate(&db).await?;
+    let metrics = Arc::new(reconciler::Metrics::new()?);
+
+    let routes = warp::path!("healthz")
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})))
+        .or(warp::path!("metrics").map({
+            let metrics = metrics.clone();
+            move || metrics.render()
+        }));
+    let (addr, server) = warp::serve(routes).try_bind_ephemeral(settings.reconciler.addr)?;
+    tracing::info!(%addr, "reconciler listening");
+    tokio::spawn(server);
+
+    reconciler::run(
+        db,
+        coordinator,
+        metrics,
+        Duration::from_millis(settings.reconciler.interval_ms),
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
+    .await;
+    Ok(())
+}

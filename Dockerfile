@@ -1,0 +1,10 @@
+# Builds the gateway and the reconciler for compose.yaml.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p gateway -p reconciler
+
+FROM debian:bookworm-slim
+RUN useradd --system seats
+COPY --from=build /src/target/release/gateway /src/target/release/reconciler /usr/local/bin/
+USER seats

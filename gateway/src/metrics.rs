@@ -1,0 +1,42 @@
+//! Every metric of the gateway, declared in one place with its help text.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+
+/// The gateway's series.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by route and status.
+    pub http_requests_total: IntCounterVec,
+    /// Request latency by route; buckets resolve the SLOs (p50 browse < 100 ms, p99 checkout < 2 s).
+    pub http_request_duration_seconds: HistogramVec,
+}
+
+impl Metrics {
+    /// Creates and registers every series.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let http_requests_total = IntCounterVec::new(
+            Opts::new("gateway_http_requests_total", "HTTP requests served, by route and status"),
+            &["route", "status"],
+        )?;
+        let http_request_duration_seconds = HistogramVec::new(
+            HistogramOpts::new("gateway_http_request_duration_seconds", "HTTP request latency, by route")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0]),
+            &["route"],
+        )?;
+        registry.register(Box::new(http_requests_total.clone()))?;
+        registry.register(Box::new(http_request_duration_seconds.clone()))?;
+        Ok(Self {
+            registry,
+            http_requests_total,
+            http_request_duration_seconds,
+        })
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+    }
+}

@@ -1,0 +1,121 @@
+//! Layered configuration of every process: built-in defaults, then an optional TOML file (`SEATS_CONFIG`), then
+//! environment variables prefixed `SEATS_` with `__` between levels (`SEATS_REDIS__NODES`,
+//! `SEATS_HTTP__ADDR`). `DATABASE_URL` is honoured as the conventional name. Secrets are wrapped
+//! so they never print.
+
+use std::net::SocketAddr;
+
+use coordinator::{Limits, RedisSettings};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Where the HTTP listeners bind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Http {
+    /// Buyer-facing API.
+    pub addr: SocketAddr,
+    /// Admin and metrics: a separate listener, kept off the public network.
+    pub admin_addr: SocketAddr,
+}
+
+/// Postgres.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Database {
+    /// Connection URL (may hold a password: never printed).
+    pub url: SecretString,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// The reconciler daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reconciler {
+    /// Health and metrics listener.
+    pub addr: SocketAddr,
+    /// Pause between two reconciliation passes, in milliseconds.
+    pub interval_ms: u64,
+}
+
+/// Every setting.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Gateway listeners.
+    pub http: Http,
+    /// Reconciler daemon.
+    pub reconciler: Reconciler,
+    /// Redis Cluster.
+    pub redis: RedisSettings,
+    /// Postgres.
+    pub database: Database,
+    /// Hold bounds.
+    pub limits: Limits,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    http: Http,
+    reconciler: Reconciler,
+    database: DatabaseDefaults,
+}
+
+#[derive(Serialize)]
+struct DatabaseDefaults {
+    url: &'static str,
+    max_connections: u32,
+}
+
+impl Settings {
+    /// Reads the layers. A missing value is an error naming the key.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let defaults = Defaults {
+            http: Http {
+                addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            },
+            reconciler: Reconciler {
+                addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
+                interval_ms: 5_000,
+            },
+            database: DatabaseDefaults {
+                url: "postgres://postgres@127.0.0.1:5432/postgres",
+                max_connections: 16,
+            },
+        };
+        let mut figment = Figment::from(Serialized::defaults(defaults))
+            .merge(Serialized::default("redis", RedisSettings::default()))
+            .merge(Serialized::default("limits", Limits::default()));
+        if let Ok(path) = std::env::var("SEATS_CONFIG") {
+            figment = figment.merge(Toml::file(path));
+        }
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            figment = figment.merge(("database.url", url));
+        }
+        figment = figment.merge(Env::prefixed("SEATS_").split("__"));
+        figment.extract().map_err(Box::new)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn layers_and_secrets() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SEATS_REDIS__NODES", "127.0.0.1:7000,127.0.0.1:7001");
+            jail.set_env("SEATS_LIMITS__MAX_SEATS_PER_HOLD", "6");
+            jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/x");
+            let s = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(s.redis.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
+            assert_eq!(s.limits.max_seats_per_hold, 6);
+            assert_eq!(s.limits.max_ttl_secs, 900, "untouched defaults stay");
+            assert_eq!(s.database.url.expose_secret(), "postgres://u:hunter2@db/x");
+            assert!(!format!("{s:?}").contains("hunter2"), "secrets never print");
+            Ok(())
+        });
+    }
+}
