@@ -126,14 +126,20 @@ pub fn demo_theatre() -> Vec<SectionPlan> {
 }
 
 /// Writes a venue (idempotent: an existing venue id is left as it is).
-pub async fn upsert_venue(pool: &PgPool, venue_id: &str, name: &str, plan: &[SectionPlan]) -> Result<(), CatalogError> {
+pub async fn upsert_venue(
+    pool: &PgPool,
+    venue_id: &str,
+    name: &str,
+    plan: &[SectionPlan],
+) -> Result<(), CatalogError> {
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query("INSERT INTO venues (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-        .bind(venue_id)
-        .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let inserted =
+        sqlx::query("INSERT INTO venues (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
+            .bind(venue_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     if inserted == 1 {
         for section in plan {
             sqlx::query("INSERT INTO sections (venue_id, id, name) VALUES ($1, $2, $3)")
@@ -188,7 +194,10 @@ pub async fn upsert_event_on_sale(
 }
 
 /// An event's seats per section, from the catalog.
-pub async fn inventory(pool: &PgPool, event_id: &EventId) -> Result<Vec<SectionInventory>, CatalogError> {
+pub async fn inventory(
+    pool: &PgPool,
+    event_id: &EventId,
+) -> Result<Vec<SectionInventory>, CatalogError> {
     let rows: Vec<(String, Vec<String>)> = sqlx::query_as(
         "SELECT s.section_id, array_agg(s.id ORDER BY s.id)
            FROM events e JOIN seats s ON s.venue_id = e.venue_id
@@ -203,7 +212,11 @@ pub async fn inventory(pool: &PgPool, event_id: &EventId) -> Result<Vec<SectionI
             let bad = |e: coordinator::InvalidId| CatalogError::Inconsistent(e.to_string());
             Ok(SectionInventory {
                 section: SectionId::parse(&section).map_err(bad)?,
-                seats: seats.iter().map(|s| SeatId::parse(s)).collect::<Result<_, _>>().map_err(bad)?,
+                seats: seats
+                    .iter()
+                    .map(|s| SeatId::parse(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(bad)?,
             })
         })
         .collect()
@@ -211,9 +224,10 @@ pub async fn inventory(pool: &PgPool, event_id: &EventId) -> Result<Vec<SectionI
 
 /// Events on sale, the ones whose inventory must be open in the coordinator.
 pub async fn events_on_sale(pool: &PgPool) -> Result<Vec<EventId>, CatalogError> {
-    let ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM events WHERE status = 'on_sale' ORDER BY id")
-        .fetch_all(pool)
-        .await?;
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM events WHERE status = 'on_sale' ORDER BY id")
+            .fetch_all(pool)
+            .await?;
     ids.into_iter()
         .map(|(id,)| EventId::parse(&id).map_err(|e| CatalogError::Inconsistent(e.to_string())))
         .collect()
@@ -248,7 +262,10 @@ mod tests {
     #[test]
     fn demo_has_2000_unique_valid_seats() {
         let plan = demo_theatre();
-        let ids: std::collections::BTreeSet<_> = plan.iter().flat_map(|s| s.seats.iter().map(|x| x.id.clone())).collect();
+        let ids: std::collections::BTreeSet<_> = plan
+            .iter()
+            .flat_map(|s| s.seats.iter().map(|x| x.id.clone()))
+            .collect();
         assert_eq!(ids.len(), 2_000);
         assert!(ids.iter().all(|id| SeatId::parse(id).is_ok()));
     }

@@ -84,6 +84,11 @@ fn list_or_commas<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     }
     Ok(match Nodes::deserialize(d)? {
         Nodes::List(list) => list,
-        Nodes::Commas(s) => s.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect(),
+        Nodes::Commas(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect(),
     })
 }

@@ -73,18 +73,41 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
     let (status, code, message) = if let Some(e) = rejection.find::<ApiError>() {
         (e.status, e.code, e.message.clone())
     } else if rejection.is_not_found() {
-        (StatusCode::NOT_FOUND, "not_found", "no such route".to_owned())
+        (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route".to_owned(),
+        )
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route".to_owned())
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route".to_owned(),
+        )
     } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
         (StatusCode::BAD_REQUEST, "invalid_body", e.to_string())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "request body too large".to_owned())
-    } else if rejection.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send application/json".to_owned())
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request body too large".to_owned(),
+        )
+    } else if rejection
+        .find::<warp::reject::UnsupportedMediaType>()
+        .is_some()
+    {
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json".to_owned(),
+        )
     } else {
         tracing::error!(?rejection, "unhandled rejection");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error".to_owned(),
+        )
     };
     Ok(reply(status, code, &message))
 }

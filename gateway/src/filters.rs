@@ -55,7 +55,9 @@ pub fn healthz() -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rej
 }
 
 /// `GET /readyz`: Redis and Postgres answer.
-pub fn readyz(app: App) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+pub fn readyz(
+    app: App,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
     warp::path!("readyz")
         .and(warp::get())
         .and(with_app(app))
@@ -63,7 +65,9 @@ pub fn readyz(app: App) -> impl Filter<Extract = (impl warp::Reply,), Error = wa
 }
 
 /// `GET /events/{id}/availability`: free, held, sold and blocked per section.
-pub fn availability(app: App) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+pub fn availability(
+    app: App,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
     warp::path!("events" / String / "availability")
         .and(warp::get())
         .and(with_app(app))

@@ -54,19 +54,20 @@ pub fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let (public_addr, public_server) =
-        warp::serve(filters::public(app.clone())).try_bind_with_graceful_shutdown(public, {
+    let (public_addr, public_server) = warp::serve(filters::public(app.clone()))
+        .try_bind_with_graceful_shutdown(public, {
             let mut rx = tx.subscribe();
             async move {
                 let _ = rx.recv().await;
             }
         })?;
-    let (admin_addr, admin_server) = warp::serve(filters::admin(app)).try_bind_with_graceful_shutdown(admin, {
-        let mut rx = tx.subscribe();
-        async move {
-            let _ = rx.recv().await;
-        }
-    })?;
+    let (admin_addr, admin_server) = warp::serve(filters::admin(app))
+        .try_bind_with_graceful_shutdown(admin, {
+            let mut rx = tx.subscribe();
+            async move {
+                let _ = rx.recv().await;
+            }
+        })?;
     let task = tokio::spawn(async move {
         let stop = tokio::spawn(async move {
             shutdown.await;

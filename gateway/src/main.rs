@@ -39,16 +39,24 @@ async fn main() -> anyhow::Result<()> {
             let shutdown = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            let (public, admin, task) = gateway::serve(app, settings.http.addr, settings.http.admin_addr, shutdown)?;
+            let (public, admin, task) =
+                gateway::serve(app, settings.http.addr, settings.http.admin_addr, shutdown)?;
             tracing::info!(%public, %admin, "gateway listening");
             task.await?;
         }
         Command::Migrate => catalog::migrate(&app.db).await?,
         Command::Demo { event } => {
             catalog::migrate(&app.db).await?;
-            catalog::upsert_venue(&app.db, "demo-theatre", "Demo Theatre", &catalog::demo_theatre()).await?;
+            catalog::upsert_venue(
+                &app.db,
+                "demo-theatre",
+                "Demo Theatre",
+                &catalog::demo_theatre(),
+            )
+            .await?;
             let starts = chrono::Utc::now() + chrono::Duration::days(30);
-            catalog::upsert_event_on_sale(&app.db, &event, "demo-theatre", "Demo Night", starts).await?;
+            catalog::upsert_event_on_sale(&app.db, &event, "demo-theatre", "Demo Night", starts)
+                .await?;
             let id = coordinator::EventId::parse(&event)?;
             let outcome = catalog::open_in_coordinator(&app.db, &app.coordinator, &id).await?;
             println!("demo event {event} at demo-theatre: {outcome:?}");

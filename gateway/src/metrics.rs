@@ -16,12 +16,20 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let http_requests_total = IntCounterVec::new(
-            Opts::new("gateway_http_requests_total", "HTTP requests served, by route and status"),
+            Opts::new(
+                "gateway_http_requests_total",
+                "HTTP requests served, by route and status",
+            ),
             &["route", "status"],
         )?;
         let http_request_duration_seconds = HistogramVec::new(
-            HistogramOpts::new("gateway_http_request_duration_seconds", "HTTP request latency, by route")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0]),
+            HistogramOpts::new(
+                "gateway_http_request_duration_seconds",
+                "HTTP request latency, by route",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
+            ]),
             &["route"],
         )?;
         registry.register(Box::new(http_requests_total.clone()))?;

@@ -10,15 +10,22 @@ use std::sync::Arc;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 fn server_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A gateway on free ports with its own database.
 async fn spawn_app() -> (SocketAddr, SocketAddr, gateway::App) {
     let name = format!("seats_gw_{}", std::process::id());
     let mut admin = PgConnection::connect(&server_url()).await.unwrap();
-    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
     let url = format!("{}/{name}", server_url().rsplit_once('/').unwrap().0);
     let db = PgPool::connect(&url).await.unwrap();
     catalog::migrate(&db).await.unwrap();
@@ -28,7 +35,8 @@ async fn spawn_app() -> (SocketAddr, SocketAddr, gateway::App) {
         metrics: Arc::new(gateway::metrics::Metrics::new().unwrap()),
     };
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
-    let (public, admin, _task) = gateway::serve(app.clone(), any, any, std::future::pending()).unwrap();
+    let (public, admin, _task) =
+        gateway::serve(app.clone(), any, any, std::future::pending()).unwrap();
     (public, admin, app)
 }
 
@@ -66,14 +74,24 @@ async fn health_availability_and_the_one_error_shape() {
 
     // Client mistakes: the right 4xx, one JSON shape.
     for (path, want_status, want_code) in [
-        (format!("/events/{}/availability", support::unique_event("nope")), 404, "unknown_event"),
-        ("/events/bad%20id/availability".to_owned(), 400, "invalid_event_id"),
+        (
+            format!("/events/{}/availability", support::unique_event("nope")),
+            404,
+            "unknown_event",
+        ),
+        (
+            "/events/bad%20id/availability".to_owned(),
+            400,
+            "invalid_event_id",
+        ),
         ("/no/such/route".to_owned(), 404, "not_found"),
     ] {
         let (status, body, raw) = get(public, &path).await;
         assert_eq!(status, want_status, "{path}: {raw}");
         assert_eq!(body["error"]["code"], want_code, "{path}: {raw}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
     }
 
     // Metrics live on the admin listener only.
@@ -91,19 +109,31 @@ fn compose_file_describes_the_stack() {
     let services = doc["services"].as_mapping().unwrap();
     let names: Vec<&str> = services.keys().filter_map(|k| k.as_str()).collect();
     for wanted in ["postgres", "redis-cluster-init", "gateway", "reconciler"] {
-        assert!(names.contains(&wanted), "compose.yaml lacks {wanted}: {names:?}");
+        assert!(
+            names.contains(&wanted),
+            "compose.yaml lacks {wanted}: {names:?}"
+        );
     }
-    let redis_nodes = names.iter().filter(|n| n.starts_with("redis-") && **n != "redis-cluster-init").count();
+    let redis_nodes = names
+        .iter()
+        .filter(|n| n.starts_with("redis-") && **n != "redis-cluster-init")
+        .count();
     assert_eq!(redis_nodes, 6, "six Redis nodes");
     // Where docker-compose is installed, it must accept the file too.
     for tool in [vec!["docker-compose"], vec!["docker", "compose"]] {
         let mut cmd = std::process::Command::new(tool[0]);
-        cmd.args(&tool[1..]).args(["-f", "compose.yaml", "config", "-q"]).current_dir(&root);
+        cmd.args(&tool[1..])
+            .args(["-f", "compose.yaml", "config", "-q"])
+            .current_dir(&root);
         if let Ok(out) = cmd.output() {
             if String::from_utf8_lossy(&out.stderr).contains("is not a docker command") {
                 continue;
             }
-            assert!(out.status.success(), "{tool:?} config: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{tool:?} config: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             println!("{tool:?} config accepted compose.yaml");
             return;
         }

@@ -27,7 +27,10 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let passes_total = IntCounterVec::new(
-            Opts::new("reconciler_passes_total", "Reconciliation passes, by outcome"),
+            Opts::new(
+                "reconciler_passes_total",
+                "Reconciliation passes, by outcome",
+            ),
             &["outcome"],
         )?;
         let seats_reopened_total = IntCounterVec::new(
@@ -37,7 +40,10 @@ impl Metrics {
             ),
             &["reason"],
         )?;
-        let events_on_sale = IntGauge::new("reconciler_events_on_sale", "Events on sale at the last pass")?;
+        let events_on_sale = IntGauge::new(
+            "reconciler_events_on_sale",
+            "Events on sale at the last pass",
+        )?;
         registry.register(Box::new(passes_total.clone()))?;
         registry.register(Box::new(seats_reopened_total.clone()))?;
         registry.register(Box::new(events_on_sale.clone()))?;
@@ -82,11 +88,16 @@ pub async fn reconcile_inventory(
             Some(OpenOutcome::Opened { seats_added, .. }) => {
                 if seats_added > 0 {
                     tracing::warn!(%event, seats_added, "Redis lacked seats of an event on sale; reloaded");
-                    metrics.seats_reopened_total.with_label_values(&["missing_in_redis"]).inc_by(seats_added);
+                    metrics
+                        .seats_reopened_total
+                        .with_label_values(&["missing_in_redis"])
+                        .inc_by(seats_added);
                 }
                 report.seats_reopened += seats_added;
             }
-            Some(other) => tracing::error!(%event, ?other, "catalog inventory refused by the coordinator"),
+            Some(other) => {
+                tracing::error!(%event, ?other, "catalog inventory refused by the coordinator")
+            }
             None => {}
         }
     }

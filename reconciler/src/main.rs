@@ -14,7 +14,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let settings = settings::Settings::load()?;
-    let coordinator = Arc::new(coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?);
+    let coordinator = Arc::new(
+        coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
+    );
     let db = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect(settings.database.url.expose_secret())

@@ -10,24 +10,47 @@ use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 #[tokio::test]
 async fn lost_inventory_is_reloaded_from_the_catalog() {
-    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("seats_rc_{}", std::process::id());
     let mut admin = PgConnection::connect(&server).await.unwrap();
-    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    let db = PgPool::connect(&format!("{}/{name}", server.rsplit_once('/').unwrap().0)).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let db = PgPool::connect(&format!("{}/{name}", server.rsplit_once('/').unwrap().0))
+        .await
+        .unwrap();
     catalog::migrate(&db).await.unwrap();
 
     let c = support::shared().await;
     let metrics = reconciler::Metrics::new().unwrap();
     let event = support::unique_event("rc");
-    catalog::upsert_venue(&db, "v", "Venue", &catalog::demo_theatre()).await.unwrap();
-    catalog::upsert_event_on_sale(&db, event.as_str(), "v", "Show", chrono_now_plus_days(3)).await.unwrap();
+    catalog::upsert_venue(&db, "v", "Venue", &catalog::demo_theatre())
+        .await
+        .unwrap();
+    catalog::upsert_event_on_sale(&db, event.as_str(), "v", "Show", chrono_now_plus_days(3))
+        .await
+        .unwrap();
 
     // First pass opens the event; a second finds nothing to do.
-    let first = reconciler::reconcile_inventory(&db, &c, &metrics).await.unwrap();
-    assert_eq!(first, reconciler::PassReport { events: 1, seats_reopened: 2_000 });
-    let second = reconciler::reconcile_inventory(&db, &c, &metrics).await.unwrap();
+    let first = reconciler::reconcile_inventory(&db, &c, &metrics)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        reconciler::PassReport {
+            events: 1,
+            seats_reopened: 2_000
+        }
+    );
+    let second = reconciler::reconcile_inventory(&db, &c, &metrics)
+        .await
+        .unwrap();
     assert_eq!(second.seats_reopened, 0);
 
     // Redis loses one section's inventory (as after a failover that dropped unreplicated writes).
@@ -35,14 +58,21 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
     let _: i64 = c.redis().next().del(k.inv.clone()).await.unwrap();
     let a = c.availability(&event).await.unwrap().unwrap();
     assert_eq!(a.len(), 2, "the section is gone from Redis");
-    let third = reconciler::reconcile_inventory(&db, &c, &metrics).await.unwrap();
+    let third = reconciler::reconcile_inventory(&db, &c, &metrics)
+        .await
+        .unwrap();
     assert_eq!(third.seats_reopened, 500);
     let a = c.availability(&event).await.unwrap().unwrap();
     assert_eq!(a.iter().map(|s| s.capacity).sum::<u64>(), 2_000);
-    assert!(metrics.render().contains("reconciler_seats_reopened_total{reason=\"missing_in_redis\"} 2500"));
+    assert!(metrics
+        .render()
+        .contains("reconciler_seats_reopened_total{reason=\"missing_in_redis\"} 2500"));
 
     db.close().await;
-    admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
 }
 
 fn chrono_now_plus_days(days: i64) -> chrono::DateTime<chrono::Utc> {
