@@ -121,22 +121,27 @@ fn compose_file_describes_the_stack() {
     assert_eq!(redis_nodes, 6, "six Redis nodes");
     // Where docker-compose is installed, it must accept the file too.
     for tool in [vec!["docker-compose"], vec!["docker", "compose"]] {
-        let mut cmd = std::process::Command::new(tool[0]);
-        cmd.args(&tool[1..])
-            .args(["-f", "compose.yaml", "config", "-q"])
-            .current_dir(&root);
-        if let Ok(out) = cmd.output() {
-            if String::from_utf8_lossy(&out.stderr).contains("is not a docker command") {
-                continue;
-            }
-            assert!(
-                out.status.success(),
-                "{tool:?} config: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            println!("{tool:?} config accepted compose.yaml");
-            return;
+        let works = std::process::Command::new(tool[0])
+            .args(&tool[1..])
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !works {
+            continue;
         }
+        let out = std::process::Command::new(tool[0])
+            .args(&tool[1..])
+            .args(["-f", "compose.yaml", "config", "-q"])
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool:?} config: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{tool:?} config accepted compose.yaml");
+        return;
     }
     println!("docker-compose not installed: checked compose.yaml's structure only");
 }
