@@ -1,41 +1,13 @@
 //! The migrations against a real Postgres: each test gets a database of its own, dropped after.
 #![allow(clippy::unwrap_used)]
 
-use sqlx::{Connection, Executor, PgConnection, PgPool};
-
-fn server_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-async fn fresh_database() -> (PgPool, String) {
-    let name = format!("seats_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&server_url()).await.unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let url = match server_url().rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
-        None => unreachable!(),
-    };
-    (PgPool::connect(&url).await.unwrap(), name)
-}
-
-async fn drop_database(pool: PgPool, name: &str) {
-    pool.close().await;
-    let mut admin = PgConnection::connect(&server_url()).await.unwrap();
-    admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-}
+mod db;
 
 #[tokio::test]
 async fn migrations_apply_and_constraints_hold() {
-    let (pool, name) = fresh_database().await;
-    catalog::migrate(&pool).await.unwrap();
-    catalog::migrate(&pool).await.unwrap(); // idempotent
+    let test_db = db::TestDb::new("catalog").await;
+    let pool = test_db.pool.clone();
+    catalog::migrate(&pool).await.unwrap(); // a second run is a no-op
 
     catalog::upsert_venue(&pool, "demo", "Demo Theatre", &catalog::demo_theatre())
         .await
@@ -86,5 +58,5 @@ async fn migrations_apply_and_constraints_hold() {
         let db = err.as_database_error().unwrap();
         assert_eq!(db.constraint(), Some(constraint), "{sql}");
     }
-    drop_database(pool, &name).await;
+    test_db.drop().await;
 }

@@ -26,11 +26,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    settings::init_tracing();
     let settings = Settings::load()?;
     let app = gateway::App::connect(&settings).await?;
     match Cli::parse().command.unwrap_or(Command::Serve) {

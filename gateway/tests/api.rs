@@ -7,37 +7,21 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sqlx::{Connection, Executor, PgConnection, PgPool};
-
-fn server_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+#[path = "../../catalog/tests/db/mod.rs"]
+mod db;
 
 /// A gateway on free ports with its own database.
-async fn spawn_app() -> (SocketAddr, SocketAddr, gateway::App) {
-    let name = format!("seats_gw_{}", std::process::id());
-    let mut admin = PgConnection::connect(&server_url()).await.unwrap();
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", server_url().rsplit_once('/').unwrap().0);
-    let db = PgPool::connect(&url).await.unwrap();
-    catalog::migrate(&db).await.unwrap();
+async fn spawn_app() -> (SocketAddr, SocketAddr, gateway::App, db::TestDb) {
+    let test_db = db::TestDb::new("gw").await;
     let app = gateway::App {
         coordinator: Arc::new(support::shared().await),
-        db,
+        db: test_db.pool.clone(),
         metrics: Arc::new(gateway::metrics::Metrics::new().unwrap()),
     };
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
         gateway::serve(app.clone(), any, any, std::future::pending()).unwrap();
-    (public, admin, app)
+    (public, admin, app, test_db)
 }
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value, String) {
@@ -59,7 +43,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value, String) {
 
 #[tokio::test]
 async fn health_availability_and_the_one_error_shape() {
-    let (public, admin, app) = spawn_app().await;
+    let (public, admin, app, test_db) = spawn_app().await;
     assert_eq!(get(public, "/healthz").await.0, 200);
     let (status, body, _) = get(public, "/readyz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
@@ -99,6 +83,7 @@ async fn health_availability_and_the_one_error_shape() {
     assert_eq!(status, 200);
     assert!(text.contains("gateway_http_requests_total"), "{text}");
     assert_eq!(get(public, "/metrics").await.0, 404);
+    test_db.drop().await;
 }
 
 #[test]

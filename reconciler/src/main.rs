@@ -8,11 +8,7 @@ use warp::Filter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    settings::init_tracing();
     let settings = settings::Settings::load()?;
     let coordinator = Arc::new(
         coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,

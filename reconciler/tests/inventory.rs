@@ -6,26 +6,14 @@ mod support;
 
 use coordinator::{keys, SectionId};
 use fred::prelude::*;
-use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+#[path = "../../catalog/tests/db/mod.rs"]
+mod db;
 
 #[tokio::test]
 async fn lost_inventory_is_reloaded_from_the_catalog() {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("seats_rc_{}", std::process::id());
-    let mut admin = PgConnection::connect(&server).await.unwrap();
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let db = PgPool::connect(&format!("{}/{name}", server.rsplit_once('/').unwrap().0))
-        .await
-        .unwrap();
-    catalog::migrate(&db).await.unwrap();
+    let test_db = db::TestDb::new("rc").await;
+    let db = test_db.pool.clone();
 
     let c = support::shared().await;
     let metrics = reconciler::Metrics::new().unwrap();
@@ -68,11 +56,7 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
         .render()
         .contains("reconciler_seats_reopened_total{reason=\"missing_in_redis\"} 2500"));
 
-    db.close().await;
-    admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await
-        .unwrap();
+    test_db.drop().await;
 }
 
 fn chrono_now_plus_days(days: i64) -> chrono::DateTime<chrono::Utc> {
