@@ -112,6 +112,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
     fn layers_and_secrets() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SEATS_REDIS__NODES", "127.0.0.1:7000,127.0.0.1:7001");
