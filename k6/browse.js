@@ -1,7 +1,7 @@
-// Hold storm against the gateway's availability route (the hold route arrives with the API issue).
+// Browse load on the availability route (hold and checkout scenarios arrive with their issues).
 // Constant arrival rate: requests leave on schedule whatever the server does (no coordinated
 // omission). Thresholds encode the design document's browse SLO (p50 < 100 ms).
-//   k6 run -e BASE=http://127.0.0.1:8080 -e EVENT=demo-show k6/holds.js
+//   k6 run -e BASE=http://127.0.0.1:8080 -e EVENT=demo-show k6/browse.js
 import http from 'k6/http';
 import { check } from 'k6';
 
