@@ -1,10 +1,14 @@
-//! The catalog in Postgres: venues, sections, seats and events; the migrations that define them
-//! (`migrations/`, embedded); the demo venue; and opening an event's inventory in the coordinator.
+//! The catalog in Postgres: venues ([`venues`], described by the seat-map format of
+//! [`seatmap`]), events and their prices ([`events`]); the migrations that define them
+//! (`migrations/`, embedded); and opening an event's inventory in the coordinator.
 //!
 //! Errors: [`CatalogError`] for infrastructure failures (Postgres, Redis); business outcomes are
 //! return values.
 
-use chrono::{DateTime, Duration, Utc};
+pub mod events;
+pub mod seatmap;
+pub mod venues;
+
 use coordinator::open::{OpenOutcome, SectionInventory};
 use coordinator::{Coordinator, CoordinatorError, EventId, SeatId, SectionId};
 use sqlx::PgPool;
@@ -33,163 +37,6 @@ pub enum CatalogError {
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), CatalogError> {
     MIGRATOR.run(pool).await?;
-    Ok(())
-}
-
-/// A seat as the generator lays it out.
-#[derive(Debug, Clone)]
-pub struct SeatPlan {
-    /// Seat id, e.g. `orch-A-12`.
-    pub id: String,
-    /// Row label.
-    pub row: String,
-    /// Number in the row, from 1.
-    pub number: i32,
-    /// Drawing position.
-    pub x: f32,
-    /// Drawing position.
-    pub y: f32,
-    /// Price category.
-    pub category: String,
-    /// Wheelchair accessible.
-    pub accessible: bool,
-}
-
-/// A section as the generator lays it out.
-#[derive(Debug, Clone)]
-pub struct SectionPlan {
-    /// Section id.
-    pub id: String,
-    /// Display name.
-    pub name: String,
-    /// Its seats.
-    pub seats: Vec<SeatPlan>,
-}
-
-/// A theatre of `rows` rows of `per_row` seats in each of the named sections (`(id, name,
-/// category, rows)`), laid out top to bottom; the two outer seats of the last row of each section
-/// are accessible.
-pub fn theatre(sections: &[(&str, &str, &str, usize)], per_row: usize) -> Vec<SectionPlan> {
-    let mut y0 = 0.0;
-    sections
-        .iter()
-        .map(|(id, name, category, rows)| {
-            let mut seats = Vec::with_capacity(rows * per_row);
-            for r in 0..*rows {
-                let row = row_label(r);
-                for n in 1..=per_row {
-                    seats.push(SeatPlan {
-                        id: format!("{id}-{row}-{n}"),
-                        row: row.clone(),
-                        number: n as i32,
-                        x: n as f32 * 10.0,
-                        y: y0 + r as f32 * 12.0,
-                        category: (*category).to_owned(),
-                        accessible: r + 1 == *rows && (n == 1 || n == per_row),
-                    });
-                }
-            }
-            y0 += *rows as f32 * 12.0 + 30.0;
-            SectionPlan {
-                id: (*id).to_owned(),
-                name: (*name).to_owned(),
-                seats,
-            }
-        })
-        .collect()
-}
-
-/// Row labels A..Z, then AA, AB...
-fn row_label(mut index: usize) -> String {
-    let mut label = Vec::new();
-    loop {
-        label.push(b'A' + (index % 26) as u8);
-        if index < 26 {
-            break;
-        }
-        index = index / 26 - 1;
-    }
-    label.reverse();
-    String::from_utf8(label).unwrap_or_default()
-}
-
-/// The demo: a 2,000-seat theatre.
-pub fn demo_theatre() -> Vec<SectionPlan> {
-    theatre(
-        &[
-            ("orch", "Orchestra", "premium", 20),
-            ("mezz", "Mezzanine", "standard", 10),
-            ("balc", "Balcony", "economy", 10),
-        ],
-        50,
-    )
-}
-
-/// Writes a venue (idempotent: an existing venue id is left as it is).
-pub async fn upsert_venue(
-    pool: &PgPool,
-    venue_id: &str,
-    name: &str,
-    plan: &[SectionPlan],
-) -> Result<(), CatalogError> {
-    let mut tx = pool.begin().await?;
-    let inserted =
-        sqlx::query("INSERT INTO venues (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
-            .bind(venue_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if inserted == 1 {
-        for section in plan {
-            sqlx::query("INSERT INTO sections (venue_id, id, name) VALUES ($1, $2, $3)")
-                .bind(venue_id)
-                .bind(&section.id)
-                .bind(&section.name)
-                .execute(&mut *tx)
-                .await?;
-            // One multi-row insert per section (UNNEST), not one round trip per seat.
-            let s = &section.seats;
-            sqlx::query(
-                "INSERT INTO seats (venue_id, section_id, id, row_label, number, x, y, category, accessible)
-                 SELECT $1, $2, * FROM UNNEST($3::text[], $4::text[], $5::int[], $6::real[], $7::real[], $8::text[], $9::bool[])",
-            )
-            .bind(venue_id)
-            .bind(&section.id)
-            .bind(s.iter().map(|x| x.id.clone()).collect::<Vec<_>>())
-            .bind(s.iter().map(|x| x.row.clone()).collect::<Vec<_>>())
-            .bind(s.iter().map(|x| x.number).collect::<Vec<_>>())
-            .bind(s.iter().map(|x| x.x).collect::<Vec<_>>())
-            .bind(s.iter().map(|x| x.y).collect::<Vec<_>>())
-            .bind(s.iter().map(|x| x.category.clone()).collect::<Vec<_>>())
-            .bind(s.iter().map(|x| x.accessible).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Writes an event on sale (idempotent).
-pub async fn upsert_event_on_sale(
-    pool: &PgPool,
-    event_id: &str,
-    venue_id: &str,
-    title: &str,
-    starts_at: DateTime<Utc>,
-) -> Result<(), CatalogError> {
-    sqlx::query(
-        "INSERT INTO events (id, venue_id, title, category, starts_at, sale_opens_at, status)
-         VALUES ($1, $2, $3, 'concert', $4, $5, 'on_sale') ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(event_id)
-    .bind(venue_id)
-    .bind(title)
-    .bind(starts_at)
-    .bind(Utc::now().min(starts_at) - Duration::minutes(1))
-    .execute(pool)
-    .await?;
     Ok(())
 }
 
@@ -247,26 +94,50 @@ pub async fn open_in_coordinator(
     Ok(Some(coordinator.open_event(event_id, &inventory).await?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn row_labels() {
-        assert_eq!(row_label(0), "A");
-        assert_eq!(row_label(25), "Z");
-        assert_eq!(row_label(26), "AA");
-        assert_eq!(row_label(27), "AB");
+/// Opens sales: loads the inventory into the coordinator, then marks the event on sale (in that
+/// order, so an event is never on sale with seats Redis does not know).
+pub async fn open_sales(
+    pool: &PgPool,
+    coordinator: &Coordinator,
+    event_id: &EventId,
+) -> Result<events::StatusOutcome, CatalogError> {
+    let Some(event) = events::get_event(pool, event_id.as_str()).await? else {
+        return Ok(events::StatusOutcome::NotFound);
+    };
+    if matches!(event.status, events::EventStatus::Ended) {
+        return Ok(events::StatusOutcome::NotAllowed(event.status));
     }
-
-    #[test]
-    fn demo_has_2000_unique_valid_seats() {
-        let plan = demo_theatre();
-        let ids: std::collections::BTreeSet<_> = plan
-            .iter()
-            .flat_map(|s| s.seats.iter().map(|x| x.id.clone()))
-            .collect();
-        assert_eq!(ids.len(), 2_000);
-        assert!(ids.iter().all(|id| SeatId::parse(id).is_ok()));
+    match open_in_coordinator(pool, coordinator, event_id).await? {
+        Some(OpenOutcome::Opened { .. }) | None => {}
+        Some(other) => return Err(CatalogError::Inconsistent(format!("{event_id}: {other:?}"))),
     }
+    events::set_status(pool, event_id.as_str(), events::Transition::Open).await
+}
+
+/// The demo: the 2,000-seat theatre and an event on sale at it, opened in the coordinator.
+/// Idempotent.
+pub async fn load_demo(
+    pool: &PgPool,
+    coordinator: &Coordinator,
+    event_id: &EventId,
+) -> Result<(), CatalogError> {
+    let map = seatmap::demo_theatre();
+    venues::create_venue(pool, &map).await?;
+    let starts_at = chrono::Utc::now() + chrono::Duration::days(30);
+    let draft = events::EventDraft {
+        id: event_id.to_string(),
+        venue_id: map.venue.id.clone(),
+        title: "Demo Night".into(),
+        category: "concert".into(),
+        starts_at,
+        sale_opens_at: chrono::Utc::now() - chrono::Duration::minutes(1),
+        prices: [("premium", 12_000), ("standard", 8_000), ("economy", 4_500)]
+            .into_iter()
+            .map(|(c, p)| (c.to_owned(), p))
+            .collect(),
+        currency: "USD".into(),
+    };
+    events::create_event(pool, &draft).await?;
+    open_sales(pool, coordinator, event_id).await?;
+    Ok(())
 }

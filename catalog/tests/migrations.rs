@@ -1,7 +1,32 @@
-//! The migrations against a real Postgres: each test gets a database of its own, dropped after.
+//! The catalog against a real Postgres: each test gets a database of its own, dropped after.
 #![allow(clippy::unwrap_used)]
 
 mod db;
+
+use std::collections::BTreeMap;
+
+use catalog::events::{
+    self, EventDraft, EventFilter, EventOutcome, EventStatus, StatusOutcome, Transition,
+};
+use catalog::seatmap;
+use catalog::venues::{self, VenueOutcome};
+use chrono::{Duration, Utc};
+
+fn draft(id: &str, venue: &str, days: i64, prices: &[(&str, i64)]) -> EventDraft {
+    EventDraft {
+        id: id.into(),
+        venue_id: venue.into(),
+        title: format!("Show {id}"),
+        category: "concert".into(),
+        starts_at: Utc::now() + Duration::days(days),
+        sale_opens_at: Utc::now() - Duration::minutes(5),
+        prices: prices.iter().map(|(c, p)| ((*c).to_owned(), *p)).collect(),
+        currency: "USD".into(),
+    }
+}
+
+const THEATRE_PRICES: &[(&str, i64)] =
+    &[("premium", 12_000), ("standard", 8_000), ("economy", 4_500)];
 
 #[tokio::test]
 async fn migrations_apply_and_constraints_hold() {
@@ -9,27 +34,28 @@ async fn migrations_apply_and_constraints_hold() {
     let pool = test_db.pool.clone();
     catalog::migrate(&pool).await.unwrap(); // a second run is a no-op
 
-    catalog::upsert_venue(&pool, "demo", "Demo Theatre", &catalog::demo_theatre())
-        .await
-        .unwrap();
-    catalog::upsert_venue(&pool, "demo", "Demo Theatre", &catalog::demo_theatre())
-        .await
-        .unwrap();
-    let (seats,): (i64,) = sqlx::query_as("SELECT count(*) FROM seats")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(seats, 2_000);
-
-    let starts = chrono::Utc::now() + chrono::Duration::days(30);
-    catalog::upsert_event_on_sale(&pool, "demo-show", "demo", "Demo", starts)
-        .await
-        .unwrap();
-    let event = coordinator::EventId::parse("demo-show").unwrap();
-    let inv = catalog::inventory(&pool, &event).await.unwrap();
-    assert_eq!(inv.len(), 3);
-    assert_eq!(inv.iter().map(|s| s.seats.len()).sum::<usize>(), 2_000);
-    assert_eq!(catalog::events_on_sale(&pool).await.unwrap(), vec![event]);
+    let map = seatmap::demo_theatre();
+    assert_eq!(
+        venues::create_venue(&pool, &map).await.unwrap(),
+        VenueOutcome::Created { seats: 2_000 }
+    );
+    assert_eq!(
+        venues::create_venue(&pool, &map).await.unwrap(),
+        VenueOutcome::AlreadyExists
+    );
+    // The stored map reads back as imported (rows front to back).
+    assert_eq!(
+        venues::seat_map(&pool, "demo-theatre")
+            .await
+            .unwrap()
+            .unwrap(),
+        {
+            let mut m = map.clone();
+            m.categories.sort_by(|a, b| a.id.cmp(&b.id));
+            m.sections.sort_by(|a, b| a.id.cmp(&b.id));
+            m
+        }
+    );
 
     // The schema, not only the code, refuses bad rows; each violation names its constraint.
     let violations = [
@@ -39,24 +65,185 @@ async fn migrations_apply_and_constraints_hold() {
         ),
         (
             "INSERT INTO events (id, venue_id, title, category, starts_at, sale_opens_at)
-             VALUES ('e2', 'demo', 't', 'c', now(), now() + interval '1 day')",
+             VALUES ('e2', 'demo-theatre', 't', 'c', now(), now() + interval '1 day')",
             "events_sale_before_start",
         ),
         (
             "INSERT INTO seats (venue_id, id, section_id, row_label, number, x, y, category)
-             VALUES ('demo', 'orch-A-1', 'orch', 'Z', 99, 0, 0, 'p')",
+             VALUES ('demo-theatre', 'orch-A-1', 'orch', 'Z', 99, 0, 0, 'premium')",
             "seats_pkey",
         ),
         (
             "INSERT INTO seats (venue_id, id, section_id, row_label, number, x, y, category)
-             VALUES ('demo', 'new-seat', 'orch', 'A', 1, 0, 0, 'p')",
+             VALUES ('demo-theatre', 'new-seat', 'orch', 'A', 1, 0, 0, 'premium')",
             "seats_row_place_unique",
+        ),
+        (
+            "INSERT INTO seats (venue_id, id, section_id, row_label, number, x, y, category)
+             VALUES ('demo-theatre', 'new-seat', 'orch', 'ZZ', 1, 0, 0, 'vip')",
+            "seats_category_fkey",
         ),
     ];
     for (sql, constraint) in violations {
         let err = sqlx::query(sql).execute(&pool).await.unwrap_err();
-        let db = err.as_database_error().unwrap();
-        assert_eq!(db.constraint(), Some(constraint), "{sql}");
+        assert_eq!(
+            err.as_database_error().unwrap().constraint(),
+            Some(constraint),
+            "{sql}"
+        );
     }
+    test_db.drop().await;
+}
+
+#[tokio::test]
+async fn events_prices_status_and_search() {
+    let test_db = db::TestDb::new("events").await;
+    let pool = test_db.pool.clone();
+    venues::create_venue(&pool, &seatmap::demo_theatre())
+        .await
+        .unwrap();
+
+    // Every category must be priced; unknown categories and negative prices are named.
+    match events::create_event(
+        &pool,
+        &draft("e1", "demo-theatre", 3, &[("premium", 1), ("vip", -5)]),
+    )
+    .await
+    .unwrap()
+    {
+        EventOutcome::Invalid(p) => {
+            let paths: Vec<&str> = p.iter().map(|p| p.path.as_str()).collect();
+            assert!(
+                paths.contains(&"prices.vip") && paths.contains(&"prices.standard"),
+                "{paths:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        events::create_event(&pool, &draft("e1", "nowhere", 3, THEATRE_PRICES))
+            .await
+            .unwrap(),
+        EventOutcome::NotFound
+    );
+    let EventOutcome::Done(e1) =
+        events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES))
+            .await
+            .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((e1.status, e1.prices.len()), (EventStatus::Draft, 3));
+    assert_eq!(
+        events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES))
+            .await
+            .unwrap(),
+        EventOutcome::AlreadyExists
+    );
+
+    // Price change.
+    let new_prices: BTreeMap<String, i64> = [("economy".to_owned(), 5_000)].into();
+    let EventOutcome::Done(e1) = events::set_prices(&pool, "e1", &new_prices).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        e1.prices
+            .iter()
+            .find(|p| p.category == "economy")
+            .unwrap()
+            .amount_cents,
+        5_000
+    );
+
+    // Status life cycle.
+    assert_eq!(
+        events::set_status(&pool, "e1", Transition::Freeze)
+            .await
+            .unwrap(),
+        StatusOutcome::NotAllowed(EventStatus::Draft)
+    );
+    for (t, want) in [
+        (Transition::Open, EventStatus::OnSale),
+        (Transition::Freeze, EventStatus::Frozen),
+        (Transition::Unfreeze, EventStatus::OnSale),
+    ] {
+        match events::set_status(&pool, "e1", t).await.unwrap() {
+            StatusOutcome::Changed(e) => assert_eq!(e.status, want),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        events::set_status(&pool, "nope", Transition::Open)
+            .await
+            .unwrap(),
+        StatusOutcome::NotFound
+    );
+
+    // Search: drafts hidden, keyset pages, filters.
+    for (id, days) in [("e2", 1), ("e3", 2), ("e4", 4)] {
+        events::create_event(&pool, &draft(id, "demo-theatre", days, THEATRE_PRICES))
+            .await
+            .unwrap();
+        events::set_status(&pool, id, Transition::Open)
+            .await
+            .unwrap();
+    }
+    events::create_event(
+        &pool,
+        &draft("hidden-draft", "demo-theatre", 1, THEATRE_PRICES),
+    )
+    .await
+    .unwrap();
+    let mut filter = EventFilter {
+        limit: 2,
+        ..EventFilter::default()
+    };
+    let page1 = events::list_events(&pool, &filter).await.unwrap();
+    assert_eq!(
+        page1
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e2", "e3"]
+    );
+    filter.after = page1.next.clone();
+    let page2 = events::list_events(&pool, &filter).await.unwrap();
+    assert_eq!(
+        page2
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e1", "e4"]
+    );
+    assert_eq!(page2.next, None);
+    let found = events::list_events(
+        &pool,
+        &EventFilter {
+            q: Some("SHOW E3".into()),
+            limit: 10,
+            ..EventFilter::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.events.len(), 1);
+    let window = EventFilter {
+        from: Some(Utc::now() + Duration::hours(36)),
+        to: Some(Utc::now() + Duration::hours(84)),
+        limit: 10,
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        events::list_events(&pool, &window)
+            .await
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e3", "e1"]
+    );
     test_db.drop().await;
 }

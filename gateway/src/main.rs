@@ -43,19 +43,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => catalog::migrate(&app.db).await?,
         Command::Demo { event } => {
             catalog::migrate(&app.db).await?;
-            catalog::upsert_venue(
-                &app.db,
-                "demo-theatre",
-                "Demo Theatre",
-                &catalog::demo_theatre(),
-            )
-            .await?;
-            let starts = chrono::Utc::now() + chrono::Duration::days(30);
-            catalog::upsert_event_on_sale(&app.db, &event, "demo-theatre", "Demo Night", starts)
-                .await?;
             let id = coordinator::EventId::parse(&event)?;
-            let outcome = catalog::open_in_coordinator(&app.db, &app.coordinator, &id).await?;
-            println!("demo event {event} at demo-theatre: {outcome:?}");
+            catalog::load_demo(&app.db, &app.coordinator, &id).await?;
+            println!("demo event {event} at demo-theatre is on sale");
         }
     }
     Ok(())

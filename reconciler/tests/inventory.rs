@@ -18,10 +18,24 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
     let c = support::shared().await;
     let metrics = reconciler::Metrics::new().unwrap();
     let event = support::unique_event("rc");
-    catalog::upsert_venue(&db, "v", "Venue", &catalog::demo_theatre())
+    catalog::venues::create_venue(&db, &catalog::seatmap::demo_theatre())
         .await
         .unwrap();
-    catalog::upsert_event_on_sale(&db, event.as_str(), "v", "Show", chrono_now_plus_days(3))
+    let draft = catalog::events::EventDraft {
+        id: event.to_string(),
+        venue_id: "demo-theatre".into(),
+        title: "Show".into(),
+        category: "concert".into(),
+        starts_at: chrono::Utc::now() + chrono::Duration::days(3),
+        sale_opens_at: chrono::Utc::now(),
+        prices: [("premium", 1), ("standard", 1), ("economy", 1)]
+            .into_iter()
+            .map(|(c, p)| (c.to_owned(), p))
+            .collect(),
+        currency: "USD".into(),
+    };
+    catalog::events::create_event(&db, &draft).await.unwrap();
+    catalog::events::set_status(&db, event.as_str(), catalog::events::Transition::Open)
         .await
         .unwrap();
 
@@ -57,8 +71,4 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
         .contains("reconciler_seats_reopened_total{reason=\"missing_in_redis\"} 2500"));
 
     test_db.drop().await;
-}
-
-fn chrono_now_plus_days(days: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now() + chrono::Duration::days(days)
 }
