@@ -109,6 +109,12 @@ impl Coordinator {
             }
             return Ok(refusal);
         }
+        let changed: Vec<&SectionId> = newly
+            .iter()
+            .filter(|(_, s)| !s.is_empty())
+            .map(|(section, _)| section)
+            .collect();
+        self.announce_sections(event, changed).await;
         Ok(BlockOutcome::Blocked(
             newly.into_iter().flat_map(|(_, s)| s).collect(),
         ))
@@ -130,9 +136,15 @@ impl Coordinator {
         };
         let client = self.client();
         let mut freed = Vec::new();
+        let mut changed = Vec::new();
         for (section, seats) in &groups {
-            freed.extend(self.unblock_section(client, event, section, seats).await?);
+            let now_free = self.unblock_section(client, event, section, seats).await?;
+            if !now_free.is_empty() {
+                changed.push(section);
+            }
+            freed.extend(now_free);
         }
+        self.announce_sections(event, changed).await;
         Ok(UnblockOutcome::Unblocked(freed))
     }
 

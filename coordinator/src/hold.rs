@@ -366,6 +366,7 @@ impl Coordinator {
             return refusal;
         }
         self.settle(client, &record, "held").await?;
+        self.announce_sections(&request.event, groups.keys()).await;
         Ok(HoldOutcome::Created(hold(
             HoldState::Held,
             expires_at_ms,

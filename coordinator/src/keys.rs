@@ -57,9 +57,19 @@ pub fn hold(hold: &HoldId) -> String {
     format!("seat:{{hold:{hold}}}")
 }
 
+/// Prefix of the channels announcing seat changes.
+pub const SEAT_UPDATE_PREFIX: &str = "seat:update:";
+/// Prefix of the channels announcing catalog changes of an event.
+pub const EVENT_UPDATE_PREFIX: &str = "event:update:";
+
 /// Pub/sub channel announcing that a section's availability changed (design document §9).
 pub fn seat_update_channel(event: &EventId, section: &SectionId) -> String {
-    format!("seat:update:{event}:{section}")
+    format!("{SEAT_UPDATE_PREFIX}{event}:{section}")
+}
+
+/// Pub/sub channel announcing that an event's status or prices changed.
+pub fn event_update_channel(event: &EventId) -> String {
+    format!("{EVENT_UPDATE_PREFIX}{event}")
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ mod reply;
 pub mod scripts;
 pub mod sell;
 pub mod snapshot;
+pub mod updates;
 
 mod layout;
 
@@ -96,42 +97,7 @@ impl Coordinator {
         settings: &RedisSettings,
         limits: Limits,
     ) -> Result<Self, CoordinatorError> {
-        let hosts = settings
-            .nodes
-            .iter()
-            .map(|node| {
-                let (host, port) = node.rsplit_once(':').unwrap_or((node, "6379"));
-                let port = port.parse().map_err(|_| {
-                    CoordinatorError::Redis(fred::error::Error::new(
-                        fred::error::ErrorKind::Config,
-                        format!("bad redis node {node:?}: expected host:port"),
-                    ))
-                })?;
-                Ok(Server::new(host, port))
-            })
-            .collect::<Result<Vec<_>, CoordinatorError>>()?;
-        let config = Config {
-            server: ServerConfig::Clustered {
-                hosts,
-                policy: ClusterDiscoveryPolicy::default(),
-            },
-            fail_fast: false,
-            ..Config::default()
-        };
-        let command_timeout = settings.command_timeout();
-        let attempts = settings.max_command_attempts;
-        let pool = Builder::from_config(config)
-            .with_connection_config(|c| {
-                c.connection_timeout = Duration::from_secs(2);
-                c.max_command_attempts = attempts;
-                c.max_redirections = 16;
-                c.cluster_cache_update_delay = Duration::from_millis(50);
-            })
-            .with_performance_config(|p| p.default_command_timeout = command_timeout)
-            // Reconnect for ever: a primary that fails over comes back as a replica, and the
-            // new primary is found through the cluster's redirections.
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2))
-            .build_pool(settings.pool_size.max(1))?;
+        let pool = builder(settings)?.build_pool(settings.pool_size.max(1))?;
         pool.init().await?;
         let coordinator = Self {
             pool,
@@ -192,6 +158,48 @@ impl Coordinator {
     ) -> Result<Option<Arc<layout::Layout>>, CoordinatorError> {
         self.layouts.get(self.client(), event, &[]).await
     }
+}
+
+/// A client builder for the cluster: discovery from the seed nodes, retries and reconnection
+/// tuned for failovers.
+fn builder(settings: &RedisSettings) -> Result<Builder, CoordinatorError> {
+    let hosts = settings
+        .nodes
+        .iter()
+        .map(|node| {
+            let (host, port) = node.rsplit_once(':').unwrap_or((node, "6379"));
+            let port = port.parse().map_err(|_| {
+                CoordinatorError::Redis(fred::error::Error::new(
+                    fred::error::ErrorKind::Config,
+                    format!("bad redis node {node:?}: expected host:port"),
+                ))
+            })?;
+            Ok(Server::new(host, port))
+        })
+        .collect::<Result<Vec<_>, CoordinatorError>>()?;
+    let config = Config {
+        server: ServerConfig::Clustered {
+            hosts,
+            policy: ClusterDiscoveryPolicy::default(),
+        },
+        fail_fast: false,
+        ..Config::default()
+    };
+    let command_timeout = settings.command_timeout();
+    let attempts = settings.max_command_attempts;
+    let mut builder = Builder::from_config(config);
+    builder
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(2);
+            c.max_command_attempts = attempts;
+            c.max_redirections = 16;
+            c.cluster_cache_update_delay = Duration::from_millis(50);
+        })
+        .with_performance_config(|p| p.default_command_timeout = command_timeout)
+        // Reconnect for ever: a primary that fails over comes back as a replica, and the new
+        // primary is found through the cluster's redirections.
+        .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
+    Ok(builder)
 }
 
 fn seat_ids(script: &'static str, raw: Vec<String>) -> Result<Vec<SeatId>, CoordinatorError> {

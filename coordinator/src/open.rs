@@ -117,6 +117,8 @@ impl Coordinator {
             capacity += section_capacity;
         }
         self.layouts.forget(event);
+        self.announce_sections(event, sections.iter().map(|s| &s.section))
+            .await;
         Ok(OpenOutcome::Opened {
             seats_added,
             capacity,

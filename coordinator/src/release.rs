@@ -41,10 +41,17 @@ impl Coordinator {
         };
         let (Ok(h) | Err(h)) = &hold;
         let client = self.client();
+        let mut changed = Vec::new();
         for (section, seats) in self.hold_groups(h).await? {
-            self.release_section(client, &h.event, &section, hold_id, &seats)
-                .await?;
+            if self
+                .release_section(client, &h.event, &section, hold_id, &seats)
+                .await?
+                > 0
+            {
+                changed.push(section);
+            }
         }
+        self.announce_sections(&h.event, &changed).await;
         Ok(match hold {
             Ok(h) => ReleaseOutcome::Released(h),
             Err(h) => ReleaseOutcome::AlreadyReleased(h),

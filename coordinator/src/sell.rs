@@ -80,6 +80,8 @@ impl Coordinator {
         };
         let client = self.client();
         let mut newly_sold = 0;
+        let mut changed = Vec::new();
+        let mut refusal = None;
         for (section, seats) in groups {
             let k = keys::section(event, &section);
             let mut args = Vec::with_capacity(seats.len() + 2);
@@ -97,28 +99,29 @@ impl Coordinator {
                     )
                     .await?,
             )?;
+            let refused =
+                |make: fn(Vec<SeatId>) -> SellOutcome| -> Result<SellOutcome, CoordinatorError> {
+                    Ok(make(seat_ids(script.name, reply.strings_from(1)?)?))
+                };
             match reply.code()? {
-                0 => newly_sold += reply.int(1)? as u64,
-                -1 => {
-                    return Ok(SellOutcome::SoldToAnother(seat_ids(
-                        script.name,
-                        reply.strings_from(1)?,
-                    )?))
+                0 => {
+                    let newly = reply.int(1)? as u64;
+                    if newly > 0 {
+                        changed.push(section);
+                    }
+                    newly_sold += newly;
+                    continue;
                 }
-                -2 => {
-                    return Ok(SellOutcome::UnknownSeats(seat_ids(
-                        script.name,
-                        reply.strings_from(1)?,
-                    )?))
-                }
-                -3 => {
-                    return Ok(SellOutcome::SeatsNotHeld(seat_ids(
-                        script.name,
-                        reply.strings_from(1)?,
-                    )?))
-                }
+                -1 => refusal = Some(refused(SellOutcome::SoldToAnother)?),
+                -2 => refusal = Some(refused(SellOutcome::UnknownSeats)?),
+                -3 => refusal = Some(refused(SellOutcome::SeatsNotHeld)?),
                 _ => return Err(reply.unknown_code()),
             }
+            break;
+        }
+        self.announce_sections(event, &changed).await;
+        if let Some(refusal) = refusal {
+            return Ok(refusal);
         }
         Ok(SellOutcome::Sold { newly_sold })
     }

@@ -1,4 +1,4 @@
-//! The one JSON error shape, `{"error": {"code": "...", "message": "..."}}`, and the single
+//! The one JSON error shape, `{"error": {"code": "...", "message": "...", "details": ...}}`, and the single
 //! `recover` that turns every rejection into it. Client mistakes are 4xx; a Redis or Postgres
 //! failure is a 503, never disguised as a business answer.
 
@@ -18,6 +18,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// For humans.
     pub message: String,
+    /// Machine-readable specifics (the seats that were unavailable, the fields that are wrong);
+    /// `null` when there are none.
+    pub details: serde_json::Value,
 }
 
 impl Reject for ApiError {}
@@ -29,7 +32,29 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: serde_json::Value::Null,
         }
+    }
+
+    /// Adds details.
+    pub fn with_details(mut self, details: impl Serialize) -> Self {
+        self.details = serde_json::to_value(details).unwrap_or(serde_json::Value::Null);
+        self
+    }
+
+    /// 404 for a thing that does not exist (or that the caller may not know exists).
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 422 for a well-formed request that breaks a rule.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 409 for a request that conflicts with the current state.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::client(StatusCode::CONFLICT, code, message)
     }
 
     /// A dependency failed: 503, details logged, not shown.
@@ -39,6 +64,7 @@ impl ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "dependency_unavailable",
             message: format!("{what} is unavailable; retry shortly"),
+            details: serde_json::Value::Null,
         }
     }
 }
@@ -46,6 +72,21 @@ impl ApiError {
 impl From<coordinator::CoordinatorError> for ApiError {
     fn from(e: coordinator::CoordinatorError) -> Self {
         Self::unavailable("redis", e)
+    }
+}
+
+impl From<catalog::CatalogError> for ApiError {
+    fn from(e: catalog::CatalogError) -> Self {
+        match e {
+            catalog::CatalogError::Coordinator(e) => Self::unavailable("redis", e),
+            other => Self::unavailable("postgres", other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::unavailable("postgres", e)
     }
 }
 
@@ -58,19 +99,39 @@ struct Body<'a> {
 struct Inner<'a> {
     code: &'a str,
     message: &'a str,
+    details: &'a serde_json::Value,
 }
 
 /// Renders an error in the one shape.
-pub fn reply(status: StatusCode, code: &str, message: &str) -> warp::reply::Response {
+pub fn reply(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: &serde_json::Value,
+) -> warp::reply::Response {
     let body = Body {
-        error: Inner { code, message },
+        error: Inner {
+            code,
+            message,
+            details,
+        },
     };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+    let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            "www-authenticate",
+            warp::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
 }
 
 /// The single rejection handler.
 pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infallible> {
+    let null = serde_json::Value::Null;
+    let mut details = &null;
     let (status, code, message) = if let Some(e) = rejection.find::<ApiError>() {
+        details = &e.details;
         (e.status, e.code, e.message.clone())
     } else if rejection.is_not_found() {
         (
@@ -84,8 +145,18 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             "method_not_allowed",
             "method not allowed on this route".to_owned(),
         )
-    } else if let Some(e) = rejection.find::<warp::filters::body::BodyDeserializeError>() {
-        (StatusCode::BAD_REQUEST, "invalid_body", e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        (StatusCode::BAD_REQUEST, "invalid_query", e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        (StatusCode::BAD_REQUEST, "invalid_header", e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
+        (StatusCode::BAD_REQUEST, "missing_header", e.to_string())
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "send a Content-Length".to_owned(),
+        )
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -109,5 +180,5 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             "internal error".to_owned(),
         )
     };
-    Ok(reply(status, code, &message))
+    Ok(reply(status, code, &message, details))
 }

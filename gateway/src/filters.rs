@@ -1,75 +1,323 @@
-//! One function per route, each returning `impl Filter + Clone`; state injected with
-//! [`with_app`]; every rejection recovered into the one JSON error shape.
+//! One function per route group, each returning `impl Filter + Clone`; state injected with
+//! [`with_app`]; every rejection recovered into the one JSON error shape. [`ROUTES`] and
+//! [`ADMIN_ROUTES`] list what the router serves; a test keeps them, the router and
+//! `openapi.json` in agreement.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
-use warp::Filter;
+use catalog::events::Transition;
+use warp::filters::BoxedFilter;
+use warp::{Filter, Reply};
 
-use crate::{errors, handlers, App};
+use crate::auth::{self, Principal, Role};
+use crate::body::{self, MAX_BODY_BYTES, MAX_SEATMAP_BYTES};
+use crate::errors::{self, ApiError};
+use crate::handlers::{self, events, organizer, reservations};
+use crate::App;
+
+/// Every route of the public listener, as (method, OpenAPI path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/openapi.json"),
+    ("GET", "/events"),
+    ("POST", "/events"),
+    ("GET", "/events/{event_id}"),
+    ("GET", "/events/{event_id}/seatmap"),
+    ("GET", "/events/{event_id}/availability"),
+    ("POST", "/events/{event_id}/reservations"),
+    ("PUT", "/events/{event_id}/prices"),
+    ("POST", "/events/{event_id}/open"),
+    ("POST", "/events/{event_id}/freeze"),
+    ("POST", "/events/{event_id}/unfreeze"),
+    ("POST", "/events/{event_id}/blocks"),
+    ("POST", "/events/{event_id}/blocks/release"),
+    ("GET", "/reservations/{hold_id}"),
+    ("DELETE", "/reservations/{hold_id}"),
+    ("POST", "/reservations/{hold_id}/extend"),
+    ("POST", "/venues"),
+];
+
+/// Every route of the admin listener.
+pub const ADMIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/metrics"),
+    ("GET", "/admin/holds/{hold_id}"),
+    ("DELETE", "/admin/holds/{hold_id}"),
+];
+
+/// The OpenAPI 3.1 document, served as is.
+pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Injects the application state.
 pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone {
     warp::any().map(move || app.clone())
 }
 
-/// The buyer-facing API.
-pub fn public(app: App) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
+fn caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    auth::authenticated(app.keys.clone())
+}
+
+fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
+    warp::header::optional::<String>("if-none-match")
+        .or(warp::any().map(|| None))
+        .unify()
+}
+
+/// The buyer-facing and organizer API.
+pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let metrics = app.metrics.clone();
-    healthz()
-        .or(readyz(app.clone()))
-        .or(availability(app))
+    health(app.clone())
+        .or(browse(app.clone()))
+        .or(reserve(app.clone()))
+        .or(organize(app))
         .recover(errors::recover)
         .with(warp::log::custom(move |info| {
-            // Route label: the first path segment, so ids never become labels.
-            let route = info.path().split('/').nth(1).unwrap_or("");
-            let route = match route {
-                "healthz" | "readyz" | "events" => route,
-                _ => "other",
-            };
+            let route = route_label(info.method().as_str(), info.path());
+            let status = info.status();
             metrics
                 .http_requests_total
-                .with_label_values(&[route, info.status().as_str()])
+                .with_label_values(&[&route, status.as_str()])
                 .inc();
             metrics
                 .http_request_duration_seconds
-                .with_label_values(&[route])
+                .with_label_values(&[&route])
                 .observe(info.elapsed().as_secs_f64());
         }))
 }
 
-/// The admin listener: metrics (and, later, admin routes), never on the public port.
-pub fn admin(app: App) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
-    warp::path!("metrics")
+/// The route template a request matched, for metric labels: ids never become labels.
+pub fn route_label(method: &str, path: &str) -> String {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    ROUTES
+        .iter()
+        .chain(ADMIN_ROUTES)
+        .find(|(m, template)| {
+            let t: Vec<&str> = template.trim_matches('/').split('/').collect();
+            *m == method
+                && t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .map(|(m, t)| format!("{m} {t}"))
+        .unwrap_or_else(|| "unmatched".to_owned())
+}
+
+fn health(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
+    let readyz = warp::path!("readyz")
         .and(warp::get())
         .and(with_app(app))
-        .map(|app: App| app.metrics.render())
-        .or(healthz())
+        .and_then(handlers::readyz);
+    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
+        warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
+    });
+    healthz.or(readyz).unify().or(openapi).unify().boxed()
+}
+
+fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let list = warp::path!("events")
+        .and(warp::get())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(if_none_match())
+        .and(with_app(app.clone()))
+        .and_then(events::list);
+    let one = warp::path!("events" / String)
+        .and(warp::get())
+        .and(if_none_match())
+        .and(with_app(app.clone()))
+        .and_then(events::get);
+    let seatmap = warp::path!("events" / String / "seatmap")
+        .and(warp::get())
+        .and(if_none_match())
+        .and(with_app(app.clone()))
+        .and_then(events::seatmap);
+    let availability = warp::path!("events" / String / "availability")
+        .and(warp::get())
+        .and(with_app(app))
+        .and_then(events::availability);
+    list.or(one)
+        .unify()
+        .or(seatmap)
+        .unify()
+        .or(availability)
+        .unify()
+        .boxed()
+}
+
+fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let create = warp::path!("events" / String / "reservations")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(reservations::create);
+    let get = warp::path!("reservations" / String)
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(reservations::get);
+    let cancel = warp::path!("reservations" / String)
+        .and(warp::delete())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(reservations::cancel);
+    let extend = warp::path!("reservations" / String / "extend")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app))
+        .and_then(reservations::extend);
+    create
+        .or(get)
+        .unify()
+        .or(cancel)
+        .unify()
+        .or(extend)
+        .unify()
+        .boxed()
+}
+
+fn organize(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let venue = warp::path!("venues")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_SEATMAP_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(organizer::create_venue);
+    let event = warp::path!("events")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(organizer::create_event);
+    let prices = warp::path!("events" / String / "prices")
+        .and(warp::put())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(organizer::set_prices);
+    let action = |name: &'static str, t: Transition| {
+        warp::path("events")
+            .and(warp::path::param::<String>())
+            .and(warp::path(name))
+            .and(warp::path::end())
+            .and(warp::post())
+            .map(move |id: String| (id, t))
+            .untuple_one()
+            .and(caller(&app))
+            .and(with_app(app.clone()))
+            .and_then(organizer::transition)
+    };
+    let open = action("open", Transition::Open);
+    let freeze = action("freeze", Transition::Freeze);
+    let unfreeze = action("unfreeze", Transition::Unfreeze);
+    let block = warp::path!("events" / String / "blocks")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(organizer::block);
+    let unblock = warp::path!("events" / String / "blocks" / "release")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app))
+        .and_then(organizer::unblock);
+    venue
+        .or(event)
+        .unify()
+        .or(prices)
+        .unify()
+        .or(open)
+        .unify()
+        .or(freeze)
+        .unify()
+        .or(unfreeze)
+        .unify()
+        .or(block)
+        .unify()
+        .or(unblock)
+        .unify()
+        .boxed()
+}
+
+/// The admin listener: metrics and admin routes (admin role), never on the public port.
+pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .map(|app: App| app.metrics.render().into_response());
+    let read = warp::path!("admin" / "holds" / String)
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(admin_read);
+    let release = warp::path!("admin" / "holds" / String)
+        .and(warp::delete())
+        .and(caller(&app))
+        .and(with_app(app))
+        .and_then(admin_release);
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
+    metrics
+        .or(read)
+        .unify()
+        .or(release)
+        .unify()
+        .or(healthz)
+        .unify()
         .recover(errors::recover)
 }
 
-/// `GET /healthz`: the process is alive.
-pub fn healthz() -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
-    warp::path!("healthz")
-        .and(warp::get())
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})))
+async fn admin_read(
+    raw: String,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, warp::Rejection> {
+    principal.require(Role::Admin)?;
+    let id = coordinator::HoldId::parse(&raw)
+        .map_err(|_| ApiError::not_found("unknown_hold", "no such hold"))?;
+    match app
+        .coordinator
+        .read_hold(&id, coordinator::Caller::System)
+        .await
+        .map_err(ApiError::from)?
+    {
+        coordinator::hold::ReadOutcome::Found(hold) => Ok(warp::reply::json(&hold).into_response()),
+        _ => Err(ApiError::not_found("unknown_hold", "no such hold").into()),
+    }
 }
 
-/// `GET /readyz`: Redis and Postgres answer.
-pub fn readyz(
+async fn admin_release(
+    raw: String,
+    principal: Principal,
     app: App,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
-    warp::path!("readyz")
-        .and(warp::get())
-        .and(with_app(app))
-        .and_then(handlers::readyz)
-}
-
-/// `GET /events/{id}/availability`: free, held, sold and blocked per section.
-pub fn availability(
-    app: App,
-) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
-    warp::path!("events" / String / "availability")
-        .and(warp::get())
-        .and(with_app(app))
-        .and_then(handlers::availability)
+) -> Result<warp::reply::Response, warp::Rejection> {
+    principal.require(Role::Admin)?;
+    let id = coordinator::HoldId::parse(&raw)
+        .map_err(|_| ApiError::not_found("unknown_hold", "no such hold"))?;
+    match app
+        .coordinator
+        .release(&id, coordinator::Caller::System)
+        .await
+        .map_err(ApiError::from)?
+    {
+        coordinator::release::ReleaseOutcome::Released(_)
+        | coordinator::release::ReleaseOutcome::AlreadyReleased(_) => Ok(warp::reply::with_status(
+            warp::reply(),
+            warp::http::StatusCode::NO_CONTENT,
+        )
+        .into_response()),
+        coordinator::release::ReleaseOutcome::NotReleasable(state) => Err(ApiError::conflict(
+            "hold_not_releasable",
+            format!("the hold is {state:?}").to_lowercase(),
+        )
+        .into()),
+        _ => Err(ApiError::not_found("unknown_hold", "no such hold").into()),
+    }
 }

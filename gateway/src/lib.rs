@@ -2,8 +2,13 @@
 //!
 //! Layout follows warp's examples: [`filters`] (one function per route), [`handlers`],
 //! [`errors`] (the one JSON error shape and the single `recover`), [`metrics`] (declared in one
-//! place). The API grows with its issues; today it serves health, readiness and availability.
+//! place), [`auth`] (bearer JWTs and roles), [`body`] (JSON bodies: 400/413/415/422),
+//! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating).
 
+pub mod auth;
+pub mod best;
+pub mod body;
+pub mod cache;
 pub mod errors;
 pub mod filters;
 pub mod handlers;
@@ -27,6 +32,20 @@ pub struct App {
     pub db: PgPool,
     /// Prometheus registry and series.
     pub metrics: Arc<metrics::Metrics>,
+    /// JWT keys.
+    pub keys: auth::Keys,
+    /// Per-process caches.
+    pub caches: Arc<cache::Caches>,
+    /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
+    _watcher: Arc<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl App {
@@ -37,10 +56,30 @@ impl App {
             .max_connections(settings.database.max_connections)
             .connect(settings.database.url.expose_secret())
             .await?;
+        let keys = auth::Keys::new(settings.auth.jwt_secret.expose_secret().as_bytes())?;
+        Self::new(Arc::new(coordinator), db, keys, &settings.redis).await
+    }
+
+    /// Assembles the state and starts the cache-invalidation watcher.
+    pub async fn new(
+        coordinator: Arc<Coordinator>,
+        db: PgPool,
+        keys: auth::Keys,
+        redis: &coordinator::RedisSettings,
+    ) -> anyhow::Result<Self> {
+        let caches = Arc::new(cache::Caches::default());
+        let watcher = coordinator::updates::watch(redis, {
+            let caches = caches.clone();
+            move |update| caches.invalidate(&update)
+        })
+        .await?;
         Ok(Self {
-            coordinator: Arc::new(coordinator),
+            coordinator,
             db,
             metrics: Arc::new(metrics::Metrics::new()?),
+            keys,
+            caches,
+            _watcher: Arc::new(AbortOnDrop(watcher)),
         })
     }
 }

@@ -9,6 +9,10 @@ pub struct Metrics {
     pub http_requests_total: IntCounterVec,
     /// Request latency by route; buckets resolve the SLOs (p50 browse < 100 ms, p99 checkout < 2 s).
     pub http_request_duration_seconds: HistogramVec,
+    /// Hold requests by outcome (created, replayed, unavailable, invalid...).
+    pub holds_total: IntCounterVec,
+    /// Cache lookups by cache (event, venue, seatmap) and result (hit, miss).
+    pub cache_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -32,12 +36,27 @@ impl Metrics {
             ]),
             &["route"],
         )?;
+        let holds_total = IntCounterVec::new(
+            Opts::new("gateway_holds_total", "Hold requests, by outcome"),
+            &["outcome"],
+        )?;
+        let cache_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_cache_lookups_total",
+                "Cache lookups, by cache and result",
+            ),
+            &["cache", "result"],
+        )?;
+        registry.register(Box::new(holds_total.clone()))?;
+        registry.register(Box::new(cache_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         Ok(Self {
             registry,
             http_requests_total,
             http_request_duration_seconds,
+            holds_total,
+            cache_total,
         })
     }
 

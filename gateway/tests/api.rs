@@ -1,89 +1,1018 @@
-//! The gateway over HTTP against a real cluster and a real Postgres database of its own.
+//! The gateway over real HTTP against the real stack: a Redis Cluster and a Postgres database of
+//! the test's own; gateways bound to port 0.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../../coordinator/tests/support/mod.rs"]
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 #[path = "../../catalog/tests/db/mod.rs"]
 mod db;
 
-/// A gateway on free ports with its own database.
-async fn spawn_app() -> (SocketAddr, SocketAddr, gateway::App, db::TestDb) {
-    let test_db = db::TestDb::new("gw").await;
-    let app = gateway::App {
-        coordinator: Arc::new(support::shared().await),
-        db: test_db.pool.clone(),
-        metrics: Arc::new(gateway::metrics::Metrics::new().unwrap()),
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use coordinator::{EventId, RedisSettings, UserId};
+use gateway::auth::{Keys, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+struct Gw {
+    base: String,
+    admin: String,
+    app: gateway::App,
+    http: reqwest::Client,
+}
+
+async fn gateway_on(db: &db::TestDb) -> Gw {
+    let redis = RedisSettings {
+        nodes: support::shared_nodes(),
+        ..RedisSettings::default()
     };
+    // The production bounds (TTL 60-900 s), not the tests' short ones.
+    let coordinator =
+        Arc::new(support::connect(redis.nodes.clone(), coordinator::Limits::default()).await);
+    let app = gateway::App::new(
+        coordinator,
+        db.pool.clone(),
+        Keys::new(SECRET).unwrap(),
+        &redis,
+    )
+    .await
+    .unwrap();
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
         gateway::serve(app.clone(), any, any, std::future::pending()).unwrap();
-    (public, admin, app, test_db)
+    Gw {
+        base: format!("http://{public}"),
+        admin: format!("http://{admin}"),
+        app,
+        http: reqwest::Client::new(),
+    }
 }
 
-async fn get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    stream.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    // Bodies may be chunked: take the JSON between the first '{' and the last '}'.
-    let json = match (body.find('{'), body.rfind('}')) {
-        (Some(a), Some(b)) => serde_json::from_str(&body[a..=b]).unwrap_or(serde_json::Value::Null),
-        _ => serde_json::Value::Null,
-    };
-    (status, json, body.to_owned())
+/// A database, the demo venue with an event on sale (its own id), and a gateway.
+async fn setup(prefix: &str) -> (Gw, db::TestDb, EventId) {
+    let db = db::TestDb::new(prefix).await;
+    let gw = gateway_on(&db).await;
+    let event = support::unique_event(prefix);
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
+    (gw, db, event)
+}
+
+fn token(user: &str, role: Role) -> String {
+    Keys::new(SECRET)
+        .unwrap()
+        .mint(
+            &UserId::parse(user).unwrap(),
+            role,
+            Duration::from_secs(600),
+        )
+        .unwrap()
+}
+
+impl Gw {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    async fn hold(&self, event: &EventId, user: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .call(
+                Method::POST,
+                &format!("/events/{event}/reservations"),
+                Some(&token(user, Role::Buyer)),
+                Some(body),
+            )
+            .await;
+        (s, v)
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["error"].get("details").is_some(),
+        "details is always present: {body}"
+    );
 }
 
 #[tokio::test]
-async fn health_availability_and_the_one_error_shape() {
-    let (public, admin, app, test_db) = spawn_app().await;
-    assert_eq!(get(public, "/healthz").await.0, 200);
-    let (status, body, _) = get(public, "/readyz").await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("ready")));
+async fn the_appendix_sample_request_gets_the_appendix_response() {
+    let (gw, db, event) = setup("appx").await;
+    let (status, body) = gw
+        .hold(
+            &event,
+            "user-42",
+            json!({"client_reservation_id": "uuid-abc-123", "user_id": "user-42",
+                   "seat_ids": ["orch-A-10", "orch-A-11"], "ttl_seconds": 300}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["hold_id"].as_str().is_some());
+    assert_eq!(body["seats"], json!(["orch-A-10", "orch-A-11"]));
+    assert_eq!(
+        body["total_amount"],
+        json!(240.0),
+        "two premium seats at 120.00"
+    );
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let in_secs = (expires.timestamp() - chrono::Utc::now().timestamp()) as i64;
+    assert!(
+        (295..=301).contains(&in_secs),
+        "expires in ~300 s, got {in_secs}"
+    );
+    db.drop().await;
+}
 
-    let event = support::unique_event("gw");
-    support::open_grid(&app.coordinator, &event, 3, 10).await;
-    let (status, body, _) = get(public, &format!("/events/{event}/availability")).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["capacity"], 30);
-    assert_eq!(body["free"], 30);
-    assert_eq!(body["sections"].as_array().unwrap().len(), 3);
+#[tokio::test]
+async fn hold_failures_get_the_right_status_and_change_nothing() {
+    let (gw, db, event) = setup("herr").await;
+    let alice = token("alice", Role::Buyer);
+    let path = format!("/events/{event}/reservations");
+    let ok = json!({"client_reservation_id": "a1", "user_id": "alice", "seat_ids": ["orch-B-1", "orch-B-2"]});
+    let (s, first) = gw.hold(&event, "alice", ok.clone()).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Replay: the same hold, 200.
+    let (s, again) = gw.hold(&event, "alice", ok.clone()).await;
+    assert_eq!((s, &again["hold_id"]), (StatusCode::OK, &first["hold_id"]));
 
-    // Client mistakes: the right 4xx, one JSON shape.
-    for (path, want_status, want_code) in [
+    let cases: Vec<(Value, u16, &str)> = vec![
         (
-            format!("/events/{}/availability", support::unique_event("nope")),
+            json!({"client_reservation_id": "b1", "user_id": "bob", "seat_ids": ["orch-B-2", "orch-B-3"]}),
+            409,
+            "seats_unavailable",
+        ),
+        (
+            json!({"client_reservation_id": "a1", "user_id": "alice", "seat_ids": ["orch-B-3"]}),
+            409,
+            "idempotency_conflict",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["orch-C-1", "orch-C-1"]}),
+            422,
+            "duplicate_seat",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": []}),
+            422,
+            "no_seats",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": (1..=11).map(|n| format!("orch-C-{n}")).collect::<Vec<_>>()}),
+            422,
+            "too_many_seats",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["orch-C-1"], "ttl_seconds": 5}),
+            422,
+            "ttl_out_of_range",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["orch-C-1"], "ttl_seconds": 99999}),
+            422,
+            "ttl_out_of_range",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["orch-C-1"], "colour": "red"}),
+            422,
+            "invalid_body",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["no-such-seat"]}),
             404,
-            "unknown_event",
+            "unknown_seats",
         ),
         (
-            "/events/bad%20id/availability".to_owned(),
-            400,
-            "invalid_event_id",
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["bad seat"]}),
+            422,
+            "invalid_field",
         ),
-        ("/no/such/route".to_owned(), 404, "not_found"),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "mallory", "seat_ids": ["orch-C-1"]}),
+            403,
+            "user_mismatch",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice"}),
+            422,
+            "seats_or_quantity",
+        ),
+        (
+            json!({"client_reservation_id": "a2", "user_id": "alice", "seat_ids": ["orch-C-1"], "quantity": 1}),
+            422,
+            "seats_or_quantity",
+        ),
+    ];
+    for (body, want, code) in cases {
+        let user = if body["user_id"] == "bob" {
+            "bob"
+        } else {
+            "alice"
+        };
+        let (s, v) = gw.hold(&event, user, body.clone()).await;
+        assert_error(s, &v, want, code);
+        if code == "seats_unavailable" {
+            assert_eq!(
+                v["error"]["details"]["unavailable"][0]["seat_id"], "orch-B-2",
+                "names the seat"
+            );
+        }
+    }
+    // Unknown event, no token, bad token.
+    let (s, v) = gw
+        .hold(&support::unique_event("ghost"), "alice", ok.clone())
+        .await;
+    assert_error(s, &v, 404, "unknown_event");
+    let (s, v, h) = gw.call(Method::POST, &path, None, Some(ok.clone())).await;
+    assert_error(s, &v, 401, "unauthorized");
+    assert_eq!(h["www-authenticate"], "Bearer");
+    let (s, v, _) = gw
+        .call(Method::POST, &path, Some("not.a.jwt"), Some(ok.clone()))
+        .await;
+    assert_error(s, &v, 401, "unauthorized");
+    // Malformed JSON, wrong media type, oversized body.
+    let raw = |ct: &'static str, body: Vec<u8>| {
+        gw.http
+            .post(format!("{}{path}", gw.base))
+            .bearer_auth(&alice)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let r = raw("application/json", b"{\"client_reservation_id\": ".to_vec())
+        .await
+        .unwrap();
+    assert_error(r.status(), &r.json().await.unwrap(), 400, "malformed_json");
+    let r = raw("text/plain", b"{}".to_vec()).await.unwrap();
+    assert_error(
+        r.status(),
+        &r.json().await.unwrap(),
+        415,
+        "unsupported_media_type",
+    );
+    let r = raw("application/json", vec![b' '; 70 * 1024])
+        .await
+        .unwrap();
+    assert_error(r.status(), &r.json().await.unwrap(), 413, "body_too_large");
+
+    // Nothing changed: only alice's two seats are held.
+    let (_, a, _) = gw
+        .call(
+            Method::GET,
+            &format!("/events/{event}/availability"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (a["held"].as_u64(), a["free"].as_u64()),
+        (Some(2), Some(1_998)),
+        "{a}"
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_buyer_manages_only_their_own_holds() {
+    let (gw, db, event) = setup("own").await;
+    let (alice, bob) = (token("alice", Role::Buyer), token("bob", Role::Buyer));
+    let (_, hold) = gw.hold(&event, "alice", json!({"client_reservation_id": "x", "user_id": "alice", "seat_ids": ["mezz-A-1"], "ttl_seconds": 120})).await;
+    let id = hold["hold_id"].as_str().unwrap();
+    let path = format!("/reservations/{id}");
+
+    let (s, v, _) = gw.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(
+        (s, v["state"].as_str(), v["total_amount"].as_f64()),
+        (StatusCode::OK, Some("held"), Some(80.0))
+    );
+    for method in [Method::GET, Method::DELETE] {
+        let (s, v, _) = gw.call(method, &path, Some(&bob), None).await;
+        assert_error(s, &v, 404, "unknown_hold");
+    }
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("{path}/extend"),
+            Some(&bob),
+            Some(json!({"ttl_seconds": 300})),
+        )
+        .await;
+    assert_error(s, &v, 404, "unknown_hold");
+    let (s, v, _) = gw
+        .call(Method::GET, "/reservations/not-a-uuid", Some(&alice), None)
+        .await;
+    assert_error(s, &v, 404, "unknown_hold");
+
+    // Extension: within the cap it works; past the cap (30 min from creation) it is refused.
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("{path}/extend"),
+            Some(&alice),
+            Some(json!({"ttl_seconds": 600})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["expires_at"].as_str().unwrap() > hold["expires_at"].as_str().unwrap());
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("{path}/extend"),
+            Some(&alice),
+            Some(json!({"ttl_seconds": 5})),
+        )
+        .await;
+    assert_error(s, &v, 422, "ttl_out_of_range");
+
+    // Cancel: 204, then the seat is free and the hold reads as released.
+    let (s, _, _) = gw.call(Method::DELETE, &path, Some(&alice), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v, _) = gw.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(v["state"], "released");
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("{path}/extend"),
+            Some(&alice),
+            Some(json!({"ttl_seconds": 120})),
+        )
+        .await;
+    assert_error(s, &v, 409, "hold_not_extendable");
+    let (s, _) = gw
+        .hold(
+            &event,
+            "bob",
+            json!({"client_reservation_id": "y", "user_id": "bob", "seat_ids": ["mezz-A-1"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // An expired hold: 410 on extension.
+    let short_limits = coordinator::Limits {
+        min_ttl_secs: 1,
+        ..coordinator::Limits::default()
+    };
+    let c = support::connect(support::shared_nodes(), short_limits.clone()).await;
+    let req = coordinator::hold::HoldRequest::new(
+        event.clone(),
+        UserId::parse("alice").unwrap(),
+        coordinator::ClientReservationId::parse("short").unwrap(),
+        vec![coordinator::SeatId::parse("mezz-A-9").unwrap()],
+        Some(1),
+        &short_limits,
+    )
+    .unwrap();
+    let coordinator::hold::HoldOutcome::Created(short) = c.hold(&req).await.unwrap() else {
+        panic!()
+    };
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{}/extend", short.id),
+            Some(&alice),
+            Some(json!({"ttl_seconds": 120})),
+        )
+        .await;
+    assert_error(s, &v, 410, "hold_expired");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn best_available_sits_the_group_together_and_never_on_a_taken_seat() {
+    let (gw, db, event) = setup("best").await;
+    // Someone holds the middle of the front row of the orchestra.
+    let middle: Vec<String> = (20..=31)
+        .step_by(1)
+        .take(10)
+        .map(|n| format!("orch-A-{n}"))
+        .collect();
+    let (s, _) = gw
+        .hold(
+            &event,
+            "carol",
+            json!({"client_reservation_id": "c", "user_id": "carol", "seat_ids": middle}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let mut mine = std::collections::HashSet::new();
+    for i in 0..6 {
+        let (s, v) = gw
+            .hold(&event, "dave", json!({"client_reservation_id": format!("d{i}"), "user_id": "dave", "quantity": 4, "section": "orch"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["adjacent"], true);
+        let seats: Vec<&str> = v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        assert_eq!(seats.len(), 4);
+        // One row, consecutive numbers.
+        let parts: Vec<(&str, u32)> = seats
+            .iter()
+            .map(|s| {
+                let mut it = s.rsplitn(2, '-');
+                let n = it.next().unwrap().parse().unwrap();
+                (it.next().unwrap(), n)
+            })
+            .collect();
+        assert!(parts.iter().all(|(row, _)| *row == parts[0].0), "{seats:?}");
+        let mut numbers: Vec<u32> = parts.iter().map(|(_, n)| *n).collect();
+        numbers.sort();
+        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{seats:?}");
+        for s in &seats {
+            assert!(!middle.contains(&s.to_string()), "{s} is carol's");
+            assert!(mine.insert(s.to_string()), "{s} picked twice");
+        }
+    }
+    // Replaying a best-available request returns the same hold.
+    let (s, v) = gw.hold(&event, "dave", json!({"client_reservation_id": "d0", "user_id": "dave", "quantity": 4, "section": "orch"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Category filter, and refusals.
+    let (s, v) = gw.hold(&event, "erin", json!({"client_reservation_id": "e", "user_id": "erin", "quantity": 2, "category": "economy"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(v["seats"][0].as_str().unwrap().starts_with("balc-"));
+    let (s, v) = gw.hold(&event, "erin", json!({"client_reservation_id": "e2", "user_id": "erin", "quantity": 2, "section": "pit"})).await;
+    assert_error(s, &v, 404, "unknown_section");
+    let (s, v) = gw
+        .hold(
+            &event,
+            "erin",
+            json!({"client_reservation_id": "e3", "user_id": "erin", "quantity": 11}),
+        )
+        .await;
+    assert_error(s, &v, 422, "too_many_seats");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn browsing_is_cacheable_and_paginated() {
+    let (gw, db, event) = setup("browse").await;
+    let (s, v, h) = gw.call(Method::GET, "/events", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["cache-control"], "public, max-age=30");
+    assert!(v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["id"] == event.as_str()));
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let r = gw
+        .http
+        .get(format!("{}/events", gw.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+
+    // A second event, then pages of one.
+    let second = support::unique_event("browse2");
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &second)
+        .await
+        .unwrap();
+    let (_, p1, _) = gw.call(Method::GET, "/events?limit=1", None, None).await;
+    assert_eq!(p1["events"].as_array().unwrap().len(), 1);
+    let cursor = p1["next_cursor"].as_str().unwrap();
+    let (_, p2, _) = gw
+        .call(
+            Method::GET,
+            &format!("/events?limit=1&cursor={cursor}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(p2["events"].as_array().unwrap().len(), 1);
+    assert_ne!(p1["events"][0]["id"], p2["events"][0]["id"]);
+    assert_eq!(p2["next_cursor"], Value::Null);
+    let (_, found, _) = gw
+        .call(
+            Method::GET,
+            "/events?q=demo%20night&venue=demo-theatre&category=concert",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(found["events"].as_array().unwrap().len(), 2);
+    for bad in [
+        "/events?limit=0",
+        "/events?limit=x",
+        "/events?from=yesterday",
+        "/events?cursor=zzz",
+        "/events?colour=red",
     ] {
-        let (status, body, raw) = get(public, &path).await;
-        assert_eq!(status, want_status, "{path}: {raw}");
-        assert_eq!(body["error"]["code"], want_code, "{path}: {raw}");
-        assert!(body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        let (s, v, _) = gw.call(Method::GET, bad, None, None).await;
+        assert_error(s, &v, 400, "invalid_query");
     }
 
-    // Metrics live on the admin listener only.
-    let (status, _, text) = get(admin, "/metrics").await;
-    assert_eq!(status, 200);
-    assert!(text.contains("gateway_http_requests_total"), "{text}");
-    assert_eq!(get(public, "/metrics").await.0, 404);
-    test_db.drop().await;
+    let (s, v, h) = gw
+        .call(Method::GET, &format!("/events/{event}"), None, None)
+        .await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("on_sale")));
+    assert_eq!(v["prices"].as_array().unwrap().len(), 3);
+    assert!(h.contains_key("etag"));
+    let (s, v, _) = gw.call(Method::GET, "/events/nope", None, None).await;
+    assert_error(s, &v, 404, "unknown_event");
+    let (s, v, _) = gw.call(Method::GET, "/no/such/route", None, None).await;
+    assert_error(s, &v, 404, "not_found");
+    db.drop().await;
+}
+
+async fn seatmap(gw: &Gw, event: &EventId) -> (Value, String) {
+    let (s, v, h) = gw
+        .call(Method::GET, &format!("/events/{event}/seatmap"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(h["cache-control"], "public, max-age=5");
+    (v, h["etag"].to_str().unwrap().to_owned())
+}
+
+fn held_seats(map: &Value) -> Vec<String> {
+    map["availability"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s["held_seats"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_seat_map_follows_holds_through_pubsub_across_gateways() {
+    let (a, db, event) = setup("smap").await;
+    let b = gateway_on(&db).await;
+    let (map, etag) = seatmap(&b, &event).await;
+    assert_eq!(map["layout"]["sections"].as_array().unwrap().len(), 3);
+    assert!(held_seats(&map).is_empty());
+    let r = b
+        .http
+        .get(format!("{}/events/{event}/seatmap", b.base))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+    // A hold through gateway A; gateway B's cached map must show it before its 5 s age bound,
+    // which only the pub/sub invalidation can explain.
+    let (s, hold) = a
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "m", "user_id": "alice", "seat_ids": ["balc-C-3"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let start = Instant::now();
+    loop {
+        let (map, new_etag) = seatmap(&b, &event).await;
+        if held_seats(&map).contains(&"balc-C-3".to_owned()) {
+            assert_ne!(new_etag, etag);
+            println!(
+                "gateway B's seat map showed the hold after {:?}",
+                start.elapsed()
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "seat map still stale after 4 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Gateways are stateless: B refuses the seat to bob and shows alice her hold; B cancels it.
+    let (s, v) = b
+        .hold(
+            &event,
+            "bob",
+            json!({"client_reservation_id": "n", "user_id": "bob", "seat_ids": ["balc-C-3"]}),
+        )
+        .await;
+    assert_error(s, &v, 409, "seats_unavailable");
+    let path = format!("/reservations/{}", hold["hold_id"].as_str().unwrap());
+    let (s, v, _) = b
+        .call(Method::GET, &path, Some(&token("alice", Role::Buyer)), None)
+        .await;
+    assert_eq!(
+        (s, v["seats"].clone()),
+        (StatusCode::OK, json!(["balc-C-3"]))
+    );
+    let (s, _, _) = b
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&token("alice", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = a
+        .hold(
+            &event,
+            "bob",
+            json!({"client_reservation_id": "n", "user_id": "bob", "seat_ids": ["balc-C-3"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn organizers_run_venues_events_prices_sales_and_blocks() {
+    let db = db::TestDb::new("org").await;
+    let gw = gateway_on(&db).await;
+    let org = token("olga", Role::Organizer);
+    let buyer = token("bea", Role::Buyer);
+    let venue_id = format!("hall-{}", std::process::id());
+    let map = catalog::seatmap::theatre(
+        &venue_id,
+        "Hall",
+        &[("front", "Front", "gold", 3), ("back", "Back", "silver", 3)],
+        8,
+    );
+    let map = serde_json::to_value(&map).unwrap();
+
+    let (s, v, _) = gw
+        .call(Method::POST, "/venues", Some(&buyer), Some(map.clone()))
+        .await;
+    assert_error(s, &v, 403, "forbidden");
+    let (s, v, _) = gw
+        .call(Method::POST, "/venues", Some(&org), Some(map.clone()))
+        .await;
+    assert_eq!(
+        (s, v["seats"].as_u64()),
+        (StatusCode::CREATED, Some(48)),
+        "{v}"
+    );
+    let (s, v, _) = gw
+        .call(Method::POST, "/venues", Some(&org), Some(map.clone()))
+        .await;
+    assert_error(s, &v, 409, "venue_exists");
+    let mut broken = map.clone();
+    broken["venue"]["id"] = json!("other");
+    broken["sections"][0]["rows"][0]["seats"][0]["category"] = json!("platinum");
+    let (s, v, _) = gw
+        .call(Method::POST, "/venues", Some(&org), Some(broken))
+        .await;
+    assert_error(s, &v, 422, "invalid_seat_map");
+    assert_eq!(
+        v["error"]["details"]["problems"][0]["path"],
+        "sections[0].rows[0].seats[0].category"
+    );
+
+    let event = support::unique_event("org");
+    let draft = json!({"id": event, "venue_id": venue_id, "title": "Gala", "category": "theatre",
+        "starts_at": "2030-01-01T20:00:00Z", "sale_opens_at": "2026-01-01T10:00:00Z", "prices": {"gold": 9000}});
+    let (s, v, _) = gw
+        .call(Method::POST, "/events", Some(&org), Some(draft.clone()))
+        .await;
+    assert_error(s, &v, 422, "invalid_event");
+    let mut draft = draft;
+    draft["prices"] = json!({"gold": 9000, "silver": 5000});
+    let (s, v, _) = gw
+        .call(Method::POST, "/events", Some(&org), Some(draft))
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::CREATED, Some("draft")),
+        "{v}"
+    );
+    // A draft is invisible to buyers and cannot be held.
+    let (s, v, _) = gw
+        .call(Method::GET, &format!("/events/{event}"), None, None)
+        .await;
+    assert_error(s, &v, 404, "unknown_event");
+
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/open"),
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("on_sale")),
+        "{v}"
+    );
+    let (s, v, _) = gw
+        .call(
+            Method::PUT,
+            &format!("/events/{event}/prices"),
+            Some(&org),
+            Some(json!({"prices": {"silver": 4000}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, h) = gw
+        .hold(
+            &event,
+            "bea",
+            json!({"client_reservation_id": "1", "user_id": "bea", "seat_ids": ["back-A-1"]}),
+        )
+        .await;
+    assert_eq!(
+        (s, h["total_amount"].as_f64()),
+        (StatusCode::CREATED, Some(40.0)),
+        "new price applies"
+    );
+
+    // Blocks.
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/blocks"),
+            Some(&org),
+            Some(json!({"seat_ids": ["front-A-1", "front-A-2"], "tag": "press"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["blocked"].as_array().map(|a| a.len())),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/blocks"),
+            Some(&org),
+            Some(json!({"seat_ids": ["back-A-1"]})),
+        )
+        .await;
+    assert_error(s, &v, 409, "seats_unavailable");
+    let (s, v) = gw
+        .hold(
+            &event,
+            "bea",
+            json!({"client_reservation_id": "2", "user_id": "bea", "seat_ids": ["front-A-1"]}),
+        )
+        .await;
+    assert_error(s, &v, 409, "seats_unavailable");
+    assert_eq!(v["error"]["details"]["unavailable"][0]["state"], "blocked");
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/blocks/release"),
+            Some(&org),
+            Some(json!({"seat_ids": ["front-A-1"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["released"].clone()),
+        (StatusCode::OK, json!(["front-A-1"]))
+    );
+
+    // Freeze stops holds on every gateway (announced); unfreeze restores them.
+    let (s, _, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/freeze"),
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = gw
+        .hold(
+            &event,
+            "bea",
+            json!({"client_reservation_id": "3", "user_id": "bea", "seat_ids": ["front-B-1"]}),
+        )
+        .await;
+    assert_error(s, &v, 409, "event_frozen");
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/freeze"),
+            Some(&buyer),
+            None,
+        )
+        .await;
+    assert_error(s, &v, 403, "forbidden");
+    let (s, _, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/unfreeze"),
+            Some(&org),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = gw
+        .hold(
+            &event,
+            "bea",
+            json!({"client_reservation_id": "3", "user_id": "bea", "seat_ids": ["front-B-1"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v, _) = gw
+        .call(Method::POST, "/events/nope/open", Some(&org), None)
+        .await;
+    assert_error(s, &v, 404, "unknown_event");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
+    let (gw, db, event) = setup("adm").await;
+    let (_, hold) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "z", "user_id": "alice", "seat_ids": ["orch-T-1"]}),
+        )
+        .await;
+    let id = hold["hold_id"].as_str().unwrap();
+    // Admin routes live on the admin listener only, and need the admin role.
+    let admin = token("root", Role::Admin);
+    let r = gw
+        .http
+        .get(format!("{}/admin/holds/{id}", gw.admin))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = gw
+        .http
+        .get(format!("{}/admin/holds/{id}", gw.admin))
+        .bearer_auth(token("alice", Role::Buyer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (s, _, _) = gw
+        .call(
+            Method::GET,
+            &format!("/admin/holds/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "gateway_http_requests_total{route=\"POST /events/{event_id}/reservations\",status=\"201\"}",
+        "gateway_holds_total{outcome=\"created\"}",
+        "gateway_cache_lookups_total",
+        "gateway_http_request_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from\n{metrics}");
+    }
+
+    // The OpenAPI document lists exactly the routes the router serves.
+    let (s, doc, _) = gw.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+        Some(true)
+    );
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let served: std::collections::BTreeSet<(String, String)> = gateway::filters::ROUTES
+        .iter()
+        .chain(gateway::filters::ADMIN_ROUTES)
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, served,
+        "openapi.json and the route table differ"
+    );
+    // And the route table is what the router really serves: each route answers with something
+    // other than "no such route" (placeholders filled with ids that exist or not).
+    for (method, path) in gateway::filters::ROUTES {
+        let concrete = path
+            .replace("{event_id}", event.as_str())
+            .replace("{hold_id}", id);
+        let r = gw
+            .http
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{concrete}", gw.base),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            body["error"]["code"] != "not_found" && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is not routed: {status} {body}"
+        );
+    }
+    for (method, path) in gateway::filters::ADMIN_ROUTES {
+        let r = gw
+            .http
+            .request(
+                Method::from_bytes(method.as_bytes()).unwrap(),
+                format!("{}{}", gw.admin, path.replace("{hold_id}", id)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(
+            r.status(),
+            StatusCode::NOT_FOUND,
+            "{method} {path} is not routed on the admin listener"
+        );
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_not_a_client_error() {
+    let db = db::TestDb::new("down").await;
+    let redis = RedisSettings {
+        nodes: support::shared_nodes(),
+        ..RedisSettings::default()
+    };
+    let coordinator = Arc::new(support::connect(redis.nodes.clone(), support::test_limits()).await);
+    let dead = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(1))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/none")
+        .unwrap();
+    let app = gateway::App::new(coordinator, dead, Keys::new(SECRET).unwrap(), &redis)
+        .await
+        .unwrap();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (public, _, _task) = gateway::serve(app, any, any, std::future::pending()).unwrap();
+    let gw = Gw {
+        base: format!("http://{public}"),
+        admin: String::new(),
+        app: gateway_on(&db).await.app,
+        http: reqwest::Client::new(),
+    };
+    for path in ["/events", "/events/x", "/readyz"] {
+        let (s, v, _) = gw.call(Method::GET, path, None, None).await;
+        assert_error(s, &v, 503, "dependency_unavailable");
+    }
+    let (s, v) = gw
+        .hold(
+            &support::unique_event("x"),
+            "u",
+            json!({"client_reservation_id": "c", "user_id": "u", "seat_ids": ["a-1"]}),
+        )
+        .await;
+    assert_error(s, &v, 503, "dependency_unavailable");
+    db.drop().await;
 }
 
 #[test]

@@ -38,9 +38,18 @@ pub struct Reconciler {
     pub interval_ms: u64,
 }
 
+/// Authentication: bearer JWTs (HS256) signed with this key.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Auth {
+    /// The signing key (at least 32 bytes; never printed).
+    pub jwt_secret: SecretString,
+}
+
 /// Every setting.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Authentication (`SEATS_AUTH__JWT_SECRET`; no default: a missing key stops the process).
+    pub auth: Auth,
     /// Gateway listeners.
     pub http: Http,
     /// Reconciler daemon.
@@ -118,12 +127,17 @@ mod tests {
             jail.set_env("SEATS_REDIS__NODES", "127.0.0.1:7000,127.0.0.1:7001");
             jail.set_env("SEATS_LIMITS__MAX_SEATS_PER_HOLD", "6");
             jail.set_env("DATABASE_URL", "postgres://u:hunter2@db/x");
+            jail.set_env(
+                "SEATS_AUTH__JWT_SECRET",
+                "0123456789abcdef0123456789abcdef-s3cret",
+            );
             let s = Settings::load().map_err(|e| e.to_string())?;
             assert_eq!(s.redis.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
             assert_eq!(s.limits.max_seats_per_hold, 6);
             assert_eq!(s.limits.max_ttl_secs, 900, "untouched defaults stay");
             assert_eq!(s.database.url.expose_secret(), "postgres://u:hunter2@db/x");
             assert!(!format!("{s:?}").contains("hunter2"), "secrets never print");
+            assert!(!format!("{s:?}").contains("s3cret"), "secrets never print");
             Ok(())
         });
     }

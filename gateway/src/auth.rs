@@ -1,0 +1,167 @@
+//! Bearer JWTs (HS256, `jsonwebtoken`): the subject is the user id, the role one of buyer,
+//! organizer, admin. A missing or bad token is 401; a valid token without the role is 403.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use coordinator::UserId;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::Filter;
+
+use crate::errors::ApiError;
+
+/// What a token lets its bearer do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Browse, hold, buy.
+    Buyer,
+    /// Manage venues and events (and everything a buyer can).
+    Organizer,
+    /// Everything, including the admin listener.
+    Admin,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    role: Role,
+    exp: u64,
+    iat: u64,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The token's subject.
+    pub user: UserId,
+    /// The token's role.
+    pub role: Role,
+}
+
+impl Principal {
+    /// 403 unless the caller has at least `role` (admin > organizer > buyer).
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this needs the {role:?} role").to_lowercase(),
+            ))
+        }
+    }
+}
+
+/// The keys, from the configured secret.
+#[derive(Clone)]
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// Shortest accepted signing key.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+impl Keys {
+    /// Builds the keys; refuses a secret shorter than [`MIN_SECRET_BYTES`].
+    pub fn new(secret: &[u8]) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.len() >= MIN_SECRET_BYTES,
+            "auth.jwt_secret must be at least {MIN_SECRET_BYTES} bytes"
+        );
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
+        })
+    }
+
+    /// Mints a token (ticketctl, tests).
+    pub fn mint(&self, user: &UserId, role: Role, ttl: Duration) -> anyhow::Result<String> {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let claims = Claims {
+            sub: user.to_string(),
+            role,
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 30;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|e| unauthorized(&format!("invalid token: {e}")))?;
+        let user = UserId::parse(&data.claims.sub)
+            .map_err(|e| unauthorized(&format!("invalid token subject: {e}")))?;
+        Ok(Principal {
+            user,
+            role: data.claims.role,
+        })
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::client(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Extracts the caller from `Authorization: Bearer <jwt>`; rejects with 401.
+pub fn authenticated(
+    keys: Keys,
+) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let keys = keys.clone();
+        async move {
+            let header =
+                header.ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?;
+            let token = header
+                .strip_prefix("Bearer ")
+                .or_else(|| header.strip_prefix("bearer "))
+                .ok_or_else(|| unauthorized("the Authorization header must be Bearer <token>"))?;
+            keys.verify(token.trim()).map_err(warp::reject::custom)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mint_verify_and_refuse() {
+        let keys = Keys::new(&[7u8; 32]).expect("key");
+        let user = UserId::parse("alice").expect("valid");
+        let token = keys
+            .mint(&user, Role::Buyer, Duration::from_secs(60))
+            .expect("mint");
+        let p = keys.verify(&token).expect("valid token");
+        assert_eq!((p.user.clone(), p.role), (user.clone(), Role::Buyer));
+        assert!(p.require(Role::Organizer).is_err());
+        let other = Keys::new(&[8u8; 32]).expect("key");
+        assert!(
+            other.verify(&token).is_err(),
+            "another key's token is refused"
+        );
+        let expired = keys.mint(&user, Role::Admin, Duration::ZERO).expect("mint");
+        // exp = now; leeway 30 s would accept it, so forge one from the past.
+        let old = Claims {
+            sub: "alice".into(),
+            role: Role::Admin,
+            iat: 1,
+            exp: 2,
+        };
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &keys.encoding)
+            .expect("encode");
+        assert!(keys.verify(&old).is_err());
+        assert!(keys.verify(&expired).is_ok());
+        assert!(Keys::new(b"short").is_err());
+    }
+}

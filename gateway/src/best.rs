@@ -1,0 +1,235 @@
+//! Best-available seating: the server picks seats for `quantity` people.
+//!
+//! "Best" is the seat map's own order: sections as listed (the venue lists its best first), rows
+//! front to back, and within a row the seats closest to its centre. The group sits together in
+//! one row when any row can take it; a window that would leave a single free seat stranded
+//! beside it (an orphan nobody can buy as a pair) is avoided when another window exists. When no
+//! row can take the whole group, the best free seats are taken individually and the answer says
+//! the group was split.
+
+use std::collections::HashSet;
+
+use coordinator::{SeatId, SectionId};
+
+use crate::cache::VenueLayout;
+
+/// What the buyer asks for.
+#[derive(Debug, Clone)]
+pub struct Wanted<'a> {
+    /// Seats.
+    pub quantity: usize,
+    /// Only this section.
+    pub section: Option<&'a SectionId>,
+    /// Only this category.
+    pub category: Option<&'a str>,
+}
+
+/// The pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// Adjacent seats in one row.
+    Together(Vec<SeatId>),
+    /// No row had room: the best seats, not all together.
+    Split(Vec<SeatId>),
+    /// Fewer free seats than wanted match the filters.
+    NotEnough {
+        /// Free matching seats.
+        free: usize,
+    },
+}
+
+/// Picks seats; `taken` are the seats not free (held, sold, blocked).
+pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>) -> Choice {
+    let q = wanted.quantity;
+    let eligible = |category: &str| wanted.category.is_none_or(|c| c == category);
+    let mut rows: Vec<&crate::cache::RowLayout> = layout
+        .rows
+        .iter()
+        .filter(|r| wanted.section.is_none_or(|s| s == &r.section))
+        .collect();
+    rows.sort_by_key(|r| (r.section_rank, r.row_rank));
+
+    // Runs of consecutive free eligible seats per row, as index ranges into row.seats.
+    let runs_of = |row: &crate::cache::RowLayout| -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        let mut start: Option<usize> = None;
+        for (i, (number, id, category)) in row.seats.iter().enumerate() {
+            let free = !taken.contains(id) && eligible(category);
+            let continues = i > 0 && row.seats[i - 1].0 + 1 == *number;
+            match (free, start) {
+                (true, Some(_)) if continues => {}
+                (true, Some(s)) => {
+                    runs.push((s, i));
+                    start = Some(i);
+                }
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    runs.push((s, i));
+                    start = None;
+                }
+                (false, None) => {}
+            }
+        }
+        if let Some(s) = start {
+            runs.push((s, row.seats.len()));
+        }
+        runs
+    };
+
+    for allow_orphans in [false, true] {
+        for row in &rows {
+            let centre = (row.seats.len() as f64 - 1.0) / 2.0;
+            let mut best: Option<(f64, usize)> = None;
+            for (start, end) in runs_of(row) {
+                let len = end - start;
+                if len < q {
+                    continue;
+                }
+                for offset in 0..=len - q {
+                    let (left, right) = (offset, len - q - offset);
+                    if !allow_orphans && (left == 1 || right == 1) {
+                        continue;
+                    }
+                    let first = start + offset;
+                    let distance = ((first as f64 + (q as f64 - 1.0) / 2.0) - centre).abs();
+                    if best.is_none_or(|(d, _)| distance < d) {
+                        best = Some((distance, first));
+                    }
+                }
+            }
+            if let Some((_, first)) = best {
+                return Choice::Together(
+                    row.seats[first..first + q]
+                        .iter()
+                        .map(|(_, id, _)| id.clone())
+                        .collect(),
+                );
+            }
+        }
+    }
+
+    let mut picked = Vec::with_capacity(q);
+    let mut free = 0;
+    for row in &rows {
+        for (_, id, category) in &row.seats {
+            if !taken.contains(id) && eligible(category) {
+                free += 1;
+                if picked.len() < q {
+                    picked.push(id.clone());
+                }
+            }
+        }
+    }
+    if picked.len() < q {
+        Choice::NotEnough { free }
+    } else {
+        Choice::Split(picked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::seatmap::theatre;
+
+    fn layout(per_row: usize, rows: usize) -> VenueLayout {
+        VenueLayout::new(&theatre(
+            "v",
+            "V",
+            &[("a", "A", "std", rows), ("b", "B", "cheap", rows)],
+            per_row,
+        ))
+        .expect("valid")
+    }
+
+    fn ids(list: &[&str]) -> Vec<SeatId> {
+        list.iter()
+            .map(|s| SeatId::parse(s).expect("valid"))
+            .collect()
+    }
+
+    fn taken(list: &[&str]) -> HashSet<SeatId> {
+        ids(list).into_iter().collect()
+    }
+
+    fn want(q: usize) -> Wanted<'static> {
+        Wanted {
+            quantity: q,
+            section: None,
+            category: None,
+        }
+    }
+
+    #[test]
+    fn centre_of_the_front_row_first() {
+        let l = layout(10, 2);
+        assert_eq!(
+            choose(&l, &taken(&[]), &want(2)),
+            Choice::Together(ids(&["a-A-5", "a-A-6"]))
+        );
+    }
+
+    #[test]
+    fn never_a_taken_seat_and_no_orphan_when_avoidable() {
+        let l = layout(6, 2);
+        // Row A: seats 1..6, 2 and 5 taken -> free runs [1], [3,4], [6]: a pair fits only at 3-4.
+        assert_eq!(
+            choose(&l, &taken(&["a-A-2", "a-A-5"]), &want(2)),
+            Choice::Together(ids(&["a-A-3", "a-A-4"]))
+        );
+        // Row A: 1 taken -> run 2..6 (5 seats). A pair at 2-3 leaves 4..6 (fine), at 3-4 leaves
+        // an orphan 2; at 4-5 orphan 6. The picker must not strand a single seat.
+        let got = choose(&l, &taken(&["a-A-1"]), &want(2));
+        let Choice::Together(seats) = got else {
+            panic!("{got:?}")
+        };
+        assert!(
+            seats == ids(&["a-A-2", "a-A-3"]) || seats == ids(&["a-A-5", "a-A-6"]),
+            "{seats:?}"
+        );
+    }
+
+    #[test]
+    fn accepts_an_orphan_rather_than_failing_and_filters_apply() {
+        let l = layout(3, 1);
+        // Row a-A has 3 seats: a pair always leaves one orphan; allowed as a last resort.
+        assert!(matches!(
+            choose(&l, &taken(&[]), &want(2)),
+            Choice::Together(_)
+        ));
+        let section = SectionId::parse("b").expect("valid");
+        let in_b = Wanted {
+            quantity: 2,
+            section: Some(&section),
+            category: None,
+        };
+        let Choice::Together(seats) = choose(&l, &taken(&[]), &in_b) else {
+            panic!()
+        };
+        assert!(seats.iter().all(|s| s.as_str().starts_with("b-")));
+        let cheap = Wanted {
+            quantity: 1,
+            section: None,
+            category: Some("cheap"),
+        };
+        let Choice::Together(seats) = choose(&l, &taken(&[]), &cheap) else {
+            panic!()
+        };
+        assert!(seats[0].as_str().starts_with("b-"));
+    }
+
+    #[test]
+    fn splits_when_no_row_fits_and_counts_when_not_enough() {
+        let l = layout(4, 1);
+        // Every row has at most 2 free adjacent seats.
+        let t = taken(&["a-A-2", "b-A-2"]);
+        match choose(&l, &t, &want(3)) {
+            Choice::Split(seats) => {
+                assert_eq!(seats.len(), 3);
+                assert!(seats.iter().all(|s| !t.contains(s)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(choose(&l, &t, &want(7)), Choice::NotEnough { free: 6 });
+    }
+}

@@ -1,0 +1,274 @@
+//! In-process caches, per gateway process: event data (status, prices), venue layouts (immutable
+//! once imported) and rendered seat maps. Pub/sub announcements (coordinator::updates) invalidate
+//! them; each also has an age bound, so a lost announcement costs at most that much staleness.
+//! Gateways share nothing but Redis and Postgres, so any number of them behave as one.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use catalog::events::Event;
+use catalog::seatmap::SeatMap;
+use coordinator::{EventId, SeatId, SectionId};
+use sha2::{Digest, Sha256};
+
+use crate::errors::ApiError;
+use crate::App;
+
+/// How long event data (status, prices) is trusted without an announcement.
+pub const EVENT_MAX_AGE: Duration = Duration::from_secs(2);
+/// How long a rendered seat map is served without an announcement (also its Cache-Control).
+pub const SEATMAP_MAX_AGE: Duration = Duration::from_secs(5);
+
+/// A seat's place in its venue.
+#[derive(Debug, Clone)]
+pub struct SeatPlace {
+    /// Index into [`VenueLayout::rows`].
+    pub row: usize,
+    /// Number in the row.
+    pub number: i32,
+    /// Price category.
+    pub category: String,
+}
+
+/// A row, its seats sorted by number.
+#[derive(Debug, Clone)]
+pub struct RowLayout {
+    /// The section.
+    pub section: SectionId,
+    /// Rank of the section in the seat map (listed order: best first).
+    pub section_rank: usize,
+    /// Rank of the row in its section (front first).
+    pub row_rank: usize,
+    /// Seats `(number, id, category)`, by number.
+    pub seats: Vec<(i32, SeatId, String)>,
+}
+
+/// A venue's layout, indexed for holds and best-available seating, and pre-rendered as JSON.
+#[derive(Debug)]
+pub struct VenueLayout {
+    /// Seat id -> place.
+    pub seats: HashMap<SeatId, SeatPlace>,
+    /// Every row, in seat-map order.
+    pub rows: Vec<RowLayout>,
+    /// The seat map as JSON (rendered once: a 50,000-seat map is several MB).
+    pub json: String,
+}
+
+impl VenueLayout {
+    /// Indexes a seat map.
+    pub fn new(map: &SeatMap) -> Result<Self, String> {
+        let mut seats = HashMap::with_capacity(map.seat_count());
+        let mut rows = Vec::new();
+        for (section_rank, section) in map.sections.iter().enumerate() {
+            let section_id = SectionId::parse(&section.id).map_err(|e| e.to_string())?;
+            for (row_rank, row) in section.rows.iter().enumerate() {
+                let mut row_seats = Vec::with_capacity(row.seats.len());
+                for seat in &row.seats {
+                    let id = SeatId::parse(&seat.id).map_err(|e| e.to_string())?;
+                    seats.insert(
+                        id.clone(),
+                        SeatPlace {
+                            row: rows.len(),
+                            number: seat.number,
+                            category: seat.category.clone(),
+                        },
+                    );
+                    row_seats.push((seat.number, id, seat.category.clone()));
+                }
+                row_seats.sort_by_key(|(n, _, _)| *n);
+                rows.push(RowLayout {
+                    section: section_id.clone(),
+                    section_rank,
+                    row_rank,
+                    seats: row_seats,
+                });
+            }
+        }
+        let json = serde_json::to_string(map).map_err(|e| e.to_string())?;
+        Ok(Self { seats, rows, json })
+    }
+}
+
+/// A rendered seat map.
+#[derive(Debug)]
+pub struct Seatmap {
+    /// The JSON body.
+    pub body: Bytes,
+    /// Strong ETag of the body.
+    pub etag: String,
+    /// Seats not free when it was built.
+    pub taken: HashSet<SeatId>,
+    built: Instant,
+}
+
+/// All caches of one process.
+#[derive(Default)]
+pub struct Caches {
+    events: RwLock<HashMap<String, (Instant, Arc<Event>)>>,
+    venues: RwLock<HashMap<String, Arc<VenueLayout>>>,
+    seatmaps: RwLock<HashMap<EventId, Arc<Seatmap>>>,
+}
+
+/// A strong ETag for a body.
+pub fn etag_of(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+fn get<K: std::hash::Hash + Eq, V: Clone>(map: &RwLock<HashMap<K, V>>, key: &K) -> Option<V> {
+    map.read().ok().and_then(|m| m.get(key).cloned())
+}
+
+fn put<K: std::hash::Hash + Eq, V>(map: &RwLock<HashMap<K, V>>, key: K, value: V) {
+    if let Ok(mut m) = map.write() {
+        m.insert(key, value);
+    }
+}
+
+impl Caches {
+    /// Applies an announcement.
+    pub fn invalidate(&self, update: &coordinator::updates::Update) {
+        match update {
+            coordinator::updates::Update::Seats { event, .. } => {
+                if let Ok(mut m) = self.seatmaps.write() {
+                    m.remove(event);
+                }
+            }
+            coordinator::updates::Update::Event(event) => {
+                if let Ok(mut m) = self.events.write() {
+                    m.remove(event.as_str());
+                }
+                if let Ok(mut m) = self.seatmaps.write() {
+                    m.remove(event);
+                }
+            }
+        }
+    }
+
+    /// An event (any status), `None` when it does not exist.
+    pub async fn event(&self, app: &App, id: &EventId) -> Result<Option<Arc<Event>>, ApiError> {
+        if let Some((at, event)) = get(&self.events, &id.to_string()) {
+            if at.elapsed() < EVENT_MAX_AGE {
+                app.metrics
+                    .cache_total
+                    .with_label_values(&["event", "hit"])
+                    .inc();
+                return Ok(Some(event));
+            }
+        }
+        app.metrics
+            .cache_total
+            .with_label_values(&["event", "miss"])
+            .inc();
+        let Some(event) = catalog::events::get_event(&app.db, id.as_str()).await? else {
+            return Ok(None);
+        };
+        let event = Arc::new(event);
+        put(
+            &self.events,
+            id.to_string(),
+            (Instant::now(), event.clone()),
+        );
+        Ok(Some(event))
+    }
+
+    /// A venue's layout (immutable once imported, so cached for the life of the process).
+    pub async fn venue(&self, app: &App, venue_id: &str) -> Result<Arc<VenueLayout>, ApiError> {
+        if let Some(layout) = get(&self.venues, &venue_id.to_owned()) {
+            app.metrics
+                .cache_total
+                .with_label_values(&["venue", "hit"])
+                .inc();
+            return Ok(layout);
+        }
+        app.metrics
+            .cache_total
+            .with_label_values(&["venue", "miss"])
+            .inc();
+        let map = catalog::venues::seat_map(&app.db, venue_id)
+            .await?
+            .ok_or_else(|| {
+                ApiError::unavailable(
+                    "postgres",
+                    format!("venue {venue_id} of an event is missing"),
+                )
+            })?;
+        let layout =
+            Arc::new(VenueLayout::new(&map).map_err(|e| ApiError::unavailable("postgres", e))?);
+        put(&self.venues, venue_id.to_owned(), layout.clone());
+        Ok(layout)
+    }
+
+    /// The event's seat map with availability, rendered; rebuilt when older than
+    /// [`SEATMAP_MAX_AGE`], announced as changed, or when `fresh` is asked for.
+    pub async fn seatmap(
+        &self,
+        app: &App,
+        event: &Event,
+        id: &EventId,
+        fresh: bool,
+    ) -> Result<Option<Arc<Seatmap>>, ApiError> {
+        if !fresh {
+            if let Some(map) = get(&self.seatmaps, id) {
+                if map.built.elapsed() < SEATMAP_MAX_AGE {
+                    app.metrics
+                        .cache_total
+                        .with_label_values(&["seatmap", "hit"])
+                        .inc();
+                    return Ok(Some(map));
+                }
+            }
+        }
+        app.metrics
+            .cache_total
+            .with_label_values(&["seatmap", "miss"])
+            .inc();
+        let layout = self.venue(app, &event.venue_id).await?;
+        let Some(sections) = app.coordinator.seat_states(id).await? else {
+            return Ok(None);
+        };
+        let mut taken = HashSet::new();
+        let availability: Vec<serde_json::Value> = sections
+            .iter()
+            .map(|s| {
+                taken.extend(s.held.iter().chain(&s.sold).chain(&s.blocked).cloned());
+                serde_json::json!({
+                    "section": s.availability.section,
+                    "capacity": s.availability.capacity,
+                    "free": s.availability.free,
+                    "held": s.availability.held,
+                    "sold": s.availability.sold,
+                    "blocked": s.availability.blocked,
+                    "version": s.availability.version,
+                    "held_seats": s.held,
+                    "sold_seats": s.sold,
+                    "blocked_seats": s.blocked,
+                })
+            })
+            .collect();
+        let version: Vec<String> = sections
+            .iter()
+            .map(|s| format!("{}:{}", s.availability.section, s.availability.version))
+            .collect();
+        // The layout is spliced in as already-rendered JSON: no re-serialisation of 50,000 seats.
+        let body = format!(
+            "{{\"event_id\":{},\"status\":{},\"version\":{},\"layout\":{},\"availability\":{}}}",
+            serde_json::to_string(id.as_str()).unwrap_or_default(),
+            serde_json::to_string(&event.status).unwrap_or_default(),
+            serde_json::to_string(&version.join(",")).unwrap_or_default(),
+            layout.json,
+            serde_json::to_string(&availability).unwrap_or_default(),
+        );
+        let map = Arc::new(Seatmap {
+            etag: etag_of(body.as_bytes()),
+            body: Bytes::from(body),
+            taken,
+            built: Instant::now(),
+        });
+        put(&self.seatmaps, id.clone(), map.clone());
+        Ok(Some(map))
+    }
+}

@@ -1,0 +1,195 @@
+//! Browsing: the event list, one event, its seat map and availability.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use coordinator::EventId;
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::Rejection;
+
+use super::{cacheable, cacheable_json};
+use crate::cache::SEATMAP_MAX_AGE;
+use crate::errors::ApiError;
+use crate::App;
+
+/// Default and largest page sizes of the event list.
+pub const DEFAULT_PAGE: i64 = 20;
+/// Largest page size.
+pub const MAX_PAGE: i64 = 100;
+/// The event list may be cached this long (design document §9: catalog 30 s).
+pub const LIST_MAX_AGE_SECS: u64 = 30;
+
+/// Query of `GET /events` (all optional).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+    venue: Option<String>,
+    category: Option<String>,
+    cursor: Option<String>,
+    limit: Option<String>,
+}
+
+fn bad_query(message: impl Into<String>) -> ApiError {
+    ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", message)
+}
+
+fn parse_time(name: &str, raw: Option<&String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|r| {
+        DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                bad_query(format!(
+                    "{name} must be an RFC 3339 time such as 2026-12-01T20:00:00Z"
+                ))
+            })
+    })
+    .transpose()
+}
+
+fn encode_cursor(after: &(DateTime<Utc>, String)) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        after.0.to_rfc3339(),
+        after.1
+    ))
+}
+
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let bad = || bad_query("cursor is not one this API issued");
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(text).map_err(|_| bad())?;
+    let (at, id) = text.split_once('|').ok_or_else(bad)?;
+    let at = DateTime::parse_from_rfc3339(at)
+        .map_err(|_| bad())?
+        .with_timezone(&Utc);
+    Ok((at, id.to_owned()))
+}
+
+/// `GET /events`.
+pub async fn list(
+    query: HashMap<String, String>,
+    if_none_match: Option<String>,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    // Unknown parameters are refused rather than ignored: a typo must not silently widen a search.
+    let query: ListQuery = serde_json::to_value(&query)
+        .and_then(serde_json::from_value)
+        .map_err(|e| bad_query(e.to_string()))?;
+    let limit = match &query.limit {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE).contains(l))
+            .ok_or_else(|| bad_query(format!("limit must be 1 to {MAX_PAGE}")))?,
+    };
+    let filter = catalog::events::EventFilter {
+        from: parse_time("from", query.from.as_ref())?,
+        to: parse_time("to", query.to.as_ref())?,
+        q: query.q.filter(|q| !q.is_empty()),
+        venue: query.venue,
+        category: query.category,
+        after: query.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit,
+    };
+    let page = catalog::events::list_events(&app.db, &filter)
+        .await
+        .map_err(ApiError::from)?;
+    let body = serde_json::json!({
+        "events": page.events,
+        "next_cursor": page.next.as_ref().map(encode_cursor),
+    });
+    Ok(cacheable_json(&body, LIST_MAX_AGE_SECS, if_none_match))
+}
+
+/// Parses an event id from the path; a malformed one cannot exist: 404.
+pub fn event_id(raw: &str) -> Result<EventId, ApiError> {
+    EventId::parse(raw)
+        .map_err(|_| ApiError::not_found("unknown_event", format!("no event {raw:?}")))
+}
+
+/// The event if buyers may see it (drafts are invisible).
+pub async fn visible_event(
+    app: &App,
+    raw: &str,
+) -> Result<(EventId, std::sync::Arc<catalog::events::Event>), ApiError> {
+    let id = event_id(raw)?;
+    match app.caches.event(app, &id).await? {
+        Some(e) if e.status != catalog::events::EventStatus::Draft => Ok((id, e)),
+        _ => Err(ApiError::not_found(
+            "unknown_event",
+            format!("no event {id}"),
+        )),
+    }
+}
+
+/// `GET /events/{id}`.
+pub async fn get(
+    raw: String,
+    if_none_match: Option<String>,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let (_, event) = visible_event(&app, &raw).await?;
+    Ok(cacheable_json(&*event, LIST_MAX_AGE_SECS, if_none_match))
+}
+
+/// `GET /events/{id}/seatmap`: layout and availability, from the per-process cache.
+pub async fn seatmap(
+    raw: String,
+    if_none_match: Option<String>,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let (id, event) = visible_event(&app, &raw).await?;
+    let map = app
+        .caches
+        .seatmap(&app, &event, &id, false)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("unknown_event", format!("event {id} has no inventory open"))
+        })?;
+    Ok(cacheable(
+        map.body.clone(),
+        &map.etag,
+        SEATMAP_MAX_AGE.as_secs(),
+        if_none_match,
+    ))
+}
+
+/// `GET /events/{id}/availability`: counts per section, straight from Redis.
+pub async fn availability(raw: String, app: App) -> Result<warp::reply::Response, Rejection> {
+    let (id, _) = visible_event(&app, &raw).await?;
+    let Some(sections) = app
+        .coordinator
+        .availability(&id)
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(ApiError::not_found(
+            "unknown_event",
+            format!("event {id} has no inventory open"),
+        )
+        .into());
+    };
+    let totals = sections.iter().fold([0u64; 5], |t, s| {
+        [
+            t[0] + s.capacity,
+            t[1] + s.free,
+            t[2] + s.held,
+            t[3] + s.sold,
+            t[4] + s.blocked,
+        ]
+    });
+    let body = serde_json::json!({
+        "event_id": id,
+        "capacity": totals[0], "free": totals[1], "held": totals[2], "sold": totals[3], "blocked": totals[4],
+        "sections": sections,
+    });
+    Ok(cacheable_json(&body, 1, None))
+}

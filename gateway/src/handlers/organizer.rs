@@ -1,0 +1,246 @@
+//! Organizer routes (role organizer or admin): venues, events, prices, the sale life cycle, blocks.
+
+use std::collections::BTreeMap;
+
+use catalog::events::{EventDraft, EventOutcome, StatusOutcome, Transition};
+use catalog::seatmap::SeatMap;
+use catalog::venues::VenueOutcome;
+use coordinator::block::{BlockOutcome, InvalidBlock, UnblockOutcome};
+use coordinator::{EventId, SeatId};
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::Rejection;
+
+use super::json_status;
+use crate::auth::{Principal, Role};
+use crate::errors::ApiError;
+use crate::App;
+
+/// `PUT /events/{id}/prices`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricesBody {
+    prices: BTreeMap<String, i64>,
+}
+
+/// `POST /events/{id}/blocks` and `/blocks/release`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockBody {
+    seat_ids: Vec<String>,
+    #[serde(default)]
+    tag: Option<String>,
+}
+
+fn event_outcome(outcome: EventOutcome, created: bool) -> Result<warp::reply::Response, Rejection> {
+    match outcome {
+        EventOutcome::Done(event) => Ok(json_status(
+            &event,
+            if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+        )),
+        EventOutcome::AlreadyExists => {
+            Err(ApiError::conflict("event_exists", "an event with this id exists").into())
+        }
+        EventOutcome::NotFound if created => {
+            Err(ApiError::not_found("unknown_venue", "no such venue").into())
+        }
+        EventOutcome::NotFound => Err(ApiError::not_found("unknown_event", "no such event").into()),
+        EventOutcome::Invalid(problems) => Err(ApiError::invalid(
+            "invalid_event",
+            "the event breaks some rules",
+        )
+        .with_details(serde_json::json!({ "problems": problems }))
+        .into()),
+    }
+}
+
+/// `POST /venues`: import a seat map.
+pub async fn create_venue(
+    principal: Principal,
+    map: SeatMap,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    principal.require(Role::Organizer)?;
+    match catalog::venues::create_venue(&app.db, &map)
+        .await
+        .map_err(ApiError::from)?
+    {
+        VenueOutcome::Created { seats } => Ok(json_status(
+            &serde_json::json!({"venue_id": map.venue.id, "seats": seats, "sections": map.sections.len()}),
+            StatusCode::CREATED,
+        )),
+        VenueOutcome::AlreadyExists => {
+            Err(ApiError::conflict("venue_exists", "a venue with this id exists").into())
+        }
+        VenueOutcome::Invalid(problems) => Err(ApiError::invalid(
+            "invalid_seat_map",
+            "the seat map breaks some rules (docs/seatmap.md)",
+        )
+        .with_details(serde_json::json!({ "problems": problems }))
+        .into()),
+    }
+}
+
+/// `POST /events`: create an event (draft) with a price per category.
+pub async fn create_event(
+    principal: Principal,
+    draft: EventDraft,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    principal.require(Role::Organizer)?;
+    event_outcome(
+        catalog::events::create_event(&app.db, &draft)
+            .await
+            .map_err(ApiError::from)?,
+        true,
+    )
+}
+
+/// `PUT /events/{id}/prices`.
+pub async fn set_prices(
+    raw: String,
+    principal: Principal,
+    body: PricesBody,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    principal.require(Role::Organizer)?;
+    let outcome = catalog::events::set_prices(&app.db, &raw, &body.prices)
+        .await
+        .map_err(ApiError::from)?;
+    if let (EventOutcome::Done(_), Ok(id)) = (&outcome, EventId::parse(&raw)) {
+        app.coordinator.announce_event(&id).await;
+    }
+    event_outcome(outcome, false)
+}
+
+/// `POST /events/{id}/{open|freeze|unfreeze}`.
+pub async fn transition(
+    raw: String,
+    action: Transition,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    principal.require(Role::Organizer)?;
+    let id =
+        EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
+    let outcome = match action {
+        Transition::Open => catalog::open_sales(&app.db, &app.coordinator, &id).await,
+        other => catalog::events::set_status(&app.db, id.as_str(), other).await,
+    }
+    .map_err(ApiError::from)?;
+    match outcome {
+        StatusOutcome::Changed(event) => {
+            app.coordinator.announce_event(&id).await;
+            Ok(json_status(&event, StatusCode::OK))
+        }
+        StatusOutcome::NotFound => {
+            Err(ApiError::not_found("unknown_event", "no such event").into())
+        }
+        StatusOutcome::NotAllowed(from) => Err(ApiError::conflict(
+            "status_conflict",
+            format!(
+                "not allowed while the event is {}",
+                serde_json::to_string(&from)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            ),
+        )
+        .into()),
+    }
+}
+
+fn seats(raw: &[String]) -> Result<Vec<SeatId>, ApiError> {
+    raw.iter()
+        .map(|s| {
+            SeatId::parse(s)
+                .map_err(|e| ApiError::invalid("invalid_field", format!("seat_ids: {e}")))
+        })
+        .collect()
+}
+
+fn invalid_block(e: InvalidBlock) -> ApiError {
+    ApiError::invalid("invalid_block", e.to_string())
+}
+
+/// `POST /events/{id}/blocks`: block free seats (press, production).
+pub async fn block(
+    raw: String,
+    principal: Principal,
+    body: BlockBody,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    principal.require(Role::Organizer)?;
+    let id =
+        EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
+    let tag = body.tag.as_deref().unwrap_or("organizer");
+    match app
+        .coordinator
+        .block(&id, &seats(&body.seat_ids)?, tag)
+        .await
+        .map_err(ApiError::from)?
+    {
+        BlockOutcome::Blocked(newly) => Ok(json_status(
+            &serde_json::json!({ "blocked": newly }),
+            StatusCode::OK,
+        )),
+        BlockOutcome::Unavailable(list) => {
+            let seats: Vec<_> = list
+                .iter()
+                .map(|u| serde_json::json!({"seat_id": u.seat, "state": u.state}))
+                .collect();
+            Err(ApiError::conflict(
+                "seats_unavailable",
+                "only free seats can be blocked; nothing was blocked",
+            )
+            .with_details(serde_json::json!({ "unavailable": seats }))
+            .into())
+        }
+        BlockOutcome::UnknownEvent => {
+            Err(ApiError::not_found("unknown_event", "the event has no inventory open").into())
+        }
+        BlockOutcome::UnknownSeats(s) => Err(ApiError::not_found(
+            "unknown_seats",
+            "some seats are not part of this event",
+        )
+        .with_details(serde_json::json!({ "seat_ids": s }))
+        .into()),
+        BlockOutcome::Invalid(e) => Err(invalid_block(e).into()),
+    }
+}
+
+/// `POST /events/{id}/blocks/release`: return blocked seats to sale.
+pub async fn unblock(
+    raw: String,
+    principal: Principal,
+    body: BlockBody,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    principal.require(Role::Organizer)?;
+    let id =
+        EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
+    match app
+        .coordinator
+        .unblock(&id, &seats(&body.seat_ids)?)
+        .await
+        .map_err(ApiError::from)?
+    {
+        UnblockOutcome::Unblocked(freed) => Ok(json_status(
+            &serde_json::json!({ "released": freed }),
+            StatusCode::OK,
+        )),
+        UnblockOutcome::UnknownEvent => {
+            Err(ApiError::not_found("unknown_event", "the event has no inventory open").into())
+        }
+        UnblockOutcome::UnknownSeats(s) => Err(ApiError::not_found(
+            "unknown_seats",
+            "some seats are not part of this event",
+        )
+        .with_details(serde_json::json!({ "seat_ids": s }))
+        .into()),
+        UnblockOutcome::Invalid(e) => Err(invalid_block(e).into()),
+    }
+}

@@ -1,0 +1,467 @@
+//! Holds: place (chosen seats, or best available), read, extend, cancel. A buyer only ever sees
+//! their own holds; someone else's is "not found".
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use coordinator::extend::ExtendOutcome;
+use coordinator::hold::{HoldOutcome, HoldRequest, InvalidHold, ReadOutcome};
+use coordinator::release::ReleaseOutcome;
+use coordinator::{
+    Caller, ClientReservationId, EventId, Hold, HoldId, HoldState, SeatId, SectionId, UserId,
+};
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Rejection, Reply};
+
+use super::events::visible_event;
+use super::json_status;
+use crate::auth::Principal;
+use crate::best::{self, Choice, Wanted};
+use crate::errors::ApiError;
+use crate::App;
+
+/// `POST /events/{id}/reservations`: either `seat_ids`, or `quantity` (best available).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveBody {
+    client_reservation_id: String,
+    user_id: String,
+    seat_ids: Option<Vec<String>>,
+    quantity: Option<usize>,
+    section: Option<String>,
+    category: Option<String>,
+    adjacent: Option<bool>,
+    ttl_seconds: Option<u64>,
+}
+
+/// `POST /reservations/{id}/extend`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    ttl_seconds: u64,
+}
+
+/// A hold as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct HoldView {
+    hold_id: HoldId,
+    event_id: EventId,
+    user_id: UserId,
+    state: HoldState,
+    seats: Vec<SeatId>,
+    expires_at: String,
+    cap_at: String,
+    total_amount: f64,
+    currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adjacent: Option<bool>,
+}
+
+fn rfc3339(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+async fn view(app: &App, hold: &Hold, adjacent: Option<bool>) -> Result<HoldView, ApiError> {
+    let (total_cents, currency) = match app.caches.event(app, &hold.event).await? {
+        Some(event) => {
+            let layout = app.caches.venue(app, &event.venue_id).await?;
+            let total = hold
+                .seats
+                .iter()
+                .filter_map(|s| layout.seats.get(s))
+                .filter_map(|place| event.prices.iter().find(|p| p.category == place.category))
+                .map(|p| p.amount_cents)
+                .sum::<i64>();
+            let currency = event
+                .prices
+                .first()
+                .map(|p| p.currency.clone())
+                .unwrap_or_else(|| "USD".into());
+            (total, currency)
+        }
+        None => (0, "USD".into()),
+    };
+    Ok(HoldView {
+        hold_id: hold.id,
+        event_id: hold.event.clone(),
+        user_id: hold.user.clone(),
+        state: hold.state,
+        seats: hold.seats.clone(),
+        expires_at: rfc3339(hold.expires_at_ms),
+        cap_at: rfc3339(hold.cap_at_ms),
+        total_amount: total_cents as f64 / 100.0,
+        currency,
+        adjacent,
+    })
+}
+
+fn invalid_field(field: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid("invalid_field", format!("{field}: {e}"))
+        .with_details(serde_json::json!({ "field": field }))
+}
+
+fn invalid_hold(e: InvalidHold) -> ApiError {
+    let code = match &e {
+        InvalidHold::NoSeats => "no_seats",
+        InvalidHold::TooManySeats { .. } => "too_many_seats",
+        InvalidHold::DuplicateSeat(_) => "duplicate_seat",
+        InvalidHold::TtlOutOfRange { .. } => "ttl_out_of_range",
+    };
+    let details = match &e {
+        InvalidHold::TooManySeats { max, requested } => {
+            serde_json::json!({"max": max, "requested": requested})
+        }
+        InvalidHold::DuplicateSeat(seat) => serde_json::json!({"seat_id": seat}),
+        InvalidHold::TtlOutOfRange {
+            min,
+            max,
+            requested,
+        } => {
+            serde_json::json!({"min": min, "max": max, "requested": requested})
+        }
+        InvalidHold::NoSeats => serde_json::Value::Null,
+    };
+    ApiError::invalid(code, e.to_string()).with_details(details)
+}
+
+/// `POST /events/{id}/reservations`.
+pub async fn create(
+    raw: String,
+    principal: Principal,
+    body: ReserveBody,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let outcome = create_inner(raw, principal, body, &app).await;
+    let label = match &outcome {
+        Ok((status, _)) if *status == StatusCode::CREATED => "created",
+        Ok(_) => "replayed",
+        Err(e) => e.code,
+    };
+    app.metrics.holds_total.with_label_values(&[label]).inc();
+    let (status, view) = outcome?;
+    Ok(json_status(&view, status))
+}
+
+async fn create_inner(
+    raw: String,
+    principal: Principal,
+    body: ReserveBody,
+    app: &App,
+) -> Result<(StatusCode, HoldView), ApiError> {
+    let user = UserId::parse(&body.user_id).map_err(|e| invalid_field("user_id", e))?;
+    if user != principal.user {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "user_mismatch",
+            "user_id must be the token's subject",
+        ));
+    }
+    let client_id = ClientReservationId::parse(&body.client_reservation_id)
+        .map_err(|e| invalid_field("client_reservation_id", e))?;
+    let (event_id, event) = visible_event(app, &raw).await?;
+    use catalog::events::EventStatus;
+    match event.status {
+        EventStatus::OnSale if event.sale_opens_at <= Utc::now() => {}
+        EventStatus::OnSale => {
+            return Err(ApiError::conflict(
+                "sale_not_open",
+                format!("sales open at {}", event.sale_opens_at.to_rfc3339()),
+            )
+            .with_details(serde_json::json!({"sale_opens_at": event.sale_opens_at})))
+        }
+        EventStatus::Frozen => {
+            return Err(ApiError::conflict(
+                "event_frozen",
+                "sales of this event are paused",
+            ))
+        }
+        _ => {
+            return Err(ApiError::conflict(
+                "event_not_on_sale",
+                "this event is not on sale",
+            ))
+        }
+    }
+    let limits = app.coordinator.limits();
+
+    let (seats, adjacent) = match (&body.seat_ids, body.quantity) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(ApiError::invalid(
+                "seats_or_quantity",
+                "send either seat_ids or quantity (best available)",
+            ))
+        }
+        (Some(ids), None) => {
+            if body.section.is_some() || body.category.is_some() || body.adjacent.is_some() {
+                return Err(ApiError::invalid(
+                    "seats_or_quantity",
+                    "section, category and adjacent go with quantity, not seat_ids",
+                ));
+            }
+            let seats = ids
+                .iter()
+                .map(|s| SeatId::parse(s).map_err(|e| invalid_field("seat_ids", e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            (Some(seats), None)
+        }
+        (None, Some(quantity)) => {
+            if quantity == 0 || quantity > limits.max_seats_per_hold {
+                return Err(ApiError::invalid(
+                    "too_many_seats",
+                    format!("quantity must be 1 to {}", limits.max_seats_per_hold),
+                )
+                .with_details(
+                    serde_json::json!({"max": limits.max_seats_per_hold, "requested": quantity}),
+                ));
+            }
+            if body.adjacent == Some(false) {
+                return Err(ApiError::invalid(
+                    "invalid_field",
+                    "adjacent: only true is supported (the default)",
+                ));
+            }
+            (None, Some(quantity))
+        }
+    };
+    // Validate the TTL before any seat is chosen (same rule as the coordinator's).
+    coordinator::hold::check_ttl(body.ttl_seconds, limits).map_err(invalid_hold)?;
+
+    if let Some(seats) = seats {
+        let request = HoldRequest::new(
+            event_id.clone(),
+            user,
+            client_id,
+            seats,
+            body.ttl_seconds,
+            limits,
+        )
+        .map_err(invalid_hold)?;
+        return place(app, &request, None).await;
+    }
+
+    // Best available. A replay of the same client id returns the hold it made.
+    let quantity = adjacent.unwrap_or(1);
+    let hold_id = HoldId::derive(&event_id, &user, &client_id);
+    if let ReadOutcome::Found(hold) = app
+        .coordinator
+        .read_hold(&hold_id, Caller::User(&user))
+        .await?
+    {
+        return Ok((StatusCode::OK, view(app, &hold, None).await?));
+    }
+    let layout = app.caches.venue(app, &event.venue_id).await?;
+    let section = body
+        .section
+        .as_deref()
+        .map(|s| {
+            SectionId::parse(s)
+                .ok()
+                .filter(|id| layout.rows.iter().any(|r| &r.section == id))
+                .ok_or_else(|| {
+                    ApiError::not_found(
+                        "unknown_section",
+                        format!("no section {s:?} in this venue"),
+                    )
+                })
+        })
+        .transpose()?;
+    if let Some(c) = body.category.as_deref() {
+        if !event.prices.iter().any(|p| p.category == c) {
+            return Err(ApiError::not_found(
+                "unknown_category",
+                format!("no category {c:?} at this event"),
+            ));
+        }
+    }
+    let wanted = Wanted {
+        quantity,
+        section: section.as_ref(),
+        category: body.category.as_deref(),
+    };
+    // The first pick uses the cached seat map; a refusal (someone was faster) re-reads it fresh.
+    const ATTEMPTS: usize = 4;
+    for attempt in 0..ATTEMPTS {
+        let map = app
+            .caches
+            .seatmap(app, &event, &event_id, attempt > 0)
+            .await?
+            .ok_or_else(|| {
+                ApiError::not_found("unknown_event", "this event has no inventory open")
+            })?;
+        let (seats, together) = match best::choose(&layout, &map.taken, &wanted) {
+            Choice::Together(seats) => (seats, true),
+            Choice::Split(seats) => (seats, false),
+            Choice::NotEnough { free } => {
+                return Err(ApiError::conflict(
+                    "not_enough_seats",
+                    format!("only {free} matching seats are free"),
+                )
+                .with_details(serde_json::json!({"free": free, "requested": quantity})))
+            }
+        };
+        let request = HoldRequest::new(
+            event_id.clone(),
+            user.clone(),
+            client_id.clone(),
+            seats,
+            body.ttl_seconds,
+            limits,
+        )
+        .map_err(invalid_hold)?;
+        match place(app, &request, Some(together)).await {
+            Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::conflict(
+        "seats_unavailable",
+        "seats were taken faster than they could be picked; retry",
+    ))
+}
+
+async fn place(
+    app: &App,
+    request: &HoldRequest,
+    adjacent: Option<bool>,
+) -> Result<(StatusCode, HoldView), ApiError> {
+    match app.coordinator.hold(request).await? {
+        HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
+        HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
+        HoldOutcome::Unavailable(list) => {
+            let seats: Vec<_> = list
+                .iter()
+                .map(|u| serde_json::json!({"seat_id": u.seat, "state": u.state}))
+                .collect();
+            Err(ApiError::conflict(
+                "seats_unavailable",
+                "some seats are not available; nothing was held",
+            )
+            .with_details(serde_json::json!({ "unavailable": seats })))
+        }
+        HoldOutcome::UnknownEvent => Err(ApiError::not_found(
+            "unknown_event",
+            "this event has no inventory open",
+        )),
+        HoldOutcome::UnknownSeats(seats) => Err(ApiError::not_found(
+            "unknown_seats",
+            "some seats are not part of this event",
+        )
+        .with_details(serde_json::json!({ "seat_ids": seats }))),
+        HoldOutcome::IdempotencyConflict => Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this client_reservation_id was used with other seats or ttl",
+        )),
+        HoldOutcome::InProgress { retry_after_ms } => Err(ApiError::conflict(
+            "request_in_progress",
+            "the same request is being processed; retry shortly",
+        )
+        .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))),
+    }
+}
+
+fn hold_id(raw: &str) -> Result<HoldId, ApiError> {
+    HoldId::parse(raw).map_err(|_| ApiError::not_found("unknown_hold", format!("no hold {raw:?}")))
+}
+
+fn not_found(id: &HoldId) -> ApiError {
+    ApiError::not_found("unknown_hold", format!("no hold {id}"))
+}
+
+/// `GET /reservations/{id}`.
+pub async fn get(
+    raw: String,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let id = hold_id(&raw)?;
+    match app
+        .coordinator
+        .read_hold(&id, Caller::User(&principal.user))
+        .await
+        .map_err(ApiError::from)?
+    {
+        ReadOutcome::Found(hold) => {
+            Ok(json_status(&view(&app, &hold, None).await?, StatusCode::OK))
+        }
+        ReadOutcome::NotFound | ReadOutcome::NotOwner => Err(not_found(&id).into()),
+    }
+}
+
+/// `DELETE /reservations/{id}`: 204; only the holder.
+pub async fn cancel(
+    raw: String,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let id = hold_id(&raw)?;
+    match app
+        .coordinator
+        .release(&id, Caller::User(&principal.user))
+        .await
+        .map_err(ApiError::from)?
+    {
+        ReleaseOutcome::Released(_) | ReleaseOutcome::AlreadyReleased(_) => {
+            Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
+        }
+        ReleaseOutcome::NotFound | ReleaseOutcome::NotOwner => Err(not_found(&id).into()),
+        ReleaseOutcome::NotReleasable(state) => Err(ApiError::conflict(
+            match state {
+                HoldState::Pinned => "payment_in_progress",
+                HoldState::Sold => "already_sold",
+                _ => "request_in_progress",
+            },
+            format!(
+                "a {} hold cannot be cancelled",
+                serde_json::to_string(&state)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+            ),
+        )
+        .into()),
+    }
+}
+
+/// `POST /reservations/{id}/extend`.
+pub async fn extend(
+    raw: String,
+    principal: Principal,
+    body: ExtendBody,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let id = hold_id(&raw)?;
+    let outcome = app
+        .coordinator
+        .extend(&id, Caller::User(&principal.user), body.ttl_seconds)
+        .await
+        .map_err(ApiError::from)?;
+    let hold: Arc<Hold> = match outcome {
+        ExtendOutcome::Extended(hold) => Arc::new(hold),
+        ExtendOutcome::NotFound | ExtendOutcome::NotOwner => return Err(not_found(&id).into()),
+        ExtendOutcome::Expired(_) | ExtendOutcome::SeatsLost(_) => {
+            return Err(
+                ApiError::client(StatusCode::GONE, "hold_expired", "the hold has expired").into(),
+            )
+        }
+        ExtendOutcome::PastCap(h) => {
+            return Err(ApiError::conflict(
+                "extension_past_cap",
+                "a hold cannot be extended past its cap",
+            )
+            .with_details(serde_json::json!({"cap_at": rfc3339(h.cap_at_ms)}))
+            .into())
+        }
+        ExtendOutcome::WrongState(h) => {
+            return Err(ApiError::conflict(
+                "hold_not_extendable",
+                format!("a {:?} hold cannot be extended", h.state).to_lowercase(),
+            )
+            .into())
+        }
+        ExtendOutcome::Invalid(e) => return Err(invalid_hold(e).into()),
+    };
+    Ok(json_status(&view(&app, &hold, None).await?, StatusCode::OK))
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Writes gateway/openapi.json (OpenAPI 3.1). The route list must match gateway/src/filters.rs
+ROUTES and ADMIN_ROUTES: the gateway's tests compare the two and fail when they drift."""
+import json, pathlib
+
+ERR = {"$ref": "#/components/responses/Error"}
+def r(desc, schema=None, headers=None):
+    out = {"description": desc}
+    if schema is not None:
+        out["content"] = {"application/json": {"schema": schema}}
+    if headers:
+        out["headers"] = headers
+    return out
+def errors(*codes):
+    return {str(c): ERR for c in codes}
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+def body(schema, desc=None):
+    b = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if desc: b["description"] = desc
+    return b
+EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}}
+HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+INM = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+CACHE = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
+BEARER = [{"bearer": []}]
+
+def op(summary, responses, params=None, request=None, security=None, tags=None, desc=None):
+    o = {"summary": summary, "responses": responses}
+    if desc: o["description"] = desc
+    if params: o["parameters"] = params
+    if request: o["requestBody"] = request
+    if security is not None: o["security"] = security
+    if tags: o["tags"] = tags
+    return o
+
+paths = {
+  "/healthz": {"get": op("The process is up", {"200": r("ok")}, security=[], tags=["ops"])},
+  "/readyz": {"get": op("Redis and Postgres answer", {"200": r("ready"), **errors(503)}, security=[], tags=["ops"])},
+  "/openapi.json": {"get": op("This document", {"200": r("OpenAPI 3.1", {"type": "object"})}, security=[], tags=["ops"])},
+  "/events": {
+    "get": op("List events (drafts hidden), keyset-paginated, cacheable 30 s", {
+        "200": r("A page", ref("EventPage"), CACHE), "304": r("Not modified", headers=CACHE), **errors(400, 503)},
+        params=[{"name": n, "in": "query", "required": False, "schema": s, "description": d} for n, s, d in [
+          ("from", {"type": "string", "format": "date-time"}, "starts at or after"),
+          ("to", {"type": "string", "format": "date-time"}, "starts before"),
+          ("q", {"type": "string"}, "case-insensitive title substring"),
+          ("venue", {"type": "string"}, "venue id"),
+          ("category", {"type": "string"}, "event category"),
+          ("cursor", {"type": "string"}, "next_cursor of the previous page"),
+          ("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")]] + [INM],
+        security=[], tags=["browse"]),
+    "post": op("Create an event (draft) with a price per category", {
+        "201": r("Created", ref("Event")), **errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
+        request=body(ref("EventDraft")), security=BEARER, tags=["organizer"]),
+  },
+  "/events/{event_id}": {"get": op("One event", {"200": r("The event", ref("Event"), CACHE), "304": r("Not modified"), **errors(404, 503)},
+        params=[EVENT_ID, INM], security=[], tags=["browse"])},
+  "/events/{event_id}/seatmap": {"get": op("Layout and availability (cached per process, 5 s bound, invalidated by pub/sub)",
+        {"200": r("The seat map", ref("SeatmapResponse"), CACHE), "304": r("Not modified"), **errors(404, 503)},
+        params=[EVENT_ID, INM], security=[], tags=["browse"])},
+  "/events/{event_id}/availability": {"get": op("Counts per section, straight from the coordinator",
+        {"200": r("Counts", {"type": "object"}), **errors(404, 503)}, params=[EVENT_ID], security=[], tags=["browse"])},
+  "/events/{event_id}/reservations": {"post": op("Hold seats: chosen seat_ids, or quantity for best available",
+        {"201": r("Held", ref("Hold")), "200": r("A replay of the same client_reservation_id", ref("Hold")),
+         **errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
+        params=[EVENT_ID], request=body(ref("ReserveRequest")), security=BEARER, tags=["holds"],
+        desc="409 codes: seats_unavailable (details.unavailable names each seat and its state), idempotency_conflict, request_in_progress, not_enough_seats, event_frozen, event_not_on_sale, sale_not_open.")},
+  "/events/{event_id}/prices": {"put": op("Change prices", {"200": r("The event", ref("Event")), **errors(400, 401, 403, 404, 413, 415, 422, 503)},
+        params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["prices"],
+            "properties": {"prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}}}),
+        security=BEARER, tags=["organizer"])},
+  "/events/{event_id}/blocks": {"post": op("Block free seats (press, production)", {"200": r("Newly blocked seats", {"type": "object"}), **errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
+        params=[EVENT_ID], request=body(ref("BlockRequest")), security=BEARER, tags=["organizer"])},
+  "/events/{event_id}/blocks/release": {"post": op("Return blocked seats to sale", {"200": r("Released seats", {"type": "object"}), **errors(400, 401, 403, 404, 413, 415, 422, 503)},
+        params=[EVENT_ID], request=body(ref("BlockRequest")), security=BEARER, tags=["organizer"])},
+  "/reservations/{hold_id}": {
+    "get": op("Read your hold", {"200": r("The hold", ref("Hold")), **errors(401, 404, 503)}, params=[HOLD_ID], security=BEARER, tags=["holds"]),
+    "delete": op("Cancel your hold", {"204": r("Cancelled"), **errors(401, 404, 409, 503)}, params=[HOLD_ID], security=BEARER, tags=["holds"]),
+  },
+  "/reservations/{hold_id}/extend": {"post": op("Extend your hold (never past its cap)", {"200": r("The hold", ref("Hold")), **errors(400, 401, 404, 409, 410, 413, 415, 422, 503)},
+        params=[HOLD_ID], request=body({"type": "object", "additionalProperties": False, "required": ["ttl_seconds"],
+            "properties": {"ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900}}}), security=BEARER, tags=["holds"])},
+  "/venues": {"post": op("Import a venue from its seat map (docs/seatmap.md)", {"201": r("Created", {"type": "object"}), **errors(400, 401, 403, 409, 413, 415, 422, 503)},
+        request=body(ref("SeatMap")), security=BEARER, tags=["organizer"])},
+}
+for verb, summary in [("open", "Open sales: load the inventory into the coordinator, then on_sale"),
+                      ("freeze", "Pause sales"), ("unfreeze", "Resume sales")]:
+    paths[f"/events/{{event_id}}/{verb}"] = {"post": op(summary, {"200": r("The event", ref("Event")), **errors(401, 403, 404, 409, 503)},
+        params=[EVENT_ID], security=BEARER, tags=["organizer"])}
+ADMIN = [{"url": "http://127.0.0.1:9090", "description": "the admin listener (not public)"}]
+paths["/metrics"] = {"servers": ADMIN, "get": op("Prometheus metrics", {"200": r("Text exposition format")}, security=[], tags=["admin"])}
+paths["/admin/holds/{hold_id}"] = {"servers": ADMIN,
+    "get": op("Any hold (admin role)", {"200": r("The hold", {"type": "object"}), **errors(401, 403, 404, 503)}, params=[HOLD_ID], security=BEARER, tags=["admin"]),
+    "delete": op("Release any hold (admin role)", {"204": r("Released"), **errors(401, 403, 404, 409, 503)}, params=[HOLD_ID], security=BEARER, tags=["admin"])}
+
+seat_id = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+schemas = {
+  "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details"],
+      "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
+  "Price": {"type": "object", "properties": {"category": {"type": "string"}, "amount_cents": {"type": "integer"}, "currency": {"type": "string"}}},
+  "Event": {"type": "object", "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "category": {"type": "string"},
+      "venue_id": {"type": "string"}, "venue_name": {"type": "string"}, "starts_at": {"type": "string", "format": "date-time"},
+      "sale_opens_at": {"type": "string", "format": "date-time"}, "status": {"enum": ["draft", "on_sale", "frozen", "ended"]},
+      "prices": {"type": "array", "items": ref("Price")}}},
+  "EventPage": {"type": "object", "properties": {"events": {"type": "array", "items": ref("Event")}, "next_cursor": {"type": ["string", "null"]}}},
+  "EventDraft": {"type": "object", "additionalProperties": False, "required": ["id", "venue_id", "title", "category", "starts_at", "sale_opens_at", "prices"],
+      "properties": {"id": seat_id, "venue_id": {"type": "string"}, "title": {"type": "string"}, "category": {"type": "string"},
+        "starts_at": {"type": "string", "format": "date-time"}, "sale_opens_at": {"type": "string", "format": "date-time"},
+        "prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "cents per seat category; every category of the venue"},
+        "currency": {"type": "string", "default": "USD"}}},
+  "ReserveRequest": {"type": "object", "additionalProperties": False, "required": ["client_reservation_id", "user_id"],
+      "properties": {"client_reservation_id": {"type": "string", "description": "idempotency key: a replay returns the same hold"},
+        "user_id": {"type": "string", "description": "must be the token's subject"},
+        "seat_ids": {"type": "array", "items": seat_id, "minItems": 1, "maxItems": 10},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "best available instead of seat_ids"},
+        "section": {"type": "string"}, "category": {"type": "string"}, "adjacent": {"type": "boolean", "default": True},
+        "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900, "default": 300}}},
+  "Hold": {"type": "object", "properties": {"hold_id": {"type": "string", "format": "uuid"}, "event_id": {"type": "string"}, "user_id": {"type": "string"},
+      "state": {"enum": ["pending", "held", "pinned", "sold", "released", "expired"]}, "seats": {"type": "array", "items": seat_id},
+      "expires_at": {"type": "string", "format": "date-time"}, "cap_at": {"type": "string", "format": "date-time"},
+      "total_amount": {"type": "number"}, "currency": {"type": "string"},
+      "adjacent": {"type": "boolean", "description": "best available only: false when the group had to be split"}}},
+  "BlockRequest": {"type": "object", "additionalProperties": False, "required": ["seat_ids"],
+      "properties": {"seat_ids": {"type": "array", "items": seat_id}, "tag": {"type": "string"}}},
+  "SeatMap": {"type": "object", "description": "docs/seatmap.md", "required": ["venue", "categories", "sections"]},
+  "SeatmapResponse": {"type": "object", "properties": {"event_id": {"type": "string"}, "status": {"type": "string"}, "version": {"type": "string"},
+      "layout": ref("SeatMap"), "availability": {"type": "array", "items": {"type": "object"}}}},
+}
+doc = {
+  "openapi": "3.1.0",
+  "info": {"title": "Seat allocation API", "version": "0.1.0",
+           "description": "Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}."},
+  "servers": [{"url": "http://127.0.0.1:8080"}],
+  "security": [],
+  "paths": paths,
+  "components": {"schemas": schemas,
+    "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": ref("Error")}}}},
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+}
+out = pathlib.Path(__file__).resolve().parent.parent / "gateway" / "openapi.json"
+out.write_text(json.dumps(doc, indent=2) + "\n")
+print(f"wrote {out}")
