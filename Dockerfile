@@ -6,5 +6,5 @@ RUN cargo build --release --locked -p gateway -p reconciler
 
 FROM debian:bookworm-slim
 RUN useradd --system seats
-COPY --from=build /src/target/release/gateway /src/target/release/reconciler /usr/local/bin/
+COPY --from=build /src/target/release/gateway /src/target/release/reconciler /src/target/release/ticketctl /usr/local/bin/
 USER seats

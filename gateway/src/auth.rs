@@ -78,6 +78,16 @@ impl Keys {
         })
     }
 
+    /// The keys from `auth.jwt_secret` (`SEATS_AUTH__JWT_SECRET`); an error naming the setting
+    /// when it is missing.
+    pub fn from_settings(settings: &settings::Settings) -> anyhow::Result<Self> {
+        use secrecy::ExposeSecret;
+        let auth = settings.auth.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("auth.jwt_secret is not set: export SEATS_AUTH__JWT_SECRET (32+ bytes)")
+        })?;
+        Self::new(auth.jwt_secret.expose_secret().as_bytes())
+    }
+
     /// Mints a token (ticketctl, tests).
     pub fn mint(&self, user: &UserId, role: Role, ttl: Duration) -> anyhow::Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();

@@ -81,7 +81,7 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
                 .inc();
             metrics
                 .http_request_duration_seconds
-                .with_label_values(&[&route])
+                .with_label_values(&[&route, status.as_str()])
                 .observe(info.elapsed().as_secs_f64());
         }))
 }

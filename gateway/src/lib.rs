@@ -56,7 +56,7 @@ impl App {
             .max_connections(settings.database.max_connections)
             .connect(settings.database.url.expose_secret())
             .await?;
-        let keys = auth::Keys::new(settings.auth.jwt_secret.expose_secret().as_bytes())?;
+        let keys = auth::Keys::from_settings(settings)?;
         Self::new(Arc::new(coordinator), db, keys, &settings.redis).await
     }
 

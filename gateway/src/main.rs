@@ -1,4 +1,5 @@
-//! `gateway`: serves the HTTP API. `gateway demo` loads the demo venue and event.
+//! `gateway`: serves the HTTP API (public listener) and the admin listener until Ctrl-C or
+//! SIGTERM, letting in-flight requests finish. `gateway migrate` applies the migrations.
 
 use clap::{Parser, Subcommand};
 use settings::Settings;
@@ -14,14 +15,29 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API (the default).
     Serve,
-    /// Apply the database migrations.
+    /// Apply the database migrations and exit.
     Migrate,
-    /// Migrate, write the 2,000-seat demo theatre and an event on sale, and open it in Redis.
-    Demo {
-        /// The demo event's id.
-        #[arg(long, default_value = "demo-show")]
-        event: String,
-    },
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }
 
 #[tokio::main]
@@ -32,21 +48,17 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => {
             catalog::migrate(&app.db).await?;
-            let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
-            };
-            let (public, admin, task) =
-                gateway::serve(app, settings.http.addr, settings.http.admin_addr, shutdown)?;
+            let (public, admin, task) = gateway::serve(
+                app,
+                settings.http.addr,
+                settings.http.admin_addr,
+                shutdown_signal(),
+            )?;
             tracing::info!(%public, %admin, "gateway listening");
             task.await?;
+            tracing::info!("gateway stopped; in-flight requests were completed");
         }
         Command::Migrate => catalog::migrate(&app.db).await?,
-        Command::Demo { event } => {
-            catalog::migrate(&app.db).await?;
-            let id = coordinator::EventId::parse(&event)?;
-            catalog::load_demo(&app.db, &app.coordinator, &id).await?;
-            println!("demo event {event} at demo-theatre is on sale");
-        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ pub struct Metrics {
     registry: Registry,
     /// Requests by route and status.
     pub http_requests_total: IntCounterVec,
-    /// Request latency by route; buckets resolve the SLOs (p50 browse < 100 ms, p99 checkout < 2 s).
+    /// Request latency by route and status; buckets resolve the SLOs (p50 browse < 100 ms, p99 checkout < 2 s).
     pub http_request_duration_seconds: HistogramVec,
     /// Hold requests by outcome (created, replayed, unavailable, invalid...).
     pub holds_total: IntCounterVec,
@@ -29,12 +29,12 @@ impl Metrics {
         let http_request_duration_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "gateway_http_request_duration_seconds",
-                "HTTP request latency, by route",
+                "HTTP request latency, by route and status",
             )
             .buckets(vec![
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
             ]),
-            &["route"],
+            &["route", "status"],
         )?;
         let holds_total = IntCounterVec::new(
             Opts::new("gateway_holds_total", "Hold requests, by outcome"),

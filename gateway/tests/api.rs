@@ -1059,3 +1059,144 @@ fn compose_file_describes_the_stack() {
     }
     println!("docker-compose not installed: checked compose.yaml's structure only");
 }
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let (gw, db, event) = setup("stop").await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (public, _, server) = gateway::serve(gw.app.clone(), any, any, async {
+        let _ = stopped.await;
+    })
+    .unwrap();
+    let client = reqwest::Client::new();
+    let requests: Vec<_> = (0..20)
+        .map(|i| {
+            client
+                .post(format!("http://{public}/events/{event}/reservations"))
+                .bearer_auth(token("sam", Role::Buyer))
+                .json(&json!({"client_reservation_id": format!("s{i}"), "user_id": "sam", "seat_ids": [format!("balc-J-{}", i + 1)]}))
+                .send()
+        })
+        .collect();
+    let in_flight = tokio::spawn(futures::future::join_all(requests));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    stop.send(()).unwrap();
+    let results = in_flight.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut created = 0;
+    for r in results {
+        match r {
+            Ok(r) => {
+                assert_eq!(
+                    r.status(),
+                    StatusCode::CREATED,
+                    "an accepted request gets its whole answer"
+                );
+                created += 1;
+            }
+            // Only requests that arrived after the listener closed may fail, and only to connect.
+            Err(e) => assert!(
+                e.is_connect() || e.is_request(),
+                "a request was cut mid-way: {e}"
+            ),
+        }
+    }
+    let a = gw
+        .app
+        .coordinator
+        .availability(&event)
+        .await
+        .unwrap()
+        .unwrap();
+    let held: u64 = a.iter().map(|s| s.held).sum();
+    println!("{created} of 20 holds answered before shutdown; {held} seats held");
+    assert_eq!(held, created, "every hold made was answered");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_50000_seat_map_is_served_from_the_cache() {
+    let db = db::TestDb::new("stadium").await;
+    let gw = gateway_on(&db).await;
+    let org = token("olga", Role::Organizer);
+    let venue = format!("stadium-{}", std::process::id());
+    let map = serde_json::to_value(catalog::seatmap::stadium(&venue, "Stadium")).unwrap();
+    let started = Instant::now();
+    let (s, v, _) = gw
+        .call(Method::POST, "/venues", Some(&org), Some(map))
+        .await;
+    assert_eq!(
+        (s, v["seats"].as_u64()),
+        (StatusCode::CREATED, Some(50_000)),
+        "{v}"
+    );
+    println!(
+        "import of a 50,000-seat venue over HTTP: {:?}",
+        started.elapsed()
+    );
+    let event = support::unique_event("stadium");
+    let draft = json!({"id": event, "venue_id": venue, "title": "Final", "category": "sports",
+        "starts_at": "2030-01-01T20:00:00Z", "sale_opens_at": "2026-01-01T10:00:00Z",
+        "prices": {"club": 30000, "lower": 15000, "upper": 6000}});
+    assert_eq!(
+        gw.call(Method::POST, "/events", Some(&org), Some(draft))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        gw.call(
+            Method::POST,
+            &format!("/events/{event}/open"),
+            Some(&org),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    let timed = |label: &'static str| {
+        let gw = &gw;
+        let event = &event;
+        async move {
+            let started = Instant::now();
+            let r = gw
+                .http
+                .get(format!("{}/events/{event}/seatmap", gw.base))
+                .send()
+                .await
+                .unwrap();
+            let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+            let bytes = r.bytes().await.unwrap();
+            println!("{label}: {} bytes in {:?}", bytes.len(), started.elapsed());
+            (etag, bytes)
+        }
+    };
+    let (etag1, body1) = timed("seat map, cold").await;
+    let (etag2, body2) = timed("seat map, cached").await;
+    assert_eq!((etag1.clone(), body1.len()), (etag2, body2.len()));
+    let parsed: Value = serde_json::from_slice(&body1).unwrap();
+    assert_eq!(parsed["layout"]["sections"].as_array().unwrap().len(), 40);
+    assert_eq!(parsed["availability"].as_array().unwrap().len(), 40);
+    let hits = gw
+        .app
+        .metrics
+        .cache_total
+        .with_label_values(&["seatmap", "hit"])
+        .get();
+    assert!(hits >= 1, "the second request was a cache hit");
+    let r = gw
+        .http
+        .get(format!("{}/events/{event}/seatmap", gw.base))
+        .header("if-none-match", etag1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    db.drop().await;
+}

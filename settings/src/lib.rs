@@ -48,8 +48,9 @@ pub struct Auth {
 /// Every setting.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
-    /// Authentication (`SEATS_AUTH__JWT_SECRET`; no default: a missing key stops the process).
-    pub auth: Auth,
+    /// Authentication (`SEATS_AUTH__JWT_SECRET`). No default: the gateway refuses to start
+    /// without it; processes that verify no token (the reconciler) do not need it.
+    pub auth: Option<Auth>,
     /// Gateway listeners.
     pub http: Http,
     /// Reconciler daemon.
