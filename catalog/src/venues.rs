@@ -43,11 +43,12 @@ pub async fn create_venue(pool: &PgPool, map: &SeatMap) -> Result<VenueOutcome, 
         .bind(map.categories.iter().map(|c| c.name.clone()).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
-    for section in &map.sections {
-        sqlx::query("INSERT INTO sections (venue_id, id, name) VALUES ($1, $2, $3)")
+    for (position, section) in map.sections.iter().enumerate() {
+        sqlx::query("INSERT INTO sections (venue_id, id, name, position) VALUES ($1, $2, $3, $4)")
             .bind(&map.venue.id)
             .bind(&section.id)
             .bind(&section.name)
+            .bind(position as i32)
             .execute(&mut *tx)
             .await?;
         // One multi-row insert per section (UNNEST), not one round trip per seat.
@@ -95,7 +96,7 @@ pub async fn seat_map(pool: &PgPool, venue_id: &str) -> Result<Option<SeatMap>, 
             .fetch_all(pool)
             .await?;
     let sections: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, name FROM sections WHERE venue_id = $1 ORDER BY id")
+        sqlx::query_as("SELECT id, name FROM sections WHERE venue_id = $1 ORDER BY position, id")
             .bind(venue_id)
             .fetch_all(pool)
             .await?;

@@ -52,7 +52,6 @@ async fn migrations_apply_and_constraints_hold() {
         {
             let mut m = map.clone();
             m.categories.sort_by(|a, b| a.id.cmp(&b.id));
-            m.sections.sort_by(|a, b| a.id.cmp(&b.id));
             m
         }
     );

@@ -1,4 +1,5 @@
-//! Test support: a Postgres database of the test's own, migrated, dropped by `drop()`.
+//! Test support: a Postgres database of the test's own, migrated, and dropped when the value is
+//! dropped (also when the test panics, so failed runs leave nothing behind).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -29,13 +30,30 @@ impl TestDb {
         Self { pool, name }
     }
 
+    /// Closes the pool; the database goes when `self` is dropped.
     pub async fn drop(self) {
         self.pool.close().await;
-        let mut admin = PgConnection::connect(&server_url()).await.unwrap();
-        admin
-            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
-            .await
-            .unwrap();
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async: a short-lived runtime on its own thread does the I/O.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&server_url()).await {
+                    let _ = admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
     }
 }
 
