@@ -150,7 +150,7 @@ async fn the_appendix_sample_request_gets_the_appendix_response() {
     );
     let expires =
         chrono::DateTime::parse_from_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
-    let in_secs = (expires.timestamp() - chrono::Utc::now().timestamp()) as i64;
+    let in_secs = expires.timestamp() - chrono::Utc::now().timestamp();
     assert!(
         (295..=301).contains(&in_secs),
         "expires in ~300 s, got {in_secs}"
