@@ -76,11 +76,14 @@ end
 
 local newly = 0
 for _, seat in ipairs(wanted) do
-  if redis.call('HGET', holder, seat) ~= hold_id then
+  if redis.call('HGET', holder, seat) == hold_id then
+    -- Already this hold's (a replayed or taken-over attempt): never shorten its expiry.
+    redis.call('ZADD', held, 'GT', expires_ms, seat)
+  else
     newly = newly + 1
+    redis.call('ZADD', held, expires_ms, seat)
+    redis.call('HSET', holder, seat, hold_id)
   end
-  redis.call('ZADD', held, expires_ms, seat)
-  redis.call('HSET', holder, seat, hold_id)
 end
 local version
 if newly > 0 then

@@ -4,8 +4,9 @@
   reservation id), so a replayed request lands on the same record and gets the same hold back.
 
   KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
-           fields: event, user, fingerprint, seats, sections, state (pending|held|pinned|released|sold),
-                   created_ms, expires_ms, cap_ms, attempt_until_ms
+           fields: event, user, fingerprint, seats, sections, attempt, state
+                   (pending|aborting|held|pinned|released|sold), created_ms, expires_ms, cap_ms,
+                   attempt_until_ms
   ARGV[1]  event_id
   ARGV[2]  user_id
   ARGV[3]  fingerprint      canonical form of the request (sorted seats and TTL); a replay must match
@@ -14,6 +15,9 @@
   ARGV[6]  attempt_ms       how long one attempt may take before another caller may take it over
   ARGV[7]  seats            the seat ids, space separated
   ARGV[8]  sections         the section ids the seats span, space separated, in lock order
+  ARGV[9]  attempt          a random token naming this attempt; hold_settle.lua only obeys the
+                            attempt that owns the record, so a slow attempt that was taken over
+                            can neither settle nor roll back its successor
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
                                              calls hold_settle.lua
@@ -21,7 +25,8 @@
                                              a replay of a finished request: nothing written
            {-1}                              the id exists for another event, user or request
                                              (idempotency key reused with other parameters)
-           {-2, retry_after_ms}              another attempt with this id is in flight
+           {-2, retry_after_ms}              another attempt with this id is in flight (pending or
+                                             rolling back), whatever its parameters
 
   Cluster: one key.   Clock: redis TIME; every section of the hold gets the expiry decided here.
 ]]
@@ -39,7 +44,7 @@ local state = current[1]
 local function start_attempt()
   redis.call('HSET', record,
     'event', event, 'user', user, 'fingerprint', fingerprint, 'seats', ARGV[7], 'sections', ARGV[8],
-    'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
+    'attempt', ARGV[9], 'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
     'attempt_until_ms', now + attempt_ms)
   -- A pending record whose caller died must not linger: it lives as long as the hold could.
   redis.call('PEXPIRE', record, ttl_ms + attempt_ms)
@@ -49,16 +54,22 @@ end
 if not state then
   return start_attempt()
 end
-if current[2] ~= event or current[3] ~= user or current[4] ~= fingerprint then
-  return {-1}
+if state == 'aborting' then
+  return {-2, 100}
 end
 if state == 'pending' then
   local attempt_until = tonumber(current[5])
   if attempt_until > now then
     return {-2, attempt_until - now}
   end
-  -- The previous attempt's caller died mid-way: take over with fresh clocks. Seats it took are
-  -- already recorded under this same hold id, so hold.lua treats them as ours.
+  if current[2] ~= event or current[3] ~= user or current[4] ~= fingerprint then
+    return {-1}
+  end
+  -- The previous attempt's caller died mid-way: take over with fresh clocks and a new token.
+  -- Seats it took are recorded under this same hold id, so hold.lua treats them as ours.
   return start_attempt()
+end
+if current[2] ~= event or current[3] ~= user or current[4] ~= fingerprint then
+  return {-1}
 end
 return {1, state, tonumber(current[6]), tonumber(current[7]), tonumber(current[8]), now}

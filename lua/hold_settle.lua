@@ -1,28 +1,42 @@
 --[[
-  hold_settle.lua: finish an attempt started by hold_begin.lua.
+  hold_settle.lua: finish, or start rolling back, an attempt started by hold_begin.lua. Only the
+  attempt that owns the record (its token) is obeyed.
 
   KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
-  ARGV[1]  outcome          "held": every section is held | "abort": a section refused and the
-                            sections already taken were released; forget the attempt so the same
+  ARGV[1]  outcome          "held": every section is held
+                            "aborting": a section refused; mark the record so no other attempt
+                            starts while this one releases the sections it took
+                            "abort": the sections are released; forget the attempt so the same
                             client reservation id can be tried again
   ARGV[2]  retain_ms        how long a finished record is kept after its cap, to answer replays
+  ARGV[3]  attempt          the caller's attempt token (hold_begin.lua ARGV[9])
 
-  Returns  {0, expires_ms}          settled as asked (expires_ms is 0 for "abort")
-           {-1, state}              the record is not pending (a concurrent attempt settled it, or
-                                    it expired); nothing written
+  Returns  {0, expires_ms}          done (expires_ms is 0 for "aborting" and "abort")
+           {-1, state}              the record is not this attempt's (taken over by a retry after
+                                    the attempt window, or gone); nothing written: the caller must
+                                    not touch the seats and must not report a hold
 
   Cluster: one key.   Clock: not used.
 ]]
 local record = KEYS[1]
-local outcome, retain_ms = ARGV[1], tonumber(ARGV[2])
+local outcome, retain_ms, attempt = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
-local current = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms')
-if current[1] ~= 'pending' then
-  return {-1, current[1] or ''}
+local current = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'attempt')
+local state = current[1]
+local mine = current[4] == attempt
+if not mine or (state ~= 'pending' and state ~= 'aborting') then
+  return {-1, state or ''}
+end
+if outcome == 'aborting' then
+  redis.call('HSET', record, 'state', 'aborting')
+  return {0, 0}
 end
 if outcome == 'abort' then
   redis.call('DEL', record)
   return {0, 0}
+end
+if state ~= 'pending' then
+  return {-1, state}
 end
 redis.call('HSET', record, 'state', 'held')
 redis.call('HDEL', record, 'attempt_until_ms')

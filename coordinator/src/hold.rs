@@ -131,7 +131,8 @@ pub enum HoldState {
 impl HoldState {
     pub(crate) fn parse(script: &'static str, raw: &str) -> Result<Self, CoordinatorError> {
         Ok(match raw {
-            "pending" => Self::Pending,
+            // A refused attempt rolling back reads as still pending.
+            "pending" | "aborting" => Self::Pending,
             "held" => Self::Held,
             "pinned" => Self::Pinned,
             "sold" => Self::Sold,
@@ -270,6 +271,9 @@ impl Coordinator {
             .map(SectionId::as_str)
             .collect::<Vec<_>>()
             .join(" ");
+        // Names this attempt, so a retry that takes over after the attempt window can neither be
+        // settled nor rolled back by this (slow) one.
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
         let begin = &self.scripts.hold_begin;
         let reply = Reply::new(
             begin.name,
@@ -286,6 +290,7 @@ impl Coordinator {
                         self.limits.attempt_window_ms.to_string(),
                         seats_arg,
                         sections_arg,
+                        attempt.clone(),
                     ],
                 )
                 .await?,
@@ -324,8 +329,10 @@ impl Coordinator {
             _ => return Err(reply.unknown_code()),
         };
 
-        let mut taken: Vec<(&SectionId, &Vec<SeatId>)> = Vec::new();
-        let mut refusal = None;
+        // Sections this attempt may have written to: a section whose call failed is included,
+        // since the script may have run before the connection dropped.
+        let mut touched: Vec<(&SectionId, &Vec<SeatId>)> = Vec::new();
+        let mut failure: Option<Result<HoldOutcome, CoordinatorError>> = None;
         for (section, seats) in &groups {
             match self
                 .hold_section(
@@ -338,42 +345,74 @@ impl Coordinator {
                 )
                 .await
             {
-                Ok(None) => taken.push((section, seats)),
+                Ok(None) => touched.push((section, seats)),
                 Ok(Some(outcome)) => {
-                    refusal = Some(Ok(outcome));
+                    failure = Some(Ok(outcome));
                     break;
                 }
                 Err(e) => {
-                    refusal = Some(Err(e));
+                    touched.push((section, seats));
+                    failure = Some(Err(e));
                     break;
                 }
             }
         }
-        if let Some(refusal) = refusal {
-            // Roll back what this attempt took; if Redis fails here too the seats still free
-            // themselves at `expires_at_ms`.
-            for (section, seats) in taken.iter().rev() {
-                if let Err(e) = self
-                    .release_section(client, &request.event, section, &hold_id, seats)
-                    .await
-                {
-                    tracing::warn!(error = %e, hold = %hold_id, "rollback of a refused hold failed; seats free at expiry");
+        let failure = match failure {
+            None => match self.settle(client, &record, "held", &attempt).await {
+                Ok(true) => {
+                    self.announce_sections(&request.event, groups.keys()).await;
+                    return Ok(HoldOutcome::Created(hold(
+                        HoldState::Held,
+                        expires_at_ms,
+                        cap_at_ms,
+                        now_ms,
+                        now_ms,
+                    )));
                 }
-            }
-            if let Err(e) = self.settle(client, &record, "abort").await {
-                tracing::warn!(error = %e, hold = %hold_id, "could not forget a refused hold attempt");
-            }
-            return refusal;
+                // A retry took the attempt over (this one was slower than the attempt window):
+                // the seats are its now; it answers for the hold.
+                Ok(false) => {
+                    return Ok(HoldOutcome::InProgress {
+                        retry_after_ms: 100,
+                    })
+                }
+                Err(e) => Err(e),
+            },
+            Some(failure) => failure,
+        };
+        // Roll back. If Redis fails here too the caller gets the error (a 503, never a business
+        // answer) and the seats free themselves at `expires_at_ms`.
+        self.roll_back(
+            client,
+            &request.event,
+            &record,
+            &attempt,
+            &hold_id,
+            &touched,
+        )
+        .await?;
+        failure
+    }
+
+    async fn roll_back(
+        &self,
+        client: &fred::prelude::Client,
+        event: &EventId,
+        record: &str,
+        attempt: &str,
+        hold_id: &HoldId,
+        touched: &[(&SectionId, &Vec<SeatId>)],
+    ) -> Result<(), CoordinatorError> {
+        if !self.settle(client, record, "aborting", attempt).await? {
+            // Taken over: the seats belong to the attempt that owns the record now.
+            return Ok(());
         }
-        self.settle(client, &record, "held").await?;
-        self.announce_sections(&request.event, groups.keys()).await;
-        Ok(HoldOutcome::Created(hold(
-            HoldState::Held,
-            expires_at_ms,
-            cap_at_ms,
-            now_ms,
-            now_ms,
-        )))
+        for (section, seats) in touched.iter().rev() {
+            self.release_section(client, event, section, hold_id, seats)
+                .await?;
+        }
+        self.settle(client, record, "abort", attempt).await?;
+        Ok(())
     }
 
     /// Holds one section's seats; `Some(outcome)` is a refusal.
@@ -420,12 +459,14 @@ impl Coordinator {
         })
     }
 
+    /// Runs `hold_settle.lua`; `false` when the record is not this attempt's any more.
     async fn settle(
         &self,
         client: &fred::prelude::Client,
         record: &str,
         outcome: &str,
-    ) -> Result<(), CoordinatorError> {
+        attempt: &str,
+    ) -> Result<bool, CoordinatorError> {
         let script = &self.scripts.hold_settle;
         let retain_ms = self.limits.record_retention_secs * 1000;
         let reply = Reply::new(
@@ -434,13 +475,17 @@ impl Coordinator {
                 .run(
                     client,
                     vec![record.to_owned()],
-                    vec![outcome.to_owned(), retain_ms.to_string()],
+                    vec![
+                        outcome.to_owned(),
+                        retain_ms.to_string(),
+                        attempt.to_owned(),
+                    ],
                 )
                 .await?,
         )?;
         match reply.code()? {
-            // -1: a concurrent attempt (after our window lapsed) settled it first; same seats.
-            0 | -1 => Ok(()),
+            0 => Ok(true),
+            -1 => Ok(false),
             _ => Err(reply.unknown_code()),
         }
     }

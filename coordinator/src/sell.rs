@@ -28,16 +28,18 @@ pub enum SellOutcome {
 }
 
 impl Coordinator {
-    /// Sells a hold's seats (checkout, after the order is committed in Postgres). Every seat must
-    /// be live-held (or pinned) by the hold.
+    /// Sells a hold's seats (checkout, after the order is committed in Postgres). The hold must
+    /// be pinned (see [`Coordinator::pin`]) and every seat still held by it.
     pub async fn mark_sold(&self, hold_id: &HoldId) -> Result<SellOutcome, CoordinatorError> {
         let hold = match self.transition(hold_id, "read", Caller::System, 0).await? {
             Transition::Done(h) | Transition::Replay(h) => h,
             Transition::NotFound | Transition::NotOwner => return Ok(SellOutcome::NotFound),
             Transition::Refused(_, h) => return Ok(SellOutcome::WrongState(h.state)),
         };
+        // Only a pinned hold is sold: a pinned hold cannot be released, so a buyer's cancel can
+        // never race the sale and leave seats sold to a released hold.
         match hold.state {
-            HoldState::Held | HoldState::Pinned | HoldState::Sold | HoldState::Expired => {}
+            HoldState::Pinned | HoldState::Sold | HoldState::Expired => {}
             other => return Ok(SellOutcome::WrongState(other)),
         }
         let outcome = self

@@ -411,7 +411,16 @@ async fn pin_sell_and_never_sell_twice() {
             .unwrap(),
         SellOutcome::Sold { newly_sold: 1 }
     );
-    // Carol's hold lost its seat: selling it strictly is refused.
+    // Carol's hold lost its seat: selling it is refused. (Only pinned holds are sold; the pin
+    // itself reports the lost seat.)
+    assert_eq!(
+        c.mark_sold(&carol.id).await.unwrap(),
+        SellOutcome::WrongState(HoldState::Held)
+    );
+    assert_eq!(
+        c.pin(&carol.id, Duration::from_secs(30)).await.unwrap(),
+        ExtendOutcome::SeatsLost(seats(&["s0-2"]))
+    );
     assert_eq!(
         c.mark_sold(&carol.id).await.unwrap(),
         SellOutcome::SoldToAnother(seats(&["s0-2"]))
@@ -504,4 +513,102 @@ async fn large_venue_snapshot_counts() {
             capacity: 50_000
         }
     );
+}
+
+/// The attempt protocol of hold_begin.lua / hold_settle.lua, driven directly: an attempt that
+/// was taken over after the attempt window can neither settle nor roll back its successor.
+#[tokio::test]
+async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
+    use fred::prelude::*;
+    let c = shared().await;
+    let client = c.redis().next();
+    let record = format!("seat:{{hold:test-{}}}", unique_event("attempt"));
+    let begin = include_str!("../../lua/hold_begin.lua");
+    let settle = include_str!("../../lua/hold_settle.lua");
+    let begin_args = |token: &str| -> Vec<String> {
+        [
+            "e", "u", "fp", "60000", "600000", "100", "s1 s2", "a", token,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let settle_args = |outcome: &str, token: &str| -> Vec<String> {
+        vec![outcome.to_owned(), "1000".to_owned(), token.to_owned()]
+    };
+    let code = |v: Value| -> i64 {
+        match v {
+            Value::Array(items) => items[0].as_i64().unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    // Attempt A begins; a retry inside the window is told to wait, even with other parameters.
+    assert_eq!(
+        code(
+            client
+                .eval(begin, vec![record.clone()], begin_args("A"))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    assert_eq!(
+        code(
+            client
+                .eval(begin, vec![record.clone()], begin_args("B"))
+                .await
+                .unwrap()
+        ),
+        -2
+    );
+    // After the window, B takes over.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        code(
+            client
+                .eval(begin, vec![record.clone()], begin_args("B"))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    // A, slow but alive, can neither roll back nor settle.
+    assert_eq!(
+        code(
+            client
+                .eval(settle, vec![record.clone()], settle_args("aborting", "A"))
+                .await
+                .unwrap()
+        ),
+        -1
+    );
+    assert_eq!(
+        code(
+            client
+                .eval(settle, vec![record.clone()], settle_args("held", "A"))
+                .await
+                .unwrap()
+        ),
+        -1
+    );
+    // B settles; a later replay sees the finished hold.
+    assert_eq!(
+        code(
+            client
+                .eval(settle, vec![record.clone()], settle_args("held", "B"))
+                .await
+                .unwrap()
+        ),
+        0
+    );
+    assert_eq!(
+        code(
+            client
+                .eval(begin, vec![record.clone()], begin_args("C"))
+                .await
+                .unwrap()
+        ),
+        1
+    );
+    let _: i64 = client.del(record).await.unwrap();
 }

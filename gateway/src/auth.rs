@@ -127,11 +127,17 @@ fn unauthorized(message: &str) -> ApiError {
 pub fn authenticated(
     keys: Keys,
 ) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+    warp::header::headers_cloned().and_then(move |headers: warp::http::HeaderMap| {
         let keys = keys.clone();
         async move {
-            let header =
-                header.ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?;
+            // Read as bytes: a header that is not visible ASCII is a bad credential (401), not
+            // a malformed request.
+            let header = headers
+                .get("authorization")
+                .ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?
+                .to_str()
+                .map_err(|_| unauthorized("the Authorization header is not readable text"))?
+                .to_owned();
             let token = header
                 .strip_prefix("Bearer ")
                 .or_else(|| header.strip_prefix("bearer "))

@@ -55,7 +55,7 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
         let mut start: Option<usize> = None;
         for (i, (number, id, category)) in row.seats.iter().enumerate() {
             let free = !taken.contains(id) && eligible(category);
-            let continues = i > 0 && row.seats[i - 1].0 + 1 == *number;
+            let continues = i > 0 && row.seats[i - 1].0.checked_add(1) == Some(*number);
             match (free, start) {
                 (true, Some(_)) if continues => {}
                 (true, Some(s)) => {

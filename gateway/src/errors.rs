@@ -79,6 +79,7 @@ impl From<catalog::CatalogError> for ApiError {
     fn from(e: catalog::CatalogError) -> Self {
         match e {
             catalog::CatalogError::Coordinator(e) => Self::unavailable("redis", e),
+            catalog::CatalogError::Postgres(e) => Self::from(e),
             other => Self::unavailable("postgres", other),
         }
     }
@@ -86,6 +87,17 @@ impl From<catalog::CatalogError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        // SQLSTATE class 22 (data exception: a NUL byte in text, a value out of range) is the
+        // client's input, not an outage.
+        if let Some(db) = e.as_database_error() {
+            if db.code().is_some_and(|c| c.starts_with("22")) {
+                return Self::client(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_input",
+                    "the input holds a value the catalog cannot store (e.g. a NUL byte)",
+                );
+            }
+        }
         Self::unavailable("postgres", e)
     }
 }
@@ -171,6 +183,13 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send application/json".to_owned(),
+        )
+    } else if format!("{rejection:?}").contains("BodyReadError") {
+        // warp keeps this type private: the client closed or broke the body mid-way.
+        (
+            StatusCode::BAD_REQUEST,
+            "body_read_error",
+            "the request body could not be read to its end".to_owned(),
         )
     } else {
         tracing::error!(?rejection, "unhandled rejection");

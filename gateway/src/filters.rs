@@ -58,6 +58,16 @@ fn caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Reject
     auth::authenticated(app.keys.clone())
 }
 
+/// The caller, who must be an organizer (or admin): checked before any body is read, so a buyer
+/// cannot make the gateway buffer and parse a 16 MiB seat map.
+fn organizer(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    caller(app).and_then(|p: Principal| async move {
+        p.require(Role::Organizer)
+            .map(|()| p)
+            .map_err(warp::reject::custom)
+    })
+}
+
 fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = Infallible> + Clone {
     warp::header::optional::<String>("if-none-match")
         .or(warp::any().map(|| None))
@@ -184,19 +194,19 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
 fn organize(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     let venue = warp::path!("venues")
         .and(warp::post())
-        .and(caller(&app))
+        .and(organizer(&app))
         .and(body::json(MAX_SEATMAP_BYTES))
         .and(with_app(app.clone()))
         .and_then(organizer::create_venue);
     let event = warp::path!("events")
         .and(warp::post())
-        .and(caller(&app))
+        .and(organizer(&app))
         .and(body::json(MAX_BODY_BYTES))
         .and(with_app(app.clone()))
         .and_then(organizer::create_event);
     let prices = warp::path!("events" / String / "prices")
         .and(warp::put())
-        .and(caller(&app))
+        .and(organizer(&app))
         .and(body::json(MAX_BODY_BYTES))
         .and(with_app(app.clone()))
         .and_then(organizer::set_prices);
@@ -208,7 +218,7 @@ fn organize(app: App) -> BoxedFilter<(warp::reply::Response,)> {
             .and(warp::post())
             .map(move |id: String| (id, t))
             .untuple_one()
-            .and(caller(&app))
+            .and(organizer(&app))
             .and(with_app(app.clone()))
             .and_then(organizer::transition)
     };
@@ -217,13 +227,13 @@ fn organize(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     let unfreeze = action("unfreeze", Transition::Unfreeze);
     let block = warp::path!("events" / String / "blocks")
         .and(warp::post())
-        .and(caller(&app))
+        .and(organizer(&app))
         .and(body::json(MAX_BODY_BYTES))
         .and(with_app(app.clone()))
         .and_then(organizer::block);
     let unblock = warp::path!("events" / String / "blocks" / "release")
         .and(warp::post())
-        .and(caller(&app))
+        .and(organizer(&app))
         .and(body::json(MAX_BODY_BYTES))
         .and(with_app(app))
         .and_then(organizer::unblock);

@@ -33,9 +33,12 @@ pub fn cacheable(
     max_age_secs: u64,
     if_none_match: Option<String>,
 ) -> warp::reply::Response {
-    let matches = if_none_match
-        .as_deref()
-        .is_some_and(|inm| inm.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let matches = if_none_match.as_deref().is_some_and(|inm| {
+        // Weak comparison (RFC 9110 §13.1.2): a proxy may have turned the tag into W/"...".
+        inm.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == etag || t == "*")
+    });
     let mut response = if matches {
         warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response()
     } else {

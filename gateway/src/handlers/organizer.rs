@@ -112,7 +112,7 @@ pub async fn set_prices(
         .await
         .map_err(ApiError::from)?;
     if let (EventOutcome::Done(_), Ok(id)) = (&outcome, EventId::parse(&raw)) {
-        app.coordinator.announce_event(&id).await;
+        announce(&app, &id).await;
     }
     event_outcome(outcome, false)
 }
@@ -134,7 +134,7 @@ pub async fn transition(
     .map_err(ApiError::from)?;
     match outcome {
         StatusOutcome::Changed(event) => {
-            app.coordinator.announce_event(&id).await;
+            announce(&app, &id).await;
             Ok(json_status(&event, StatusCode::OK))
         }
         StatusOutcome::NotFound => {
@@ -151,6 +151,14 @@ pub async fn transition(
         )
         .into()),
     }
+}
+
+/// Tells every gateway that the event changed: this one at once (its next request must see the
+/// change), the others through pub/sub.
+async fn announce(app: &App, id: &EventId) {
+    app.caches
+        .invalidate(&coordinator::updates::Update::Event(id.clone()));
+    app.coordinator.announce_event(id).await;
 }
 
 fn seats(raw: &[String]) -> Result<Vec<SeatId>, ApiError> {

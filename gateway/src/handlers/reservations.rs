@@ -163,28 +163,26 @@ async fn create_inner(
     let client_id = ClientReservationId::parse(&body.client_reservation_id)
         .map_err(|e| invalid_field("client_reservation_id", e))?;
     let (event_id, event) = visible_event(app, &raw).await?;
-    use catalog::events::EventStatus;
-    match event.status {
-        EventStatus::OnSale if event.sale_opens_at <= Utc::now() => {}
-        EventStatus::OnSale => {
+    // A replay of a request already answered gets its answer, whatever the sale's state now
+    // (a buyer retrying after a timeout must not be told "frozen" about a hold they have).
+    let hold_id = HoldId::derive(&event_id, &user, &client_id);
+    let earlier = match app
+        .coordinator
+        .read_hold(&hold_id, Caller::User(&user))
+        .await?
+    {
+        ReadOutcome::Found(hold) if hold.state == HoldState::Pending => {
             return Err(ApiError::conflict(
-                "sale_not_open",
-                format!("sales open at {}", event.sale_opens_at.to_rfc3339()),
+                "request_in_progress",
+                "the same request is being processed; retry shortly",
             )
-            .with_details(serde_json::json!({"sale_opens_at": event.sale_opens_at})))
+            .with_details(serde_json::json!({ "retry_after_ms": 100 })))
         }
-        EventStatus::Frozen => {
-            return Err(ApiError::conflict(
-                "event_frozen",
-                "sales of this event are paused",
-            ))
-        }
-        _ => {
-            return Err(ApiError::conflict(
-                "event_not_on_sale",
-                "this event is not on sale",
-            ))
-        }
+        ReadOutcome::Found(hold) => Some(hold),
+        _ => None,
+    };
+    if earlier.is_none() {
+        check_on_sale(&event)?;
     }
     let limits = app.coordinator.limits();
 
@@ -245,12 +243,7 @@ async fn create_inner(
 
     // Best available. A replay of the same client id returns the hold it made.
     let quantity = adjacent.unwrap_or(1);
-    let hold_id = HoldId::derive(&event_id, &user, &client_id);
-    if let ReadOutcome::Found(hold) = app
-        .coordinator
-        .read_hold(&hold_id, Caller::User(&user))
-        .await?
-    {
+    if let Some(hold) = earlier {
         return Ok((StatusCode::OK, view(app, &hold, None).await?));
     }
     let layout = app.caches.venue(app, &event.venue_id).await?;
@@ -328,7 +321,8 @@ async fn place(
     request: &HoldRequest,
     adjacent: Option<bool>,
 ) -> Result<(StatusCode, HoldView), ApiError> {
-    match app.coordinator.hold(request).await? {
+    let (coordinator, owned) = (app.coordinator.clone(), request.clone());
+    match detached(async move { coordinator.hold(&owned).await }).await?? {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
         HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
         HoldOutcome::Unavailable(list) => {
@@ -361,6 +355,44 @@ async fn place(
         )
         .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))),
     }
+}
+
+fn check_on_sale(event: &catalog::events::Event) -> Result<(), ApiError> {
+    use catalog::events::EventStatus;
+    match event.status {
+        EventStatus::OnSale if event.sale_opens_at <= Utc::now() => {}
+        EventStatus::OnSale => {
+            return Err(ApiError::conflict(
+                "sale_not_open",
+                format!("sales open at {}", event.sale_opens_at.to_rfc3339()),
+            )
+            .with_details(serde_json::json!({"sale_opens_at": event.sale_opens_at})))
+        }
+        EventStatus::Frozen => {
+            return Err(ApiError::conflict(
+                "event_frozen",
+                "sales of this event are paused",
+            ))
+        }
+        _ => {
+            return Err(ApiError::conflict(
+                "event_not_on_sale",
+                "this event is not on sale",
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// Runs a multi-step coordinator operation on its own task: if the client disconnects and the
+/// request's future is dropped, the hold, cancel or extension still runs to its end (or rolls
+/// back), instead of stopping between two sections.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::unavailable("gateway", e))
 }
 
 fn hold_id(raw: &str) -> Result<HoldId, ApiError> {
@@ -398,10 +430,9 @@ pub async fn cancel(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
-    match app
-        .coordinator
-        .release(&id, Caller::User(&principal.user))
-        .await
+    let (coordinator, user) = (app.coordinator.clone(), principal.user.clone());
+    match detached(async move { coordinator.release(&id, Caller::User(&user)).await })
+        .await?
         .map_err(ApiError::from)?
     {
         ReleaseOutcome::Released(_) | ReleaseOutcome::AlreadyReleased(_) => {
@@ -433,11 +464,14 @@ pub async fn extend(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
-    let outcome = app
-        .coordinator
-        .extend(&id, Caller::User(&principal.user), body.ttl_seconds)
-        .await
-        .map_err(ApiError::from)?;
+    let (coordinator, user) = (app.coordinator.clone(), principal.user.clone());
+    let outcome = detached(async move {
+        coordinator
+            .extend(&id, Caller::User(&user), body.ttl_seconds)
+            .await
+    })
+    .await?
+    .map_err(ApiError::from)?;
     let hold: Arc<Hold> = match outcome {
         ExtendOutcome::Extended(hold) => Arc::new(hold),
         ExtendOutcome::NotFound | ExtendOutcome::NotOwner => return Err(not_found(&id).into()),
