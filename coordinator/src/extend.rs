@@ -108,9 +108,14 @@ impl Coordinator {
             }
         }
         if lost.is_empty() {
-            Ok(ExtendOutcome::Extended(hold))
-        } else {
-            Ok(ExtendOutcome::SeatsLost(lost))
+            return Ok(ExtendOutcome::Extended(hold));
         }
+        if op == "extend" {
+            // The buyer is told the hold is gone: make it so, rather than leave a record that
+            // reads "held" and sections extended for seats it no longer has all of.
+            let released = self.release(hold_id, Caller::System).await?;
+            tracing::info!(hold = %hold_id, ?released, "extension found lost seats; hold released");
+        }
+        Ok(ExtendOutcome::SeatsLost(lost))
     }
 }
