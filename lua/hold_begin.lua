@@ -4,7 +4,7 @@
   reservation id), so a replayed request lands on the same record and gets the same hold back.
 
   KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
-           fields: event, user, fingerprint, seats, sections, attempt, state
+           fields: event, user, fingerprint, seats, sections, attempt, quote, state
                    (pending|aborting|held|pinned|released|sold), created_ms, expires_ms, cap_ms,
                    attempt_until_ms
   ARGV[1]  event_id
@@ -18,10 +18,13 @@
   ARGV[9]  attempt          a random token naming this attempt; hold_settle.lua only obeys the
                             attempt that owns the record, so a slow attempt that was taken over
                             can neither settle nor roll back its successor
+  ARGV[10] quote            opaque text kept with the hold (the gateway stores the price it quoted,
+                            so a later price change does not change what this hold costs);
+                            not part of the fingerprint
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
                                              calls hold_settle.lua
-           {1, state, expires_ms, cap_ms, created_ms, now_ms}
+           {1, state, expires_ms, cap_ms, created_ms, now_ms, quote}
                                              a replay of a finished request: nothing written
            {-1}                              the id exists for another event, user or request
                                              (idempotency key reused with other parameters)
@@ -38,13 +41,13 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local current = redis.call('HMGET', record, 'state', 'event', 'user', 'fingerprint', 'attempt_until_ms',
-  'expires_ms', 'cap_ms', 'created_ms')
+  'expires_ms', 'cap_ms', 'created_ms', 'quote')
 local state = current[1]
 
 local function start_attempt()
   redis.call('HSET', record,
     'event', event, 'user', user, 'fingerprint', fingerprint, 'seats', ARGV[7], 'sections', ARGV[8],
-    'attempt', ARGV[9], 'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
+    'attempt', ARGV[9], 'quote', ARGV[10] or '', 'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
     'attempt_until_ms', now + attempt_ms)
   -- A pending record whose caller died must not linger: it lives as long as the hold could.
   redis.call('PEXPIRE', record, ttl_ms + attempt_ms)
@@ -72,4 +75,4 @@ end
 if current[2] ~= event or current[3] ~= user or current[4] ~= fingerprint then
   return {-1}
 end
-return {1, state, tonumber(current[6]), tonumber(current[7]), tonumber(current[8]), now}
+return {1, state, tonumber(current[6]), tonumber(current[7]), tonumber(current[8]), now, current[9] or ''}

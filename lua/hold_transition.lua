@@ -12,7 +12,7 @@
   ARGV[2]  user_id          the caller; "" for the system (reconciler, admin), which skips the owner check
   ARGV[3]  param_ms         extend: the new TTL from now | pin: how long the payment may take | else 0
 
-  Returns  {code, state, expires_ms, cap_ms, created_ms, now_ms, event, user, seats}
+  Returns  {code, state, expires_ms, cap_ms, created_ms, now_ms, event, user, seats, quote}
            code  0  done (for read: found)
            code  1  already in the target state: nothing written (replay)
            code -1  no such hold (never existed, or forgotten after its retention)
@@ -30,7 +30,7 @@ local op, caller, param_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
-local h = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'created_ms', 'event', 'user', 'seats')
+local h = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'created_ms', 'event', 'user', 'seats', 'quote')
 local state = h[1]
 if not state then
   return {-1}
@@ -46,7 +46,7 @@ if (state == 'held' or state == 'pinned') and not live then
 end
 
 local function reply(code)
-  return {code, shown, expires_ms, cap_ms, tonumber(h[4]), now, h[5], h[6], h[7]}
+  return {code, shown, expires_ms, cap_ms, tonumber(h[4]), now, h[5], h[6], h[7], h[8] or ''}
 end
 
 if op == 'read' then

@@ -47,6 +47,7 @@ pub struct HoldRequest {
     client_id: ClientReservationId,
     seats: Vec<SeatId>,
     ttl: Duration,
+    quote: String,
 }
 
 /// Checks a TTL against the configured range; `None` takes the default.
@@ -95,7 +96,25 @@ impl HoldRequest {
             client_id,
             seats,
             ttl,
+            quote: String::new(),
         })
+    }
+
+    /// Opaque text kept with the hold, e.g. the price quoted for it (not part of the
+    /// idempotency fingerprint: a replay after a price change is still a replay).
+    pub fn with_quote(mut self, quote: impl Into<String>) -> Self {
+        self.quote = quote.into();
+        self
+    }
+
+    /// The seats asked for.
+    pub fn seats(&self) -> &[SeatId] {
+        &self.seats
+    }
+
+    /// The event.
+    pub fn hold_event(&self) -> EventId {
+        self.event.clone()
     }
 
     /// The hold id this request maps to.
@@ -169,6 +188,8 @@ pub struct Hold {
     pub cap_at_ms: i64,
     /// Redis `TIME` when this was read, unix ms.
     pub now_ms: i64,
+    /// What the caller stored with the hold ([`HoldRequest::with_quote`]); empty if nothing.
+    pub quote: String,
 }
 
 /// A seat's state.
@@ -291,11 +312,12 @@ impl Coordinator {
                         seats_arg,
                         sections_arg,
                         attempt.clone(),
+                        request.quote.clone(),
                     ],
                 )
                 .await?,
         )?;
-        let hold = |state, expires_at_ms, cap_at_ms, created_at_ms, now_ms| Hold {
+        let hold = |state, expires_at_ms, cap_at_ms, created_at_ms, now_ms, quote| Hold {
             id: hold_id,
             event: request.event.clone(),
             user: request.user.clone(),
@@ -305,6 +327,7 @@ impl Coordinator {
             expires_at_ms,
             cap_at_ms,
             now_ms,
+            quote,
         };
         let (expires_at_ms, cap_at_ms, now_ms) = match reply.code()? {
             0 => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
@@ -316,8 +339,13 @@ impl Coordinator {
                     HoldState::Held | HoldState::Pinned if expires <= now => HoldState::Expired,
                     other => other,
                 };
+                let quote = if reply.len() > 6 {
+                    reply.string(6)?
+                } else {
+                    String::new()
+                };
                 return Ok(HoldOutcome::Replayed(hold(
-                    state, expires, cap, created, now,
+                    state, expires, cap, created, now, quote,
                 )));
             }
             -1 => return Ok(HoldOutcome::IdempotencyConflict),
@@ -367,6 +395,7 @@ impl Coordinator {
                         cap_at_ms,
                         now_ms,
                         now_ms,
+                        request.quote.clone(),
                     )));
                 }
                 // A retry took the attempt over (this one was slower than the attempt window):
@@ -559,6 +588,11 @@ impl Coordinator {
                     .map(str::to_owned)
                     .collect(),
             )?,
+            quote: if reply.len() > 9 {
+                reply.string(9)?
+            } else {
+                String::new()
+            },
         };
         Ok(match code {
             0 => Transition::Done(hold),

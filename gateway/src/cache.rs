@@ -20,6 +20,11 @@ use crate::App;
 pub const EVENT_MAX_AGE: Duration = Duration::from_secs(2);
 /// How long a rendered seat map is served without an announcement (also its Cache-Control).
 pub const SEATMAP_MAX_AGE: Duration = Duration::from_secs(5);
+/// A seat map announced as changed is still served until it is this old: during a sale every
+/// hold announces a change, and rebuilding on each request would make the 50,000-seat map
+/// expensive exactly when it is hottest. At most a few rebuilds a second per event and process,
+/// and staleness stays far inside [`SEATMAP_MAX_AGE`].
+pub const SEATMAP_MIN_REBUILD: Duration = Duration::from_millis(250);
 
 /// A seat's place in its venue.
 #[derive(Debug, Clone)]
@@ -101,6 +106,19 @@ pub struct Seatmap {
     /// Seats not free when it was built.
     pub taken: HashSet<SeatId>,
     built: Instant,
+    /// An announcement said availability changed since it was built.
+    stale: std::sync::atomic::AtomicBool,
+}
+
+impl Seatmap {
+    fn servable(&self) -> bool {
+        let age = self.built.elapsed();
+        if self.stale.load(std::sync::atomic::Ordering::Relaxed) {
+            age < SEATMAP_MIN_REBUILD
+        } else {
+            age < SEATMAP_MAX_AGE
+        }
+    }
 }
 
 /// All caches of one process.
@@ -109,6 +127,9 @@ pub struct Caches {
     events: RwLock<HashMap<String, (Instant, Arc<Event>)>>,
     venues: RwLock<HashMap<String, Arc<VenueLayout>>>,
     seatmaps: RwLock<HashMap<EventId, Arc<Seatmap>>>,
+    /// When each event's availability was last announced as changed: a map whose build began
+    /// before that is born stale (the announcement raced the build).
+    changed_at: RwLock<HashMap<EventId, Instant>>,
 }
 
 /// A strong ETag for a body.
@@ -133,11 +154,13 @@ impl Caches {
     pub fn invalidate(&self, update: &coordinator::updates::Update) {
         match update {
             coordinator::updates::Update::Seats { event, .. } => {
-                if let Ok(mut m) = self.seatmaps.write() {
-                    m.remove(event);
+                put(&self.changed_at, event.clone(), Instant::now());
+                if let Some(map) = get(&self.seatmaps, event) {
+                    map.stale.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
             }
             coordinator::updates::Update::Event(event) => {
+                put(&self.changed_at, event.clone(), Instant::now());
                 if let Ok(mut m) = self.events.write() {
                     m.remove(event.as_str());
                 }
@@ -213,7 +236,7 @@ impl Caches {
     ) -> Result<Option<Arc<Seatmap>>, ApiError> {
         if !fresh {
             if let Some(map) = get(&self.seatmaps, id) {
-                if map.built.elapsed() < SEATMAP_MAX_AGE {
+                if map.servable() {
                     app.metrics
                         .cache_total
                         .with_label_values(&["seatmap", "hit"])
@@ -227,6 +250,7 @@ impl Caches {
             .with_label_values(&["seatmap", "miss"])
             .inc();
         let layout = self.venue(app, &event.venue_id).await?;
+        let build_started = Instant::now();
         let Some(sections) = app.coordinator.seat_states(id).await? else {
             return Ok(None);
         };
@@ -267,6 +291,9 @@ impl Caches {
             body: Bytes::from(body),
             taken,
             built: Instant::now(),
+            stale: std::sync::atomic::AtomicBool::new(
+                get(&self.changed_at, id).is_some_and(|at| at > build_started),
+            ),
         });
         put(&self.seatmaps, id.clone(), map.clone());
         Ok(Some(map))

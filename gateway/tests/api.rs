@@ -784,6 +784,25 @@ async fn organizers_run_venues_events_prices_sales_and_blocks() {
         (StatusCode::CREATED, Some(40.0)),
         "new price applies"
     );
+    // A later change does not change what an existing hold costs: it keeps its quote.
+    let (s, _, _) = gw
+        .call(
+            Method::PUT,
+            &format!("/events/{event}/prices"),
+            Some(&org),
+            Some(json!({"prices": {"silver": 3000}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, again, _) = gw
+        .call(
+            Method::GET,
+            &format!("/reservations/{}", h["hold_id"].as_str().unwrap()),
+            Some(&buyer),
+            None,
+        )
+        .await;
+    assert_eq!(again["total_amount"].as_f64(), Some(40.0), "{again}");
 
     // Blocks.
     let (s, v, _) = gw

@@ -65,25 +65,42 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The price of seats at the event's current prices: (cents, currency).
+async fn price(app: &App, event: &EventId, seats: &[SeatId]) -> Result<(i64, String), ApiError> {
+    let Some(event) = app.caches.event(app, event).await? else {
+        return Ok((0, "USD".into()));
+    };
+    let layout = app.caches.venue(app, &event.venue_id).await?;
+    let total = seats
+        .iter()
+        .filter_map(|s| layout.seats.get(s))
+        .filter_map(|place| event.prices.iter().find(|p| p.category == place.category))
+        .map(|p| p.amount_cents)
+        .sum::<i64>();
+    let currency = event
+        .prices
+        .first()
+        .map(|p| p.currency.clone())
+        .unwrap_or_else(|| "USD".into());
+    Ok((total, currency))
+}
+
+/// The quote kept with a hold: "<cents> <currency>".
+fn quote_text((cents, currency): (i64, String)) -> String {
+    format!("{cents} {currency}")
+}
+
+fn parse_quote(quote: &str) -> Option<(i64, String)> {
+    let (cents, currency) = quote.split_once(' ')?;
+    Some((cents.parse().ok()?, currency.to_owned()))
+}
+
+/// A hold as the API shows it: its total is the price quoted when it was placed (a later price
+/// change does not change what an existing hold costs).
 async fn view(app: &App, hold: &Hold, adjacent: Option<bool>) -> Result<HoldView, ApiError> {
-    let (total_cents, currency) = match app.caches.event(app, &hold.event).await? {
-        Some(event) => {
-            let layout = app.caches.venue(app, &event.venue_id).await?;
-            let total = hold
-                .seats
-                .iter()
-                .filter_map(|s| layout.seats.get(s))
-                .filter_map(|place| event.prices.iter().find(|p| p.category == place.category))
-                .map(|p| p.amount_cents)
-                .sum::<i64>();
-            let currency = event
-                .prices
-                .first()
-                .map(|p| p.currency.clone())
-                .unwrap_or_else(|| "USD".into());
-            (total, currency)
-        }
-        None => (0, "USD".into()),
+    let (total_cents, currency) = match parse_quote(&hold.quote) {
+        Some(quoted) => quoted,
+        None => price(app, &hold.event, &hold.seats).await?,
     };
     Ok(HoldView {
         hold_id: hold.id,
@@ -321,7 +338,8 @@ async fn place(
     request: &HoldRequest,
     adjacent: Option<bool>,
 ) -> Result<(StatusCode, HoldView), ApiError> {
-    let (coordinator, owned) = (app.coordinator.clone(), request.clone());
+    let quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
+    let (coordinator, owned) = (app.coordinator.clone(), request.clone().with_quote(quoted));
     match detached(async move { coordinator.hold(&owned).await }).await?? {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
         HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
