@@ -27,13 +27,16 @@ struct Gw {
 }
 
 async fn gateway_on(db: &db::TestDb) -> Gw {
+    // The production bounds (TTL 60-900 s), not the tests' short ones.
+    gateway_with(db, coordinator::Limits::default()).await
+}
+
+async fn gateway_with(db: &db::TestDb, limits: coordinator::Limits) -> Gw {
     let redis = RedisSettings {
         nodes: support::shared_nodes(),
         ..RedisSettings::default()
     };
-    // The production bounds (TTL 60-900 s), not the tests' short ones.
-    let coordinator =
-        Arc::new(support::connect(redis.nodes.clone(), coordinator::Limits::default()).await);
+    let coordinator = Arc::new(support::connect(redis.nodes.clone(), limits).await);
     let app = gateway::App::new(
         coordinator,
         db.pool.clone(),
@@ -1242,5 +1245,46 @@ async fn a_50000_seat_map_is_served_from_the_cache() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn extension_past_the_cap_is_a_409_naming_the_cap() {
+    let db = db::TestDb::new("cap").await;
+    // A 70 s lifetime cap: a 60 s hold can be extended to at most 70 s after its creation.
+    let limits = coordinator::Limits {
+        max_hold_lifetime_secs: 70,
+        ..coordinator::Limits::default()
+    };
+    let gw = gateway_with(&db, limits).await;
+    let event = support::unique_event("cap");
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
+    let alice = token("alice", Role::Buyer);
+    let (s, hold) = gw
+        .hold(&event, "alice", json!({"client_reservation_id": "c", "user_id": "alice", "seat_ids": ["orch-A-1"], "ttl_seconds": 60}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let path = format!("/reservations/{}/extend", hold["hold_id"].as_str().unwrap());
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &path,
+            Some(&alice),
+            Some(json!({"ttl_seconds": 90})),
+        )
+        .await;
+    assert_error(s, &v, 409, "extension_past_cap");
+    assert_eq!(v["error"]["details"]["cap_at"], hold["cap_at"]);
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &path,
+            Some(&alice),
+            Some(json!({"ttl_seconds": 65})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     db.drop().await;
 }

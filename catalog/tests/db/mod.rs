@@ -17,6 +17,13 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// Its connection URL (for processes the test starts).
+    pub fn url(&self) -> String {
+        format!("{}/{}", server_url().rsplit_once('/').unwrap().0, self.name)
+    }
+}
+
+impl TestDb {
     pub async fn new(prefix: &str) -> Self {
         let name = format!("seats_{prefix}_{}", uuid_like());
         let mut admin = PgConnection::connect(&server_url()).await.unwrap();
