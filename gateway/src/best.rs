@@ -4,8 +4,8 @@
 //! front to back, and within a row the seats closest to its centre. The group sits together in
 //! one row when any row can take it; a window that would leave a single free seat stranded
 //! beside it (an orphan nobody can buy as a pair) is avoided when another window exists. When no
-//! row can take the whole group, the best free seats are taken individually and the answer says
-//! the group was split.
+//! row can take the whole group, the best free seats are taken one by one (front rows first,
+//! nearest each row's centre) and the answer says the group was split.
 
 use std::collections::HashSet;
 
@@ -108,18 +108,25 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
         }
     }
 
-    let mut picked = Vec::with_capacity(q);
-    let mut free = 0;
+    // No row fits the group: the best free seats one by one, front rows first and, within a
+    // row, nearest its centre.
+    let mut candidates: Vec<(usize, usize, u64, &SeatId)> = Vec::new();
     for row in &rows {
-        for (_, id, category) in &row.seats {
+        let centre = (row.seats.len() as f64 - 1.0) / 2.0;
+        for (i, (_, id, category)) in row.seats.iter().enumerate() {
             if !taken.contains(id) && eligible(category) {
-                free += 1;
-                if picked.len() < q {
-                    picked.push(id.clone());
-                }
+                let distance = ((i as f64 - centre).abs() * 2.0) as u64;
+                candidates.push((row.section_rank, row.row_rank, distance, id));
             }
         }
     }
+    let free = candidates.len();
+    candidates.sort();
+    let picked: Vec<SeatId> = candidates
+        .into_iter()
+        .take(q)
+        .map(|(_, _, _, id)| id.clone())
+        .collect();
     if picked.len() < q {
         Choice::NotEnough { free }
     } else {
@@ -227,6 +234,8 @@ mod tests {
             Choice::Split(seats) => {
                 assert_eq!(seats.len(), 3);
                 assert!(seats.iter().all(|s| !t.contains(s)));
+                // The better section's three free seats, the centre one first.
+                assert_eq!(seats, ids(&["a-A-3", "a-A-1", "a-A-4"]));
             }
             other => panic!("{other:?}"),
         }

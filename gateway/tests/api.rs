@@ -466,7 +466,14 @@ async fn best_available_sits_the_group_together_and_never_on_a_taken_seat() {
     }
     // Replaying a best-available request returns the same hold.
     let (s, v) = gw.hold(&event, "dave", json!({"client_reservation_id": "d0", "user_id": "dave", "quantity": 4, "section": "orch"})).await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (s, v["adjacent"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    // The same client id with other parameters is a conflict, not the old hold.
+    let (s, v) = gw.hold(&event, "dave", json!({"client_reservation_id": "d0", "user_id": "dave", "quantity": 2, "section": "orch"})).await;
+    assert_error(s, &v, 409, "idempotency_conflict");
     // Category filter, and refusals.
     let (s, v) = gw.hold(&event, "erin", json!({"client_reservation_id": "e", "user_id": "erin", "quantity": 2, "category": "economy"})).await;
     assert_eq!(s, StatusCode::CREATED);

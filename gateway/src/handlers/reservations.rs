@@ -91,8 +91,17 @@ fn quote_text((cents, currency): (i64, String)) -> String {
 }
 
 fn parse_quote(quote: &str) -> Option<(i64, String)> {
-    let (cents, currency) = quote.split_once(' ')?;
-    Some((cents.parse().ok()?, currency.to_owned()))
+    let mut parts = quote.split(' ');
+    let cents = parts.next()?.parse().ok()?;
+    Some((cents, parts.next()?.to_owned()))
+}
+
+/// The part of a quote that records a best-available request: its parameters (so a replay with
+/// other parameters is told apart) and whether the group sat together.
+fn best_marker(quote: &str) -> Option<(&str, bool)> {
+    let best = quote.split(' ').find_map(|p| p.strip_prefix("best="))?;
+    let together = quote.split(' ').any(|p| p == "adjacent=1");
+    Some((best, together))
 }
 
 /// A hold as the API shows it: its total is the price quoted when it was placed (a later price
@@ -255,13 +264,28 @@ async fn create_inner(
             limits,
         )
         .map_err(invalid_hold)?;
-        return place(app, &request, None).await;
+        return place(app, &request, None, None).await;
     }
 
     // Best available. A replay of the same client id returns the hold it made.
     let quantity = adjacent.unwrap_or(1);
+    // The request's parameters, kept with the hold so a replay can be recognised.
+    let best_key = format!(
+        "{quantity},{},{},{}",
+        body.section.as_deref().unwrap_or(""),
+        body.category.as_deref().unwrap_or(""),
+        body.ttl_seconds.unwrap_or(limits.default_ttl_secs)
+    );
     if let Some(hold) = earlier {
-        return Ok((StatusCode::OK, view(app, &hold, None).await?));
+        return match best_marker(&hold.quote) {
+            Some((key, together)) if key == best_key => {
+                Ok((StatusCode::OK, view(app, &hold, Some(together)).await?))
+            }
+            _ => Err(ApiError::conflict(
+                "idempotency_conflict",
+                "this client_reservation_id was used with another request",
+            )),
+        };
     }
     let layout = app.caches.venue(app, &event.venue_id).await?;
     let section = body
@@ -322,7 +346,7 @@ async fn create_inner(
             limits,
         )
         .map_err(invalid_hold)?;
-        match place(app, &request, Some(together)).await {
+        match place(app, &request, Some(together), Some(&best_key)).await {
             Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => continue,
             other => return other,
         }
@@ -337,8 +361,12 @@ async fn place(
     app: &App,
     request: &HoldRequest,
     adjacent: Option<bool>,
+    best: Option<&str>,
 ) -> Result<(StatusCode, HoldView), ApiError> {
-    let quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
+    let mut quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
+    if let (Some(best), Some(together)) = (best, adjacent) {
+        quoted = format!("{quoted} best={best} adjacent={}", u8::from(together));
+    }
     let (coordinator, owned) = (app.coordinator.clone(), request.clone().with_quote(quoted));
     match detached(async move { coordinator.hold(&owned).await }).await?? {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
