@@ -56,6 +56,9 @@ pub struct Event {
     pub status: EventStatus,
     /// Price per seat category.
     pub prices: Vec<Price>,
+    /// The organizer who created it (`None`: created by an operator tool); not shown to buyers.
+    #[serde(skip_serializing)]
+    pub owner: Option<String>,
 }
 
 /// What an organizer sends to create an event.
@@ -192,7 +195,11 @@ async fn price_problems(
 }
 
 /// Creates an event in `draft` status with its prices.
-pub async fn create_event(pool: &PgPool, draft: &EventDraft) -> Result<EventOutcome, CatalogError> {
+pub async fn create_event(
+    pool: &PgPool,
+    draft: &EventDraft,
+    owner: Option<&str>,
+) -> Result<EventOutcome, CatalogError> {
     let mut problems = Vec::new();
     if !key_safe(&draft.id) {
         problems.push(problem(
@@ -225,8 +232,8 @@ pub async fn create_event(pool: &PgPool, draft: &EventDraft) -> Result<EventOutc
     }
     let mut tx = pool.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO events (id, venue_id, title, category, starts_at, sale_opens_at, status)
-         VALUES ($1, $2, $3, $4, $5, $6, 'draft') ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO events (id, venue_id, title, category, starts_at, sale_opens_at, status, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7) ON CONFLICT (id) DO NOTHING",
     )
     .bind(&draft.id)
     .bind(&draft.venue_id)
@@ -234,6 +241,7 @@ pub async fn create_event(pool: &PgPool, draft: &EventDraft) -> Result<EventOutc
     .bind(&draft.category)
     .bind(draft.starts_at)
     .bind(draft.sale_opens_at)
+    .bind(owner)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -347,10 +355,11 @@ type EventRow = (
     DateTime<Utc>,
     DateTime<Utc>,
     EventStatus,
+    Option<String>,
 );
 
 const EVENT_COLUMNS: &str =
-    "e.id, e.title, e.category, e.venue_id, v.name, e.starts_at, e.sale_opens_at, e.status";
+    "e.id, e.title, e.category, e.venue_id, v.name, e.starts_at, e.sale_opens_at, e.status, e.owner";
 
 async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, CatalogError> {
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
@@ -372,7 +381,17 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
     Ok(rows
         .into_iter()
         .map(
-            |(id, title, category, venue_id, venue_name, starts_at, sale_opens_at, status)| Event {
+            |(
+                id,
+                title,
+                category,
+                venue_id,
+                venue_name,
+                starts_at,
+                sale_opens_at,
+                status,
+                owner,
+            )| Event {
                 prices: by_event.remove(&id).unwrap_or_default(),
                 id,
                 title,
@@ -382,6 +401,7 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
                 starts_at,
                 sale_opens_at,
                 status,
+                owner,
             },
         )
         .collect())

@@ -137,7 +137,7 @@ pub async fn load_demo(
             .collect(),
         currency: "USD".into(),
     };
-    events::create_event(pool, &draft).await?;
+    events::create_event(pool, &draft, None).await?;
     open_sales(pool, coordinator, event_id).await?;
     Ok(())
 }

@@ -106,6 +106,7 @@ async fn events_prices_status_and_search() {
     match events::create_event(
         &pool,
         &draft("e1", "demo-theatre", 3, &[("premium", 1), ("vip", -5)]),
+        None,
     )
     .await
     .unwrap()
@@ -120,13 +121,13 @@ async fn events_prices_status_and_search() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        events::create_event(&pool, &draft("e1", "nowhere", 3, THEATRE_PRICES))
+        events::create_event(&pool, &draft("e1", "nowhere", 3, THEATRE_PRICES), None)
             .await
             .unwrap(),
         EventOutcome::NotFound
     );
     let EventOutcome::Done(e1) =
-        events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES))
+        events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES), None)
             .await
             .unwrap()
     else {
@@ -134,7 +135,7 @@ async fn events_prices_status_and_search() {
     };
     assert_eq!((e1.status, e1.prices.len()), (EventStatus::Draft, 3));
     assert_eq!(
-        events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES))
+        events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES), None)
             .await
             .unwrap(),
         EventOutcome::AlreadyExists
@@ -180,9 +181,13 @@ async fn events_prices_status_and_search() {
 
     // Search: drafts hidden, keyset pages, filters.
     for (id, days) in [("e2", 1), ("e3", 2), ("e4", 4)] {
-        events::create_event(&pool, &draft(id, "demo-theatre", days, THEATRE_PRICES))
-            .await
-            .unwrap();
+        events::create_event(
+            &pool,
+            &draft(id, "demo-theatre", days, THEATRE_PRICES),
+            None,
+        )
+        .await
+        .unwrap();
         events::set_status(&pool, id, Transition::Open)
             .await
             .unwrap();
@@ -190,6 +195,7 @@ async fn events_prices_status_and_search() {
     events::create_event(
         &pool,
         &draft("hidden-draft", "demo-theatre", 1, THEATRE_PRICES),
+        None,
     )
     .await
     .unwrap();

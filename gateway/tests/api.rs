@@ -903,6 +903,33 @@ async fn organizers_run_venues_events_prices_sales_and_blocks() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
+    // Another organizer cannot touch olga's event; an admin can.
+    let otto = token("otto", Role::Organizer);
+    for (method, path, body) in [
+        (Method::POST, format!("/events/{event}/freeze"), None),
+        (
+            Method::PUT,
+            format!("/events/{event}/prices"),
+            Some(json!({"prices": {"gold": 1}})),
+        ),
+        (
+            Method::POST,
+            format!("/events/{event}/blocks"),
+            Some(json!({"seat_ids": ["front-C-1"]})),
+        ),
+    ] {
+        let (s, v, _) = gw.call(method, &path, Some(&otto), body).await;
+        assert_error(s, &v, 403, "not_event_owner");
+    }
+    let (s, _, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/unfreeze"),
+            Some(&token("root", Role::Admin)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
     let (s, v, _) = gw
         .call(Method::POST, "/events/nope/open", Some(&org), None)
         .await;

@@ -34,7 +34,9 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
             .collect(),
         currency: "USD".into(),
     };
-    catalog::events::create_event(&db, &draft).await.unwrap();
+    catalog::events::create_event(&db, &draft, None)
+        .await
+        .unwrap();
     catalog::events::set_status(&db, event.as_str(), catalog::events::Transition::Open)
         .await
         .unwrap();

@@ -175,7 +175,7 @@ async fn main() -> anyhow::Result<()> {
                 prices: prices.into_iter().collect::<BTreeMap<_, _>>(),
                 currency: "USD".into(),
             };
-            match catalog::events::create_event(&db, &draft).await? {
+            match catalog::events::create_event(&db, &draft, None).await? {
                 EventOutcome::Done(e) => println!("event {} created ({:?})", e.id, e.status),
                 EventOutcome::AlreadyExists => bail!("event {} already exists", draft.id),
                 EventOutcome::NotFound => bail!("no venue {}", draft.venue_id),

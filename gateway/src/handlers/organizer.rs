@@ -93,7 +93,7 @@ pub async fn create_event(
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
     event_outcome(
-        catalog::events::create_event(&app.db, &draft)
+        catalog::events::create_event(&app.db, &draft, Some(principal.user.as_str()))
             .await
             .map_err(ApiError::from)?,
         true,
@@ -108,6 +108,7 @@ pub async fn set_prices(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
+    ensure_owner(&app, &principal, &raw).await?;
     let outcome = catalog::events::set_prices(&app.db, &raw, &body.prices)
         .await
         .map_err(ApiError::from)?;
@@ -125,6 +126,7 @@ pub async fn transition(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
+    ensure_owner(&app, &principal, &raw).await?;
     let id =
         EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
     let outcome = match action {
@@ -150,6 +152,24 @@ pub async fn transition(
             ),
         )
         .into()),
+    }
+}
+
+/// 404 for an unknown event; 403 unless the caller created it, is an admin, or it was made by an
+/// operator tool (no owner).
+async fn ensure_owner(app: &App, principal: &Principal, raw: &str) -> Result<(), ApiError> {
+    let event = catalog::events::get_event(&app.db, raw)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_event", "no such event"))?;
+    match event.owner.as_deref() {
+        Some(owner) if principal.role < Role::Admin && owner != principal.user.as_str() => {
+            Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "not_event_owner",
+                "only the organizer who created this event may change it",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -182,6 +202,7 @@ pub async fn block(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
+    ensure_owner(&app, &principal, &raw).await?;
     let id =
         EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
     let tag = body.tag.as_deref().unwrap_or("organizer");
@@ -228,6 +249,7 @@ pub async fn unblock(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
+    ensure_owner(&app, &principal, &raw).await?;
     let id =
         EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
     match app
