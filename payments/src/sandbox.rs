@@ -37,10 +37,13 @@ impl Default for SandboxConfig {
     }
 }
 
+/// Idempotency key -> the first request and its outcome.
+type Charges = HashMap<String, (ChargeRequest, ChargeOutcome)>;
+
 /// The embedded provider.
 pub struct Sandbox {
     config: SandboxConfig,
-    charges: Mutex<HashMap<String, (ChargeRequest, ChargeOutcome)>>,
+    charges: Mutex<Charges>,
 }
 
 impl Sandbox {
