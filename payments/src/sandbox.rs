@@ -55,12 +55,7 @@ impl Sandbox {
         }
     }
 
-    fn store(
-        &self,
-    ) -> Result<
-        std::sync::MutexGuard<'_, HashMap<String, (ChargeRequest, ChargeOutcome)>>,
-        PaymentError,
-    > {
+    fn store(&self) -> Result<std::sync::MutexGuard<'_, Charges>, PaymentError> {
         self.charges
             .lock()
             .map_err(|_| PaymentError::Unavailable("sandbox store poisoned".into()))
