@@ -252,3 +252,86 @@ async fn events_prices_status_and_search() {
     );
     test_db.drop().await;
 }
+
+/// The last guard against overselling: Postgres refuses a second live sale of a seat, whatever
+/// the code above it does, and lets a refunded seat be sold again.
+#[tokio::test]
+async fn postgres_refuses_a_second_live_sale_of_a_seat() {
+    let test_db = db::TestDb::new("oversell").await;
+    let pool = test_db.pool.clone();
+    venues::create_venue(&pool, &seatmap::demo_theatre())
+        .await
+        .unwrap();
+    events::create_event(&pool, &draft("e1", "demo-theatre", 3, THEATRE_PRICES), None)
+        .await
+        .unwrap();
+    let order = |id: &str, hold: &str, payment: &str| {
+        sqlx::query(
+            "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref)
+             VALUES ($1::uuid, 'e1', $2::uuid, 'u', 'paid', 100, 'USD', $3)",
+        )
+        .bind(id.to_owned())
+        .bind(hold.to_owned())
+        .bind(payment.to_owned())
+    };
+    let sell = |order_id: &str, seat: &str| {
+        sqlx::query(
+            "INSERT INTO sold_seats (order_id, event_id, seat_id) VALUES ($1::uuid, 'e1', $2)",
+        )
+        .bind(order_id.to_owned())
+        .bind(seat.to_owned())
+    };
+    let (o1, o2, o3) = (
+        "00000000-0000-0000-0000-000000000001",
+        "00000000-0000-0000-0000-000000000002",
+        "00000000-0000-0000-0000-000000000003",
+    );
+    order(o1, "10000000-0000-0000-0000-000000000001", "pi_1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sell(o1, "orch-A-1").execute(&pool).await.unwrap();
+
+    // A second order for the same seat: refused by the partial unique index.
+    order(o2, "10000000-0000-0000-0000-000000000002", "pi_2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = sell(o2, "orch-A-1").execute(&pool).await.unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().constraint(),
+        Some("sold_seats_live_unique")
+    );
+    // The same hold or the same payment cannot make a second order either.
+    let err = order(o3, "10000000-0000-0000-0000-000000000001", "pi_3")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().constraint(),
+        Some("orders_hold_unique")
+    );
+    let err = order(o3, "10000000-0000-0000-0000-000000000003", "pi_1")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.as_database_error().unwrap().constraint(),
+        Some("orders_payment_ref_unique")
+    );
+
+    // Refunded: the sale is no longer live and the seat can be sold again.
+    sqlx::query("UPDATE sold_seats SET live = false WHERE order_id = $1::uuid")
+        .bind(o1)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sell(o2, "orch-A-1").execute(&pool).await.unwrap();
+    let (live,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM sold_seats WHERE seat_id = 'orch-A-1' AND live")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(live, 1);
+    test_db.drop().await;
+}
