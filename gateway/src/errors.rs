@@ -52,6 +52,22 @@ impl ApiError {
         Self::client(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// 409 naming each seat that was not available and what it is now.
+    pub fn seats_unavailable(list: &[coordinator::Unavailable], message: &str) -> Self {
+        let seats: Vec<_> = list
+            .iter()
+            .map(|u| serde_json::json!({"seat_id": u.seat, "state": u.state}))
+            .collect();
+        Self::conflict("seats_unavailable", message)
+            .with_details(serde_json::json!({ "unavailable": seats }))
+    }
+
+    /// 404 naming the seats the event does not have.
+    pub fn unknown_seats(seats: &[coordinator::SeatId]) -> Self {
+        Self::not_found("unknown_seats", "some seats are not part of this event")
+            .with_details(serde_json::json!({ "seat_ids": seats }))
+    }
+
     /// 409 for a request that conflicts with the current state.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::client(StatusCode::CONFLICT, code, message)

@@ -216,27 +216,15 @@ pub async fn block(
             &serde_json::json!({ "blocked": newly }),
             StatusCode::OK,
         )),
-        BlockOutcome::Unavailable(list) => {
-            let seats: Vec<_> = list
-                .iter()
-                .map(|u| serde_json::json!({"seat_id": u.seat, "state": u.state}))
-                .collect();
-            Err(ApiError::conflict(
-                "seats_unavailable",
-                "only free seats can be blocked; nothing was blocked",
-            )
-            .with_details(serde_json::json!({ "unavailable": seats }))
-            .into())
-        }
+        BlockOutcome::Unavailable(list) => Err(ApiError::seats_unavailable(
+            &list,
+            "only free seats can be blocked; nothing was blocked",
+        )
+        .into()),
         BlockOutcome::UnknownEvent => {
             Err(ApiError::not_found("unknown_event", "the event has no inventory open").into())
         }
-        BlockOutcome::UnknownSeats(s) => Err(ApiError::not_found(
-            "unknown_seats",
-            "some seats are not part of this event",
-        )
-        .with_details(serde_json::json!({ "seat_ids": s }))
-        .into()),
+        BlockOutcome::UnknownSeats(s) => Err(ApiError::unknown_seats(&s).into()),
         BlockOutcome::Invalid(e) => Err(invalid_block(e).into()),
     }
 }
@@ -265,12 +253,7 @@ pub async fn unblock(
         UnblockOutcome::UnknownEvent => {
             Err(ApiError::not_found("unknown_event", "the event has no inventory open").into())
         }
-        UnblockOutcome::UnknownSeats(s) => Err(ApiError::not_found(
-            "unknown_seats",
-            "some seats are not part of this event",
-        )
-        .with_details(serde_json::json!({ "seat_ids": s }))
-        .into()),
+        UnblockOutcome::UnknownSeats(s) => Err(ApiError::unknown_seats(&s).into()),
         UnblockOutcome::Invalid(e) => Err(invalid_block(e).into()),
     }
 }

@@ -371,26 +371,15 @@ async fn place(
     match detached(async move { coordinator.hold(&owned).await }).await?? {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
         HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
-        HoldOutcome::Unavailable(list) => {
-            let seats: Vec<_> = list
-                .iter()
-                .map(|u| serde_json::json!({"seat_id": u.seat, "state": u.state}))
-                .collect();
-            Err(ApiError::conflict(
-                "seats_unavailable",
-                "some seats are not available; nothing was held",
-            )
-            .with_details(serde_json::json!({ "unavailable": seats })))
-        }
+        HoldOutcome::Unavailable(list) => Err(ApiError::seats_unavailable(
+            &list,
+            "some seats are not available; nothing was held",
+        )),
         HoldOutcome::UnknownEvent => Err(ApiError::not_found(
             "unknown_event",
             "this event has no inventory open",
         )),
-        HoldOutcome::UnknownSeats(seats) => Err(ApiError::not_found(
-            "unknown_seats",
-            "some seats are not part of this event",
-        )
-        .with_details(serde_json::json!({ "seat_ids": seats }))),
+        HoldOutcome::UnknownSeats(seats) => Err(ApiError::unknown_seats(&seats)),
         HoldOutcome::IdempotencyConflict => Err(ApiError::conflict(
             "idempotency_conflict",
             "this client_reservation_id was used with other seats or ttl",
