@@ -14,6 +14,9 @@ CREATE TABLE orders (
     total_cents      bigint NOT NULL,
     currency         text NOT NULL,
     payment_ref      text NOT NULL,
+    -- The client's idempotency key of the commit that made it: a replay with another key is a
+    -- conflict, not a second order.
+    idempotency_key  text NOT NULL,
     created_at       timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT orders_event_fkey FOREIGN KEY (event_id) REFERENCES events (id),
     -- One order per hold: a replayed commit finds the order it made.

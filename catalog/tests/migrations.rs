@@ -267,8 +267,8 @@ async fn postgres_refuses_a_second_live_sale_of_a_seat() {
         .unwrap();
     let order = |id: &str, hold: &str, payment: &str| {
         sqlx::query(
-            "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref)
-             VALUES ($1::uuid, 'e1', $2::uuid, 'u', 'paid', 100, 'USD', $3)",
+            "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
+             VALUES ($1::uuid, 'e1', $2::uuid, 'u', 'paid', 100, 'USD', $3, 'k')",
         )
         .bind(id.to_owned())
         .bind(hold.to_owned())

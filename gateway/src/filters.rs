@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 use crate::auth::{self, Principal, Role};
 use crate::body::{self, MAX_BODY_BYTES, MAX_SEATMAP_BYTES};
 use crate::errors::{self, ApiError};
-use crate::handlers::{self, events, organizer, reservations};
+use crate::handlers::{self, checkout, events, organizer, reservations};
 use crate::App;
 
 /// Every route of the public listener, as (method, OpenAPI path).
@@ -36,6 +36,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/reservations/{hold_id}"),
     ("DELETE", "/reservations/{hold_id}"),
     ("POST", "/reservations/{hold_id}/extend"),
+    ("POST", "/reservations/{hold_id}/commit"),
+    ("GET", "/orders/{order_id}"),
     ("POST", "/venues"),
 ];
 
@@ -179,14 +181,29 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(warp::post())
         .and(caller(&app))
         .and(body::json(MAX_BODY_BYTES))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(reservations::extend);
+    let commit = warp::path!("reservations" / String / "commit")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(checkout::commit);
+    let order = warp::path!("orders" / String)
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(checkout::get_order);
     create
         .or(get)
         .unify()
         .or(cancel)
         .unify()
         .or(extend)
+        .unify()
+        .or(commit)
+        .unify()
+        .or(order)
         .unify()
         .boxed()
 }

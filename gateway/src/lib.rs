@@ -36,6 +36,8 @@ pub struct App {
     pub keys: auth::Keys,
     /// Per-process caches.
     pub caches: Arc<cache::Caches>,
+    /// The payment provider (the embedded sandbox).
+    pub payments: Arc<payments::sandbox::Sandbox>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
     _watcher: Arc<AbortOnDrop>,
 }
@@ -79,6 +81,9 @@ impl App {
             metrics: Arc::new(metrics::Metrics::new()?),
             keys,
             caches,
+            payments: Arc::new(payments::sandbox::Sandbox::new(
+                payments::sandbox::SandboxConfig::default(),
+            )),
             _watcher: Arc::new(AbortOnDrop(watcher)),
         })
     }

@@ -1322,3 +1322,198 @@ async fn extension_past_the_cap_is_a_409_naming_the_cap() {
     assert_eq!(s, StatusCode::OK, "{v}");
     db.drop().await;
 }
+
+#[tokio::test]
+async fn checkout_pays_once_writes_the_order_and_sells_the_seats() {
+    let (gw, db, event) = setup("pay").await;
+    let alice = token("alice", Role::Buyer);
+    let (_, hold) = gw
+        .hold(&event, "alice", json!({"client_reservation_id": "uuid-abc-123", "user_id": "alice", "seat_ids": ["orch-A-10", "orch-A-11"]}))
+        .await;
+    let commit = format!("/reservations/{}/commit", hold["hold_id"].as_str().unwrap());
+
+    // Declined: 402, and the hold stays for another try.
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &commit,
+            Some(&alice),
+            Some(json!({"idempotency_key": "pay-0000", "payment_token": "tok_chargeDeclined"})),
+        )
+        .await;
+    assert_error(s, &v, 402, "payment_declined");
+    // Another buyer cannot pay for it.
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &commit,
+            Some(&token("bob", Role::Buyer)),
+            Some(json!({"idempotency_key": "x", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_error(s, &v, 404, "unknown_hold");
+
+    // The appendix: 200 {order_id, status: paid, seats}, only once the order is in Postgres.
+    let (s, paid, _) = gw
+        .call(
+            Method::POST,
+            &commit,
+            Some(&alice),
+            Some(json!({"idempotency_key": "pay-0001", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{paid}");
+    assert_eq!(
+        (paid["status"].as_str(), paid["seats"].clone()),
+        (Some("paid"), json!(["orch-A-10", "orch-A-11"]))
+    );
+    assert_eq!(paid["total_amount"], json!(240.0));
+    let order_id = paid["order_id"].as_str().unwrap();
+    let (live,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM sold_seats WHERE order_id = $1::uuid AND live")
+            .bind(order_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(live, 2);
+    // Redis agrees, and the seats cannot be held again.
+    let (_, a, _) = gw
+        .call(
+            Method::GET,
+            &format!("/events/{event}/availability"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(a["sold"], 2);
+    let (s, v) = gw
+        .hold(
+            &event,
+            "bob",
+            json!({"client_reservation_id": "b", "user_id": "bob", "seat_ids": ["orch-A-10"]}),
+        )
+        .await;
+    assert_error(s, &v, 409, "seats_unavailable");
+
+    // Replays, also concurrent, return the same answer; another key is a conflict.
+    let replays = futures::future::join_all((0..5).map(|_| {
+        gw.call(
+            Method::POST,
+            &commit,
+            Some(&alice),
+            Some(json!({"idempotency_key": "pay-0001", "payment_token": "tok_visa"})),
+        )
+    }))
+    .await;
+    for (s, v, _) in replays {
+        assert_eq!(
+            (s, v["order_id"].as_str()),
+            (StatusCode::OK, Some(order_id))
+        );
+    }
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &commit,
+            Some(&alice),
+            Some(json!({"idempotency_key": "pay-0002", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_error(s, &v, 409, "idempotency_conflict");
+    let (orders,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 1, "charged and ordered once");
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/orders/{order_id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("paid")));
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/orders/{order_id}"),
+            Some(&token("bob", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_error(s, &v, 404, "unknown_order");
+    // A sold hold cannot be cancelled.
+    let (s, v, _) = gw
+        .call(
+            Method::DELETE,
+            &format!("/reservations/{}", hold["hold_id"].as_str().unwrap()),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_error(s, &v, 409, "already_sold");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn postgres_refuses_an_oversell_redis_missed_and_the_payment_is_refunded() {
+    let (gw, db, event) = setup("guard").await;
+    // The seat was sold before and Redis lost it (a failover): Postgres still knows.
+    sqlx::query(
+        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
+         VALUES (gen_random_uuid(), $1, gen_random_uuid(), 'earlier', 'paid', 1, 'USD', 'pi_earlier', 'k')",
+    )
+    .bind(event.as_str())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO sold_seats (order_id, event_id, seat_id) SELECT id, $1, 'mezz-B-5' FROM orders WHERE payment_ref = 'pi_earlier'")
+        .bind(event.as_str())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let alice = token("alice", Role::Buyer);
+    let (s, hold) = gw.hold(&event, "alice", json!({"client_reservation_id": "c", "user_id": "alice", "seat_ids": ["mezz-B-5", "mezz-B-6"]})).await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "Redis does not know the seat is sold"
+    );
+    let commit = format!("/reservations/{}/commit", hold["hold_id"].as_str().unwrap());
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &commit,
+            Some(&alice),
+            Some(json!({"idempotency_key": "k1", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_error(s, &v, 409, "seats_unavailable");
+    let (live,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM sold_seats WHERE seat_id = 'mezz-B-5' AND live")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(live, 1, "sold once");
+    let (orders,): (i64,) = sqlx::query_as("SELECT count(*) FROM orders WHERE user_id = 'alice'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(orders, 0, "no order for alice");
+    // No money without seats: the payment was refunded.
+    let charge = payments::ChargeRequest {
+        idempotency_key: format!("{}:k1", hold["hold_id"].as_str().unwrap()),
+        amount_cents: 16_000, // two standard seats at 80.00, as quoted
+        currency: "USD".into(),
+        token: "tok_visa".into(),
+    };
+    if let Ok(payments::ChargeOutcome::Succeeded { payment_id }) =
+        gw.app.payments.charge(&charge).await
+    {
+        assert!(gw.app.payments.is_refunded(&payment_id));
+    } else {
+        panic!("the replayed charge returns the first (succeeded) result");
+    }
+    db.drop().await;
+}

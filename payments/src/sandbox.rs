@@ -44,6 +44,7 @@ type Charges = HashMap<String, (ChargeRequest, ChargeOutcome)>;
 pub struct Sandbox {
     config: SandboxConfig,
     charges: Mutex<Charges>,
+    refunded: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Sandbox {
@@ -52,6 +53,7 @@ impl Sandbox {
         Self {
             config,
             charges: Mutex::new(HashMap::new()),
+            refunded: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -101,6 +103,30 @@ impl Sandbox {
         };
         tokio::time::sleep(wait).await;
         Ok(outcome)
+    }
+
+    /// Refunds a captured payment (idempotent): `true` when it was captured and is now refunded
+    /// or already was, `false` when there is no such captured payment.
+    pub fn refund(&self, payment_id: &str) -> Result<bool, PaymentError> {
+        let mut refunded = self
+            .refunded
+            .lock()
+            .map_err(|_| PaymentError::Unavailable("sandbox store poisoned".into()))?;
+        let captured = self.store()?.values().any(|(_, outcome)| {
+            matches!(outcome, ChargeOutcome::Succeeded { payment_id: p } if p == payment_id)
+        });
+        if captured {
+            refunded.insert(payment_id.to_owned());
+        }
+        Ok(captured)
+    }
+
+    /// Whether a payment was refunded.
+    pub fn is_refunded(&self, payment_id: &str) -> bool {
+        self.refunded
+            .lock()
+            .map(|r| r.contains(payment_id))
+            .unwrap_or(false)
     }
 
     /// The buyer completed the action a `tok_requires_action` charge needed: it succeeds.
@@ -158,6 +184,15 @@ mod tests {
             Ok(Some(ChargeOutcome::Succeeded { .. }))
         ));
         assert_eq!(s.complete_action("nope"), Ok(None));
+        let Ok(ChargeOutcome::Succeeded { payment_id }) =
+            s.charge(&req("k5", "tok_visa", 100)).await
+        else {
+            panic!("charge")
+        };
+        assert_eq!(s.refund(&payment_id), Ok(true));
+        assert_eq!(s.refund(&payment_id), Ok(true), "idempotent");
+        assert!(s.is_refunded(&payment_id));
+        assert_eq!(s.refund("pi_unknown"), Ok(false));
     }
 
     #[tokio::test]

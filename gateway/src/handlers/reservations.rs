@@ -104,13 +104,18 @@ fn best_marker(quote: &str) -> Option<(&str, bool)> {
     Some((best, together))
 }
 
+/// A hold's total: the quote kept with it, or today's prices for a hold placed without one.
+pub(crate) async fn quoted_total(app: &App, hold: &Hold) -> Result<(i64, String), ApiError> {
+    match parse_quote(&hold.quote) {
+        Some(quoted) => Ok(quoted),
+        None => price(app, &hold.event, &hold.seats).await,
+    }
+}
+
 /// A hold as the API shows it: its total is the price quoted when it was placed (a later price
 /// change does not change what an existing hold costs).
 async fn view(app: &App, hold: &Hold, adjacent: Option<bool>) -> Result<HoldView, ApiError> {
-    let (total_cents, currency) = match parse_quote(&hold.quote) {
-        Some(quoted) => quoted,
-        None => price(app, &hold.event, &hold.seats).await?,
-    };
+    let (total_cents, currency) = quoted_total(app, hold).await?;
     Ok(HoldView {
         hold_id: hold.id,
         event_id: hold.event.clone(),
@@ -422,7 +427,7 @@ fn check_on_sale(event: &catalog::events::Event) -> Result<(), ApiError> {
 /// Runs a multi-step coordinator operation on its own task: if the client disconnects and the
 /// request's future is dropped, the hold, cancel or extension still runs to its end (or rolls
 /// back), instead of stopping between two sections.
-async fn detached<T: Send + 'static>(
+pub(crate) async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::spawn(work)
@@ -430,7 +435,7 @@ async fn detached<T: Send + 'static>(
         .map_err(|e| ApiError::unavailable("gateway", e))
 }
 
-fn hold_id(raw: &str) -> Result<HoldId, ApiError> {
+pub(crate) fn hold_id(raw: &str) -> Result<HoldId, ApiError> {
     HoldId::parse(raw).map_err(|_| ApiError::not_found("unknown_hold", format!("no hold {raw:?}")))
 }
 
