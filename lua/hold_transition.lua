@@ -3,12 +3,14 @@
   scripts; this script decides whether a transition is allowed and records it.
 
       pending --settle--> held --pin--> pinned --sold--> sold
+                             ^            |
+                             +---unpin----+  (payment declined: back to the expiry it had)
                            |  \--extend--> held (expiry moved, never past cap_ms)
                            \--release--> released        (pinned cannot be released: a payment is in flight)
       held or pinned whose expires_ms <= now reads as "expired"
 
   KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
-  ARGV[1]  op               read | release | extend | pin | sold
+  ARGV[1]  op               read | release | extend | pin | unpin | sold
   ARGV[2]  user_id          the caller; "" for the system (reconciler, admin), which skips the owner check
   ARGV[3]  param_ms         extend: the new TTL from now | pin: how long the payment may take | else 0
 
@@ -30,7 +32,8 @@ local op, caller, param_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
-local h = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'created_ms', 'event', 'user', 'seats', 'quote')
+local h = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'created_ms', 'event', 'user', 'seats', 'quote',
+  'held_expires_ms')
 local state = h[1]
 if not state then
   return {-1}
@@ -78,6 +81,10 @@ elseif op == 'extend' then
 elseif op == 'pin' then
   if state ~= 'held' and state ~= 'pinned' then return reply(-3) end
   if not live then return reply(-4) end
+  if state == 'held' then
+    -- Remembered so an unpin (payment declined) gives the buyer back exactly their hold.
+    redis.call('HSET', record, 'held_expires_ms', expires_ms)
+  end
   expires_ms = math.max(expires_ms, now + param_ms)
   -- The record must outlive the pin even when the pin passes the cap.
   redis.call('HSET', record, 'state', 'pinned', 'expires_ms', expires_ms)
@@ -85,6 +92,13 @@ elseif op == 'pin' then
     redis.call('PEXPIREAT', record, expires_ms + 3600000)
   end
   shown = 'pinned'
+  return reply(0)
+elseif op == 'unpin' then
+  if state == 'held' then return reply(1) end
+  if state ~= 'pinned' then return reply(-3) end
+  expires_ms = tonumber(h[9]) or expires_ms
+  redis.call('HSET', record, 'state', 'held', 'expires_ms', expires_ms)
+  shown = expires_ms > now and 'held' or 'expired'
   return reply(0)
 elseif op == 'sold' then
   if state == 'sold' then return reply(1) end

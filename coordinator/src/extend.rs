@@ -64,6 +64,13 @@ impl Coordinator {
             .await
     }
 
+    /// Ends a pin (the payment was declined): the hold goes back to the expiry it had, so the
+    /// buyer may try again, or cancel, as before.
+    pub async fn unpin(&self, hold_id: &HoldId) -> Result<ExtendOutcome, CoordinatorError> {
+        self.move_expiry(hold_id, "unpin", Caller::System, Duration::ZERO)
+            .await
+    }
+
     async fn move_expiry(
         &self,
         hold_id: &HoldId,
@@ -110,7 +117,7 @@ impl Coordinator {
         if lost.is_empty() {
             return Ok(ExtendOutcome::Extended(hold));
         }
-        if op == "extend" {
+        if op == "extend" || op == "unpin" {
             // The buyer is told the hold is gone: make it so, rather than leave a record that
             // reads "held" and sections extended for seats it no longer has all of.
             let released = self.release(hold_id, Caller::System).await?;

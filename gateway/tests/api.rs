@@ -1342,6 +1342,19 @@ async fn checkout_pays_once_writes_the_order_and_sells_the_seats() {
         )
         .await;
     assert_error(s, &v, 402, "payment_declined");
+    let (_, after, _) = gw
+        .call(
+            Method::GET,
+            &format!("/reservations/{}", hold["hold_id"].as_str().unwrap()),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (after["state"].as_str(), after["expires_at"].clone()),
+        (Some("held"), hold["expires_at"].clone()),
+        "unpinned, back to its own expiry"
+    );
     // Another buyer cannot pay for it.
     let (s, v, _) = gw
         .call(

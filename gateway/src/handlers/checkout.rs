@@ -182,30 +182,35 @@ async fn commit_inner(
         currency: currency.clone(),
         token: body.payment_token.clone(),
     };
-    let payment_id =
-        match tokio::time::timeout(PAYMENT_DEADLINE, app.payments.charge(&charge)).await {
-            Err(_) | Ok(Err(PaymentError::Timeout)) => return Ok(pending(order, "pending")),
-            Ok(Err(PaymentError::IdempotencyMismatch)) => {
-                return Err(ApiError::conflict(
-                    "idempotency_conflict",
-                    "this idempotency_key was used with another payment",
-                ))
+    let payment_id = match tokio::time::timeout(PAYMENT_DEADLINE, app.payments.charge(&charge))
+        .await
+    {
+        Err(_) | Ok(Err(PaymentError::Timeout)) => return Ok(pending(order, "pending")),
+        Ok(Err(PaymentError::IdempotencyMismatch)) => {
+            return Err(ApiError::conflict(
+                "idempotency_conflict",
+                "this idempotency_key was used with another payment",
+            ))
+        }
+        Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
+        Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
+            // The hold stays, unpinned: the buyer may try another card, or cancel, until
+            // it expires.
+            if let Err(e) = app.coordinator.unpin(&id).await {
+                tracing::warn!(hold = %id, error = %e, "declined payment: hold stays pinned until the pin ends");
             }
-            Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
-            Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
-                // The hold stays: the buyer may try another card until it expires.
-                return Err(ApiError::client(
-                    StatusCode::PAYMENT_REQUIRED,
-                    "payment_declined",
-                    "the payment was declined",
-                )
-                .with_details(serde_json::json!({ "reason": reason })));
-            }
-            Ok(Ok(ChargeOutcome::RequiresAction { .. })) => {
-                return Ok(pending(order, "requires_action"))
-            }
-            Ok(Ok(ChargeOutcome::Succeeded { payment_id })) => payment_id,
-        };
+            return Err(ApiError::client(
+                StatusCode::PAYMENT_REQUIRED,
+                "payment_declined",
+                "the payment was declined",
+            )
+            .with_details(serde_json::json!({ "reason": reason })));
+        }
+        Ok(Ok(ChargeOutcome::RequiresAction { .. })) => {
+            return Ok(pending(order, "requires_action"))
+        }
+        Ok(Ok(ChargeOutcome::Succeeded { payment_id })) => payment_id,
+    };
 
     // The durable write: order and seats in one transaction, through the live-sale index.
     let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
