@@ -1515,18 +1515,53 @@ async fn postgres_refuses_an_oversell_redis_missed_and_the_payment_is_refunded()
         .unwrap();
     assert_eq!(orders, 0, "no order for alice");
     // No money without seats: the payment was refunded.
-    let charge = payments::ChargeRequest {
-        idempotency_key: format!("{}:k1", hold["hold_id"].as_str().unwrap()),
-        amount_cents: 16_000, // two standard seats at 80.00, as quoted
-        currency: "USD".into(),
-        token: "tok_visa".into(),
-    };
-    if let Ok(payments::ChargeOutcome::Succeeded { payment_id }) =
-        gw.app.payments.charge(&charge).await
-    {
-        assert!(gw.app.payments.is_refunded(&payment_id));
-    } else {
-        panic!("the replayed charge returns the first (succeeded) result");
+    assert_eq!(
+        gw.app.payments.kept_payments().unwrap(),
+        Vec::<String>::new()
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn concurrent_commits_with_different_keys_make_one_order_and_refund_the_rest() {
+    let (gw, db, event) = setup("race").await;
+    let alice = token("alice", Role::Buyer);
+    let (_, hold) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "r", "user_id": "alice", "seat_ids": ["balc-D-1"]}),
+        )
+        .await;
+    let hold_id = hold["hold_id"].as_str().unwrap().to_owned();
+    let commit = format!("/reservations/{hold_id}/commit");
+    let answers = futures::future::join_all((0..6).map(|i| {
+        gw.call(
+            Method::POST,
+            &commit,
+            Some(&alice),
+            Some(json!({"idempotency_key": format!("key-{i}"), "payment_token": "tok_visa"})),
+        )
+    }))
+    .await;
+    let won: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::OK)
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one commit wins: {answers:?}");
+    for (s, v, _) in &answers {
+        assert!(
+            *s == StatusCode::OK
+                || v["error"]["code"] == "idempotency_conflict"
+                || v["error"]["code"] == "request_in_progress",
+            "{s} {v}"
+        );
     }
+    // Every captured payment but the order's own was refunded: no money without seats.
+    let (paid_with,): (String,) = sqlx::query_as("SELECT payment_ref FROM orders")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(gw.app.payments.kept_payments().unwrap(), vec![paid_with]);
     db.drop().await;
 }

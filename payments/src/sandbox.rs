@@ -121,6 +121,28 @@ impl Sandbox {
         Ok(captured)
     }
 
+    /// Payments captured and not refunded: the money the sandbox holds (what reconciliation must
+    /// match with orders).
+    pub fn kept_payments(&self) -> Result<Vec<String>, PaymentError> {
+        let refunded = self
+            .refunded
+            .lock()
+            .map_err(|_| PaymentError::Unavailable("sandbox store poisoned".into()))?
+            .clone();
+        let mut kept: Vec<String> = self
+            .store()?
+            .values()
+            .filter_map(|(_, outcome)| match outcome {
+                ChargeOutcome::Succeeded { payment_id } if !refunded.contains(payment_id) => {
+                    Some(payment_id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        kept.sort();
+        Ok(kept)
+    }
+
     /// Whether a payment was refunded.
     pub fn is_refunded(&self, payment_id: &str) -> bool {
         self.refunded

@@ -258,10 +258,26 @@ async fn commit_inner(
                         "a seat of this hold was already sold; the payment was refunded",
                     ));
                 }
-                // A concurrent replay of this commit wrote the order first.
+                // A concurrent commit of this hold wrote the order first. If it was paid with
+                // another payment (another idempotency key), ours took money for nothing:
+                // refund it before answering as that order's replay (or its conflict).
                 Some("orders_hold_unique")
                 | Some("orders_pkey")
                 | Some("orders_payment_ref_unique") => {
+                    let winner: Option<(String,)> =
+                        sqlx::query_as("SELECT payment_ref FROM orders WHERE id = $1")
+                            .bind(order)
+                            .fetch_optional(&app.db)
+                            .await?;
+                    if winner
+                        .as_ref()
+                        .is_some_and(|(paid_with,)| *paid_with != payment_id)
+                    {
+                        app.payments
+                            .refund(&payment_id)
+                            .map_err(|e| ApiError::unavailable("payment provider", e))?;
+                        tracing::warn!(hold = %id, "concurrent commit with another key lost; its payment refunded");
+                    }
                     return Box::pin(commit_inner(app, user, id, body)).await;
                 }
                 // Postgres did not answer: the outcome is not known (the commit may have landed).
