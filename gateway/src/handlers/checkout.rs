@@ -158,21 +158,23 @@ async fn commit_inner(
     let pin_for = Duration::from_secs(app.coordinator.limits().max_pin_secs);
     match app.coordinator.pin(&id, pin_for).await? {
         ExtendOutcome::Extended(_) => {}
-        ExtendOutcome::Expired(_) | ExtendOutcome::SeatsLost(_) => {
-            return Err(ApiError::client(
-                StatusCode::GONE,
-                "hold_expired",
-                "the hold has expired",
-            ))
-        }
         ExtendOutcome::NotFound | ExtendOutcome::NotOwner => {
             return Err(ApiError::not_found("unknown_hold", format!("no hold {id}")))
         }
+        ExtendOutcome::Invalid(e) => return Err(ApiError::unavailable("coordinator", e)),
+        // The hold moved on under us: a concurrent commit may have just sold it (then its
+        // order answers), otherwise it expired or is being committed right now.
         other => {
-            return Err(ApiError::unavailable(
-                "coordinator",
-                format!("pin refused: {other:?}"),
-            ))
+            if existing_order(app, order).await?.is_some() {
+                return Box::pin(commit_inner(app, user, id, body)).await;
+            }
+            return Err(match other {
+                ExtendOutcome::WrongState(_) => ApiError::conflict(
+                    "request_in_progress",
+                    "this hold is being committed; retry shortly",
+                ),
+                _ => ApiError::client(StatusCode::GONE, "hold_expired", "the hold has expired"),
+            });
         }
     }
     let (total_cents, currency) = quoted_total(app, &hold).await?;
