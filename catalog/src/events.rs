@@ -138,13 +138,6 @@ pub enum StatusOutcome {
     NotAllowed(EventStatus),
 }
 
-fn key_safe(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
 fn problem(path: &str, message: impl Into<String>) -> Problem {
     Problem {
         path: path.into(),
@@ -201,7 +194,7 @@ pub async fn create_event(
     owner: Option<&str>,
 ) -> Result<EventOutcome, CatalogError> {
     let mut problems = Vec::new();
-    if !key_safe(&draft.id) {
+    if !crate::key_safe(&draft.id) {
         problems.push(problem(
             "id",
             "must be 1 to 64 characters of A-Z a-z 0-9 _ . -",

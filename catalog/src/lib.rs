@@ -34,6 +34,12 @@ pub enum CatalogError {
     Inconsistent(String),
 }
 
+/// The id rule of every catalog id that becomes part of a Redis key: the coordinator's own
+/// (`coordinator::ids`), so the catalog can never store an id the coordinator would refuse.
+pub(crate) fn key_safe(s: &str) -> bool {
+    SeatId::parse(s).is_ok()
+}
+
 /// Applies every pending migration.
 pub async fn migrate(pool: &PgPool) -> Result<(), CatalogError> {
     MIGRATOR.run(pool).await?;

@@ -92,13 +92,6 @@ pub struct Problem {
     pub message: String,
 }
 
-fn key_safe(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
 const ID_RULE: &str = "must be 1 to 64 characters of A-Z a-z 0-9 _ . -";
 
 impl SeatMap {
@@ -127,7 +120,7 @@ impl SeatMap {
                 })
             }
         };
-        if !key_safe(&self.venue.id) {
+        if !crate::key_safe(&self.venue.id) {
             add("venue.id".into(), ID_RULE);
         }
         if self.venue.name.trim().is_empty() || self.venue.name.len() > 200 {
@@ -135,7 +128,7 @@ impl SeatMap {
         }
         let mut categories = HashSet::new();
         for (i, c) in self.categories.iter().enumerate() {
-            if !key_safe(&c.id) {
+            if !crate::key_safe(&c.id) {
                 add(format!("categories[{i}].id"), ID_RULE);
             }
             if !categories.insert(c.id.as_str()) {
@@ -160,7 +153,7 @@ impl SeatMap {
         }
         let (mut section_ids, mut seat_ids) = (HashSet::new(), HashSet::with_capacity(total));
         for (si, section) in self.sections.iter().enumerate() {
-            if !key_safe(&section.id) {
+            if !crate::key_safe(&section.id) {
                 add(format!("sections[{si}].id"), ID_RULE);
             }
             if !section_ids.insert(section.id.as_str()) {
@@ -186,7 +179,7 @@ impl SeatMap {
                 let mut numbers = HashSet::new();
                 for (i, seat) in row.seats.iter().enumerate() {
                     let at = format!("sections[{si}].rows[{ri}].seats[{i}]");
-                    if !key_safe(&seat.id) {
+                    if !crate::key_safe(&seat.id) {
                         add(format!("{at}.id"), ID_RULE);
                     }
                     if !seat_ids.insert(seat.id.as_str()) {

@@ -307,8 +307,7 @@ async fn admin_read(
     app: App,
 ) -> Result<warp::reply::Response, warp::Rejection> {
     principal.require(Role::Admin)?;
-    let id = coordinator::HoldId::parse(&raw)
-        .map_err(|_| ApiError::not_found("unknown_hold", "no such hold"))?;
+    let id = reservations::hold_id(&raw)?;
     match app
         .coordinator
         .read_hold(&id, coordinator::Caller::System)
@@ -326,8 +325,7 @@ async fn admin_release(
     app: App,
 ) -> Result<warp::reply::Response, warp::Rejection> {
     principal.require(Role::Admin)?;
-    let id = coordinator::HoldId::parse(&raw)
-        .map_err(|_| ApiError::not_found("unknown_hold", "no such hold"))?;
+    let id = reservations::hold_id(&raw)?;
     match app
         .coordinator
         .release(&id, coordinator::Caller::System)

@@ -127,8 +127,7 @@ pub async fn transition(
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
     ensure_owner(&app, &principal, &raw).await?;
-    let id =
-        EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
+    let id = super::events::event_id(&raw)?;
     let outcome = match action {
         Transition::Open => catalog::open_sales(&app.db, &app.coordinator, &id).await,
         other => catalog::events::set_status(&app.db, id.as_str(), other).await,
@@ -203,8 +202,7 @@ pub async fn block(
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
     ensure_owner(&app, &principal, &raw).await?;
-    let id =
-        EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
+    let id = super::events::event_id(&raw)?;
     let tag = body.tag.as_deref().unwrap_or("organizer");
     match app
         .coordinator
@@ -238,8 +236,7 @@ pub async fn unblock(
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Organizer)?;
     ensure_owner(&app, &principal, &raw).await?;
-    let id =
-        EventId::parse(&raw).map_err(|_| ApiError::not_found("unknown_event", "no such event"))?;
+    let id = super::events::event_id(&raw)?;
     match app
         .coordinator
         .unblock(&id, &seats(&body.seat_ids)?)

@@ -196,12 +196,21 @@ async fn create_inner(
     let (event_id, event) = visible_event(app, &raw).await?;
     // A replay of a request already answered gets its answer, whatever the sale's state now
     // (a buyer retrying after a timeout must not be told "frozen" about a hold they have).
+    // The record is read only where the coordinator's own replay detection cannot serve: best
+    // available (the seats are not known before the earlier hold is found) and a sale that is
+    // no longer open. A chosen-seats hold on an open sale is replayed by `hold_begin.lua`, so
+    // the hot path pays no extra round trip.
     let hold_id = HoldId::derive(&event_id, &user, &client_id);
-    let earlier = match app
-        .coordinator
-        .read_hold(&hold_id, Caller::User(&user))
-        .await?
-    {
+    let needs_lookup = body.quantity.is_some() || check_on_sale(&event).is_err();
+    let earlier = match needs_lookup {
+        false => ReadOutcome::NotFound,
+        true => {
+            app.coordinator
+                .read_hold(&hold_id, Caller::User(&user))
+                .await?
+        }
+    };
+    let earlier = match earlier {
         ReadOutcome::Found(hold) if hold.state == HoldState::Pending => {
             return Err(ApiError::conflict(
                 "request_in_progress",
