@@ -6,8 +6,10 @@
   KEYS[3]  sold     HASH    seat_id -> buyer hold_id
   KEYS[4]  blocked  HASH    seat_id -> tag
   KEYS[5]  ver      STRING  change counter
+  KEYS[6]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  tag              why the seats are blocked (e.g. "press"), kept for the audit trail
-  ARGV[2..] seat_id
+  ARGV[2]  actor            who blocks, for the audit trail
+  ARGV[3..] seat_id
 
   Returns  {0, seat_id, ...}            all seats are blocked; lists the ones newly blocked by this
                                         call (already blocked seats are left as they were)
@@ -17,14 +19,14 @@
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   A live hold is never broken by a block: the organizer waits for it to end (or it expires).
 ]]
-local inv, held, sold, blocked, ver = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local tag = ARGV[1]
+local inv, held, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local tag, actor = ARGV[1], ARGV[2]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local unknown, taken, todo = {}, {}, {}
-for i = 2, #ARGV do
+for i = 3, #ARGV do
   local seat = ARGV[i]
   if redis.call('SISMEMBER', inv, seat) == 0 then
     unknown[#unknown + 1] = seat
@@ -52,5 +54,6 @@ for _, seat in ipairs(todo) do
 end
 if #todo > 0 then
   redis.call('INCR', ver)
+  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'blocked', 'h', tag, 'u', actor, 't', now, 's', table.concat(todo, ' '))
 end
 return {0, unpack(todo)}

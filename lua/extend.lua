@@ -3,9 +3,12 @@
 
   KEYS[1]  held     ZSET    seat_id -> hold expiry (unix ms)               seat:{ev:E:sec:S}:held
   KEYS[2]  holder   HASH    seat_id -> hold_id
+  KEYS[3]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  hold_id
   ARGV[2]  expires_ms       the new absolute expiry, unix ms (the cap was checked by hold_transition.lua)
-  ARGV[3..] seat_id         the hold's seats in this section
+  ARGV[3]  action           extended | pinned | unpinned: what the audit trail records
+  ARGV[4]  actor            who asks, for the audit trail
+  ARGV[5..] seat_id         the hold's seats in this section
 
   Returns  {0, seats}       every seat's expiry is now expires_ms
            {-1, seat_id, ...} these seats are no longer held by hold_id (expired, or lost in a
@@ -14,15 +17,16 @@
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   A seat whose hold has expired cannot be revived here: another buyer may already hold it.
 ]]
-local held, holder = KEYS[1], KEYS[2]
+local held, holder, audit = KEYS[1], KEYS[2], KEYS[3]
 local hold_id = ARGV[1]
 local expires_ms = tonumber(ARGV[2])
+local action, actor = ARGV[3], ARGV[4]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local lost = {}
-for i = 3, #ARGV do
+for i = 5, #ARGV do
   local seat = ARGV[i]
   local score = redis.call('ZSCORE', held, seat)
   if not score or tonumber(score) <= now or redis.call('HGET', holder, seat) ~= hold_id then
@@ -32,7 +36,10 @@ end
 if #lost > 0 then
   return {-1, unpack(lost)}
 end
-for i = 3, #ARGV do
+local seats = {}
+for i = 5, #ARGV do
   redis.call('ZADD', held, 'XX', expires_ms, ARGV[i])
+  seats[#seats + 1] = ARGV[i]
 end
-return {0, #ARGV - 2}
+redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', action, 'h', hold_id, 'u', actor, 't', now, 's', table.concat(seats, ' '))
+return {0, #seats}

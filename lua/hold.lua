@@ -9,11 +9,13 @@
   KEYS[4]  sold     HASH    seat_id -> hold_id / order reference that bought it
   KEYS[5]  blocked  HASH    seat_id -> organizer's tag (no expiry)
   KEYS[6]  ver      STRING  change counter, bumped when availability changes
+  KEYS[7]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  hold_id          caller-generated (derived from the client reservation id); a replay of
                             the same hold id on seats it already holds succeeds and changes nothing
                             but the expiry
   ARGV[2]  expires_ms       absolute expiry, unix ms (decided once per hold by hold_begin.lua)
-  ARGV[3..] seat_id         the seats, no duplicates (the caller rejects duplicates)
+  ARGV[3]  actor            who asks (the buyer's user id), for the audit trail
+  ARGV[4..] seat_id         the seats, no duplicates (the caller rejects duplicates)
 
   Returns  {0, newly_held, version}        every seat is now held by hold_id
            {-1, seat_id, why, ...}         pairs of (seat, why) with why in held|sold|blocked; nothing written
@@ -25,9 +27,10 @@
   Expiry needs no background process: a seat whose score is <= now is free, whatever is left in
   the keys. The bounded purge below is housekeeping only.
 ]]
-local inv, held, holder, sold, blocked, ver = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local inv, held, holder, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local hold_id = ARGV[1]
 local expires_ms = tonumber(ARGV[2])
+local actor = ARGV[3]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -42,12 +45,15 @@ end
 -- Housekeeping: forget at most 256 expired holds so the keys do not grow without bound.
 local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'LIMIT', 0, 256)
 if #expired > 0 then
+  for _, seat in ipairs(expired) do
+    redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'expired', 'h', redis.call('HGET', holder, seat) or '', 'u', 'system:expiry', 't', redis.call('ZSCORE', held, seat), 's', seat)
+  end
   redis.call('ZREM', held, unpack(expired))
   redis.call('HDEL', holder, unpack(expired))
 end
 
 local unknown, taken, wanted = {}, {}, {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local seat = ARGV[i]
   if redis.call('SISMEMBER', inv, seat) == 0 then
     unknown[#unknown + 1] = seat
@@ -74,21 +80,27 @@ if #taken > 0 then
   return {-1, unpack(taken)}
 end
 
-local newly = 0
+local newly = {}
 for _, seat in ipairs(wanted) do
   if redis.call('HGET', holder, seat) == hold_id then
     -- Already this hold's (a replayed or taken-over attempt): never shorten its expiry.
     redis.call('ZADD', held, 'GT', expires_ms, seat)
   else
-    newly = newly + 1
+    local previous = redis.call('HGET', holder, seat)
+    if previous then
+      -- An expired hold the purge above did not reach: its end is recorded before it is replaced.
+      redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'expired', 'h', previous, 'u', 'system:expiry', 't', redis.call('ZSCORE', held, seat) or now, 's', seat)
+    end
+    newly[#newly + 1] = seat
     redis.call('ZADD', held, expires_ms, seat)
     redis.call('HSET', holder, seat, hold_id)
   end
 end
 local version
-if newly > 0 then
+if #newly > 0 then
+  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'held', 'h', hold_id, 'u', actor, 't', now, 's', table.concat(newly, ' '))
   version = redis.call('INCR', ver)
 else
   version = tonumber(redis.call('GET', ver) or '0')
 end
-return {0, newly, version}
+return {0, #newly, version}

@@ -4,27 +4,33 @@
   KEYS[1]  held     ZSET    seat_id -> hold expiry (unix ms)               seat:{ev:E:sec:S}:held
   KEYS[2]  holder   HASH    seat_id -> hold_id
   KEYS[3]  ver      STRING  change counter
+  KEYS[4]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  hold_id          only seats whose holder is this hold are touched
-  ARGV[2..] seat_id         the hold's seats in this section
+  ARGV[2]  actor            who releases (the buyer, or `system` for a rollback), for the audit trail
+  ARGV[3..] seat_id         the hold's seats in this section
 
   Returns  {0, released}    `released` seats were freed (0 on a replay, or when the hold had already
                             lost them, e.g. expired and re-held by someone else): idempotent
 
-  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: not used.
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
 ]]
-local held, holder, ver = KEYS[1], KEYS[2], KEYS[3]
-local hold_id = ARGV[1]
+local held, holder, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local hold_id, actor = ARGV[1], ARGV[2]
 
-local released = 0
-for i = 2, #ARGV do
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local released = {}
+for i = 3, #ARGV do
   local seat = ARGV[i]
   if redis.call('HGET', holder, seat) == hold_id then
     redis.call('HDEL', holder, seat)
     redis.call('ZREM', held, seat)
-    released = released + 1
+    released[#released + 1] = seat
   end
 end
-if released > 0 then
+if #released > 0 then
   redis.call('INCR', ver)
+  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'released', 'h', hold_id, 'u', actor, 't', now, 's', table.concat(released, ' '))
 end
-return {0, released}
+return {0, #released}

@@ -7,12 +7,14 @@
   KEYS[4]  sold     HASH    seat_id -> hold_id that bought it
   KEYS[5]  blocked  HASH    seat_id -> organizer's tag
   KEYS[6]  ver      STRING  change counter
+  KEYS[7]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  hold_id
   ARGV[2]  mode             "strict": every seat must be live-held by hold_id (checkout)
                             "repair": Postgres says these seats are sold to hold_id; make Redis agree
                             whatever holds or blocks are on them (reconciler), but never take a seat
                             sold to someone else
-  ARGV[3..] seat_id
+  ARGV[3]  actor            who sells (checkout, reconciler), for the audit trail
+  ARGV[4..] seat_id
 
   Returns  {0, newly_sold, version}   all seats are sold to hold_id (a replay sells 0: idempotent)
            {-1, seat_id, ...}         already sold to ANOTHER hold: an oversell attempt; nothing written
@@ -21,14 +23,14 @@
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
 ]]
-local inv, held, holder, sold, blocked, ver = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local hold_id, mode = ARGV[1], ARGV[2]
+local inv, held, holder, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local hold_id, mode, actor = ARGV[1], ARGV[2], ARGV[3]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local conflict, unknown, not_held, todo = {}, {}, {}, {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local seat = ARGV[i]
   local buyer = redis.call('HGET', sold, seat)
   if redis.call('SISMEMBER', inv, seat) == 0 then
@@ -66,6 +68,7 @@ end
 local version
 if #todo > 0 then
   version = redis.call('INCR', ver)
+  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'sold', 'h', hold_id, 'u', actor, 't', now, 's', table.concat(todo, ' '))
 else
   version = tonumber(redis.call('GET', ver) or '0')
 end

@@ -3,22 +3,29 @@
 
   KEYS[1]  blocked  HASH    seat_id -> tag                                 seat:{ev:E:sec:S}:blocked
   KEYS[2]  ver      STRING  change counter
-  ARGV[1..] seat_id
+  KEYS[3]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
+  ARGV[1]  actor            who unblocks, for the audit trail
+  ARGV[2..] seat_id
 
   Returns  {0, seat_id, ...}   the seats that were blocked and are now free (others are untouched:
                                unblocking a free, held or sold seat changes nothing; idempotent)
 
-  Cluster: both KEYS share the hash tag {ev:E:sec:S}.   Clock: not used.
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
 ]]
-local blocked, ver = KEYS[1], KEYS[2]
+local blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3]
+local actor = ARGV[1]
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local freed = {}
-for i = 1, #ARGV do
+for i = 2, #ARGV do
   if redis.call('HDEL', blocked, ARGV[i]) == 1 then
     freed[#freed + 1] = ARGV[i]
   end
 end
 if #freed > 0 then
   redis.call('INCR', ver)
+  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'unblocked', 'h', '', 'u', actor, 't', now, 's', table.concat(freed, ' '))
 end
 return {0, unpack(freed)}

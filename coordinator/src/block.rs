@@ -69,14 +69,19 @@ impl Coordinator {
         let mut refusal = None;
         for (section, seats) in &groups {
             let k = keys::section(event, section);
-            let mut args = Vec::with_capacity(seats.len() + 1);
+            let mut args = Vec::with_capacity(seats.len() + 2);
             args.push(tag.to_owned());
+            args.push("organizer".to_owned());
             args.extend(seats.iter().map(ToString::to_string));
             let script = &self.scripts.block;
             let reply = Reply::new(
                 script.name,
                 script
-                    .run(client, vec![k.inv, k.held, k.sold, k.blocked, k.ver], args)
+                    .run(
+                        client,
+                        vec![k.inv, k.held, k.sold, k.blocked, k.ver, k.audit],
+                        args,
+                    )
                     .await?,
             )?;
             match reply.code()? {
@@ -162,8 +167,10 @@ impl Coordinator {
             script
                 .run(
                     client,
-                    vec![k.blocked, k.ver],
-                    seats.iter().map(ToString::to_string).collect(),
+                    vec![k.blocked, k.ver, k.audit],
+                    std::iter::once("organizer".to_owned())
+                        .chain(seats.iter().map(ToString::to_string))
+                        .collect(),
                 )
                 .await?,
         )?;

@@ -56,6 +56,9 @@ pub struct RedisSettings {
     pub command_timeout_ms: u64,
     /// Attempts per command when a connection drops under it (failover).
     pub max_command_attempts: u32,
+    /// The commit queue's name: deployments (or test databases) sharing one cluster keep their
+    /// commits apart by it. Gateways and reconcilers of one deployment must agree.
+    pub commit_queue: String,
 }
 
 impl Default for RedisSettings {
@@ -65,6 +68,7 @@ impl Default for RedisSettings {
             pool_size: 4,
             command_timeout_ms: 5_000,
             max_command_attempts: 6,
+            commit_queue: "main".into(),
         }
     }
 }

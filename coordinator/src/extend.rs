@@ -99,14 +99,25 @@ impl Coordinator {
         let mut lost = Vec::new();
         for (section, seats) in self.hold_groups(&hold).await? {
             let k = keys::section(&hold.event, &section);
-            let mut args = Vec::with_capacity(seats.len() + 2);
+            let mut args = Vec::with_capacity(seats.len() + 4);
             args.push(hold_id.to_string());
             args.push(hold.expires_at_ms.to_string());
+            args.push(
+                match op {
+                    "pin" => "pinned",
+                    "unpin" => "unpinned",
+                    _ => "extended",
+                }
+                .to_owned(),
+            );
+            args.push(caller.actor());
             args.extend(seats.iter().map(ToString::to_string));
             let script = &self.scripts.extend;
             let reply = Reply::new(
                 script.name,
-                script.run(client, vec![k.held, k.holder], args).await?,
+                script
+                    .run(client, vec![k.held, k.holder, k.audit], args)
+                    .await?,
             )?;
             match reply.code()? {
                 0 => {}

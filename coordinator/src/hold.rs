@@ -369,6 +369,7 @@ impl Coordinator {
                     section,
                     &hold_id,
                     expires_at_ms,
+                    request.user.as_str(),
                     seats,
                 )
                 .await
@@ -437,7 +438,7 @@ impl Coordinator {
             return Ok(());
         }
         for (section, seats) in touched.iter().rev() {
-            self.release_section(client, event, section, hold_id, seats)
+            self.release_section(client, event, section, hold_id, "system:rollback", seats)
                 .await?;
         }
         self.settle(client, record, "abort", attempt).await?;
@@ -452,12 +453,14 @@ impl Coordinator {
         section: &SectionId,
         hold_id: &HoldId,
         expires_at_ms: i64,
+        actor: &str,
         seats: &[SeatId],
     ) -> Result<Option<HoldOutcome>, CoordinatorError> {
         let k = keys::section(event, section);
-        let mut args = Vec::with_capacity(seats.len() + 2);
+        let mut args = Vec::with_capacity(seats.len() + 3);
         args.push(hold_id.to_string());
         args.push(expires_at_ms.to_string());
+        args.push(actor.to_owned());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.hold;
         let reply = Reply::new(
@@ -465,7 +468,7 @@ impl Coordinator {
             script
                 .run(
                     client,
-                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
+                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
                     args,
                 )
                 .await?,

@@ -22,6 +22,8 @@ pub struct SectionKeys {
     pub blocked: String,
     /// STRING change counter (seat-map cache version).
     pub ver: String,
+    /// STREAM of the section's seat state changes (`lua/sweep.lua` documents the entries).
+    pub audit: String,
 }
 
 /// The hash tag shared by every key of one section.
@@ -39,6 +41,7 @@ pub fn section(event: &EventId, section: &SectionId) -> SectionKeys {
         sold: format!("seat:{tag}:sold"),
         blocked: format!("seat:{tag}:blocked"),
         ver: format!("seat:{tag}:ver"),
+        audit: format!("seat:{tag}:audit"),
     }
 }
 
@@ -56,6 +59,20 @@ pub fn sections(event: &EventId) -> String {
 pub fn hold(hold: &HoldId) -> String {
     format!("seat:{{hold:{hold}}}")
 }
+
+/// STREAM of committed sales waiting for the durable writer (reconciler), read by the consumer
+/// group [`COMMIT_GROUP`]. One stream on one slot: a few thousand commits a second at most
+/// (seats are scarce), far below what one node streams. `name` keeps deployments sharing a
+/// cluster apart.
+pub fn commit_queue(name: &str) -> String {
+    format!("seat:{{commits:{name}}}:queue")
+}
+
+/// The durable writers' consumer group on [`commit_queue`].
+pub const COMMIT_GROUP: &str = "writers";
+
+/// Pub/sub channel on which the writer announces what became of each commit.
+pub const ORDER_DONE_CHANNEL: &str = "order:done";
 
 /// Prefix of the channels announcing seat changes.
 pub const SEAT_UPDATE_PREFIX: &str = "seat:update:";
@@ -81,7 +98,9 @@ mod tests {
         let e = EventId::parse("e1").expect("valid");
         let a = SectionId::parse("a").expect("valid");
         let k = section(&e, &a);
-        for key in [&k.inv, &k.held, &k.holder, &k.sold, &k.blocked, &k.ver] {
+        for key in [
+            &k.inv, &k.held, &k.holder, &k.sold, &k.blocked, &k.ver, &k.audit,
+        ] {
             assert!(key.contains("{ev:e1:sec:a}"), "{key}");
         }
         assert_eq!(layout(&e), "seat:{ev:e1}:layout");

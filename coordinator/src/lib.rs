@@ -45,6 +45,7 @@ mod reply;
 pub mod scripts;
 pub mod sell;
 pub mod snapshot;
+pub mod streams;
 pub mod updates;
 
 mod layout;
@@ -75,6 +76,14 @@ pub enum Caller<'a> {
 }
 
 impl Caller<'_> {
+    /// Who acted, as the audit trail records it.
+    pub(crate) fn actor(&self) -> String {
+        match self {
+            Caller::User(u) => u.to_string(),
+            Caller::System => "system".to_owned(),
+        }
+    }
+
     fn as_arg(&self) -> String {
         match self {
             Caller::User(u) => u.to_string(),
@@ -89,6 +98,7 @@ pub struct Coordinator {
     scripts: Scripts,
     limits: Limits,
     layouts: LayoutCache,
+    commit_queue: String,
 }
 
 impl Coordinator {
@@ -104,9 +114,16 @@ impl Coordinator {
             scripts: Scripts::load(),
             limits,
             layouts: LayoutCache::default(),
+            commit_queue: keys::commit_queue(&settings.commit_queue),
         };
         coordinator.load_scripts().await?;
         Ok(coordinator)
+    }
+
+    /// Uses another commit queue than the settings' (tests sharing one cluster).
+    pub fn with_commit_queue(mut self, name: &str) -> Self {
+        self.commit_queue = keys::commit_queue(name);
+        self
     }
 
     /// Loads every script on every primary (also done lazily on NOSCRIPT).

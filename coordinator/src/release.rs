@@ -44,7 +44,7 @@ impl Coordinator {
         let mut changed = Vec::new();
         for (section, seats) in self.hold_groups(h).await? {
             if self
-                .release_section(client, &h.event, &section, hold_id, &seats)
+                .release_section(client, &h.event, &section, hold_id, &caller.actor(), &seats)
                 .await?
                 > 0
             {
@@ -64,17 +64,19 @@ impl Coordinator {
         event: &EventId,
         section: &SectionId,
         hold_id: &HoldId,
+        actor: &str,
         seats: &[SeatId],
     ) -> Result<u64, CoordinatorError> {
         let k = keys::section(event, section);
-        let mut args = Vec::with_capacity(seats.len() + 1);
+        let mut args = Vec::with_capacity(seats.len() + 2);
         args.push(hold_id.to_string());
+        args.push(actor.to_owned());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.release;
         let reply = Reply::new(
             script.name,
             script
-                .run(client, vec![k.held, k.holder, k.ver], args)
+                .run(client, vec![k.held, k.holder, k.ver, k.audit], args)
                 .await?,
         )?;
         match reply.code()? {

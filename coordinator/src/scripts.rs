@@ -57,6 +57,8 @@ scripts! {
     hold_begin => "hold_begin.lua",
     hold_settle => "hold_settle.lua",
     hold_transition => "hold_transition.lua",
+    sweep => "sweep.lua",
+    unsell => "unsell.lua",
 }
 
 impl Scripts {

@@ -86,9 +86,18 @@ impl Coordinator {
         let mut refusal = None;
         for (section, seats) in groups {
             let k = keys::section(event, &section);
-            let mut args = Vec::with_capacity(seats.len() + 2);
+            let mut args = Vec::with_capacity(seats.len() + 3);
             args.push(hold_id.to_string());
             args.push(mode.to_owned());
+            // Strict sales are checkout's; repairs are the reconciler's.
+            args.push(
+                if mode == "strict" {
+                    "checkout"
+                } else {
+                    "system:reconciler"
+                }
+                .to_owned(),
+            );
             args.extend(seats.iter().map(ToString::to_string));
             let script = &self.scripts.sell;
             let reply = Reply::new(
@@ -96,7 +105,7 @@ impl Coordinator {
                 script
                     .run(
                         client,
-                        vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
+                        vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
                         args,
                     )
                     .await?,
@@ -126,5 +135,53 @@ impl Coordinator {
             return Ok(refusal);
         }
         Ok(SellOutcome::Sold { newly_sold })
+    }
+}
+
+impl Coordinator {
+    /// Returns seats that `hold_id` bought to sale after its order was refunded (Postgres first,
+    /// then this). Only seats sold to that hold are touched; idempotent. Returns how many seats
+    /// are for sale again.
+    pub async fn unsell(
+        &self,
+        event: &EventId,
+        hold_id: &HoldId,
+        seats: &[SeatId],
+    ) -> Result<u64, CoordinatorError> {
+        let groups = match self.group_by_section(event, seats).await? {
+            None => return Ok(0),
+            Some(Err(_)) => return Ok(0),
+            Some(Ok(groups)) => groups,
+        };
+        let mut freed = 0;
+        let mut changed = Vec::new();
+        for (section, seats) in &groups {
+            let k = keys::section(event, section);
+            let script = &self.scripts.unsell;
+            let reply = Reply::new(
+                script.name,
+                script
+                    .run(
+                        self.client(),
+                        vec![k.sold, k.ver],
+                        std::iter::once(hold_id.to_string())
+                            .chain(seats.iter().map(ToString::to_string))
+                            .collect(),
+                    )
+                    .await?,
+            )?;
+            match reply.code()? {
+                0 => {
+                    let n = reply.int(1)? as u64;
+                    if n > 0 {
+                        changed.push(section.clone());
+                    }
+                    freed += n;
+                }
+                _ => return Err(reply.unknown_code()),
+            }
+        }
+        self.announce_sections(event, &changed).await;
+        Ok(freed)
     }
 }

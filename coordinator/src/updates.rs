@@ -22,6 +22,8 @@ pub enum Update {
     },
     /// An event's catalog data changed.
     Event(EventId),
+    /// The durable writer settled a commit: its JSON report (see the `orders` crate).
+    Order(String),
 }
 
 impl Update {
@@ -85,6 +87,7 @@ pub async fn watch(
         .psubscribe(vec![
             format!("{}*", keys::SEAT_UPDATE_PREFIX),
             format!("{}*", keys::EVENT_UPDATE_PREFIX),
+            keys::ORDER_DONE_CHANNEL.to_owned(),
         ])
         .await?;
     Ok(tokio::spawn(async move {
@@ -92,6 +95,11 @@ pub async fn watch(
         let _subscriber = subscriber;
         loop {
             match messages.recv().await {
+                Ok(message) if message.channel == keys::ORDER_DONE_CHANNEL => {
+                    if let Some(payload) = message.value.as_string() {
+                        on_update(Update::Order(payload));
+                    }
+                }
                 Ok(message) => {
                     if let Some(update) = Update::parse(&message.channel) {
                         on_update(update);

@@ -168,6 +168,8 @@ impl Caches {
                     m.remove(event);
                 }
             }
+            // Order outcomes are for checkout's waiters, not for caches.
+            coordinator::updates::Update::Order(_) => {}
         }
     }
 

@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 use crate::auth::{self, Principal, Role};
 use crate::body::{self, MAX_BODY_BYTES, MAX_SEATMAP_BYTES};
 use crate::errors::{self, ApiError};
-use crate::handlers::{self, checkout, events, organizer, reservations};
+use crate::handlers::{self, admin as admin_handlers, checkout, events, organizer, reservations};
 use crate::App;
 
 /// Every route of the public listener, as (method, OpenAPI path).
@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reservations/{hold_id}/extend"),
     ("POST", "/reservations/{hold_id}/commit"),
     ("GET", "/orders/{order_id}"),
+    ("POST", "/webhooks/payments"),
     ("POST", "/venues"),
 ];
 
@@ -46,6 +47,8 @@ pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/admin/holds/{hold_id}"),
     ("DELETE", "/admin/holds/{hold_id}"),
+    ("POST", "/admin/orders/{order_id}/refund"),
+    ("GET", "/admin/events/{event_id}/audit"),
 ];
 
 /// The OpenAPI 3.1 document, served as is.
@@ -194,6 +197,14 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(caller(&app))
         .and(with_app(app.clone()))
         .and_then(checkout::get_order);
+    // Authenticated by its signature, not a bearer token; the raw bytes are what is signed.
+    let webhook = warp::path!("webhooks" / "payments")
+        .and(warp::post())
+        .and(warp::header::optional::<String>("stripe-signature"))
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(with_app(app.clone()))
+        .and_then(checkout::webhook);
     create
         .or(get)
         .unify()
@@ -204,6 +215,8 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .or(commit)
         .unify()
         .or(order)
+        .unify()
+        .or(webhook)
         .unify()
         .boxed()
 }
@@ -286,8 +299,19 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
     let release = warp::path!("admin" / "holds" / String)
         .and(warp::delete())
         .and(caller(&app))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(admin_release);
+    let refund = warp::path!("admin" / "orders" / String / "refund")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(admin_handlers::refund);
+    let audit = warp::path!("admin" / "events" / String / "audit")
+        .and(warp::get())
+        .and(warp::query::<admin_handlers::AuditQuery>())
+        .and(caller(&app))
+        .and(with_app(app))
+        .and_then(|raw, query, principal, app| admin_handlers::audit(raw, query, principal, app));
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
@@ -295,6 +319,10 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .or(read)
         .unify()
         .or(release)
+        .unify()
+        .or(refund)
+        .unify()
+        .or(audit)
         .unify()
         .or(healthz)
         .unify()

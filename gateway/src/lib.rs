@@ -36,10 +36,35 @@ pub struct App {
     pub keys: auth::Keys,
     /// Per-process caches.
     pub caches: Arc<cache::Caches>,
-    /// The payment provider (the embedded sandbox).
-    pub payments: Arc<payments::sandbox::Sandbox>,
+    /// The payment provider.
+    pub payments: payments::Provider,
+    /// Checkout's deadlines and the webhook secret.
+    pub checkout: Arc<CheckoutConfig>,
+    /// Commits waiting for the durable writer's answer.
+    pub waiters: Arc<handlers::checkout::Waiters>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
     _watcher: Arc<AbortOnDrop>,
+}
+
+/// Checkout's settings.
+#[derive(Debug, Clone)]
+pub struct CheckoutConfig {
+    /// How long a commit waits for the provider before answering 202.
+    pub charge_deadline: std::time::Duration,
+    /// How long a commit waits for the durable writer before answering 202.
+    pub write_deadline: std::time::Duration,
+    /// Verifies `Stripe-Signature` on webhooks; `None`: the webhook endpoint answers 503.
+    pub webhook_secret: Option<secrecy::SecretString>,
+}
+
+impl Default for CheckoutConfig {
+    fn default() -> Self {
+        Self {
+            charge_deadline: std::time::Duration::from_secs(10),
+            write_deadline: std::time::Duration::from_secs(5),
+            webhook_secret: None,
+        }
+    }
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -59,7 +84,32 @@ impl App {
             .connect(settings.database.url.expose_secret())
             .await?;
         let keys = auth::Keys::from_settings(settings)?;
-        Self::new(Arc::new(coordinator), db, keys, &settings.redis).await
+        let payments = orders::provider(&settings.payments, &db)?;
+        let checkout = CheckoutConfig {
+            charge_deadline: std::time::Duration::from_millis(settings.payments.charge_deadline_ms),
+            write_deadline: std::time::Duration::from_millis(settings.payments.write_deadline_ms),
+            webhook_secret: settings.payments.webhook_secret.clone(),
+        };
+        Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
+            .await?
+            .with_payments(payments, checkout))
+    }
+
+    /// Replaces the payment provider and checkout's settings (the default is a sandbox without
+    /// webhooks).
+    pub fn with_payments(mut self, payments: payments::Provider, checkout: CheckoutConfig) -> Self {
+        self.payments = payments;
+        self.checkout = Arc::new(checkout);
+        self
+    }
+
+    /// What settling and refunding need.
+    pub fn services(&self) -> orders::Services {
+        orders::Services {
+            db: self.db.clone(),
+            coordinator: self.coordinator.clone(),
+            payments: self.payments.clone(),
+        }
     }
 
     /// Assembles the state and starts the cache-invalidation watcher.
@@ -70,20 +120,28 @@ impl App {
         redis: &coordinator::RedisSettings,
     ) -> anyhow::Result<Self> {
         let caches = Arc::new(cache::Caches::default());
+        let waiters = Arc::new(handlers::checkout::Waiters::default());
         let watcher = coordinator::updates::watch(redis, {
             let caches = caches.clone();
-            move |update| caches.invalidate(&update)
+            let waiters = waiters.clone();
+            move |update| match update {
+                coordinator::updates::Update::Order(payload) => waiters.notify(&payload),
+                other => caches.invalidate(&other),
+            }
         })
         .await?;
         Ok(Self {
             coordinator,
-            db,
+            db: db.clone(),
             metrics: Arc::new(metrics::Metrics::new()?),
             keys,
             caches,
-            payments: Arc::new(payments::sandbox::Sandbox::new(
+            payments: payments::Provider::Sandbox(Arc::new(payments::sandbox::Sandbox::new(
+                db.clone(),
                 payments::sandbox::SandboxConfig::default(),
-            )),
+            ))),
+            checkout: Arc::new(CheckoutConfig::default()),
+            waiters,
             _watcher: Arc::new(AbortOnDrop(watcher)),
         })
     }

@@ -13,6 +13,10 @@ pub struct Metrics {
     pub holds_total: IntCounterVec,
     /// Cache lookups by cache (event, venue, seatmap) and result (hit, miss).
     pub cache_total: IntCounterVec,
+    /// Commits answered, by outcome (paid, oversold).
+    pub orders_total: IntCounterVec,
+    /// Payment webhooks, by what settling them did.
+    pub webhooks_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -40,6 +44,14 @@ impl Metrics {
             Opts::new("gateway_holds_total", "Hold requests, by outcome"),
             &["outcome"],
         )?;
+        let orders_total = IntCounterVec::new(
+            Opts::new("gateway_orders_total", "Commits answered, by outcome"),
+            &["outcome"],
+        )?;
+        let webhooks_total = IntCounterVec::new(
+            Opts::new("gateway_webhooks_total", "Payment webhooks, by outcome"),
+            &["outcome"],
+        )?;
         let cache_total = IntCounterVec::new(
             Opts::new(
                 "gateway_cache_lookups_total",
@@ -49,6 +61,8 @@ impl Metrics {
         )?;
         registry.register(Box::new(holds_total.clone()))?;
         registry.register(Box::new(cache_total.clone()))?;
+        registry.register(Box::new(orders_total.clone()))?;
+        registry.register(Box::new(webhooks_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         Ok(Self {
@@ -57,6 +71,8 @@ impl Metrics {
             http_request_duration_seconds,
             holds_total,
             cache_total,
+            orders_total,
+            webhooks_total,
         })
     }
 

@@ -1,19 +1,27 @@
 //! Payments: the provider interface checkout talks to, an embedded **sandbox** provider that
-//! behaves like a real one, and the `Stripe-Signature` webhook scheme.
+//! behaves like a real one, a **Stripe** PaymentIntents client, and the `Stripe-Signature`
+//! webhook scheme.
 //!
 //! # Layout
 //!
-//! - [`ChargeRequest`], [`ChargeOutcome`], [`PaymentError`]: the interface. Business outcomes
-//!   (declined, needs an action) are outcomes; a provider that cannot answer in time is an error.
-//! - [`sandbox`]: test tokens, configurable latency, Stripe-like idempotency keys.
+//! - [`ChargeRequest`], [`ChargeOutcome`], [`Payment`], [`PaymentError`]: the interface.
+//!   Business outcomes (declined, needs an action) are outcomes; a provider that cannot answer in
+//!   time is an error.
+//! - [`Provider`]: the provider chosen by configuration; every caller goes through it.
+//! - [`sandbox`]: test tokens, configurable latency, Stripe-like idempotency keys, a ledger in
+//!   Postgres (shared by every process, as a real provider's is), signed webhooks.
+//! - [`stripe`]: PaymentIntents over HTTPS with `Idempotency-Key`.
 //! - [`signature`]: `t=<unix>,v1=<hex>[,v1=…]`, HMAC-SHA256 over `"{t}.{raw body}"`, with a
 //!   tolerance window; several `v1` values accepted (secret rotation).
-//!
-//! Not here yet (the checkout issue): the Stripe PaymentIntents HTTP client and its local stub,
-//! refunds driven by reconciliation, and a sandbox whose idempotency store outlives the process.
+//! - [`webhook`]: the Stripe-shaped event envelope both providers send.
 
 pub mod sandbox;
 pub mod signature;
+pub mod stripe;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +36,9 @@ pub struct ChargeRequest {
     pub currency: String,
     /// The client-side payment token (never card data: PCI stays with the provider).
     pub token: String,
+    /// Our references (order, hold, event), stored with the payment so reconciliation can find
+    /// what a payment was for without any state of ours.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// What the provider says about a charge.
@@ -53,6 +64,48 @@ pub enum ChargeOutcome {
     },
 }
 
+/// A payment's state at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Waiting for the buyer (3-D Secure).
+    RequiresAction,
+    /// Accepted, not settled yet.
+    Processing,
+    /// Captured.
+    Succeeded,
+    /// Refused; nothing captured.
+    Declined,
+    /// Captured, then given back in full.
+    Refunded,
+}
+
+/// A payment as the provider reports it (retrieve, list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// The provider's reference.
+    pub id: String,
+    /// Its state now.
+    pub status: PaymentStatus,
+    /// Amount in minor units.
+    pub amount_cents: i64,
+    /// ISO 4217.
+    pub currency: String,
+    /// The metadata the charge carried.
+    pub metadata: BTreeMap<String, String>,
+    /// When it was created (unix seconds).
+    pub created: i64,
+}
+
+/// What a refund did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// The money is back with the buyer (now, or already before: refunds are idempotent).
+    Refunded,
+    /// Nothing was captured under this reference: nothing to give back.
+    NotCaptured,
+}
+
 /// The provider could not give an answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -67,4 +120,60 @@ pub enum PaymentError {
     /// Transport or provider failure.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
+}
+
+/// The provider chosen by configuration. Cheap to clone.
+#[derive(Clone)]
+pub enum Provider {
+    /// The embedded sandbox.
+    Sandbox(Arc<sandbox::Sandbox>),
+    /// Stripe (or its local stub).
+    Stripe(Arc<stripe::Stripe>),
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Sandbox(_) => "Provider::Sandbox",
+            Self::Stripe(_) => "Provider::Stripe",
+        })
+    }
+}
+
+impl Provider {
+    /// Charges (or replays the first result of) an idempotency key.
+    pub async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, PaymentError> {
+        match self {
+            Self::Sandbox(p) => p.charge(request).await,
+            Self::Stripe(p) => p.charge(request).await,
+        }
+    }
+
+    /// The payment's state now; `None` when the provider does not know it.
+    pub async fn retrieve(&self, payment_id: &str) -> Result<Option<Payment>, PaymentError> {
+        match self {
+            Self::Sandbox(p) => p.retrieve(payment_id).await,
+            Self::Stripe(p) => p.retrieve(payment_id).await,
+        }
+    }
+
+    /// Refunds a captured payment in full, idempotently.
+    pub async fn refund(&self, payment_id: &str) -> Result<RefundOutcome, PaymentError> {
+        match self {
+            Self::Sandbox(p) => p.refund(payment_id).await,
+            Self::Stripe(p) => p.refund(payment_id).await,
+        }
+    }
+
+    /// Captured (succeeded, not refunded) payments created at or after `since_unix`, oldest
+    /// first: what reconciliation matches with orders.
+    pub async fn list_succeeded_since(
+        &self,
+        since_unix: i64,
+    ) -> Result<Vec<Payment>, PaymentError> {
+        match self {
+            Self::Sandbox(p) => p.list_succeeded_since(since_unix).await,
+            Self::Stripe(p) => p.list_succeeded_since(since_unix).await,
+        }
+    }
 }

@@ -1,57 +1,156 @@
-//! The reconciler daemon. Today it owns one loop: every event on sale in Postgres has its
-//! inventory open in Redis, so a cluster that lost its state (holds are soft state; a failover or
-//! a restart may drop keys) is refilled from the catalog. The durable writer, the expiry sweeper
-//! and payment reconciliation join it with the checkout issue.
+//! The reconciler daemon. Several may run at once (for failover and scale); none does work
+//! another is doing, and work a dead one held passes to the others:
+//!
+//! - **durable writer** ([`orders::writer`]): the commit queue is read through one Redis consumer
+//!   group (each entry goes to one writer; entries a dead writer held are claimed after an idle
+//!   time) and written to Postgres in batches (group commit);
+//! - **expiry sweeper** (`lua/sweep.lua`): forgets expired holds, records each expiry in the
+//!   audit trail, announces the section so seat-map caches refresh;
+//! - **audit copier** ([`audit`]): copies each section's audit stream to Postgres; each stream's
+//!   cursor row is taken with `FOR UPDATE SKIP LOCKED`, and moved in the same transaction as the
+//!   rows it copied (exactly once);
+//! - **reconciliation**: every event on sale has its inventory in Redis; sold seats in Postgres
+//!   are sold in Redis; every captured payment ends as an order or a refund
+//!   ([`orders::settle::settle_recent`]).
+
+pub mod audit;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::open::OpenOutcome;
-use coordinator::Coordinator;
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use coordinator::{Coordinator, EventId, HoldId, SeatId};
+use orders::settle::Settled;
+use orders::writer::WriterConfig;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use sqlx::PgPool;
 
 /// The reconciler's series, declared in one place.
 pub struct Metrics {
     registry: Registry,
-    /// Reconciliation passes by outcome (ok, error).
+    /// Reconciliation passes by loop (inventory, writer, sweep) and outcome (ok, error).
     pub passes_total: IntCounterVec,
     /// Seats added to Redis because the catalog had them and Redis did not.
     pub seats_reopened_total: IntCounterVec,
     /// Events on sale seen by the last pass.
     pub events_on_sale: IntGauge,
+    /// Commits written, by outcome (paid, superseded, oversold, malformed).
+    pub commits_total: IntCounterVec,
+    /// Jobs per durable-writer transaction.
+    pub batch_size: Histogram,
+    /// Seconds per durable-writer step (read, write, commit, acknowledge).
+    pub batch_seconds: Histogram,
+    /// Commits taken over from a writer that stopped.
+    pub commits_claimed_total: IntCounterVec,
+    /// Oversells refused by Postgres (the last guard). Anything but 0 pages someone.
+    pub oversell_total: IntCounterVec,
+    /// Expired holds swept, by seat.
+    pub expirations_total: IntCounterVec,
+    /// Audit rows copied to Postgres.
+    pub audit_rows_total: IntCounterVec,
+    /// Age of the oldest seat change not yet in Postgres at the last copy, seconds.
+    pub audit_lag_seconds: prometheus::Gauge,
+    /// Captured payments settled by reconciliation, by outcome.
+    pub payments_settled_total: IntCounterVec,
+    /// Sold seats Redis lacked and was told again.
+    pub sales_repaired_total: IntCounterVec,
 }
 
 impl Metrics {
     /// Creates and registers every series.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let passes_total = IntCounterVec::new(
-            Opts::new(
-                "reconciler_passes_total",
-                "Reconciliation passes, by outcome",
-            ),
-            &["outcome"],
+        let counter =
+            |name: &str, help: &str, label: &str| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), &[label])?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let passes_total = counter(
+            "reconciler_passes_total",
+            "Passes, by loop and outcome",
+            "outcome",
         )?;
-        let seats_reopened_total = IntCounterVec::new(
-            Opts::new(
-                "reconciler_seats_reopened_total",
-                "Seats loaded into Redis from the catalog because Redis lacked them",
-            ),
-            &["reason"],
+        let seats_reopened_total = counter(
+            "reconciler_seats_reopened_total",
+            "Seats loaded into Redis from the catalog because Redis lacked them",
+            "reason",
+        )?;
+        let commits_total = counter(
+            "reconciler_commits_total",
+            "Commits written, by outcome",
+            "outcome",
+        )?;
+        let commits_claimed_total = counter(
+            "reconciler_commits_claimed_total",
+            "Commits taken over from a writer that stopped",
+            "reason",
+        )?;
+        let oversell_total = counter(
+            "reconciler_oversell_total",
+            "Sales refused by the live-sale unique index (an oversell caught by the last guard)",
+            "event",
+        )?;
+        let expirations_total = counter(
+            "reconciler_expirations_total",
+            "Expired hold seats swept",
+            "reason",
+        )?;
+        let audit_rows_total = counter(
+            "reconciler_audit_rows_total",
+            "Audit rows copied to Postgres",
+            "action",
+        )?;
+        let payments_settled_total = counter(
+            "reconciler_payments_settled_total",
+            "Captured payments without an order, settled, by outcome",
+            "outcome",
+        )?;
+        let sales_repaired_total = counter(
+            "reconciler_sales_repaired_total",
+            "Sold seats that Redis lacked and was told again",
+            "reason",
         )?;
         let events_on_sale = IntGauge::new(
             "reconciler_events_on_sale",
             "Events on sale at the last pass",
         )?;
-        registry.register(Box::new(passes_total.clone()))?;
-        registry.register(Box::new(seats_reopened_total.clone()))?;
         registry.register(Box::new(events_on_sale.clone()))?;
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "reconciler_batch_size",
+                "Jobs per durable-writer transaction",
+            )
+            .buckets(vec![
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+            ]),
+        )?;
+        registry.register(Box::new(batch_size.clone()))?;
+        let batch_seconds = Histogram::with_opts(HistogramOpts::new(
+            "reconciler_batch_seconds",
+            "Seconds per durable-writer batch (read, write, commit, acknowledge)",
+        ))?;
+        registry.register(Box::new(batch_seconds.clone()))?;
+        let audit_lag_seconds = prometheus::Gauge::new(
+            "reconciler_audit_lag_seconds",
+            "Age of the oldest seat change not yet copied to Postgres at the last pass",
+        )?;
+        registry.register(Box::new(audit_lag_seconds.clone()))?;
         Ok(Self {
             registry,
             passes_total,
             seats_reopened_total,
             events_on_sale,
+            commits_total,
+            batch_size,
+            batch_seconds,
+            commits_claimed_total,
+            oversell_total,
+            expirations_total,
+            audit_rows_total,
+            audit_lag_seconds,
+            payments_settled_total,
+            sales_repaired_total,
         })
     }
 
@@ -63,7 +162,7 @@ impl Metrics {
     }
 }
 
-/// What one pass did.
+/// What one inventory pass did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
     /// Events on sale.
@@ -72,7 +171,8 @@ pub struct PassReport {
     pub seats_reopened: u64,
 }
 
-/// One pass: every event on sale is open in Redis with every catalog seat.
+/// One pass: every event on sale is open in Redis with every catalog seat; an event whose
+/// inventory Redis had lost also gets its sold seats told again.
 pub async fn reconcile_inventory(
     db: &PgPool,
     coordinator: &Coordinator,
@@ -92,6 +192,11 @@ pub async fn reconcile_inventory(
                         .seats_reopened_total
                         .with_label_values(&["missing_in_redis"])
                         .inc_by(seats_added);
+                    let repaired = repair_sales(db, coordinator, Some(event), None).await?;
+                    metrics
+                        .sales_repaired_total
+                        .with_label_values(&["redis_lost_state"])
+                        .inc_by(repaired);
                 }
                 report.seats_reopened += seats_added;
             }
@@ -105,26 +210,227 @@ pub async fn reconcile_inventory(
     Ok(report)
 }
 
-/// Runs passes until `shutdown` resolves; a failed pass is logged and retried next interval.
-pub async fn run(
-    db: PgPool,
-    coordinator: Arc<Coordinator>,
-    metrics: Arc<Metrics>,
-    interval: Duration,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    loop {
-        match reconcile_inventory(&db, &coordinator, &metrics).await {
-            Ok(_) => metrics.passes_total.with_label_values(&["ok"]).inc(),
-            Err(error) => {
-                tracing::error!(%error, "reconciliation pass failed");
-                metrics.passes_total.with_label_values(&["error"]).inc();
+/// Tells Redis again about live sales (of one event, or of orders younger than `within`): a sale
+/// Postgres has and Redis lacks is marked sold. Returns the seats that changed in Redis.
+pub async fn repair_sales(
+    db: &PgPool,
+    coordinator: &Coordinator,
+    event: Option<&EventId>,
+    within: Option<Duration>,
+) -> Result<u64, catalog::CatalogError> {
+    let rows: Vec<(String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT o.event_id, o.hold_id::text, array_agg(s.seat_id ORDER BY s.seat_id)
+         FROM orders o JOIN sold_seats s ON s.order_id = o.id
+         WHERE o.status = 'paid' AND s.live
+           AND ($1::text IS NULL OR o.event_id = $1)
+           AND ($2::double precision IS NULL OR o.created_at > now() - make_interval(secs => $2))
+         GROUP BY o.event_id, o.hold_id",
+    )
+    .bind(event.map(|e| e.to_string()))
+    .bind(within.map(|w| w.as_secs_f64()))
+    .fetch_all(db)
+    .await?;
+    let mut changed = 0;
+    for (event, hold, seats) in rows {
+        let (Ok(event), Ok(hold)) = (EventId::parse(&event), HoldId::parse(&hold)) else {
+            continue;
+        };
+        let seats: Vec<SeatId> = seats.iter().filter_map(|s| SeatId::parse(s).ok()).collect();
+        match coordinator.repair_sold(&event, &hold, &seats).await? {
+            coordinator::sell::SellOutcome::Sold { newly_sold } => changed += newly_sold,
+            other => {
+                tracing::error!(%event, %hold, ?other, "a live sale Redis refuses to mark sold")
             }
         }
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(interval) => {}
+    }
+    Ok(changed)
+}
+
+/// The daemon's tuning.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Inventory, payments and sold-seat repair, every this long.
+    pub interval: Duration,
+    /// Expiry sweep and audit copy, every this long.
+    pub sweep_interval: Duration,
+    /// The durable writer.
+    pub writer: WriterConfig,
+    /// Captured payments without an order are settled once this old.
+    pub payment_grace: Duration,
+}
+
+impl Config {
+    /// From the settings; `consumer` names this process in the writers' group.
+    pub fn from_settings(s: &settings::Reconciler, consumer: String) -> Self {
+        Self {
+            interval: Duration::from_millis(s.interval_ms),
+            sweep_interval: Duration::from_millis(s.sweep_interval_ms),
+            writer: WriterConfig {
+                consumer,
+                batch: s.writer_batch.max(1),
+                stale_after: Duration::from_millis(s.writer_stale_after_ms),
+                pause_in_batch: Duration::from_millis(s.writer_pause_in_batch_ms),
+            },
+            payment_grace: Duration::from_millis(s.payment_grace_ms),
         }
+    }
+}
+
+/// Runs every loop until `shutdown` resolves. A failed pass is logged and retried.
+pub async fn run(
+    svc: orders::Services,
+    metrics: Arc<Metrics>,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    if let Err(error) = svc.coordinator.ensure_commit_group().await {
+        tracing::error!(%error, "commit queue group not created yet; the writer retries");
+    }
+    let writer = tokio::spawn(writer_loop(
+        svc.clone(),
+        metrics.clone(),
+        config.writer.clone(),
+    ));
+    let sweeper = tokio::spawn(sweep_loop(
+        svc.clone(),
+        metrics.clone(),
+        config.sweep_interval,
+    ));
+    tokio::pin!(shutdown);
+    loop {
+        reconcile_once(&svc, &metrics, &config).await;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep(config.interval) => {}
+        }
+    }
+    writer.abort();
+    sweeper.abort();
+}
+
+/// One reconciliation pass: inventory, payments, recent sales.
+pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &Config) {
+    let label = |ok: bool| {
+        if ok {
+            "inventory_ok"
+        } else {
+            "inventory_error"
+        }
+    };
+    let inventory = reconcile_inventory(&svc.db, &svc.coordinator, metrics).await;
+    if let Err(error) = &inventory {
+        tracing::error!(%error, "inventory pass failed");
+    }
+    metrics
+        .passes_total
+        .with_label_values(&[label(inventory.is_ok())])
+        .inc();
+    match orders::settle::settle_recent(svc, Duration::from_secs(7 * 86_400), config.payment_grace)
+        .await
+    {
+        Ok(outcomes) => {
+            for outcome in outcomes {
+                if outcome != Settled::Paid {
+                    tracing::warn!(?outcome, "captured payment without an order settled");
+                }
+                metrics
+                    .payments_settled_total
+                    .with_label_values(&[&format!("{outcome:?}").to_lowercase()])
+                    .inc();
+            }
+            metrics
+                .passes_total
+                .with_label_values(&["payments_ok"])
+                .inc();
+        }
+        Err(error) => {
+            tracing::error!(%error, "payment reconciliation failed");
+            metrics
+                .passes_total
+                .with_label_values(&["payments_error"])
+                .inc();
+        }
+    }
+    match repair_sales(
+        &svc.db,
+        &svc.coordinator,
+        None,
+        Some(Duration::from_secs(600)),
+    )
+    .await
+    {
+        Ok(n) => metrics
+            .sales_repaired_total
+            .with_label_values(&["recent"])
+            .inc_by(n),
+        Err(error) => tracing::error!(%error, "sold-seat repair failed"),
+    }
+}
+
+async fn writer_loop(svc: orders::Services, metrics: Arc<Metrics>, config: WriterConfig) {
+    let mut group_ready = false;
+    loop {
+        if !group_ready {
+            group_ready = svc.coordinator.ensure_commit_group().await.is_ok();
+        }
+        let started = std::time::Instant::now();
+        match orders::writer::step(&svc, &config).await {
+            Ok(report) if report.jobs + report.malformed == 0 => {
+                // Idle: poll again soon (reads never block a shared connection).
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(report) => {
+                metrics.batch_size.observe(report.jobs as f64);
+                metrics
+                    .batch_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                for (label, n) in [
+                    ("paid", report.paid),
+                    ("superseded", report.superseded),
+                    ("oversold", report.oversold),
+                    ("malformed", report.malformed),
+                ] {
+                    metrics
+                        .commits_total
+                        .with_label_values(&[label])
+                        .inc_by(n as u64);
+                }
+                metrics
+                    .commits_claimed_total
+                    .with_label_values(&["writer_stopped"])
+                    .inc_by(report.claimed as u64);
+                if report.oversold > 0 {
+                    metrics
+                        .oversell_total
+                        .with_label_values(&["any"])
+                        .inc_by(report.oversold as u64);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "durable writer step failed; retrying");
+                metrics
+                    .passes_total
+                    .with_label_values(&["writer_error"])
+                    .inc();
+                group_ready = false;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn sweep_loop(svc: orders::Services, metrics: Arc<Metrics>, every: Duration) {
+    loop {
+        match audit::sweep_and_copy(&svc.db, &svc.coordinator, &metrics).await {
+            Ok(()) => metrics.passes_total.with_label_values(&["sweep_ok"]).inc(),
+            Err(error) => {
+                tracing::error!(%error, "sweep/audit pass failed");
+                metrics
+                    .passes_total
+                    .with_label_values(&["sweep_error"])
+                    .inc();
+            }
+        }
+        tokio::time::sleep(every).await;
     }
 }

@@ -1,7 +1,6 @@
 //! `reconciler`: the daemon, with `/healthz` and `/metrics` on its own listener.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use warp::Filter;
@@ -14,10 +13,11 @@ async fn main() -> anyhow::Result<()> {
         coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
     );
     let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
+        .max_connections(8)
         .connect(settings.database.url.expose_secret())
         .await?;
     catalog::migrate(&db).await?;
+    let payments = orders::provider(&settings.payments, &db)?;
     let metrics = Arc::new(reconciler::Metrics::new()?);
 
     let routes = warp::path!("healthz")
@@ -30,11 +30,20 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(%addr, "reconciler listening");
     tokio::spawn(server);
 
+    // Unique per process: the consumer group tells writers apart by it.
+    let consumer = format!(
+        "writer-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     reconciler::run(
-        db,
-        coordinator,
+        orders::Services {
+            db,
+            coordinator,
+            payments,
+        },
         metrics,
-        Duration::from_millis(settings.reconciler.interval_ms),
+        reconciler::Config::from_settings(&settings.reconciler, consumer),
         async {
             let _ = tokio::signal::ctrl_c().await;
         },

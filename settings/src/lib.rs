@@ -34,8 +34,58 @@ pub struct Database {
 pub struct Reconciler {
     /// Health and metrics listener.
     pub addr: SocketAddr,
-    /// Pause between two reconciliation passes, in milliseconds.
+    /// Pause between two reconciliation passes (inventory, payments, sold-seat repair), ms.
     pub interval_ms: u64,
+    /// Pause between two expiry sweeps and audit copies, ms.
+    pub sweep_interval_ms: u64,
+    /// Most commits per durable-writer transaction.
+    pub writer_batch: u64,
+    /// A commit delivered to a writer that has not acknowledged it for this long is taken over
+    /// by another writer, ms.
+    pub writer_stale_after_ms: u64,
+    /// Fault injection for tests only: the writer sleeps this long inside each batch's
+    /// transaction, ms. 0 in production.
+    pub writer_pause_in_batch_ms: u64,
+    /// Captured payments without an order are settled once they are this old, ms (commits in
+    /// flight finish on their own first).
+    pub payment_grace_ms: u64,
+}
+
+/// Which payment provider checkout charges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// The embedded sandbox (test tokens; ledger in Postgres).
+    Sandbox,
+    /// Stripe PaymentIntents (or a stub of it at `stripe_base_url`).
+    Stripe,
+}
+
+/// Payments and checkout.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Payments {
+    /// The provider.
+    pub provider: ProviderKind,
+    /// The webhook signing secret (`whsec_…`) shared with the provider. Without it the webhook
+    /// endpoint answers 503: unsigned events are never trusted.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<SecretString>,
+    /// Where the sandbox delivers its webhooks (the gateway's `/webhooks/payments`); none when
+    /// unset.
+    pub sandbox_webhook_url: Option<String>,
+    /// Latency the sandbox adds to every answer, ms.
+    pub sandbox_latency_ms: u64,
+    /// How long a `tok_timeout` charge takes to answer, ms.
+    pub sandbox_slow_answer_ms: u64,
+    /// Stripe's API base URL.
+    pub stripe_base_url: String,
+    /// Stripe's secret key (never printed).
+    #[serde(skip_serializing)]
+    pub stripe_secret_key: Option<SecretString>,
+    /// How long checkout waits for the provider before answering 202, ms.
+    pub charge_deadline_ms: u64,
+    /// How long checkout waits for the durable writer before answering 202, ms.
+    pub write_deadline_ms: u64,
 }
 
 /// Authentication: bearer JWTs (HS256) signed with this key.
@@ -61,6 +111,8 @@ pub struct Settings {
     pub database: Database,
     /// Hold bounds.
     pub limits: Limits,
+    /// Payments and checkout.
+    pub payments: Payments,
 }
 
 #[derive(Serialize)]
@@ -68,6 +120,7 @@ struct Defaults {
     http: Http,
     reconciler: Reconciler,
     database: DatabaseDefaults,
+    payments: Payments,
 }
 
 #[derive(Serialize)]
@@ -87,6 +140,22 @@ impl Settings {
             reconciler: Reconciler {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
                 interval_ms: 5_000,
+                sweep_interval_ms: 500,
+                writer_batch: 256,
+                writer_stale_after_ms: 5_000,
+                writer_pause_in_batch_ms: 0,
+                payment_grace_ms: 15_000,
+            },
+            payments: Payments {
+                provider: ProviderKind::Sandbox,
+                webhook_secret: None,
+                sandbox_webhook_url: None,
+                sandbox_latency_ms: 0,
+                sandbox_slow_answer_ms: 30_000,
+                stripe_base_url: "https://api.stripe.com".into(),
+                stripe_secret_key: None,
+                charge_deadline_ms: 10_000,
+                write_deadline_ms: 5_000,
             },
             database: DatabaseDefaults {
                 url: "postgres://postgres@127.0.0.1:5432/postgres",

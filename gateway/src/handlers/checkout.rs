@@ -1,20 +1,30 @@
-//! Checkout: `POST /reservations/{id}/commit` and `GET /orders/{id}`.
+//! Checkout: `POST /reservations/{id}/commit`, `GET /orders/{id}`, `POST /webhooks/payments`.
 //!
-//! The order of steps is what keeps the invariants: the hold is pinned (it cannot expire or be
-//! cancelled while the payment is in flight), the provider is charged with an idempotency key
-//! derived from the hold and the client's key (a replay charges once), the order and its seats
-//! are written in one Postgres transaction through the live-sale unique index (the last guard
-//! against overselling), and only then is 200 returned and Redis told the seats are sold. A
-//! payment that succeeds for seats Postgres refuses is refunded at once: never money without
-//! seats. An outcome not known in time is a 202; replaying the same request resolves it.
+//! The order of steps is what keeps the invariants:
+//! 1. the buyer's idempotency key is claimed (`commit_attempts`): the same key for another hold
+//!    or another payment token is a 409;
+//! 2. the hold is pinned: it cannot expire or be cancelled while the payment is in flight;
+//! 3. the provider is charged with a key derived from the hold and the client's key, with our
+//!    order/hold/event in its metadata (a replay charges once; a payment alone says what it was
+//!    for, so reconciliation can finish the job if this process dies);
+//! 4. the sale goes on the commit queue, and the reconciler's durable writer writes it to
+//!    Postgres in a batch through the live-sale unique index;
+//! 5. **200 only once the writer reports the order committed** (or Postgres shows it). An outcome
+//!    not known within a deadline is a 202; `GET /orders/{id}`, webhooks and reconciliation
+//!    resolve it.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use coordinator::extend::ExtendOutcome;
 use coordinator::hold::ReadOutcome;
 use coordinator::{Caller, HoldId, HoldState, UserId};
+use orders::{meta, CommitJob, Done, Written};
 use payments::{ChargeOutcome, ChargeRequest, PaymentError};
 use serde::Deserialize;
+use sha2::Digest;
+use tokio::sync::oneshot;
 use uuid::Uuid;
 use warp::http::StatusCode;
 use warp::Rejection;
@@ -25,13 +35,8 @@ use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::App;
 
-/// How long checkout waits for the payment provider before answering 202.
-pub const PAYMENT_DEADLINE: Duration = Duration::from_secs(10);
 /// Longest idempotency key and payment token (Stripe's key limit).
 pub const MAX_KEY_LEN: usize = 255;
-
-/// Orders are one per hold: their id is derived from it.
-const ORDER_NAMESPACE: Uuid = Uuid::from_u128(0x3c1d_9e2a_7b4f_4d81_a0e6_5f2b_8c7d_1e90);
 
 /// `POST /reservations/{id}/commit`.
 #[derive(Debug, Deserialize)]
@@ -41,37 +46,92 @@ pub struct CommitBody {
     payment_token: String,
 }
 
-fn order_id(hold: &HoldId) -> Uuid {
-    Uuid::new_v5(&ORDER_NAMESPACE, hold.to_string().as_bytes())
+/// Commits waiting for the durable writer, by order. The writer's announcements (pub/sub) wake
+/// them; they also poll Postgres, so a lost announcement costs latency, never correctness.
+#[derive(Default)]
+pub struct Waiters {
+    waiting: Mutex<HashMap<Uuid, Vec<oneshot::Sender<Done>>>>,
 }
 
-fn paid(order: Uuid, seats: &[String], total_cents: i64, currency: &str) -> serde_json::Value {
-    serde_json::json!({
-        "order_id": order, "status": "paid", "seats": seats,
-        "total_amount": total_cents as f64 / 100.0, "currency": currency,
-    })
+impl Waiters {
+    fn register(&self, order: Uuid) -> oneshot::Receiver<Done> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut w) = self.waiting.lock() {
+            w.entry(order).or_default().push(tx);
+        }
+        rx
+    }
+
+    fn forget(&self, order: Uuid) {
+        if let Ok(mut w) = self.waiting.lock() {
+            if let Some(list) = w.get_mut(&order) {
+                list.retain(|tx| !tx.is_closed());
+                if list.is_empty() {
+                    w.remove(&order);
+                }
+            }
+        }
+    }
+
+    /// Delivers one writer announcement (JSON [`Done`]).
+    pub fn notify(&self, payload: &str) {
+        let Ok(done) = serde_json::from_str::<Done>(payload) else {
+            return;
+        };
+        let list = self
+            .waiting
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&done.order_id));
+        for tx in list.into_iter().flatten() {
+            let _ = tx.send(done.clone());
+        }
+    }
 }
 
-fn pending(order: Uuid, status: &str) -> (StatusCode, serde_json::Value) {
+/// An order as its buyer sees it.
+struct OrderRow {
+    key: String,
+    user: String,
+    status: String,
+    seats: Vec<String>,
+    total_cents: i64,
+    currency: String,
+}
+
+impl OrderRow {
+    fn view(&self, order: Uuid) -> serde_json::Value {
+        serde_json::json!({
+            "order_id": order, "status": self.status, "seats": self.seats,
+            "total_amount": self.total_cents as f64 / 100.0, "currency": self.currency,
+        })
+    }
+}
+
+fn pending(order: Uuid, status: &str, payment: Option<&str>) -> (StatusCode, serde_json::Value) {
     (
         StatusCode::ACCEPTED,
-        serde_json::json!({"order_id": order, "status": status,
-            "message": "the payment outcome is not known yet; replay the same request to resolve it"}),
+        serde_json::json!({"order_id": order, "status": status, "payment_id": payment,
+            "message": "the outcome is not known yet; GET /orders/{order_id} or replay the same request"}),
     )
 }
 
-/// The order written for a hold, if any: (client key, seats, total, currency, user).
-async fn existing_order(
-    app: &App,
-    order: Uuid,
-) -> Result<Option<(String, Vec<String>, i64, String, String)>, ApiError> {
-    let row: Option<(String, i64, String, String)> = sqlx::query_as(
-        "SELECT idempotency_key, total_cents, currency, user_id FROM orders WHERE id = $1",
+fn forbidden() -> ApiError {
+    ApiError::client(
+        StatusCode::FORBIDDEN,
+        "not_your_hold",
+        "this hold belongs to another buyer",
+    )
+}
+
+async fn existing_order(app: &App, order: Uuid) -> Result<Option<OrderRow>, ApiError> {
+    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
+        "SELECT idempotency_key, user_id, status::text, total_cents, currency FROM orders WHERE id = $1",
     )
     .bind(order)
     .fetch_optional(&app.db)
     .await?;
-    let Some((key, total, currency, user)) = row else {
+    let Some((key, user, status, total_cents, currency)) = row else {
         return Ok(None);
     };
     let seats: Vec<(String,)> =
@@ -79,13 +139,14 @@ async fn existing_order(
             .bind(order)
             .fetch_all(&app.db)
             .await?;
-    Ok(Some((
+    Ok(Some(OrderRow {
         key,
-        seats.into_iter().map(|(s,)| s).collect(),
-        total,
-        currency,
         user,
-    )))
+        status,
+        seats: seats.into_iter().map(|(s,)| s).collect(),
+        total_cents,
+        currency,
+    }))
 }
 
 /// `POST /reservations/{id}/commit`.
@@ -100,18 +161,19 @@ pub async fn commit(
         ("idempotency_key", &body.idempotency_key),
         ("payment_token", &body.payment_token),
     ] {
-        if value.is_empty() || value.len() > MAX_KEY_LEN {
+        if value.is_empty() || value.len() > MAX_KEY_LEN || value.contains('\0') {
             return Err(ApiError::invalid(
                 "invalid_field",
-                format!("{field} must be 1 to {MAX_KEY_LEN} characters"),
+                format!("{field} must be 1 to {MAX_KEY_LEN} characters, no NUL"),
             )
+            .with_details(serde_json::json!({ "field": field }))
             .into());
         }
     }
     // Once money may move, the request runs to its end even if the client goes away.
     let user = principal.user.clone();
     let (status, body) =
-        detached(async move { commit_inner(&app, &user, id, body).await }).await??;
+        detached(async move { commit_inner(&app, &user, id, body, 0).await }).await??;
     Ok(json_status(&body, status))
 }
 
@@ -120,25 +182,30 @@ async fn commit_inner(
     user: &UserId,
     id: HoldId,
     body: CommitBody,
+    depth: u8,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
-    let order = order_id(&id);
+    let order = orders::order_id(&id);
     // A replay: the order exists.
-    if let Some((key, seats, total, currency, owner)) = existing_order(app, order).await? {
-        if owner != user.as_str() {
-            return Err(ApiError::not_found("unknown_hold", format!("no hold {id}")));
+    if let Some(row) = existing_order(app, order).await? {
+        if row.user != user.as_str() {
+            return Err(forbidden());
         }
-        if key != body.idempotency_key {
+        if row.key != body.idempotency_key {
             return Err(ApiError::conflict(
                 "idempotency_conflict",
                 "this hold was committed with another idempotency_key",
             ));
         }
-        return Ok((StatusCode::OK, paid(order, &seats, total, &currency)));
+        return Ok((StatusCode::OK, row.view(order)));
     }
     let hold = match app.coordinator.read_hold(&id, Caller::User(user)).await? {
         ReadOutcome::Found(hold) => hold,
-        _ => return Err(ApiError::not_found("unknown_hold", format!("no hold {id}"))),
+        ReadOutcome::NotOwner => return Err(forbidden()),
+        ReadOutcome::NotFound => {
+            return Err(ApiError::not_found("unknown_hold", format!("no hold {id}")))
+        }
     };
+    claim_key(app, user, &body, order, &id, hold.event.as_str()).await?;
     match hold.state {
         HoldState::Held | HoldState::Pinned => {}
         HoldState::Expired | HoldState::Released => {
@@ -158,15 +225,16 @@ async fn commit_inner(
     let pin_for = Duration::from_secs(app.coordinator.limits().max_pin_secs);
     match app.coordinator.pin(&id, pin_for).await? {
         ExtendOutcome::Extended(_) => {}
-        ExtendOutcome::NotFound | ExtendOutcome::NotOwner => {
+        ExtendOutcome::NotFound => {
             return Err(ApiError::not_found("unknown_hold", format!("no hold {id}")))
         }
+        ExtendOutcome::NotOwner => return Err(forbidden()),
         ExtendOutcome::Invalid(e) => return Err(ApiError::unavailable("coordinator", e)),
         // The hold moved on under us: a concurrent commit may have just sold it (then its
         // order answers), otherwise it expired or is being committed right now.
         other => {
-            if existing_order(app, order).await?.is_some() {
-                return Box::pin(commit_inner(app, user, id, body)).await;
+            if depth == 0 && existing_order(app, order).await?.is_some() {
+                return Box::pin(commit_inner(app, user, id, body, depth + 1)).await;
             }
             return Err(match other {
                 ExtendOutcome::WrongState(_) => ApiError::conflict(
@@ -183,11 +251,23 @@ async fn commit_inner(
         amount_cents: total_cents,
         currency: currency.clone(),
         token: body.payment_token.clone(),
+        metadata: [
+            (meta::ORDER, order.to_string()),
+            (meta::HOLD, id.to_string()),
+            (meta::EVENT, hold.event.to_string()),
+            (meta::USER, user.to_string()),
+            (meta::CLIENT_KEY, body.idempotency_key.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
     };
-    let payment_id = match tokio::time::timeout(PAYMENT_DEADLINE, app.payments.charge(&charge))
-        .await
-    {
-        Err(_) | Ok(Err(PaymentError::Timeout)) => return Ok(pending(order, "pending")),
+    let deadline = app.checkout.charge_deadline;
+    let payment_id = match tokio::time::timeout(deadline, app.payments.charge(&charge)).await {
+        Err(_) | Ok(Err(PaymentError::Timeout)) => {
+            set_attempt(app, user, &body.idempotency_key, "pending", None).await;
+            return Ok(pending(order, "pending", None));
+        }
         Ok(Err(PaymentError::IdempotencyMismatch)) => {
             return Err(ApiError::conflict(
                 "idempotency_conflict",
@@ -196,6 +276,7 @@ async fn commit_inner(
         }
         Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
         Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
+            set_attempt(app, user, &body.idempotency_key, "declined", None).await;
             // The hold stays, unpinned: the buyer may try another card, or cancel, until
             // it expires.
             if let Err(e) = app.coordinator.unpin(&id).await {
@@ -204,102 +285,218 @@ async fn commit_inner(
             return Err(ApiError::client(
                 StatusCode::PAYMENT_REQUIRED,
                 "payment_declined",
-                "the payment was declined",
+                "the payment was declined; the hold stays until it expires",
             )
             .with_details(serde_json::json!({ "reason": reason })));
         }
-        Ok(Ok(ChargeOutcome::RequiresAction { .. })) => {
-            return Ok(pending(order, "requires_action"))
+        Ok(Ok(ChargeOutcome::RequiresAction { payment_id })) => {
+            set_attempt(
+                app,
+                user,
+                &body.idempotency_key,
+                "requires_action",
+                Some(&payment_id),
+            )
+            .await;
+            return Ok(pending(order, "requires_action", Some(&payment_id)));
         }
         Ok(Ok(ChargeOutcome::Succeeded { payment_id })) => payment_id,
     };
-
-    // The durable write: order and seats in one transaction, through the live-sale index.
-    let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
-    let written: Result<(), sqlx::Error> = async {
-        let mut tx = app.db.begin().await?;
-        sqlx::query(
-            "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
-             VALUES ($1, $2, $3, $4, 'paid', $5, $6, $7, $8)",
-        )
-        .bind(order)
-        .bind(hold.event.as_str())
-        .bind(Uuid::parse_str(&id.to_string()).unwrap_or_default())
-        .bind(user.as_str())
-        .bind(total_cents)
-        .bind(&currency)
-        .bind(&payment_id)
-        .bind(&body.idempotency_key)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO sold_seats (order_id, event_id, seat_id) SELECT $1, $2, * FROM UNNEST($3::text[])")
-            .bind(order)
-            .bind(hold.event.as_str())
-            .bind(&seats)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
-    }
+    set_attempt(
+        app,
+        user,
+        &body.idempotency_key,
+        "pending",
+        Some(&payment_id),
+    )
     .await;
-    match written {
-        Ok(()) => {}
+
+    // The durable write, by the reconciler's writer.
+    let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
+    let job = CommitJob {
+        order_id: order,
+        hold_id: id.to_string(),
+        event_id: hold.event.to_string(),
+        user_id: user.to_string(),
+        seats,
+        total_cents,
+        currency,
+        payment_ref: payment_id.clone(),
+        idempotency_key: body.idempotency_key.clone(),
+    };
+    let waiting = app.waiters.register(order);
+    let queued = match serde_json::to_string(&job) {
+        Ok(text) => app.coordinator.enqueue_commit(&text).await.map(|_| ()),
         Err(e) => {
-            let constraint = e
-                .as_database_error()
-                .and_then(|d| d.constraint().map(str::to_owned));
-            match constraint.as_deref() {
-                Some("sold_seats_live_unique") => {
-                    // Postgres says a seat is already sold (Redis had lost it): no order, and the
-                    // money goes back.
-                    app.payments
-                        .refund(&payment_id)
-                        .map_err(|e| ApiError::unavailable("payment provider", e))?;
-                    tracing::error!(hold = %id, "oversell refused by Postgres; payment refunded");
-                    return Err(ApiError::conflict(
-                        "seats_unavailable",
-                        "a seat of this hold was already sold; the payment was refunded",
-                    ));
-                }
-                // A concurrent commit of this hold wrote the order first. If it was paid with
-                // another payment (another idempotency key), ours took money for nothing:
-                // refund it before answering as that order's replay (or its conflict).
-                Some("orders_hold_unique")
-                | Some("orders_pkey")
-                | Some("orders_payment_ref_unique") => {
-                    let winner: Option<(String,)> =
-                        sqlx::query_as("SELECT payment_ref FROM orders WHERE id = $1")
-                            .bind(order)
-                            .fetch_optional(&app.db)
-                            .await?;
-                    if winner
-                        .as_ref()
-                        .is_some_and(|(paid_with,)| *paid_with != payment_id)
-                    {
-                        app.payments
-                            .refund(&payment_id)
-                            .map_err(|e| ApiError::unavailable("payment provider", e))?;
-                        tracing::warn!(hold = %id, "concurrent commit with another key lost; its payment refunded");
-                    }
-                    return Box::pin(commit_inner(app, user, id, body)).await;
-                }
-                // Postgres did not answer: the outcome is not known (the commit may have landed).
-                _ => {
-                    tracing::error!(hold = %id, error = %e, "order write failed after a captured payment");
-                    return Ok(pending(order, "pending"));
-                }
-            }
+            tracing::error!(error = %e, "commit job not encodable");
+            Ok(())
         }
+    };
+    if let Err(e) = queued {
+        // Charged but not queued: reconciliation finds the payment (its metadata names the
+        // hold, which stays pinned) and writes the order or refunds it.
+        tracing::error!(hold = %id, error = %e, "captured payment not queued; reconciliation will settle it");
+        app.waiters.forget(order);
+        return Ok(pending(order, "pending", Some(&payment_id)));
     }
-    // Postgres is the truth; Redis follows (the reconciler repairs it if this fails).
-    match app.coordinator.mark_sold(&id).await {
-        Ok(coordinator::sell::SellOutcome::Sold { .. }) => {}
-        Ok(other) => tracing::warn!(hold = %id, ?other, "order written but Redis not marked sold"),
-        Err(e) => tracing::warn!(hold = %id, error = %e, "order written but Redis not marked sold"),
+    let written = wait_written(app, order, &payment_id, waiting).await?;
+    if matches!(
+        written,
+        Some(Written::Superseded | Written::Oversold | Written::Expired)
+    ) {
+        // The writer refunds these too; refunding here as well (refunds are idempotent) makes
+        // "the payment was refunded" true by the time the buyer reads it.
+        app.payments
+            .refund(&payment_id)
+            .await
+            .map_err(|e| ApiError::unavailable("payment provider", e))?;
     }
-    Ok((StatusCode::OK, paid(order, &seats, total_cents, &currency)))
+    match written {
+        Some(Written::Paid) => {
+            app.metrics.orders_total.with_label_values(&["paid"]).inc();
+            let row = existing_order(app, order).await?;
+            Ok((
+                StatusCode::OK,
+                row.map(|r| r.view(order)).unwrap_or_else(|| {
+                    serde_json::json!({"order_id": order, "status": "paid", "seats": job.seats,
+                        "total_amount": job.total_cents as f64 / 100.0, "currency": job.currency})
+                }),
+            ))
+        }
+        // Another commit of this hold (another key) won; ours was refunded by the writer.
+        Some(Written::Superseded) if depth == 0 => {
+            Box::pin(commit_inner(app, user, id, body, depth + 1)).await
+        }
+        Some(Written::Superseded) => Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this hold was committed with another idempotency_key; this payment was refunded",
+        )),
+        Some(Written::Oversold) => {
+            app.metrics
+                .orders_total
+                .with_label_values(&["oversold"])
+                .inc();
+            Err(ApiError::conflict(
+                "seats_unavailable",
+                "a seat of this hold was already sold; the payment was refunded",
+            ))
+        }
+        Some(Written::Expired) => Err(ApiError::client(
+            StatusCode::GONE,
+            "hold_expired",
+            "the hold expired before the order could be written; the payment was refunded",
+        )),
+        None => Ok(pending(order, "pending", Some(&payment_id))),
+    }
 }
 
-/// `GET /orders/{id}`: the buyer's own order.
+/// Claims the buyer's idempotency key for this hold and token; a key already used for another
+/// hold or another token is a conflict. A replay of the same request passes.
+async fn claim_key(
+    app: &App,
+    user: &UserId,
+    body: &CommitBody,
+    order: Uuid,
+    hold: &HoldId,
+    event: &str,
+) -> Result<(), ApiError> {
+    let hash = hex::encode(sha2::Sha256::digest(body.payment_token.as_bytes()));
+    let mut tx = app.db.begin().await?;
+    // A hint, not the truth about money (the provider is): it need not wait for the disk.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO commit_attempts (user_id, idempotency_key, order_id, hold_id, event_id, request_hash, status)
+         VALUES ($1, $2, $3, $4::uuid, $5, $6, 'charging') ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+    )
+    .bind(user.as_str())
+    .bind(&body.idempotency_key)
+    .bind(order)
+    .bind(hold.to_string())
+    .bind(event)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await?;
+    let (claimed_order, claimed_hash): (Uuid, String) = sqlx::query_as(
+        "SELECT order_id, request_hash FROM commit_attempts WHERE user_id = $1 AND idempotency_key = $2",
+    )
+    .bind(user.as_str())
+    .bind(&body.idempotency_key)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if claimed_order != order || claimed_hash != hash {
+        return Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this idempotency_key was already used for another hold or payment",
+        ));
+    }
+    Ok(())
+}
+
+/// Records what became of an attempt (best effort: a hint for GET /orders/{id}).
+async fn set_attempt(app: &App, user: &UserId, key: &str, status: &str, payment: Option<&str>) {
+    let updated = sqlx::query(
+        "UPDATE commit_attempts SET status = $3::attempt_status, payment_ref = coalesce($4, payment_ref), updated_at = now()
+         WHERE user_id = $1 AND idempotency_key = $2 AND status <> 'paid'",
+    )
+    .bind(user.as_str())
+    .bind(key)
+    .bind(status)
+    .bind(payment)
+    .execute(&app.db)
+    .await;
+    if let Err(e) = updated {
+        tracing::warn!(error = %e, "commit attempt status not recorded");
+    }
+}
+
+/// Waits for the writer's verdict on this payment's order, up to the write deadline.
+async fn wait_written(
+    app: &App,
+    order: Uuid,
+    payment: &str,
+    mut waiting: oneshot::Receiver<Done>,
+) -> Result<Option<Written>, ApiError> {
+    let until = Instant::now() + app.checkout.write_deadline;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        tokio::select! {
+            done = &mut waiting => match done {
+                Ok(done) if done.payment_ref == payment => return Ok(Some(done.written)),
+                // Another payment's verdict on this order, or the sender was dropped.
+                _ => waiting = app.waiters.register(order),
+            },
+            _ = tokio::time::sleep(left.min(Duration::from_millis(250))) => {}
+        }
+        // The announcement may be lost: Postgres is the truth.
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT payment_ref FROM orders WHERE id = $1
+             UNION ALL SELECT 'oversold:' || payment_ref FROM oversell_incidents WHERE payment_ref = $2
+             UNION ALL SELECT 'expired:' FROM commit_attempts
+                 WHERE order_id = $1 AND payment_ref = $2 AND status = 'refunded'
+             LIMIT 1",
+        )
+        .bind(order)
+        .bind(payment)
+        .fetch_optional(&app.db)
+        .await?;
+        match row {
+            Some((p,)) if p == payment => return Ok(Some(Written::Paid)),
+            Some((p,)) if p.starts_with("oversold:") => return Ok(Some(Written::Oversold)),
+            Some((p,)) if p.starts_with("expired:") => return Ok(Some(Written::Expired)),
+            Some(_) => return Ok(Some(Written::Superseded)),
+            None if Instant::now() >= until => {
+                app.waiters.forget(order);
+                return Ok(None);
+            }
+            None => {}
+        }
+    }
+}
+
+/// `GET /orders/{id}`: the buyer's own order, or what is known of a commit still in flight.
 pub async fn get_order(
     raw: String,
     principal: Principal,
@@ -307,10 +504,115 @@ pub async fn get_order(
 ) -> Result<warp::reply::Response, Rejection> {
     let not_found = || ApiError::not_found("unknown_order", format!("no order {raw:?}"));
     let order = Uuid::parse_str(&raw).map_err(|_| not_found())?;
-    match existing_order(&app, order).await? {
-        Some((_, seats, total, currency, owner)) if owner == principal.user.as_str() => Ok(
-            json_status(&paid(order, &seats, total, &currency), StatusCode::OK),
-        ),
-        _ => Err(not_found().into()),
+    if let Some(row) = existing_order(&app, order).await? {
+        if row.user != principal.user.as_str() {
+            return Err(not_found().into());
+        }
+        return Ok(json_status(&row.view(order), StatusCode::OK));
     }
+    let attempt: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status::text, payment_ref FROM commit_attempts
+         WHERE order_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT 1",
+    )
+    .bind(order)
+    .bind(principal.user.as_str())
+    .fetch_optional(&app.db)
+    .await
+    .map_err(ApiError::from)?;
+    let Some((status, payment)) = attempt else {
+        return Err(not_found().into());
+    };
+    let shown = match status.as_str() {
+        "charging" | "pending" | "paid" => "pending",
+        other => other,
+    };
+    Ok(json_status(
+        &serde_json::json!({"order_id": order, "status": shown, "payment_id": payment}),
+        StatusCode::OK,
+    ))
+}
+
+/// `POST /webhooks/payments`: the provider tells us a payment changed. The signature is checked
+/// on the raw body; the payment is then fetched again from the provider and settled (so a
+/// delivery that is late, repeated or out of order acts on the current state), and the event id
+/// is recorded so a redelivery changes nothing.
+pub async fn webhook(
+    signature: Option<String>,
+    raw: bytes::Bytes,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let Some(secret) = app.checkout.webhook_secret.as_ref() else {
+        return Err(ApiError::client(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhooks_not_configured",
+            "payments.webhook_secret is not set",
+        )
+        .into());
+    };
+    let bad_signature =
+        |why: String| ApiError::client(StatusCode::BAD_REQUEST, "invalid_signature", why);
+    let header =
+        signature.ok_or_else(|| bad_signature("Stripe-Signature header missing".into()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    use secrecy::ExposeSecret;
+    payments::signature::verify(
+        secret.expose_secret().as_bytes(),
+        &header,
+        &raw,
+        now,
+        payments::signature::DEFAULT_TOLERANCE_SECS,
+    )
+    .map_err(|e| bad_signature(e.to_string()))?;
+    let event = payments::webhook::parse(&raw)
+        .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+    let seen: Option<(String,)> = sqlx::query_as("SELECT id FROM webhook_events WHERE id = $1")
+        .bind(&event.id)
+        .fetch_optional(&app.db)
+        .await
+        .map_err(ApiError::from)?;
+    if seen.is_some() {
+        app.metrics
+            .webhooks_total
+            .with_label_values(&["duplicate"])
+            .inc();
+        return Ok(json_status(
+            &serde_json::json!({"received": true, "duplicate": true}),
+            StatusCode::OK,
+        ));
+    }
+    let settled = detached(async move {
+        let payment = app
+            .payments
+            .retrieve(&event.payment_id)
+            .await
+            .map_err(|e| ApiError::unavailable("payment provider", e))?;
+        let outcome = match &payment {
+            Some(payment) => Some(
+                orders::settle::settle(&app.services(), payment)
+                    .await
+                    .map_err(|e| ApiError::unavailable("settlement", e))?,
+            ),
+            None => None,
+        };
+        // Recorded only once handled: a failure above is a 503 and the provider redelivers.
+        sqlx::query(
+            "INSERT INTO webhook_events (id, kind, payment_ref) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&event.id)
+        .bind(&event.kind)
+        .bind(&event.payment_id)
+        .execute(&app.db)
+        .await?;
+        let label = outcome.map_or("unknown_payment".to_owned(), |o| format!("{o:?}").to_lowercase());
+        app.metrics.webhooks_total.with_label_values(&[&label]).inc();
+        Ok::<_, ApiError>(label)
+    })
+    .await??;
+    Ok(json_status(
+        &serde_json::json!({"received": true, "outcome": settled}),
+        StatusCode::OK,
+    ))
 }

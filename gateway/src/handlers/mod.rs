@@ -1,6 +1,7 @@
 //! Route handlers: parse at the edge, call the catalog or the coordinator, map every outcome to a
 //! status. One module per area.
 
+pub mod admin;
 pub mod checkout;
 pub mod events;
 pub mod organizer;

@@ -1,0 +1,315 @@
+//! The coordinator's two kinds of stream:
+//!
+//! - the **commit queue** (`seat:{commits}:queue`): checkout appends a captured sale; the
+//!   reconciler's durable writers read it through one consumer group, write batches to Postgres,
+//!   acknowledge, and announce each order on [`keys::ORDER_DONE_CHANNEL`]. An entry read by a
+//!   writer that died is claimed by another after an idle time, so no commit is lost and none is
+//!   written twice (the writer's insert is idempotent on the order id as well).
+//! - the **audit trail** of each section (`seat:{ev:E:sec:S}:audit`), written by the Lua scripts
+//!   atomically with every seat change (`lua/sweep.lua` documents the entry), and copied to
+//!   Postgres by the reconciler.
+//!
+//! Reads never block a connection (no `BLOCK`): the pool's connections are shared by every
+//! caller, and a blocked connection would stall them all. Writers poll instead.
+
+use std::collections::HashMap;
+
+use fred::prelude::*;
+
+use crate::ids::{EventId, SectionId};
+use crate::reply::Reply;
+use crate::{keys, Coordinator, CoordinatorError};
+
+/// One stream entry: its id and its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The stream id (`<ms>-<seq>`).
+    pub id: String,
+    /// Field -> value.
+    pub fields: HashMap<String, String>,
+}
+
+/// One seat change from a section's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The stream id: unique within the section's stream.
+    pub id: String,
+    /// `held`, `released`, `expired`, ...
+    pub action: String,
+    /// The hold (or a block's tag); empty when none.
+    pub hold: String,
+    /// Who acted.
+    pub actor: String,
+    /// When, unix ms.
+    pub at_ms: i64,
+    /// The seats.
+    pub seats: Vec<String>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.to_string()),
+        Value::Bytes(b) => String::from_utf8(b.to_vec()).ok(),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        _ => None,
+    }
+}
+
+fn bad(what: &str, value: &Value) -> CoordinatorError {
+    CoordinatorError::protocol("streams", format!("unexpected {what} reply: {value:?}"))
+}
+
+/// `[[id, [k, v, ...]], ...]` (XRANGE, and the entries inside XREADGROUP/XAUTOCLAIM replies).
+/// Deleted entries (a nil field list) are skipped.
+fn entries(value: &Value) -> Result<Vec<Entry>, CoordinatorError> {
+    let Value::Array(items) = value else {
+        return match value {
+            Value::Null => Ok(Vec::new()),
+            other => Err(bad("entries", other)),
+        };
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(pair) = item else {
+            return Err(bad("entry", item));
+        };
+        let id = pair
+            .first()
+            .and_then(text)
+            .ok_or_else(|| bad("entry id", item))?;
+        let Some(Value::Array(kv)) = pair.get(1) else {
+            continue;
+        };
+        let mut fields = HashMap::with_capacity(kv.len() / 2);
+        for chunk in kv.chunks(2) {
+            if let [k, v] = chunk {
+                if let (Some(k), Some(v)) = (text(k), text(v)) {
+                    fields.insert(k, v);
+                }
+            }
+        }
+        out.push(Entry { id, fields });
+    }
+    Ok(out)
+}
+
+impl Coordinator {
+    /// Appends a commit (`job`, JSON) to the queue; returns its entry id.
+    pub async fn enqueue_commit(&self, job: &str) -> Result<String, CoordinatorError> {
+        let id: String = self
+            .client()
+            .xadd(
+                self.commit_queue.clone(),
+                false,
+                None,
+                "*",
+                vec![("job", job)],
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Creates the writers' consumer group (and the stream) if missing. Idempotent.
+    pub async fn ensure_commit_group(&self) -> Result<(), CoordinatorError> {
+        let created: Result<Value, _> = self
+            .client()
+            .xgroup_create(self.commit_queue.clone(), keys::COMMIT_GROUP, "0", true)
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.details().contains("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Up to `count` commits never delivered to any writer, now delivered to `consumer`.
+    pub async fn read_commits(
+        &self,
+        consumer: &str,
+        count: u64,
+    ) -> Result<Vec<Entry>, CoordinatorError> {
+        let reply: Value = self
+            .client()
+            .xreadgroup(
+                keys::COMMIT_GROUP,
+                consumer,
+                Some(count),
+                None,
+                false,
+                self.commit_queue.clone(),
+                ">",
+            )
+            .await?;
+        // [[stream, entries]] or nil.
+        match &reply {
+            Value::Null => Ok(Vec::new()),
+            Value::Array(streams) => {
+                let mut out = Vec::new();
+                for stream in streams {
+                    match stream {
+                        Value::Array(pair) if pair.len() == 2 => out.extend(entries(&pair[1])?),
+                        other => return Err(bad("XREADGROUP", other)),
+                    }
+                }
+                Ok(out)
+            }
+            other => Err(bad("XREADGROUP", other)),
+        }
+    }
+
+    /// Takes over up to `count` commits delivered to a writer that has not acknowledged them for
+    /// `min_idle_ms` (it died or hangs): they are `consumer`'s now.
+    pub async fn claim_stale_commits(
+        &self,
+        consumer: &str,
+        min_idle_ms: u64,
+        count: u64,
+    ) -> Result<Vec<Entry>, CoordinatorError> {
+        let reply: Value = self
+            .client()
+            .xautoclaim(
+                self.commit_queue.clone(),
+                keys::COMMIT_GROUP,
+                consumer,
+                min_idle_ms,
+                "0-0",
+                Some(count),
+                false,
+            )
+            .await?;
+        // [next_start, entries, deleted_ids]
+        match &reply {
+            Value::Array(parts) if parts.len() >= 2 => entries(&parts[1]),
+            other => Err(bad("XAUTOCLAIM", other)),
+        }
+    }
+
+    /// Acknowledges written commits and deletes them from the queue.
+    pub async fn ack_commits(&self, ids: &[String]) -> Result<(), CoordinatorError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let client = self.client();
+        let _: i64 = client
+            .xack(self.commit_queue.clone(), keys::COMMIT_GROUP, ids.to_vec())
+            .await?;
+        let _: i64 = client.xdel(self.commit_queue.clone(), ids.to_vec()).await?;
+        Ok(())
+    }
+
+    /// Commits queued and not yet acknowledged (waiting or being written).
+    pub async fn commit_backlog(&self) -> Result<u64, CoordinatorError> {
+        Ok(self.client().xlen(self.commit_queue.clone()).await?)
+    }
+
+    /// Announces what became of a commit (`payload` is the writer's JSON); gateways waiting for
+    /// it answer their client. Best effort: waiters also read Postgres.
+    pub async fn announce_order(&self, payload: &str) {
+        if let Err(error) = self
+            .client()
+            .publish::<(), _, _>(keys::ORDER_DONE_CHANNEL, payload)
+            .await
+        {
+            tracing::warn!(%error, "order outcome not announced; waiters fall back on Postgres");
+        }
+    }
+
+    /// Up to `count` audit entries of a section after `after` (exclusive; `0-0` for the start).
+    pub async fn read_audit(
+        &self,
+        event: &EventId,
+        section: &SectionId,
+        after: &str,
+        count: u64,
+    ) -> Result<Vec<AuditEntry>, CoordinatorError> {
+        let start = format!("({after}");
+        let reply: Value = self
+            .client()
+            .xrange(keys::section(event, section).audit, start, "+", Some(count))
+            .await?;
+        Ok(entries(&reply)?
+            .into_iter()
+            .map(|Entry { id, mut fields }| AuditEntry {
+                id,
+                action: fields.remove("a").unwrap_or_default(),
+                hold: fields.remove("h").unwrap_or_default(),
+                actor: fields.remove("u").unwrap_or_default(),
+                at_ms: fields
+                    .get("t")
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .map(|t| t as i64)
+                    .unwrap_or_default(),
+                seats: fields
+                    .get("s")
+                    .map(|s| {
+                        s.split(' ')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Drops audit entries up to `upto` (inclusive) once they are safely in Postgres.
+    pub async fn trim_audit(
+        &self,
+        event: &EventId,
+        section: &SectionId,
+        upto: &str,
+    ) -> Result<(), CoordinatorError> {
+        // MINID keeps ids >= the threshold: the next id after `upto`.
+        let next = match upto.split_once('-') {
+            Some((ms, seq)) => format!("{ms}-{}", seq.parse::<u64>().unwrap_or(0) + 1),
+            None => return Ok(()),
+        };
+        let _: Value = self
+            .client()
+            .custom(
+                fred::cmd!("XTRIM"),
+                vec![keys::section(event, section).audit, "MINID".into(), next],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets up to `limit` expired holds of a section, recording each in the audit trail
+    /// (`lua/sweep.lua`), and announces the section when any were swept. Returns how many.
+    pub async fn sweep_expired(
+        &self,
+        event: &EventId,
+        section: &SectionId,
+        limit: u64,
+    ) -> Result<u64, CoordinatorError> {
+        let k = keys::section(event, section);
+        let script = &self.scripts.sweep;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    self.client(),
+                    vec![k.held, k.holder, k.ver, k.audit],
+                    vec![limit.to_string()],
+                )
+                .await?,
+        )?;
+        let swept = match reply.code()? {
+            0 => reply.int(1)? as u64,
+            _ => return Err(reply.unknown_code()),
+        };
+        if swept > 0 {
+            self.announce_sections(event, [section]).await;
+        }
+        Ok(swept)
+    }
+
+    /// The sections of an open event (`None` when Redis has no layout for it).
+    pub async fn event_sections(
+        &self,
+        event: &EventId,
+    ) -> Result<Option<Vec<SectionId>>, CoordinatorError> {
+        Ok(self.sections_of(event).await?.map(|l| l.sections.clone()))
+    }
+}

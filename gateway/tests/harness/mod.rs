@@ -1,0 +1,226 @@
+//! Shared by the gateway's test files: a gateway over real HTTP on port 0, against the shared
+//! Redis Cluster and a Postgres database of the test's own, with an in-process reconciler (the
+//! durable writer) on a commit queue of the test's own.
+#![allow(dead_code, clippy::unwrap_used)]
+
+#[path = "../../../coordinator/tests/support/mod.rs"]
+pub mod support;
+
+#[path = "../../../catalog/tests/db/mod.rs"]
+pub mod db;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use coordinator::{EventId, RedisSettings, UserId};
+use gateway::auth::{Keys, Role};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+/// The webhook signing secret the tests' sandbox and gateways share.
+pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
+
+pub struct Gw {
+    pub base: String,
+    pub admin: String,
+    pub app: gateway::App,
+    pub http: reqwest::Client,
+    /// The in-process reconciler (durable writer, sweeper, reconciliation); stops with `self`.
+    reconciler: Option<AbortOnDrop>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The commit queue of a test database (gateways and writers of one test share it; tests do not).
+pub fn queue_of(db: &db::TestDb) -> String {
+    db.url().rsplit('/').next().unwrap().to_owned()
+}
+
+/// Fast reconciler settings for tests.
+pub fn reconciler_config(consumer: &str) -> reconciler::Config {
+    reconciler::Config {
+        interval: Duration::from_millis(300),
+        sweep_interval: Duration::from_millis(200),
+        writer: orders::writer::WriterConfig {
+            consumer: consumer.to_owned(),
+            batch: 64,
+            stale_after: Duration::from_secs(2),
+            pause_in_batch: Duration::ZERO,
+        },
+        payment_grace: Duration::from_secs(2),
+    }
+}
+
+/// The sandbox behind a test gateway.
+pub fn sandbox(gw: &Gw) -> &payments::sandbox::Sandbox {
+    match &gw.app.payments {
+        payments::Provider::Sandbox(s) => s,
+        other => panic!("not the sandbox: {other:?}"),
+    }
+}
+
+pub async fn gateway_on(db: &db::TestDb) -> Gw {
+    // The production bounds (TTL 60-900 s), not the tests' short ones.
+    gateway_with(db, coordinator::Limits::default()).await
+}
+
+pub async fn gateway_with(db: &db::TestDb, limits: coordinator::Limits) -> Gw {
+    gateway_full(db, limits, Duration::ZERO, true).await
+}
+
+/// A gateway whose sandbox answers after `latency`, with or without an in-process reconciler.
+/// The sandbox sends signed webhooks to this gateway.
+pub async fn gateway_full(
+    db: &db::TestDb,
+    limits: coordinator::Limits,
+    latency: Duration,
+    with_reconciler: bool,
+) -> Gw {
+    let redis = RedisSettings {
+        nodes: support::shared_nodes(),
+        commit_queue: queue_of(db),
+        ..RedisSettings::default()
+    };
+    let coordinator = Arc::new(
+        support::connect(redis.nodes.clone(), limits)
+            .await
+            .with_commit_queue(&redis.commit_queue),
+    );
+    let app = gateway::App::new(
+        coordinator,
+        db.pool.clone(),
+        Keys::new(SECRET).unwrap(),
+        &redis,
+    )
+    .await
+    .unwrap();
+    // Bind first: the sandbox needs the webhook URL.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let sandbox = payments::sandbox::Sandbox::new(
+        db.pool.clone(),
+        payments::sandbox::SandboxConfig {
+            latency,
+            slow_answer: Duration::from_secs(30),
+            webhook: Some(payments::sandbox::WebhookTarget {
+                url: format!("http://127.0.0.1:{port}/webhooks/payments"),
+                secret: WEBHOOK_SECRET.to_owned().into(),
+            }),
+        },
+    );
+    let app = app.with_payments(
+        payments::Provider::Sandbox(Arc::new(sandbox)),
+        gateway::CheckoutConfig {
+            charge_deadline: Duration::from_secs(3),
+            write_deadline: Duration::from_secs(5),
+            webhook_secret: Some(WEBHOOK_SECRET.to_owned().into()),
+        },
+    );
+    let public = SocketAddr::from(([127, 0, 0, 1], port));
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let (public, admin, _task) =
+        gateway::serve(app.clone(), public, any, std::future::pending()).unwrap();
+    let reconciler = with_reconciler.then(|| {
+        let svc = app.services();
+        let metrics = Arc::new(reconciler::Metrics::new().unwrap());
+        let consumer = format!("test-{}", uuid::Uuid::new_v4().simple());
+        AbortOnDrop(tokio::spawn(reconciler::run(
+            svc,
+            metrics,
+            reconciler_config(&consumer),
+            std::future::pending(),
+        )))
+    });
+    Gw {
+        base: format!("http://{public}"),
+        admin: format!("http://{admin}"),
+        app,
+        http: reqwest::Client::new(),
+        reconciler,
+    }
+}
+
+/// A database, the demo venue with an event on sale (its own id), and a gateway.
+pub async fn setup(prefix: &str) -> (Gw, db::TestDb, EventId) {
+    let db = db::TestDb::new(prefix).await;
+    let gw = gateway_on(&db).await;
+    let event = support::unique_event(prefix);
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
+    (gw, db, event)
+}
+
+pub fn token(user: &str, role: Role) -> String {
+    Keys::new(SECRET)
+        .unwrap()
+        .mint(
+            &UserId::parse(user).unwrap(),
+            role,
+            Duration::from_secs(600),
+        )
+        .unwrap()
+}
+
+impl Gw {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    pub async fn hold(&self, event: &EventId, user: &str, body: Value) -> (StatusCode, Value) {
+        let (s, v, _) = self
+            .call(
+                Method::POST,
+                &format!("/events/{event}/reservations"),
+                Some(&token(user, Role::Buyer)),
+                Some(body),
+            )
+            .await;
+        (s, v)
+    }
+}
+
+pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["error"].get("details").is_some(),
+        "details is always present: {body}"
+    );
+}

@@ -1,0 +1,47 @@
+--[[
+  sweep.lua: forget the expired holds of ONE section and record each expiry in the audit trail.
+  Run by the reconciler's expiry sweeper. Seats are already free the moment their expiry passes
+  (every script compares the score with redis TIME); this only cleans the keys up, tells the
+  audit trail, and bumps the version so seat-map caches refresh.
+
+  KEYS[1]  held     ZSET    seat_id -> hold expiry (unix ms)               seat:{ev:E:sec:S}:held
+  KEYS[2]  holder   HASH    seat_id -> hold_id
+  KEYS[3]  ver      STRING  change counter
+  KEYS[4]  audit    STREAM  the section's audit trail
+  ARGV[1]  limit            at most this many seats per call (bounds the script's run time)
+
+  Returns  {0, swept, version}   `swept` expired seats forgotten (0: nothing to do)
+
+  Audit entries (every script writes the same shape; the reconciler copies them to Postgres):
+    a  action   held | released | expired | extended | pinned | unpinned | sold | blocked | unblocked
+    h  hold id (the organizer's tag for blocks; empty for unblocks)
+    u  actor    the buyer's user id, `checkout`, `system`, `system:expiry`, `organizer`, ...
+    t  when, unix ms (redis TIME; for expiries, the moment the hold ended)
+    s  seat ids, space-separated
+  The stream is capped near 1,000,000 entries (MAXLEN ~) so a reconciler outage cannot exhaust
+  memory; the audit lag metric alerts long before the cap is reached.
+
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
+]]
+local held, holder, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local limit = tonumber(ARGV[1])
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
+local swept = 0
+for i = 1, #expired, 2 do
+  local seat, ended = expired[i], expired[i + 1]
+  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'expired', 'h', redis.call('HGET', holder, seat) or '', 'u', 'system:expiry', 't', ended, 's', seat)
+  redis.call('ZREM', held, seat)
+  redis.call('HDEL', holder, seat)
+  swept = swept + 1
+end
+local version
+if swept > 0 then
+  version = redis.call('INCR', ver)
+else
+  version = tonumber(redis.call('GET', ver) or '0')
+end
+return {0, swept, version}

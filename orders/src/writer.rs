@@ -1,0 +1,416 @@
+//! The durable writer: commit queue -> Postgres, in batches.
+//!
+//! One step reads up to `batch` jobs (first those a dead writer left unacknowledged, then new
+//! ones), writes them in ONE transaction with multi-row inserts (one fsync for the whole batch:
+//! group commit), and only after `COMMIT` returns marks Redis sold, acknowledges the entries and
+//! announces each outcome. A writer killed anywhere before the acknowledgement leaves its entries
+//! pending; another writer claims them after `stale_after` and writes them again, which is
+//! harmless: an order already written with the same payment reads as [`Written::Paid`].
+//!
+//! The live-sale unique index is the last guard against overselling. A batch that trips it is
+//! rolled back and replayed job by job, so only the job that would oversell is refused
+//! ([`Written::Oversold`]): its payment is refunded, the incident recorded, the event frozen.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use coordinator::sell::SellOutcome;
+use coordinator::{EventId, HoldId, SeatId};
+use uuid::Uuid;
+
+use crate::{constraint, CommitJob, Done, OrdersError, Services, Written};
+
+/// Writer tuning.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// This writer's name in the consumer group (unique per process).
+    pub consumer: String,
+    /// Most jobs per transaction.
+    pub batch: u64,
+    /// A job delivered to a writer that has not acknowledged it for this long is taken over.
+    pub stale_after: Duration,
+    /// Fault injection for tests: sleep this long inside each batch's transaction, before
+    /// `COMMIT`, so a test can kill the process in the middle of a batch. Zero in production.
+    pub pause_in_batch: Duration,
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// Jobs in the batch (0: the queue was empty).
+    pub jobs: usize,
+    /// Of which taken over from a writer that stopped.
+    pub claimed: usize,
+    /// Outcomes.
+    pub paid: usize,
+    /// Refunded: the hold's order was paid with another payment.
+    pub superseded: usize,
+    /// Refunded: a seat was already sold (oversell caught by Postgres).
+    pub oversold: usize,
+    /// Refunded: the hold had lost its seats before the write.
+    pub expired: usize,
+    /// Entries that were not jobs (dropped, logged).
+    pub malformed: usize,
+}
+
+/// Reads, writes, acknowledges one batch.
+pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, OrdersError> {
+    let co = &svc.coordinator;
+    let mut entries = co
+        .claim_stale_commits(
+            &config.consumer,
+            config.stale_after.as_millis() as u64,
+            config.batch,
+        )
+        .await?;
+    let claimed = entries.len();
+    if (entries.len() as u64) < config.batch {
+        entries.extend(
+            co.read_commits(&config.consumer, config.batch - entries.len() as u64)
+                .await?,
+        );
+    }
+    let mut report = StepReport {
+        jobs: 0,
+        claimed,
+        ..StepReport::default()
+    };
+    if entries.is_empty() {
+        return Ok(report);
+    }
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut jobs = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match entry
+            .fields
+            .get("job")
+            .and_then(|j| serde_json::from_str::<CommitJob>(j).ok())
+        {
+            Some(job) => jobs.push(job),
+            None => {
+                tracing::error!(id = %entry.id, "commit queue entry is not a job; dropped");
+                report.malformed += 1;
+            }
+        }
+        ids.push(entry.id);
+    }
+    report.jobs = jobs.len();
+    // Only holds that still have their seats are written: each is pinned again (which also
+    // keeps it from expiring during the write). A hold that lost its seats is refunded.
+    let live = futures::future::join_all(jobs.iter().map(|job| still_held(svc, job))).await;
+    let mut to_write = Vec::with_capacity(jobs.len());
+    for (job, live) in jobs.iter().zip(&live) {
+        if *live
+            .as_ref()
+            .map_err(|e| OrdersError::Coordinator(clone_err(e)))?
+        {
+            to_write.push(job.clone());
+        }
+    }
+    let mut written_live = write(&svc.db, &to_write, config.pause_in_batch)
+        .await?
+        .into_iter();
+    // A hold that is no longer live may still have its order already (a replayed job): that
+    // is a replay, not an expiry.
+    let order_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.order_id).collect();
+    let existing: HashMap<uuid::Uuid, String> = sqlx::query_as::<_, (uuid::Uuid, String)>(
+        "SELECT id, payment_ref FROM orders WHERE id = ANY($1)",
+    )
+    .bind(&order_ids)
+    .fetch_all(&svc.db)
+    .await?
+    .into_iter()
+    .collect();
+    let written: Vec<Written> = jobs
+        .iter()
+        .zip(&live)
+        .map(|(job, l)| match l {
+            Ok(true) => written_live.next().unwrap_or(Written::Expired),
+            _ => match existing.get(&job.order_id) {
+                Some(p) if *p == job.payment_ref => Written::Paid,
+                Some(_) => Written::Superseded,
+                None => Written::Expired,
+            },
+        })
+        .collect();
+    for (job, outcome) in jobs.iter().zip(&written) {
+        after_commit(svc, job, *outcome).await;
+        match outcome {
+            Written::Paid => report.paid += 1,
+            Written::Superseded => report.superseded += 1,
+            Written::Oversold => report.oversold += 1,
+            Written::Expired => report.expired += 1,
+        }
+    }
+    co.ack_commits(&ids).await?;
+    for (job, outcome) in jobs.iter().zip(&written) {
+        let done = Done {
+            order_id: job.order_id,
+            payment_ref: job.payment_ref.clone(),
+            written: *outcome,
+        };
+        if let Ok(payload) = serde_json::to_string(&done) {
+            co.announce_order(&payload).await;
+        }
+    }
+    Ok(report)
+}
+
+/// Writes jobs durably; one outcome per job, in order.
+pub async fn write(
+    db: &sqlx::PgPool,
+    jobs: &[CommitJob],
+    pause: Duration,
+) -> Result<Vec<Written>, OrdersError> {
+    match write_together(db, jobs, pause).await {
+        Ok(outcomes) => Ok(outcomes),
+        Err(e) if constraint(&e).is_some() => {
+            // Someone in the batch trips a unique constraint: find out who, one job at a time.
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let one = std::slice::from_ref(job);
+                let outcome = match write_together(db, one, Duration::ZERO).await {
+                    Ok(o) => o[0],
+                    Err(e) if constraint(&e).as_deref() == Some("sold_seats_live_unique") => {
+                        Written::Oversold
+                    }
+                    // A concurrent writer wrote this order between our read and insert: read
+                    // again, it is now a replay.
+                    Err(e) if constraint(&e).is_some() => {
+                        write_together(db, one, Duration::ZERO).await?[0]
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One transaction for all jobs; any unique violation aborts all of it.
+async fn write_together(
+    db: &sqlx::PgPool,
+    jobs: &[CommitJob],
+    pause: Duration,
+) -> Result<Vec<Written>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    // A 200 is promised on this commit: it must be on disk, whatever the server's default.
+    sqlx::query("SET LOCAL synchronous_commit = on")
+        .execute(&mut *tx)
+        .await?;
+    let ids: Vec<Uuid> = jobs.iter().map(|j| j.order_id).collect();
+    let existing: HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, payment_ref FROM orders WHERE id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut batch_orders: HashMap<Uuid, &str> = HashMap::new();
+    let mut new: Vec<&CommitJob> = Vec::new();
+    for job in jobs {
+        let paid_with = existing
+            .get(&job.order_id)
+            .map(String::as_str)
+            .or_else(|| batch_orders.get(&job.order_id).copied());
+        outcomes.push(match paid_with {
+            Some(p) if p == job.payment_ref => Written::Paid,
+            Some(_) => Written::Superseded,
+            None => {
+                batch_orders.insert(job.order_id, &job.payment_ref);
+                new.push(job);
+                Written::Paid
+            }
+        });
+    }
+    if !new.is_empty() {
+        let col = |f: fn(&CommitJob) -> String| new.iter().map(|j| f(j)).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
+             SELECT o, e, h::uuid, u, 'paid', t, c, p, k
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
+                  AS x(o, e, h, u, t, c, p, k)",
+        )
+        .bind(new.iter().map(|j| j.order_id).collect::<Vec<_>>())
+        .bind(col(|j| j.event_id.clone()))
+        .bind(col(|j| j.hold_id.clone()))
+        .bind(col(|j| j.user_id.clone()))
+        .bind(new.iter().map(|j| j.total_cents).collect::<Vec<_>>())
+        .bind(col(|j| j.currency.clone()))
+        .bind(col(|j| j.payment_ref.clone()))
+        .bind(col(|j| j.idempotency_key.clone()))
+        .execute(&mut *tx)
+        .await?;
+        let mut seat_orders = Vec::new();
+        let mut seat_events = Vec::new();
+        let mut seat_ids = Vec::new();
+        for job in &new {
+            for seat in &job.seats {
+                seat_orders.push(job.order_id);
+                seat_events.push(job.event_id.clone());
+                seat_ids.push(seat.clone());
+            }
+        }
+        sqlx::query(
+            "INSERT INTO sold_seats (order_id, event_id, seat_id)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])",
+        )
+        .bind(&seat_orders)
+        .bind(&seat_events)
+        .bind(&seat_ids)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(u, k, p)
+             WHERE a.user_id = x.u AND a.idempotency_key = x.k",
+        )
+        .bind(col(|j| j.user_id.clone()))
+        .bind(col(|j| j.idempotency_key.clone()))
+        .bind(col(|j| j.payment_ref.clone()))
+        .execute(&mut *tx)
+        .await?;
+    }
+    if !pause.is_zero() {
+        tokio::time::sleep(pause).await;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// What follows a durable outcome. Failures are logged, not returned: Postgres already holds the
+/// truth, and reconciliation completes whatever is left (Redis repaired, payments refunded).
+async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
+    let parsed = (
+        HoldId::parse(&job.hold_id),
+        EventId::parse(&job.event_id),
+        job.seats
+            .iter()
+            .map(|s| SeatId::parse(s))
+            .collect::<Result<Vec<_>, _>>(),
+    );
+    let (Ok(hold), Ok(event), Ok(seats)) = parsed else {
+        tracing::error!(order = %job.order_id, "job with ids the coordinator refuses");
+        return;
+    };
+    match outcome {
+        Written::Paid => {
+            let sold = match svc.coordinator.mark_sold(&hold).await {
+                Ok(SellOutcome::Sold { .. }) => Ok(()),
+                // The hold record moved on (expired during a long write, or lost in a
+                // failover): Postgres says sold, so Redis is made to say so.
+                Ok(_) => svc
+                    .coordinator
+                    .repair_sold(&event, &hold, &seats)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sold {
+                tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (reconciliation repairs it)");
+            }
+        }
+        Written::Superseded => {
+            refund_or_log(svc, job, "the hold's order was paid with another payment").await;
+        }
+        Written::Expired => {
+            refund_or_log(
+                svc,
+                job,
+                "the hold lost its seats before the order was written",
+            )
+            .await;
+            if let Err(e) = sqlx::query(
+                "UPDATE commit_attempts SET status = 'refunded', updated_at = now()
+                 WHERE order_id = $1 AND status <> 'paid'",
+            )
+            .bind(job.order_id)
+            .execute(&svc.db)
+            .await
+            {
+                tracing::warn!(error = %e, "attempt status not recorded");
+            }
+        }
+        Written::Oversold => {
+            tracing::error!(order = %job.order_id, event = %job.event_id, seats = ?job.seats,
+                "OVERSELL refused by Postgres: refunding, freezing the event");
+            refund_or_log(svc, job, "a seat was already sold").await;
+            let recorded = sqlx::query(
+                "INSERT INTO oversell_incidents (event_id, hold_id, payment_ref, seats)
+                 VALUES ($1, $2::uuid, $3, $4) ON CONFLICT (payment_ref) DO NOTHING",
+            )
+            .bind(&job.event_id)
+            .bind(&job.hold_id)
+            .bind(&job.payment_ref)
+            .bind(&job.seats)
+            .execute(&svc.db)
+            .await;
+            let frozen = sqlx::query(
+                "UPDATE events SET status = 'frozen' WHERE id = $1 AND status = 'on_sale'",
+            )
+            .bind(&job.event_id)
+            .execute(&svc.db)
+            .await;
+            if let Err(e) = recorded.and(frozen) {
+                tracing::error!(error = %e, event = %job.event_id, "oversell incident not recorded");
+            }
+            svc.coordinator.announce_event(&event).await;
+            // The seats the loser held go back (a pinned hold is unpinned first: a pin refuses
+            // a release); the winner's stay sold.
+            let released = match svc.coordinator.unpin(&hold).await {
+                Ok(_) => svc
+                    .coordinator
+                    .release(&hold, coordinator::Caller::System)
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "oversold hold not released");
+            }
+        }
+    }
+}
+
+/// Whether the job's hold still has its seats (pinned again now), or was already sold to it.
+async fn still_held(
+    svc: &Services,
+    job: &CommitJob,
+) -> Result<bool, coordinator::CoordinatorError> {
+    use coordinator::extend::ExtendOutcome;
+    let Ok(hold) = HoldId::parse(&job.hold_id) else {
+        return Ok(false);
+    };
+    let pin_for = Duration::from_secs(svc.coordinator.limits().max_pin_secs);
+    Ok(match svc.coordinator.pin(&hold, pin_for).await? {
+        ExtendOutcome::Extended(_) => true,
+        // Sold: by this hold (a replayed job; Postgres decides whether it is this payment's).
+        ExtendOutcome::WrongState(h) => h.state == coordinator::HoldState::Sold,
+        // Expired, released, or the record lost in a failover: holds are soft state, and a
+        // hold that lost its seats is not sold (the seats may be someone else's now).
+        _ => false,
+    })
+}
+
+fn clone_err(e: &coordinator::CoordinatorError) -> coordinator::CoordinatorError {
+    coordinator::CoordinatorError::Protocol {
+        script: "writer",
+        detail: e.to_string(),
+    }
+}
+
+async fn refund_or_log(svc: &Services, job: &CommitJob, why: &str) {
+    match svc.payments.refund(&job.payment_ref).await {
+        Ok(outcome) => {
+            tracing::warn!(order = %job.order_id, payment = %job.payment_ref, ?outcome, why, "payment refunded")
+        }
+        Err(e) => {
+            tracing::error!(order = %job.order_id, payment = %job.payment_ref, error = %e, why,
+                "refund failed; reconciliation retries it")
+        }
+    }
+}

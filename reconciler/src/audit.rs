@@ -1,0 +1,166 @@
+//! The expiry sweep and the audit copy, per section of every event on sale or frozen.
+
+use coordinator::streams::AuditEntry;
+use coordinator::{Coordinator, EventId, HoldId, SectionId};
+use sqlx::PgPool;
+
+use crate::Metrics;
+
+/// Most entries copied per section per pass; more wait for the next pass (the lag metric shows
+/// them).
+const COPY_BATCH: u64 = 2_000;
+/// Most expired seats forgotten per section per pass (bounds one script's run time).
+const SWEEP_BATCH: u64 = 1_000;
+
+/// Infrastructure failures of a pass.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// Postgres.
+    #[error("postgres: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Redis.
+    #[error(transparent)]
+    Coordinator(#[from] coordinator::CoordinatorError),
+}
+
+/// Sweeps expired holds and copies audit entries of every section of every live event.
+pub async fn sweep_and_copy(
+    db: &PgPool,
+    coordinator: &Coordinator,
+    metrics: &Metrics,
+) -> Result<(), AuditError> {
+    let events: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM events WHERE status IN ('on_sale', 'frozen') ORDER BY id")
+            .fetch_all(db)
+            .await?;
+    let mut lag_ms: i64 = 0;
+    for (event,) in events {
+        let Ok(event) = EventId::parse(&event) else {
+            continue;
+        };
+        let Some(sections) = coordinator.event_sections(&event).await? else {
+            continue;
+        };
+        for section in sections {
+            let swept = coordinator
+                .sweep_expired(&event, &section, SWEEP_BATCH)
+                .await?;
+            if swept > 0 {
+                metrics
+                    .expirations_total
+                    .with_label_values(&["ttl"])
+                    .inc_by(swept);
+            }
+            lag_ms = lag_ms.max(copy_section(db, coordinator, metrics, &event, &section).await?);
+        }
+    }
+    metrics.audit_lag_seconds.set(lag_ms as f64 / 1000.0);
+    Ok(())
+}
+
+/// Copies one section's new audit entries; returns the age (ms) of the oldest entry that was
+/// not yet in Postgres when the pass began (0 when none).
+pub async fn copy_section(
+    db: &PgPool,
+    coordinator: &Coordinator,
+    metrics: &Metrics,
+    event: &EventId,
+    section: &SectionId,
+) -> Result<i64, AuditError> {
+    let stream = format!("{event}/{section}");
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO audit_cursors (stream, last_id) VALUES ($1, '0-0') ON CONFLICT DO NOTHING",
+    )
+    .bind(&stream)
+    .execute(&mut *tx)
+    .await?;
+    // Another reconciler copying this section right now has the row: skip it.
+    let cursor: Option<(String,)> = sqlx::query_as(
+        "SELECT last_id FROM audit_cursors WHERE stream = $1 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(&stream)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((last,)) = cursor else {
+        return Ok(0);
+    };
+    let entries = coordinator
+        .read_audit(event, section, &last, COPY_BATCH)
+        .await?;
+    let Some(newest) = entries.last().map(|e| e.id.clone()) else {
+        return Ok(0);
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let oldest_ms = entries
+        .first()
+        .and_then(|e| e.id.split('-').next()?.parse::<i64>().ok())
+        .unwrap_or(now_ms);
+    let mut cols = Columns::default();
+    for entry in &entries {
+        cols.push(&stream, event, entry);
+        metrics
+            .audit_rows_total
+            .with_label_values(&[&entry.action])
+            .inc_by(entry.seats.len() as u64);
+    }
+    sqlx::query(
+        "INSERT INTO seat_audit (event_id, seat_id, action, at, actor, hold_id, order_id, source)
+         SELECT $1, s, a::seat_action, to_timestamp(t / 1000.0), u, nullif(h, ''), o, src
+         FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::uuid[], $8::text[])
+              AS x(s, a, t, u, h, o, src)
+         ON CONFLICT (source, seat_id) DO NOTHING",
+    )
+    .bind(event.as_str())
+    .bind(&cols.seat)
+    .bind(&cols.action)
+    .bind(&cols.at)
+    .bind(&cols.actor)
+    .bind(&cols.hold)
+    .bind(&cols.order)
+    .bind(&cols.source)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE audit_cursors SET last_id = $2, updated_at = now() WHERE stream = $1")
+        .bind(&stream)
+        .bind(&newest)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    // Only once the rows are safely in Postgres does Redis let go of them.
+    coordinator.trim_audit(event, section, &newest).await?;
+    Ok(now_ms - oldest_ms)
+}
+
+#[derive(Default)]
+struct Columns {
+    seat: Vec<String>,
+    action: Vec<String>,
+    at: Vec<i64>,
+    actor: Vec<String>,
+    hold: Vec<String>,
+    order: Vec<Option<uuid::Uuid>>,
+    source: Vec<String>,
+}
+
+impl Columns {
+    fn push(&mut self, stream: &str, event: &EventId, entry: &AuditEntry) {
+        let _ = event;
+        // Sales and refunds name their order (derived from the hold, like the order's id).
+        let order = match entry.action.as_str() {
+            "sold" | "refunded" => HoldId::parse(&entry.hold)
+                .ok()
+                .map(|h| orders::order_id(&h)),
+            _ => None,
+        };
+        for seat in &entry.seats {
+            self.seat.push(seat.clone());
+            self.action.push(entry.action.clone());
+            self.at.push(entry.at_ms);
+            self.actor.push(entry.actor.clone());
+            self.hold.push(entry.hold.clone());
+            self.order.push(order);
+            self.source.push(format!("{stream}/{}", entry.id));
+        }
+    }
+}
