@@ -91,7 +91,10 @@ elseif op == 'pin' then
   if redis.call('PTTL', record) < expires_ms - now then
     redis.call('PEXPIREAT', record, expires_ms + 3600000)
   end
+  local was = state
   shown = 'pinned'
+  -- 1: it was pinned already (the pin was only moved); the audit trail records an extension.
+  if was == 'pinned' then return reply(1) end
   return reply(0)
 elseif op == 'unpin' then
   if state == 'held' then return reply(1) end

@@ -82,14 +82,19 @@ paths = {
         params=[HOLD_ID], request=body({"type": "object", "additionalProperties": False, "required": ["ttl_seconds"],
             "properties": {"ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900}}}), security=BEARER, tags=["holds"])},
   "/reservations/{hold_id}/commit": {"post": op("Pay for your hold: 200 only once the order is committed in Postgres",
-        {"200": r("Paid", ref("Order")), "202": r("Outcome not known yet (replay the same request)", {"type": "object"}),
-         **errors(400, 401, 402, 404, 409, 410, 413, 415, 422, 503)},
+        {"200": r("Paid", ref("Order")), "202": r("Outcome not known yet (status pending or requires_action): GET /orders/{order_id} or replay the same request", ref("PendingOrder")),
+         **errors(400, 401, 402, 403, 404, 409, 410, 413, 415, 422, 503)},
+        desc="402 declined (the hold stays until it expires); 403 another buyer's hold; 409 idempotency_key used with another hold or token, or a seat already sold (refunded); 410 the hold expired (a payment already taken is refunded).",
         params=[HOLD_ID], request=body({"type": "object", "additionalProperties": False, "required": ["idempotency_key", "payment_token"],
             "properties": {"idempotency_key": {"type": "string", "maxLength": 255}, "payment_token": {"type": "string", "maxLength": 255,
               "description": "sandbox: tok_visa, tok_chargeDeclined, tok_timeout, tok_requires_action"}}}),
         security=BEARER, tags=["checkout"])},
-  "/orders/{order_id}": {"get": op("Your order", {"200": r("The order", ref("Order")), **errors(401, 404, 503)},
+  "/orders/{order_id}": {"get": op("Your order, or what is known of a commit in flight", {"200": r("The order (paid, refunded) or the attempt (pending, requires_action, declined)", ref("Order")), **errors(401, 404, 503)},
         params=[{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}], security=BEARER, tags=["checkout"])},
+  "/webhooks/payments": {"post": op("Payment provider events, verified by Stripe-Signature over the raw body; deduplicated by event id",
+        {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 413, 503)},
+        params=[{"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        request=body({"type": "object", "required": ["id", "type", "data"]}), security=[], tags=["checkout"])},
   "/venues": {"post": op("Import a venue from its seat map (docs/seatmap.md)", {"201": r("Created", {"type": "object"}), **errors(400, 401, 403, 409, 413, 415, 422, 503)},
         request=body(ref("SeatMap")), security=BEARER, tags=["organizer"])},
 }
@@ -102,6 +107,17 @@ paths["/metrics"] = {"servers": ADMIN, "get": op("Prometheus metrics", {"200": r
 paths["/admin/holds/{hold_id}"] = {"servers": ADMIN,
     "get": op("Any hold (admin role)", {"200": r("The hold", {"type": "object"}), **errors(401, 403, 404, 503)}, params=[HOLD_ID], security=BEARER, tags=["admin"]),
     "delete": op("Release any hold (admin role)", {"204": r("Released"), **errors(401, 403, 404, 409, 503)}, params=[HOLD_ID], security=BEARER, tags=["admin"])}
+
+ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+paths["/admin/orders/{order_id}/refund"] = {"servers": ADMIN,
+    "post": op("Refund an order through the provider (idempotent) and return its seats to sale (admin role)",
+        {"200": r("Refunded", {"type": "object"}), **errors(401, 403, 404, 409, 503)}, params=[ORDER_ID], security=BEARER, tags=["admin"])}
+paths["/admin/events/{event_id}/audit"] = {"servers": ADMIN,
+    "get": op("Every seat state change of an event, newest first (admin role)",
+        {"200": r("Audit entries", {"type": "object"}), **errors(400, 401, 403, 422, 503)},
+        params=[EVENT_ID, {"name": "seat", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+        security=BEARER, tags=["admin"])}
 
 seat_id = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
 schemas = {
@@ -130,7 +146,9 @@ schemas = {
       "expires_at": {"type": "string", "format": "date-time"}, "cap_at": {"type": "string", "format": "date-time"},
       "total_amount": {"type": "number"}, "currency": {"type": "string"},
       "adjacent": {"type": "boolean", "description": "best available only: false when the group had to be split"}}},
-  "Order": {"type": "object", "properties": {"order_id": {"type": "string", "format": "uuid"}, "status": {"enum": ["paid"]},
+  "PendingOrder": {"type": "object", "properties": {"order_id": {"type": "string", "format": "uuid"},
+      "status": {"enum": ["pending", "requires_action"]}, "payment_id": {"type": ["string", "null"]}, "message": {"type": "string"}}},
+  "Order": {"type": "object", "properties": {"order_id": {"type": "string", "format": "uuid"}, "status": {"enum": ["paid", "refunded", "pending", "requires_action", "declined"]},
       "seats": {"type": "array", "items": seat_id}, "total_amount": {"type": "number"}, "currency": {"type": "string"}}},
   "BlockRequest": {"type": "object", "additionalProperties": False, "required": ["seat_ids"],
       "properties": {"seat_ids": {"type": "array", "items": seat_id}, "tag": {"type": "string"}}},

@@ -93,8 +93,11 @@ impl Coordinator {
                     ExtendOutcome::WrongState(h)
                 })
             }
-            Transition::Done(h) | Transition::Replay(h) => h,
+            Transition::Done(h) => (h, true),
+            Transition::Replay(h) => (h, false),
         };
+        // A pin of a hold pinned already only moves the pin: an extension, not a new state.
+        let (hold, changed_state) = hold;
         let client = self.client();
         let mut lost = Vec::new();
         for (section, seats) in self.hold_groups(&hold).await? {
@@ -104,7 +107,7 @@ impl Coordinator {
             args.push(hold.expires_at_ms.to_string());
             args.push(
                 match op {
-                    "pin" => "pinned",
+                    "pin" if changed_state => "pinned",
                     "unpin" => "unpinned",
                     _ => "extended",
                 }

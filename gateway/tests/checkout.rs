@@ -276,3 +276,479 @@ async fn concurrent_commits_with_different_keys_make_one_order_and_refund_the_re
     assert_eq!(sandbox(&gw).kept_payments().await.unwrap(), vec![paid_with]);
     db.drop().await;
 }
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
+async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn order_status(gw: &Gw, user: &str, order: &str) -> Value {
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/orders/{order}"),
+            Some(&token(user, Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+/// Signs a Stripe-shaped event about `payment` with `secret`.
+fn signed_event(secret: &str, event_id: &str, kind: &str, payment: &str) -> (String, String) {
+    let body = json!({"id": event_id, "object": "event", "type": kind,
+        "data": {"object": {"id": payment, "object": "payment_intent"}}})
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let header = payments::signature::sign(secret.as_bytes(), now, body.as_bytes());
+    (body, header)
+}
+
+async fn post_webhook(gw: &Gw, body: &str, header: Option<&str>) -> (StatusCode, Value) {
+    let mut req = gw
+        .http
+        .post(format!("{}/webhooks/payments", gw.base))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
+    if let Some(h) = header {
+        req = req.header("Stripe-Signature", h);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn count(db: &db::TestDb, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.pool).await.unwrap();
+    n
+}
+
+async fn hold_seats(gw: &Gw, event: &EventId, user: &str, seats: &[&str], ttl: u64) -> String {
+    let (s, v) = gw
+        .hold(
+            event,
+            user,
+            json!({"client_reservation_id": format!("c-{user}-{}", seats.join("-")),
+                "user_id": user, "seat_ids": seats, "ttl_seconds": ttl}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["hold_id"].as_str().unwrap().to_owned()
+}
+
+async fn commit(gw: &Gw, user: &str, hold: &str, key: &str, token_: &str) -> (StatusCode, Value) {
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{hold}/commit"),
+            Some(&token(user, Role::Buyer)),
+            Some(json!({"idempotency_key": key, "payment_token": token_})),
+        )
+        .await;
+    (s, v)
+}
+
+#[tokio::test]
+async fn a_payment_needing_action_completes_by_webhook_and_forged_or_replayed_webhooks_change_nothing(
+) {
+    let (gw, db, event) = setup("hook").await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-B-1", "orch-B-2"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-3ds", "tok_requires_action").await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("requires_action")),
+        "{v}"
+    );
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    let payment = v["payment_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        order_status(&gw, "alice", &order).await["status"],
+        "requires_action"
+    );
+
+    // Forged deliveries are refused and change nothing.
+    let (body, good) = signed_event(
+        WEBHOOK_SECRET,
+        "evt_forged_1",
+        "payment_intent.succeeded",
+        &payment,
+    );
+    let (_, wrong) = signed_event(
+        "whsec_not_ours",
+        "evt_forged_1",
+        "payment_intent.succeeded",
+        &payment,
+    );
+    for header in [None, Some(wrong.as_str()), Some("t=1,v1=deadbeef")] {
+        let (s, v) = post_webhook(&gw, &body, header).await;
+        assert_error(s, &v, 400, "invalid_signature");
+    }
+    let tampered = body.replace("evt_forged_1", "evt_forged_2");
+    let (s, v) = post_webhook(&gw, &tampered, Some(&good)).await;
+    assert_error(s, &v, 400, "invalid_signature");
+    let (s, v) = post_webhook(
+        &gw,
+        "not json",
+        Some(&payments::signature::sign(
+            WEBHOOK_SECRET.as_bytes(),
+            chrono::Utc::now().timestamp(),
+            b"not json",
+        )),
+    )
+    .await;
+    assert_error(s, &v, 400, "invalid_event");
+    assert_eq!(count(&db, "SELECT count(*) FROM webhook_events").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 0);
+    // A genuine event about a payment still waiting for the buyer settles nothing.
+    let (body, header) = signed_event(
+        WEBHOOK_SECRET,
+        "evt_early",
+        "payment_intent.succeeded",
+        &payment,
+    );
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["outcome"].as_str()),
+        (StatusCode::OK, Some("notcaptured")),
+        "{v}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 0);
+
+    // The buyer completes 3-D Secure: the sandbox sends its signed webhook, which writes the order.
+    sandbox(&gw).complete_action(&payment).await.unwrap();
+    let paid = eventually(
+        Duration::from_secs(10),
+        "the webhook writes the order",
+        || async {
+            let v = order_status(&gw, "alice", &order).await;
+            (v["status"] == "paid").then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(paid["seats"], json!(["orch-B-1", "orch-B-2"]));
+
+    // Replayed, and late or out of order (a "failed" event after success): the payment's
+    // current state decides, and nothing changes.
+    let (body, header) = signed_event(
+        WEBHOOK_SECRET,
+        "evt_replayed",
+        "payment_intent.succeeded",
+        &payment,
+    );
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["outcome"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{v}"
+    );
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["duplicate"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{v}"
+    );
+    let (body, header) = signed_event(
+        WEBHOOK_SECRET,
+        "evt_late_failure",
+        "payment_intent.payment_failed",
+        &payment,
+    );
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["outcome"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{v}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 1);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM sold_seats WHERE live").await,
+        2
+    );
+    assert_eq!(sandbox(&gw).kept_payments().await.unwrap(), vec![payment]);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_charge_answered_after_the_deadline_is_pending_then_paid_and_charged_once() {
+    let (gw, db, event) = setup("slow").await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-C-1"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-slow", "tok_timeout").await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{v}"
+    );
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    // The provider's webhook (sent when the charge happened) resolves it.
+    eventually(
+        Duration::from_secs(10),
+        "the pending order resolves",
+        || async { (order_status(&gw, "alice", &order).await["status"] == "paid").then_some(()) },
+    )
+    .await;
+    // The same request replayed: the same order, and still one charge.
+    let (s, v) = commit(&gw, "alice", &hold, "k-slow", "tok_timeout").await;
+    assert_eq!(
+        (s, v["order_id"].as_str()),
+        (StatusCode::OK, Some(order.as_str())),
+        "{v}"
+    );
+    assert_eq!(
+        sandbox(&gw)
+            .payments_for_key(&format!("{hold}:k-slow"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(sandbox(&gw).kept_payments().await.unwrap().len(), 1);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_hold_that_expires_mid_payment_is_refunded_not_sold() {
+    let db = db::TestDb::new("midpay").await;
+    let limits = coordinator::Limits {
+        min_ttl_secs: 1,
+        max_pin_secs: 1,
+        ..coordinator::Limits::default()
+    };
+    // The provider takes 2.5 s: longer than the hold (1 s) and its payment pin (1 s).
+    let gw = gateway_full(&db, limits, Duration::from_millis(2_500), true).await;
+    let event = support::unique_event("midpay");
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
+    let hold = hold_seats(&gw, &event, "alice", &["orch-D-1"], 1).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-late", "tok_visa").await;
+    assert_error(s, &v, 410, "hold_expired");
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 0);
+    assert!(
+        sandbox(&gw).kept_payments().await.unwrap().is_empty(),
+        "refunded"
+    );
+    // The seat is for sale again, and the expiry is in the audit log.
+    hold_seats(&gw, &event, "bob", &["orch-D-1"], 300).await;
+    let audit = eventually(Duration::from_secs(10), "the expiry is audited", || async {
+        let (_, v, _) = admin_call(
+            &gw,
+            Method::GET,
+            &format!("/admin/events/{event}/audit?seat=orch-D-1"),
+        )
+        .await;
+        let actions = actions(&v);
+        actions.contains(&"expired".to_owned()).then_some(actions)
+    })
+    .await;
+    assert!(audit.contains(&"held".to_owned()), "{audit:?}");
+    db.drop().await;
+}
+
+async fn admin_call(gw: &Gw, method: Method, path: &str) -> (StatusCode, Value, ()) {
+    let res = gw
+        .http
+        .request(method, format!("{}{path}", gw.admin))
+        .bearer_auth(token("root", Role::Admin))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null), ())
+}
+
+/// The audit entries' actions, oldest first.
+fn actions(v: &Value) -> Vec<String> {
+    let mut a: Vec<String> = v["entries"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x["action"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    a.reverse();
+    a
+}
+
+#[tokio::test]
+async fn a_refunded_order_frees_its_seats_for_sale_and_every_change_is_audited() {
+    let (gw, db, event) = setup("refund").await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-E-1", "orch-E-2"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-1", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    let refund = format!("/admin/orders/{order}/refund");
+
+    // Only admins, only known orders.
+    let res = gw
+        .http
+        .post(format!("{}{refund}", gw.admin))
+        .bearer_auth(token("alice", Role::Buyer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (s, v, _) = admin_call(&gw, Method::POST, "/admin/orders/not-a-uuid/refund").await;
+    assert_error(s, &v, 404, "unknown_order");
+    let (s, v, _) = admin_call(
+        &gw,
+        Method::POST,
+        &format!("/admin/orders/{}/refund", uuid::Uuid::new_v4()),
+    )
+    .await;
+    assert_error(s, &v, 404, "unknown_order");
+
+    let (s, v, _) = admin_call(&gw, Method::POST, &refund).await;
+    assert_eq!(
+        (s, v["seats_released"].clone()),
+        (StatusCode::OK, json!(["orch-E-1", "orch-E-2"])),
+        "{v}"
+    );
+    let (s, v, _) = admin_call(&gw, Method::POST, &refund).await;
+    assert_eq!(
+        (s, v["seats_released"].clone()),
+        (StatusCode::OK, json!([])),
+        "idempotent: {v}"
+    );
+    assert!(sandbox(&gw).kept_payments().await.unwrap().is_empty());
+    assert_eq!(
+        order_status(&gw, "alice", &order).await["status"],
+        "refunded"
+    );
+
+    // The seats can be bought again.
+    let hold2 = hold_seats(&gw, &event, "bob", &["orch-E-1"], 300).await;
+    let (s, v) = commit(&gw, "bob", &hold2, "k-2", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sold_seats WHERE seat_id = 'orch-E-1' AND live"
+        )
+        .await,
+        1
+    );
+
+    // Every change of the seat, in order, within seconds.
+    let want = [
+        "held", "pinned", "sold", "refunded", "held", "pinned", "sold",
+    ];
+    let seen = eventually(
+        Duration::from_secs(10),
+        "the audit log catches up",
+        || async {
+            let (_, v, _) = admin_call(
+                &gw,
+                Method::GET,
+                &format!("/admin/events/{event}/audit?seat=orch-E-1"),
+            )
+            .await;
+            let a = actions(&v);
+            (a.iter().filter(|a| *a != "extended").count() >= want.len()).then_some(v)
+        },
+    )
+    .await;
+    // Re-pins (the writer pins again before writing) are recorded as extensions.
+    let all = actions(&seen);
+    let states: Vec<&String> = all.iter().filter(|a| *a != "extended").collect();
+    assert_eq!(states, want, "{seen}");
+    let entries: Vec<&Value> = seen["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] != "extended")
+        .collect();
+    assert_eq!(entries[0]["actor"], "checkout");
+    assert_eq!(
+        entries[0]["order_id"].as_str(),
+        Some(v["order_id"].as_str().unwrap())
+    );
+    assert_eq!(entries.last().unwrap()["actor"], "alice");
+    assert_eq!(entries[3]["actor"], "admin:root");
+    // Bad queries are the client's.
+    for (q, code) in [
+        ("?seat=bad%20id", 422),
+        ("?limit=0", 422),
+        ("?limit=x", 400),
+        ("?nope=1", 400),
+    ] {
+        let (s, v, _) =
+            admin_call(&gw, Method::GET, &format!("/admin/events/{event}/audit{q}")).await;
+        assert_eq!(s.as_u16(), code, "{q}: {v}");
+        assert!(v["error"]["code"].is_string(), "{v}");
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn commit_input_errors_are_the_clients_and_change_nothing() {
+    let (gw, db, event) = setup("cbad").await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-F-1"], 300).await;
+    let path = format!("/reservations/{hold}/commit");
+    let alice = token("alice", Role::Buyer);
+    for (body, status, code) in [
+        (json!({"idempotency_key": "k"}), 422, "invalid_body"),
+        (
+            json!({"idempotency_key": "", "payment_token": "tok_visa"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"idempotency_key": "k".repeat(256), "payment_token": "tok_visa"}),
+            422,
+            "invalid_field",
+        ),
+        (
+            json!({"idempotency_key": "k", "payment_token": "tok_visa", "extra": 1}),
+            422,
+            "invalid_body",
+        ),
+    ] {
+        let (s, v, _) = gw
+            .call(Method::POST, &path, Some(&alice), Some(body.clone()))
+            .await;
+        assert_error(s, &v, status, code);
+    }
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            "/reservations/nope/commit",
+            Some(&alice),
+            Some(json!({"idempotency_key": "k", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_error(s, &v, 404, "unknown_hold");
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &path,
+            None,
+            Some(json!({"idempotency_key": "k", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    // A key used for one hold cannot pay for another.
+    let (s, _) = commit(&gw, "alice", &hold, "k-once", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK);
+    let other = hold_seats(&gw, &event, "alice", &["orch-F-2"], 300).await;
+    let (s, v) = commit(&gw, "alice", &other, "k-once", "tok_visa").await;
+    assert_error(s, &v, 409, "idempotency_conflict");
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 1);
+    assert_eq!(
+        sandbox(&gw).kept_payments().await.unwrap().len(),
+        1,
+        "nothing charged for the refused commits"
+    );
+    db.drop().await;
+}

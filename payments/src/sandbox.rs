@@ -155,21 +155,18 @@ impl Sandbox {
         }
         let reason = row.3.clone().unwrap_or_default();
         let payment = payment_of(row);
-        if !replay {
-            match payment.status {
-                PaymentStatus::Succeeded => self.notify("payment_intent.succeeded", &payment),
-                PaymentStatus::Declined => self.notify("payment_intent.payment_failed", &payment),
-                _ => {}
-            }
-        }
         // The charge is recorded before the (possibly slow) answer: like a real provider, the
-        // money moves even when the caller stops waiting.
-        let wait = if request.token == "tok_timeout" && !replay {
-            self.config.slow_answer
+        // money moves even when the caller stops waiting. Its webhook goes out when the
+        // provider is done: after the latency, or at once for a `tok_timeout` charge (done,
+        // only its answer is late).
+        let slow = request.token == "tok_timeout" && !replay;
+        if slow {
+            self.notify_new(&payment, replay);
+            tokio::time::sleep(self.config.slow_answer).await;
         } else {
-            self.config.latency
-        };
-        tokio::time::sleep(wait).await;
+            tokio::time::sleep(self.config.latency).await;
+            self.notify_new(&payment, replay);
+        }
         let payment_id = payment.id;
         Ok(match payment.status {
             PaymentStatus::Succeeded | PaymentStatus::Refunded => {
@@ -269,6 +266,17 @@ impl Sandbox {
                 .await
                 .map_err(unavailable)?;
         Ok(n)
+    }
+
+    fn notify_new(&self, payment: &Payment, replay: bool) {
+        if replay {
+            return;
+        }
+        match payment.status {
+            PaymentStatus::Succeeded => self.notify("payment_intent.succeeded", payment),
+            PaymentStatus::Declined => self.notify("payment_intent.payment_failed", payment),
+            _ => {}
+        }
     }
 
     /// Sends a signed event about `payment` in the background, retried with backoff.
