@@ -224,3 +224,96 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
         "details is always present: {body}"
     );
 }
+
+/// A free local port (bound, then released for a child process to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process of ours (gateway or reconciler binary), killed with SIGKILL when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Child {
+    /// Starts `binary` with the settings of a test database and its commit queue, plus `env`,
+    /// and waits until `health` (a URL) answers.
+    pub async fn start(
+        binary: &str,
+        db: &db::TestDb,
+        env: &[(&str, String)],
+        health: &str,
+    ) -> Self {
+        let mut cmd = std::process::Command::new(binary);
+        cmd.env("SEATS_REDIS__NODES", support::shared_nodes().join(","))
+            .env("SEATS_REDIS__COMMIT_QUEUE", queue_of(db))
+            .env("DATABASE_URL", db.url())
+            .env(
+                "SEATS_AUTH__JWT_SECRET",
+                std::str::from_utf8(SECRET).unwrap(),
+            )
+            .env("SEATS_PAYMENTS__WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = Child(cmd.spawn().unwrap());
+        let http = reqwest::Client::new();
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if http
+                .get(health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return child;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "{binary} did not come up"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The invariants after any crash: no seat sold twice, and every payment the provider kept
+/// has an order (and every order's payment is kept): no money without seats.
+pub async fn assert_books_balance(gw: &Gw, db: &db::TestDb) {
+    let (doubles,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM (SELECT event_id, seat_id FROM sold_seats WHERE live
+         GROUP BY 1, 2 HAVING count(*) > 1) d",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(doubles, 0, "a seat sold twice");
+    let mut kept = sandbox(gw).kept_payments().await.unwrap();
+    kept.sort();
+    let mut ordered: Vec<String> =
+        sqlx::query_as::<_, (String,)>("SELECT payment_ref FROM orders WHERE status = 'paid'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(p,)| p)
+            .collect();
+    ordered.sort();
+    assert_eq!(kept, ordered, "captured payments and paid orders differ");
+}
