@@ -525,7 +525,7 @@ async fn a_hold_that_expires_mid_payment_is_refunded_not_sold() {
         ..coordinator::Limits::default()
     };
     // The provider takes 2.5 s: longer than the hold (1 s) and its payment pin (1 s).
-    let gw = gateway_full(&db, limits, Duration::from_millis(2_500), true).await;
+    let gw = gateway_full(&db, limits, Duration::from_millis(2_500), true, true).await;
     let event = support::unique_event("midpay");
     catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
         .await

@@ -95,6 +95,7 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         ids.push(entry.id);
     }
     report.jobs = jobs.len();
+    tracing::debug!(jobs = jobs.len(), claimed, consumer = %config.consumer, "commit batch read");
     // Only holds that still have their seats are written: each is pinned again (which also
     // keeps it from expiring during the write). A hold that lost its seats is refunded.
     let live = futures::future::join_all(jobs.iter().map(|job| still_held(svc, job))).await;

@@ -46,8 +46,16 @@ async fn paid_orders(db: &db::TestDb) -> i64 {
 #[tokio::test]
 async fn a_reconciler_killed_in_the_middle_of_a_batch_loses_no_commit() {
     let db = db::TestDb::new("rccrash").await;
-    // A gateway with no reconciler of its own: the child processes are the only writers.
-    let gw = gateway_full(&db, coordinator::Limits::default(), Duration::ZERO, false).await;
+    // A gateway with no reconciler of its own (the child processes are the only writers) and
+    // no webhooks (which would queue each commit a second time and hide the takeover).
+    let gw = gateway_full(
+        &db,
+        coordinator::Limits::default(),
+        Duration::ZERO,
+        false,
+        false,
+    )
+    .await;
     let event = support::unique_event("rccrash");
     catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
         .await
@@ -141,6 +149,11 @@ async fn a_reconciler_killed_in_the_middle_of_a_batch_loses_no_commit() {
     // (The dead writer's batch held the commits that had arrived when it read; the rest were
     // read fresh by the second writer.)
     assert!(claimed >= 1.0, "nothing was taken over: {metrics}");
+    assert_eq!(
+        harness::sandbox(&gw).kept_payments().await.unwrap().len(),
+        buyers.len(),
+        "each buyer charged once"
+    );
     println!("taken over from the killed writer: {claimed}");
     assert_books_balance(&gw, &db).await;
     drop(second);

@@ -73,16 +73,17 @@ pub async fn gateway_on(db: &db::TestDb) -> Gw {
 }
 
 pub async fn gateway_with(db: &db::TestDb, limits: coordinator::Limits) -> Gw {
-    gateway_full(db, limits, Duration::ZERO, true).await
+    gateway_full(db, limits, Duration::ZERO, true, true).await
 }
 
-/// A gateway whose sandbox answers after `latency`, with or without an in-process reconciler.
-/// The sandbox sends signed webhooks to this gateway.
+/// A gateway whose sandbox answers after `latency`, with or without an in-process reconciler,
+/// and with or without the sandbox's signed webhooks to this gateway.
 pub async fn gateway_full(
     db: &db::TestDb,
     limits: coordinator::Limits,
     latency: Duration,
     with_reconciler: bool,
+    webhooks: bool,
 ) -> Gw {
     let redis = RedisSettings {
         nodes: support::shared_nodes(),
@@ -111,7 +112,7 @@ pub async fn gateway_full(
         payments::sandbox::SandboxConfig {
             latency,
             slow_answer: Duration::from_secs(30),
-            webhook: Some(payments::sandbox::WebhookTarget {
+            webhook: webhooks.then(|| payments::sandbox::WebhookTarget {
                 url: format!("http://127.0.0.1:{port}/webhooks/payments"),
                 secret: WEBHOOK_SECRET.to_owned().into(),
             }),
@@ -255,7 +256,12 @@ impl Child {
                 std::str::from_utf8(SECRET).unwrap(),
             )
             .env("SEATS_PAYMENTS__WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            // Logs go to stderr (inherited: shown with the test's output); CHILD_LOG sets
+            // their filter.
             .stdout(std::process::Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
