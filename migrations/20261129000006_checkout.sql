@@ -22,6 +22,7 @@ CREATE TABLE commit_attempts (
     CONSTRAINT commit_attempts_pkey PRIMARY KEY (user_id, idempotency_key)
 );
 CREATE INDEX commit_attempts_order_idx ON commit_attempts (order_id, created_at DESC);
+CREATE INDEX commit_attempts_payment_idx ON commit_attempts (payment_ref) WHERE payment_ref IS NOT NULL;
 
 ALTER TABLE orders ADD COLUMN refunded_at timestamptz;
 

@@ -446,6 +446,7 @@ impl Coordinator {
     }
 
     /// Holds one section's seats; `Some(outcome)` is a refusal.
+    #[allow(clippy::too_many_arguments)] // the script's arguments, one each
     async fn hold_section(
         &self,
         client: &fred::prelude::Client,

@@ -752,3 +752,41 @@ async fn commit_input_errors_are_the_clients_and_change_nothing() {
     );
     db.drop().await;
 }
+
+#[tokio::test]
+async fn checkout_through_the_stripe_stub_pays_once_declines_and_refunds() {
+    let db = db::TestDb::new("stripe").await;
+    let (addr, stub) = payments::stripe::stub::spawn_stub("sk_test_stub").await;
+    let mut config = payments::stripe::StripeConfig::new("sk_test_stub".to_owned().into());
+    config.base_url = format!("http://{addr}");
+    let stripe = payments::stripe::Stripe::new(config).unwrap();
+    let gw = harness::gateway_opts(
+        &db,
+        harness::Opts {
+            provider: Some(payments::Provider::Stripe(std::sync::Arc::new(stripe))),
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let event = support::unique_event("stripe");
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event).await.unwrap();
+    let hold = hold_seats(&gw, &event, "alice", &["orch-G-1", "orch-G-2"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "s-1", "tok_chargeDeclined").await;
+    assert_error(s, &v, 402, "payment_declined");
+    let (s, v) = commit(&gw, "alice", &hold, "s-2", "tok_visa").await;
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("paid")), "{v}");
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    let (s, again) = commit(&gw, "alice", &hold, "s-2", "tok_visa").await;
+    assert_eq!((s, again["order_id"].as_str()), (StatusCode::OK, Some(order.as_str())));
+    assert_eq!(stub.charges_for_key(&format!("{hold}:s-2")), 1, "one PaymentIntent");
+    let (payment,): (String,) = sqlx::query_as("SELECT payment_ref FROM orders")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(payment.starts_with("pi_"), "{payment}");
+    let (s, v, _) = admin_call(&gw, Method::POST, &format!("/admin/orders/{order}/refund")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let refunded = gw.app.payments.retrieve(&payment).await.unwrap().unwrap();
+    assert_eq!(refunded.status, payments::PaymentStatus::Refunded);
+    db.drop().await;
+}

@@ -205,7 +205,6 @@ async fn commit_inner(
             return Err(ApiError::not_found("unknown_hold", format!("no hold {id}")))
         }
     };
-    claim_key(app, user, &body, order, &id, hold.event.as_str()).await?;
     match hold.state {
         HoldState::Held | HoldState::Pinned => {}
         HoldState::Expired | HoldState::Released => {
@@ -222,6 +221,7 @@ async fn commit_inner(
             ))
         }
     }
+    claim_key(app, user, &body, order, &id, hold.event.as_str()).await?;
     let pin_for = Duration::from_secs(app.coordinator.limits().max_pin_secs);
     match app.coordinator.pin(&id, pin_for).await? {
         ExtendOutcome::Extended(_) => {}
@@ -584,12 +584,23 @@ pub async fn webhook(
         ));
     }
     let settled = detached(async move {
+        // A commit still waiting for this payment's order finishes it itself: settling now would
+        // only queue the same order twice. (If that commit dies, reconciliation settles the
+        // payment after its grace period.)
+        let in_flight: Option<(i32,)> = sqlx::query_as(
+            "SELECT 1 FROM commit_attempts WHERE payment_ref = $1 AND status = 'pending'
+                 AND updated_at > now() - interval '10 seconds' LIMIT 1",
+        )
+        .bind(&event.payment_id)
+        .fetch_optional(&app.db)
+        .await?;
         let payment = app
             .payments
             .retrieve(&event.payment_id)
             .await
             .map_err(|e| ApiError::unavailable("payment provider", e))?;
         let outcome = match &payment {
+            Some(_) if in_flight.is_some() => Some(orders::settle::Settled::Queued),
             Some(payment) => Some(
                 orders::settle::settle(&app.services(), payment)
                     .await

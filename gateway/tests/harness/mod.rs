@@ -73,7 +73,40 @@ pub async fn gateway_on(db: &db::TestDb) -> Gw {
 }
 
 pub async fn gateway_with(db: &db::TestDb, limits: coordinator::Limits) -> Gw {
-    gateway_full(db, limits, Duration::ZERO, true, true).await
+    gateway_opts(
+        db,
+        Opts {
+            limits,
+            ..Opts::default()
+        },
+    )
+    .await
+}
+
+/// How a test gateway is put together.
+pub struct Opts {
+    /// Hold bounds.
+    pub limits: coordinator::Limits,
+    /// The sandbox's answer latency.
+    pub latency: Duration,
+    /// Run a reconciler (durable writer) in process.
+    pub reconciler: bool,
+    /// The sandbox delivers signed webhooks to this gateway.
+    pub webhooks: bool,
+    /// Another provider than the sandbox (the Stripe stub).
+    pub provider: Option<payments::Provider>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self {
+            limits: coordinator::Limits::default(),
+            latency: Duration::ZERO,
+            reconciler: true,
+            webhooks: true,
+            provider: None,
+        }
+    }
 }
 
 /// A gateway whose sandbox answers after `latency`, with or without an in-process reconciler,
@@ -82,9 +115,31 @@ pub async fn gateway_full(
     db: &db::TestDb,
     limits: coordinator::Limits,
     latency: Duration,
-    with_reconciler: bool,
+    reconciler: bool,
     webhooks: bool,
 ) -> Gw {
+    gateway_opts(
+        db,
+        Opts {
+            limits,
+            latency,
+            reconciler,
+            webhooks,
+            provider: None,
+        },
+    )
+    .await
+}
+
+/// A gateway put together as `opts` says.
+pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
+    let Opts {
+        limits,
+        latency,
+        reconciler: with_reconciler,
+        webhooks,
+        provider,
+    } = opts;
     let redis = RedisSettings {
         nodes: support::shared_nodes(),
         commit_queue: queue_of(db),
@@ -119,7 +174,7 @@ pub async fn gateway_full(
         },
     );
     let app = app.with_payments(
-        payments::Provider::Sandbox(Arc::new(sandbox)),
+        provider.unwrap_or_else(|| payments::Provider::Sandbox(Arc::new(sandbox))),
         gateway::CheckoutConfig {
             charge_deadline: Duration::from_secs(3),
             write_deadline: Duration::from_secs(5),
