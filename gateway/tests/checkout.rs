@@ -769,16 +769,29 @@ async fn checkout_through_the_stripe_stub_pays_once_declines_and_refunds() {
     )
     .await;
     let event = support::unique_event("stripe");
-    catalog::load_demo(&db.pool, &gw.app.coordinator, &event).await.unwrap();
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
     let hold = hold_seats(&gw, &event, "alice", &["orch-G-1", "orch-G-2"], 300).await;
     let (s, v) = commit(&gw, "alice", &hold, "s-1", "tok_chargeDeclined").await;
     assert_error(s, &v, 402, "payment_declined");
     let (s, v) = commit(&gw, "alice", &hold, "s-2", "tok_visa").await;
-    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("paid")), "{v}");
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{v}"
+    );
     let order = v["order_id"].as_str().unwrap().to_owned();
     let (s, again) = commit(&gw, "alice", &hold, "s-2", "tok_visa").await;
-    assert_eq!((s, again["order_id"].as_str()), (StatusCode::OK, Some(order.as_str())));
-    assert_eq!(stub.charges_for_key(&format!("{hold}:s-2")), 1, "one PaymentIntent");
+    assert_eq!(
+        (s, again["order_id"].as_str()),
+        (StatusCode::OK, Some(order.as_str()))
+    );
+    assert_eq!(
+        stub.charges_for_key(&format!("{hold}:s-2")),
+        1,
+        "one PaymentIntent"
+    );
     let (payment,): (String,) = sqlx::query_as("SELECT payment_ref FROM orders")
         .fetch_one(&db.pool)
         .await
