@@ -311,7 +311,7 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .and(warp::query::<admin_handlers::AuditQuery>())
         .and(caller(&app))
         .and(with_app(app))
-        .and_then(|raw, query, principal, app| admin_handlers::audit(raw, query, principal, app));
+        .and_then(admin_handlers::audit);
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
