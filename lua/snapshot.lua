@@ -29,11 +29,8 @@ if capacity == 0 then
   return {-1}
 end
 
-local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'LIMIT', 0, 256)
-if #expired > 0 then
-  redis.call('ZREM', held, unpack(expired))
-  redis.call('HDEL', holder, unpack(expired))
-end
+-- Expired holds are counted out below, not purged here: forgetting them is sweep.lua's job,
+-- which records each expiry in the audit trail.
 
 local live_from = '(' .. now
 local reply = {

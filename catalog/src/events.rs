@@ -59,6 +59,8 @@ pub struct Event {
     /// The organizer who created it (`None`: created by an operator tool); not shown to buyers.
     #[serde(skip_serializing)]
     pub owner: Option<String>,
+    /// How buyers get in: `open`, `queue` or `lottery` (see [`crate::admission`]).
+    pub admission_mode: String,
 }
 
 /// What an organizer sends to create an event.
@@ -349,10 +351,11 @@ type EventRow = (
     DateTime<Utc>,
     EventStatus,
     Option<String>,
+    String,
 );
 
-const EVENT_COLUMNS: &str =
-    "e.id, e.title, e.category, e.venue_id, v.name, e.starts_at, e.sale_opens_at, e.status, e.owner";
+const EVENT_COLUMNS: &str = "e.id, e.title, e.category, e.venue_id, v.name, e.starts_at, \
+                             e.sale_opens_at, e.status, e.owner, e.admission_mode";
 
 async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, CatalogError> {
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
@@ -384,6 +387,7 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
                 sale_opens_at,
                 status,
                 owner,
+                admission_mode,
             )| Event {
                 prices: by_event.remove(&id).unwrap_or_default(),
                 id,
@@ -395,6 +399,7 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
                 sale_opens_at,
                 status,
                 owner,
+                admission_mode,
             },
         )
         .collect())

@@ -5,6 +5,7 @@
 //! Errors: [`CatalogError`] for infrastructure failures (Postgres, Redis); business outcomes are
 //! return values.
 
+pub mod admission;
 pub mod events;
 pub mod seatmap;
 pub mod venues;

@@ -108,7 +108,7 @@ impl Coordinator {
             args.push(
                 match op {
                     "pin" if changed_state => "pinned",
-                    "unpin" => "unpinned",
+                    "unpin" if changed_state => "unpinned",
                     _ => "extended",
                 }
                 .to_owned(),

@@ -60,6 +60,40 @@ pub fn hold(hold: &HoldId) -> String {
     format!("seat:{{hold:{hold}}}")
 }
 
+/// The keys of an event's waiting room (see `lua/queue.lua` for their types).
+#[derive(Debug, Clone)]
+pub struct QueueKeys {
+    /// HASH: mode, rate, burst, window_ms, opens_ms, seed.
+    pub cfg: String,
+    /// HASH user -> ticket.
+    pub users: String,
+    /// HASH ticket -> position.
+    pub tickets: String,
+    /// LIST: the lottery pre-queue, in joining order.
+    pub pre: String,
+    /// HASH: joined, admitted, tokens, last_ms, drawn.
+    pub state: String,
+    /// HASH ticket -> first seen admitted (ms).
+    pub admitted: String,
+    /// HASH ticket -> user.
+    pub owners: String,
+}
+
+/// Keys of an event's waiting room: one tag per event, so every queue operation is one script
+/// on one slot.
+pub fn queue(event: &EventId) -> QueueKeys {
+    let tag = format!("{{q:{event}}}");
+    QueueKeys {
+        cfg: format!("seat:{tag}:cfg"),
+        users: format!("seat:{tag}:users"),
+        tickets: format!("seat:{tag}:tickets"),
+        pre: format!("seat:{tag}:pre"),
+        state: format!("seat:{tag}:state"),
+        admitted: format!("seat:{tag}:admitted"),
+        owners: format!("seat:{tag}:owners"),
+    }
+}
+
 /// STREAM of committed sales waiting for the durable writer (reconciler), read by the consumer
 /// group [`COMMIT_GROUP`]. One stream on one slot: a few thousand commits a second at most
 /// (seats are scarce), far below what one node streams. `name` keeps deployments sharing a

@@ -40,6 +40,7 @@ pub mod hold;
 pub mod ids;
 pub mod keys;
 pub mod open;
+pub mod queue;
 pub mod release;
 mod reply;
 pub mod scripts;

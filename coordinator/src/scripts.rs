@@ -59,6 +59,7 @@ scripts! {
     hold_transition => "hold_transition.lua",
     sweep => "sweep.lua",
     unsell => "unsell.lua",
+    queue => "queue.lua",
 }
 
 impl Scripts {

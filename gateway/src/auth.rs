@@ -55,11 +55,25 @@ impl Principal {
     }
 }
 
+/// Why an admission token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmissionRefusal {
+    /// Not a token of ours.
+    Malformed,
+    /// Signed for another buyer or event, or forged.
+    Invalid,
+    /// Its shopping window is over.
+    Expired,
+}
+
 /// The keys, from the configured secret.
 #[derive(Clone)]
 pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Signs admission tokens; derived from the secret so the two kinds of token never verify
+    /// as each other.
+    admission: [u8; 32],
 }
 
 /// Shortest accepted signing key.
@@ -72,9 +86,16 @@ impl Keys {
             secret.len() >= MIN_SECRET_BYTES,
             "auth.jwt_secret must be at least {MIN_SECRET_BYTES} bytes"
         );
+        let admission = {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)?;
+            mac.update(b"seat-admission-v1");
+            mac.finalize().into_bytes().into()
+        };
         Ok(Self {
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,
+            admission,
         })
     }
 
@@ -86,6 +107,60 @@ impl Keys {
             anyhow::anyhow!("auth.jwt_secret is not set: export SEATS_AUTH__JWT_SECRET (32+ bytes)")
         })?;
         Self::new(auth.jwt_secret.expose_secret().as_bytes())
+    }
+
+    /// An admission token: `v1.{expires_unix}.{hex HMAC-SHA256 over "event|user|expires"}`,
+    /// bound to the buyer, the event and an expiry (the shopping window).
+    pub fn mint_admission(
+        &self,
+        event: &coordinator::EventId,
+        user: &UserId,
+        expires_unix: i64,
+    ) -> String {
+        format!(
+            "v1.{expires_unix}.{}",
+            hex::encode(self.admission_mac(event, user, expires_unix))
+        )
+    }
+
+    fn admission_mac(
+        &self,
+        event: &coordinator::EventId,
+        user: &UserId,
+        expires_unix: i64,
+    ) -> Vec<u8> {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.admission)
+            .expect("HMAC takes keys of any length");
+        mac.update(format!("{event}|{user}|{expires_unix}").as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Checks an admission token for this event and buyer at `now_unix`.
+    pub fn verify_admission(
+        &self,
+        token: &str,
+        event: &coordinator::EventId,
+        user: &UserId,
+        now_unix: i64,
+    ) -> Result<(), AdmissionRefusal> {
+        use hmac::Mac;
+        let mut parts = token.splitn(3, '.');
+        let (Some("v1"), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(AdmissionRefusal::Malformed);
+        };
+        let exp: i64 = exp.parse().map_err(|_| AdmissionRefusal::Malformed)?;
+        let sig = hex::decode(sig).map_err(|_| AdmissionRefusal::Malformed)?;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.admission)
+            .map_err(|_| AdmissionRefusal::Malformed)?;
+        mac.update(format!("{event}|{user}|{exp}").as_bytes());
+        // Constant-time comparison; a token for another buyer or event fails here.
+        mac.verify_slice(&sig)
+            .map_err(|_| AdmissionRefusal::Invalid)?;
+        if exp <= now_unix {
+            return Err(AdmissionRefusal::Expired);
+        }
+        Ok(())
     }
 
     /// Mints a token (ticketctl, tests).

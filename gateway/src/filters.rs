@@ -13,7 +13,9 @@ use warp::{Filter, Reply};
 use crate::auth::{self, Principal, Role};
 use crate::body::{self, MAX_BODY_BYTES, MAX_SEATMAP_BYTES};
 use crate::errors::{self, ApiError};
-use crate::handlers::{self, admin as admin_handlers, checkout, events, organizer, reservations};
+use crate::handlers::{
+    self, admin as admin_handlers, checkout, events, organizer, queue, reservations,
+};
 use crate::App;
 
 /// Every route of the public listener, as (method, OpenAPI path).
@@ -39,6 +41,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reservations/{hold_id}/commit"),
     ("GET", "/orders/{order_id}"),
     ("POST", "/webhooks/payments"),
+    ("POST", "/events/{event_id}/queue"),
+    ("GET", "/events/{event_id}/queue"),
+    ("GET", "/events/{event_id}/queue/lottery"),
+    ("GET", "/events/{event_id}/queue/{ticket}"),
+    ("PUT", "/events/{event_id}/admission"),
     ("POST", "/venues"),
 ];
 
@@ -167,6 +174,7 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     let create = warp::path!("events" / String / "reservations")
         .and(warp::post())
         .and(caller(&app))
+        .and(warp::header::optional::<String>("x-admission-token"))
         .and(body::json(MAX_BODY_BYTES))
         .and(with_app(app.clone()))
         .and_then(reservations::create);
@@ -217,6 +225,46 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .or(order)
         .unify()
         .or(webhook)
+        .unify()
+        .or(waiting_room(app))
+        .unify()
+        .boxed()
+}
+
+fn waiting_room(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let join = warp::path!("events" / String / "queue")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(queue::join);
+    let status = warp::path!("events" / String / "queue")
+        .and(warp::get())
+        .and(organizer(&app))
+        .and(with_app(app.clone()))
+        .and_then(queue::status);
+    // Before `poll`: "lottery" would otherwise be taken for a ticket.
+    let lottery = warp::path!("events" / String / "queue" / "lottery")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and_then(queue::lottery);
+    let poll = warp::path!("events" / String / "queue" / String)
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(queue::poll);
+    let admission = warp::path!("events" / String / "admission")
+        .and(warp::put())
+        .and(organizer(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app))
+        .and_then(queue::set_admission);
+    join.or(status)
+        .unify()
+        .or(lottery)
+        .unify()
+        .or(poll)
+        .unify()
+        .or(admission)
         .unify()
         .boxed()
 }

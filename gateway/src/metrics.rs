@@ -17,6 +17,8 @@ pub struct Metrics {
     pub orders_total: IntCounterVec,
     /// Payment webhooks, by what settling them did.
     pub webhooks_total: IntCounterVec,
+    /// Waiting-room calls, by operation (join, poll).
+    pub queue_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -52,6 +54,13 @@ impl Metrics {
             Opts::new("gateway_webhooks_total", "Payment webhooks, by outcome"),
             &["outcome"],
         )?;
+        let queue_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_queue_requests_total",
+                "Waiting-room calls, by operation",
+            ),
+            &["op"],
+        )?;
         let cache_total = IntCounterVec::new(
             Opts::new(
                 "gateway_cache_lookups_total",
@@ -63,6 +72,7 @@ impl Metrics {
         registry.register(Box::new(cache_total.clone()))?;
         registry.register(Box::new(orders_total.clone()))?;
         registry.register(Box::new(webhooks_total.clone()))?;
+        registry.register(Box::new(queue_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         Ok(Self {
@@ -73,6 +83,7 @@ impl Metrics {
             cache_total,
             orders_total,
             webhooks_total,
+            queue_total,
         })
     }
 

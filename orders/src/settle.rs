@@ -153,7 +153,13 @@ pub async fn settle_recent(
         if with_orders.contains(&payment.id) || payment.created > now - grace.as_secs() as i64 {
             continue;
         }
-        done.push(settle(svc, &payment).await?);
+        // One payment that cannot be settled now must not hold up the others.
+        match settle(svc, &payment).await {
+            Ok(outcome) => done.push(outcome),
+            Err(e) => {
+                tracing::error!(payment = %payment.id, error = %e, "payment not settled; retried next pass")
+            }
+        }
     }
     Ok(done)
 }

@@ -163,9 +163,13 @@ pub async fn write(
     jobs: &[CommitJob],
     pause: Duration,
 ) -> Result<Vec<Written>, OrdersError> {
-    match write_together(db, jobs, pause).await {
+    let mut first = write_together(db, jobs, pause).await;
+    if first.as_ref().err().is_some_and(retryable) {
+        first = write_together(db, jobs, Duration::ZERO).await;
+    }
+    match first {
         Ok(outcomes) => Ok(outcomes),
-        Err(e) if constraint(&e).is_some() => {
+        Err(e) if constraint(&e).is_some() || is_data_error(&e) => {
             // Someone in the batch trips a unique constraint: find out who, one job at a time.
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in jobs {
@@ -176,9 +180,18 @@ pub async fn write(
                         Written::Oversold
                     }
                     // A concurrent writer wrote this order between our read and insert: read
-                    // again, it is now a replay.
-                    Err(e) if constraint(&e).is_some() => {
-                        write_together(db, one, Duration::ZERO).await?[0]
+                    // again, it is now a replay. A job that fails again is not writable at all
+                    // (an unknown event, a value Postgres refuses): it is refunded rather than
+                    // left to block the queue.
+                    Err(e) if constraint(&e).is_some() || is_data_error(&e) || retryable(&e) => {
+                        match write_together(db, one, Duration::ZERO).await {
+                            Ok(o) => o[0],
+                            Err(e) if constraint(&e).is_some() || is_data_error(&e) => {
+                                tracing::error!(order = %job.order_id, error = %e, "commit job Postgres refuses; refunded");
+                                Written::Expired
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -188,6 +201,20 @@ pub async fn write(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Deadlocks and serialization failures: worth one immediate retry.
+fn retryable(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+/// SQLSTATE class 22/23 other than a named constraint: the job's data, not the database.
+fn is_data_error(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
 }
 
 /// One transaction for all jobs; any unique violation aborts all of it.
@@ -202,21 +229,30 @@ async fn write_together(
         .execute(&mut *tx)
         .await?;
     let ids: Vec<Uuid> = jobs.iter().map(|j| j.order_id).collect();
-    let existing: HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>(
-        "SELECT id, payment_ref FROM orders WHERE id = ANY($1)",
+    let existing: HashMap<Uuid, (String, String)> = sqlx::query_as::<_, (Uuid, String, String)>(
+        "SELECT id, payment_ref, status::text FROM orders WHERE id = ANY($1)",
     )
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
+    .map(|(id, p, s)| (id, (p, s)))
     .collect();
     let mut outcomes = Vec::with_capacity(jobs.len());
     let mut batch_orders: HashMap<Uuid, &str> = HashMap::new();
     let mut new: Vec<&CommitJob> = Vec::new();
     for job in jobs {
+        // A replayed job of an order refunded since: nothing to sell again.
+        if existing
+            .get(&job.order_id)
+            .is_some_and(|(p, s)| *p == job.payment_ref && s == "refunded")
+        {
+            outcomes.push(Written::Expired);
+            continue;
+        }
         let paid_with = existing
             .get(&job.order_id)
-            .map(String::as_str)
+            .map(|(p, _)| p.as_str())
             .or_else(|| batch_orders.get(&job.order_id).copied());
         outcomes.push(match paid_with {
             Some(p) if p == job.payment_ref => Written::Paid,
@@ -229,6 +265,8 @@ async fn write_together(
         });
     }
     if !new.is_empty() {
+        // One insertion order for every writer: two writers with the same jobs cannot deadlock.
+        new.sort_by_key(|j| j.order_id);
         let col = |f: fn(&CommitJob) -> String| new.iter().map(|j| f(j)).collect::<Vec<_>>();
         sqlx::query(
             "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)

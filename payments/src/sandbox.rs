@@ -216,16 +216,37 @@ impl Sandbox {
         &self,
         since_unix: i64,
     ) -> Result<Vec<Payment>, PaymentError> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM sandbox_payments
-             WHERE status = 'succeeded' AND created_at >= to_timestamp($1)
-             ORDER BY created_at, id LIMIT 10000"
-        ))
-        .bind(since_unix as f64)
-        .fetch_all(&self.db)
-        .await
-        .map_err(unavailable)?;
-        Ok(rows.into_iter().map(payment_of).collect())
+        // Keyset pages, so a long list is read whole (a silent cap would hide the newest).
+        let mut out = Vec::new();
+        let mut after: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
+        loop {
+            let rows: Vec<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
+                "SELECT created_at, id FROM sandbox_payments
+                 WHERE status = 'succeeded' AND created_at >= to_timestamp($1)
+                   AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+                 ORDER BY created_at, id LIMIT 5000",
+            )
+            .bind(since_unix as f64)
+            .bind(after.as_ref().map(|a| a.0))
+            .bind(after.as_ref().map(|a| a.1.clone()).unwrap_or_default())
+            .fetch_all(&self.db)
+            .await
+            .map_err(unavailable)?;
+            let Some(last) = rows.last().cloned() else {
+                break;
+            };
+            let ids: Vec<String> = rows.into_iter().map(|(_, id)| id).collect();
+            let page: Vec<Row> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM sandbox_payments WHERE id = ANY($1) ORDER BY created_at, id"
+            ))
+            .bind(&ids)
+            .fetch_all(&self.db)
+            .await
+            .map_err(unavailable)?;
+            out.extend(page.into_iter().map(payment_of));
+            after = Some(last);
+        }
+        Ok(out)
     }
 
     /// The buyer completed the action a `tok_requires_action` charge needed: it succeeds (and a

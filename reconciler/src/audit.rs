@@ -30,9 +30,12 @@ pub async fn sweep_and_copy(
     metrics: &Metrics,
 ) -> Result<(), AuditError> {
     let events: Vec<(String,)> =
-        sqlx::query_as("SELECT id FROM events WHERE status IN ('on_sale', 'frozen') ORDER BY id")
-            .fetch_all(db)
-            .await?;
+        // Ended events too: their last changes (expiries, refunds) still need copying.
+        sqlx::query_as(
+            "SELECT id FROM events WHERE status IN ('on_sale', 'frozen', 'ended') ORDER BY id",
+        )
+        .fetch_all(db)
+        .await?;
     let mut lag_ms: i64 = 0;
     for (event,) in events {
         let Ok(event) = EventId::parse(&event) else {
@@ -42,16 +45,27 @@ pub async fn sweep_and_copy(
             continue;
         };
         for section in sections {
-            let swept = coordinator
+            // One section failing (a bad entry, a node down) must not stop the others.
+            let swept = match coordinator
                 .sweep_expired(&event, &section, SWEEP_BATCH)
-                .await?;
+                .await
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(%event, %section, error = %e, "expiry sweep failed");
+                    0
+                }
+            };
             if swept > 0 {
                 metrics
                     .expirations_total
                     .with_label_values(&["ttl"])
                     .inc_by(swept);
             }
-            lag_ms = lag_ms.max(copy_section(db, coordinator, metrics, &event, &section).await?);
+            match copy_section(db, coordinator, metrics, &event, &section).await {
+                Ok(lag) => lag_ms = lag_ms.max(lag),
+                Err(e) => tracing::error!(%event, %section, error = %e, "audit copy failed"),
+            }
         }
     }
     metrics.audit_lag_seconds.set(lag_ms as f64 / 1000.0);

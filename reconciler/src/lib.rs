@@ -325,7 +325,9 @@ pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &
         .passes_total
         .with_label_values(&[label(inventory.is_ok())])
         .inc();
-    match orders::settle::settle_recent(svc, Duration::from_secs(7 * 86_400), config.payment_grace)
+    // Six hours back: far longer than any commit takes (a payment older than that without its
+    // order was caught by an earlier pass), short enough that each pass lists a bounded set.
+    match orders::settle::settle_recent(svc, Duration::from_secs(6 * 3_600), config.payment_grace)
         .await
     {
         Ok(outcomes) => {

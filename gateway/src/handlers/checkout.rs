@@ -35,8 +35,11 @@ use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::App;
 
-/// Longest idempotency key and payment token (Stripe's key limit).
+/// Longest payment token (Stripe's limit for ids and keys).
 pub const MAX_KEY_LEN: usize = 255;
+/// Longest client idempotency key: the provider's key is `{hold}:{client key}` (37 + 200),
+/// which must stay within Stripe's 255.
+pub const MAX_CLIENT_KEY_LEN: usize = 200;
 
 /// `POST /reservations/{id}/commit`.
 #[derive(Debug, Deserialize)]
@@ -157,14 +160,18 @@ pub async fn commit(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
-    for (field, value) in [
-        ("idempotency_key", &body.idempotency_key),
-        ("payment_token", &body.payment_token),
+    for (field, value, max) in [
+        ("idempotency_key", &body.idempotency_key, MAX_CLIENT_KEY_LEN),
+        ("payment_token", &body.payment_token, MAX_KEY_LEN),
     ] {
-        if value.is_empty() || value.len() > MAX_KEY_LEN || value.contains('\0') {
+        // Printable ASCII: both travel in HTTP headers to the provider.
+        if value.is_empty()
+            || value.len() > max
+            || !value.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        {
             return Err(ApiError::invalid(
                 "invalid_field",
-                format!("{field} must be 1 to {MAX_KEY_LEN} characters, no NUL"),
+                format!("{field} must be 1 to {max} printable ASCII characters"),
             )
             .with_details(serde_json::json!({ "field": field }))
             .into());
@@ -236,10 +243,21 @@ async fn commit_inner(
             if depth == 0 && existing_order(app, order).await?.is_some() {
                 return Box::pin(commit_inner(app, user, id, body, depth + 1)).await;
             }
+            // Nothing was charged: the key's claim goes, so GET /orders does not say "pending".
+            drop_unused_attempt(app, user, &body.idempotency_key).await;
             return Err(match other {
-                ExtendOutcome::WrongState(_) => ApiError::conflict(
-                    "request_in_progress",
-                    "this hold is being committed; retry shortly",
+                ExtendOutcome::WrongState(h)
+                    if matches!(h.state, HoldState::Pending | HoldState::Sold) =>
+                {
+                    ApiError::conflict(
+                        "request_in_progress",
+                        "this hold is being committed; retry shortly",
+                    )
+                }
+                ExtendOutcome::WrongState(_) => ApiError::client(
+                    StatusCode::GONE,
+                    "hold_expired",
+                    "the hold was cancelled or has expired",
                 ),
                 _ => ApiError::client(StatusCode::GONE, "hold_expired", "the hold has expired"),
             });
@@ -277,10 +295,23 @@ async fn commit_inner(
         Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
         Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
             set_attempt(app, user, &body.idempotency_key, "declined", None).await;
-            // The hold stays, unpinned: the buyer may try another card, or cancel, until
-            // it expires.
-            if let Err(e) = app.coordinator.unpin(&id).await {
-                tracing::warn!(hold = %id, error = %e, "declined payment: hold stays pinned until the pin ends");
+            // The hold stays, unpinned: the buyer may try another card, or cancel, until it
+            // expires. Not while another commit of the same hold (another key) is in flight:
+            // unpinning would let the hold expire under a payment that succeeds.
+            let others: Option<(i32,)> = sqlx::query_as(
+                "SELECT 1 FROM commit_attempts WHERE order_id = $1
+                   AND status IN ('charging', 'pending', 'requires_action')
+                   AND NOT (user_id = $2 AND idempotency_key = $3) LIMIT 1",
+            )
+            .bind(order)
+            .bind(user.as_str())
+            .bind(&body.idempotency_key)
+            .fetch_optional(&app.db)
+            .await?;
+            if others.is_none() {
+                if let Err(e) = app.coordinator.unpin(&id).await {
+                    tracing::warn!(hold = %id, error = %e, "declined payment: hold stays pinned until the pin ends");
+                }
             }
             return Err(ApiError::client(
                 StatusCode::PAYMENT_REQUIRED,
@@ -354,6 +385,11 @@ async fn commit_inner(
     match written {
         Some(Written::Paid) => {
             app.metrics.orders_total.with_label_values(&["paid"]).inc();
+            // A finished checkout ends the buyer's turn in a waiting room: the next buyer gets
+            // in sooner (nothing happens for an event without one).
+            if let Err(e) = app.coordinator.queue_done(&hold.event, user).await {
+                tracing::warn!(error = %e, "waiting room not told of a finished checkout");
+            }
             let row = existing_order(app, order).await?;
             Ok((
                 StatusCode::OK,
@@ -435,6 +471,20 @@ async fn claim_key(
     Ok(())
 }
 
+/// Forgets a claimed key whose commit stopped before any charge.
+async fn drop_unused_attempt(app: &App, user: &UserId, key: &str) {
+    let deleted = sqlx::query(
+        "DELETE FROM commit_attempts WHERE user_id = $1 AND idempotency_key = $2 AND status = 'charging'",
+    )
+    .bind(user.as_str())
+    .bind(key)
+    .execute(&app.db)
+    .await;
+    if let Err(e) = deleted {
+        tracing::warn!(error = %e, "unused commit attempt not removed");
+    }
+}
+
 /// Records what became of an attempt (best effort: a hint for GET /orders/{id}).
 async fn set_attempt(app: &App, user: &UserId, key: &str, status: &str, payment: Option<&str>) {
     let updated = sqlx::query(
@@ -482,6 +532,9 @@ async fn wait_written(
         .bind(payment)
         .fetch_optional(&app.db)
         .await?;
+        if row.is_some() {
+            app.waiters.forget(order);
+        }
         match row {
             Some((p,)) if p == payment => return Ok(Some(Written::Paid)),
             Some((p,)) if p.starts_with("oversold:") => return Ok(Some(Written::Oversold)),
@@ -566,8 +619,25 @@ pub async fn webhook(
         payments::signature::DEFAULT_TOLERANCE_SECS,
     )
     .map_err(|e| bad_signature(e.to_string()))?;
-    let event = payments::webhook::parse(&raw)
-        .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+    let event = match payments::webhook::parse(&raw) {
+        Ok(event) => event,
+        // A genuine event about something else than a payment (the provider sends many kinds):
+        // acknowledged and ignored, so the provider does not retry it forever.
+        Err(_)
+            if serde_json::from_slice::<serde_json::Value>(&raw)
+                .is_ok_and(|v| v["id"].is_string() && v["type"].is_string()) =>
+        {
+            return Ok(json_status(
+                &serde_json::json!({"received": true, "ignored": true}),
+                StatusCode::OK,
+            ));
+        }
+        Err(e) => {
+            return Err(
+                ApiError::client(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()).into(),
+            )
+        }
+    };
     let seen: Option<(String,)> = sqlx::query_as("SELECT id FROM webhook_events WHERE id = $1")
         .bind(&event.id)
         .fetch_optional(&app.db)
@@ -600,7 +670,9 @@ pub async fn webhook(
             .await
             .map_err(|e| ApiError::unavailable("payment provider", e))?;
         let outcome = match &payment {
-            Some(_) if in_flight.is_some() => Some(orders::settle::Settled::Queued),
+            Some(p) if in_flight.is_some() && p.status == payments::PaymentStatus::Succeeded => {
+                Some(orders::settle::Settled::Queued)
+            }
             Some(payment) => Some(
                 orders::settle::settle(&app.services(), payment)
                     .await

@@ -156,7 +156,11 @@ pub async fn transition(
 
 /// 404 for an unknown event; 403 unless the caller created it, is an admin, or it was made by an
 /// operator tool (no owner).
-async fn ensure_owner(app: &App, principal: &Principal, raw: &str) -> Result<(), ApiError> {
+pub(crate) async fn ensure_owner(
+    app: &App,
+    principal: &Principal,
+    raw: &str,
+) -> Result<(), ApiError> {
     let event = catalog::events::get_event(&app.db, raw)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_event", "no such event"))?;

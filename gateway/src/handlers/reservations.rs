@@ -163,10 +163,11 @@ fn invalid_hold(e: InvalidHold) -> ApiError {
 pub async fn create(
     raw: String,
     principal: Principal,
+    admission: Option<String>,
     body: ReserveBody,
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
-    let outcome = create_inner(raw, principal, body, &app).await;
+    let outcome = create_inner(raw, principal, admission, body, &app).await;
     let label = match &outcome {
         Ok((status, _)) if *status == StatusCode::CREATED => "created",
         Ok(_) => "replayed",
@@ -180,6 +181,7 @@ pub async fn create(
 async fn create_inner(
     raw: String,
     principal: Principal,
+    admission: Option<String>,
     body: ReserveBody,
     app: &App,
 ) -> Result<(StatusCode, HoldView), ApiError> {
@@ -223,6 +225,7 @@ async fn create_inner(
     };
     if earlier.is_none() {
         check_on_sale(&event)?;
+        super::queue::check_admission(app, &event_id, &event, &user, admission.as_deref())?;
     }
     let limits = app.coordinator.limits();
 

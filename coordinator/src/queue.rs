@@ -1,0 +1,252 @@
+//! An event's waiting room (`lua/queue.lua`): join, poll, done, status. Admission is a token
+//! bucket per event advanced lazily from Redis `TIME`; in lottery mode, whoever joined before the
+//! opening gets a place drawn from a seed published (as its hash) in advance.
+
+use fred::prelude::*;
+use serde::Serialize;
+
+use crate::ids::{EventId, UserId};
+use crate::reply::Reply;
+use crate::{keys, Coordinator, CoordinatorError};
+
+/// How buyers get to the seats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdmissionMode {
+    /// No queue.
+    Open,
+    /// First come, first served.
+    Queue,
+    /// Joined before the opening: a random (auditable) place; later: behind, in order.
+    Lottery,
+}
+
+/// A waiting room's settings, as Redis keeps them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    /// The mode (`Open` removes the room's settings).
+    pub mode: AdmissionMode,
+    /// Admissions per second.
+    pub rate_per_sec: f64,
+    /// Most admissions at once (the bucket's size; also how many get in at the opening).
+    pub burst: u64,
+    /// How long an admission lasts (the shopping window), ms.
+    pub window_ms: u64,
+    /// The sale's opening (admission starts; the lottery's pre-queue closes), unix ms.
+    pub opens_at_ms: i64,
+    /// The lottery's seed (secret until the draw; empty for a plain queue).
+    pub seed: String,
+}
+
+/// Where a ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// In line.
+    Waiting,
+    /// Joined the lottery before the opening; the place is drawn at the opening.
+    PreQueue,
+    /// May shop (within its window).
+    Admitted,
+    /// Its buyer finished checkout.
+    Done,
+}
+
+/// A ticket's (or, for `status`, the room's) state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketView {
+    /// Its status.
+    pub status: TicketStatus,
+    /// Its place in the admission order (0 in the pre-queue).
+    pub position: u64,
+    /// Everyone up to this place has been admitted.
+    pub admitted_upto: u64,
+    /// Places handed out so far.
+    pub joined: u64,
+    /// When it was first seen admitted, unix ms (0 if not admitted).
+    pub admitted_at_ms: i64,
+    /// Redis `TIME`, unix ms.
+    pub now_ms: i64,
+    /// The ticket id.
+    pub ticket: String,
+    /// Admissions per second.
+    pub rate_per_sec: f64,
+    /// The shopping window, ms.
+    pub window_ms: i64,
+    /// The opening, unix ms.
+    pub opens_at_ms: i64,
+}
+
+impl TicketView {
+    /// Places ahead of this ticket.
+    pub fn ahead(&self) -> u64 {
+        self.position.saturating_sub(self.admitted_upto + 1)
+    }
+
+    /// When its admission ends (0 if not admitted).
+    pub fn admission_ends_ms(&self) -> i64 {
+        if self.admitted_at_ms == 0 {
+            0
+        } else {
+            self.admitted_at_ms + self.window_ms
+        }
+    }
+
+    /// Seconds until this ticket is likely admitted at the configured rate.
+    pub fn expected_wait_secs(&self) -> u64 {
+        let until_open = ((self.opens_at_ms - self.now_ms).max(0) / 1000) as u64;
+        if self.status != TicketStatus::Waiting && self.status != TicketStatus::PreQueue {
+            return 0;
+        }
+        let behind = self.position.saturating_sub(self.admitted_upto) as f64;
+        until_open + (behind / self.rate_per_sec.max(0.001)).ceil() as u64
+    }
+}
+
+/// What a queue call found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueOutcome {
+    /// The ticket (or the room).
+    Ticket(TicketView),
+    /// The event has no waiting room.
+    NoQueue,
+    /// No such ticket (or, for done, the buyer has none).
+    UnknownTicket,
+    /// Another buyer's ticket.
+    NotOwner,
+}
+
+impl Coordinator {
+    /// Sets (or, for [`AdmissionMode::Open`], removes) an event's waiting room. A lottery's seed
+    /// never changes once set: its hash may already be published.
+    pub async fn configure_queue(
+        &self,
+        event: &EventId,
+        config: &QueueConfig,
+    ) -> Result<(), CoordinatorError> {
+        let k = keys::queue(event);
+        let client = self.client();
+        if config.mode == AdmissionMode::Open {
+            let _: i64 = client.del(k.cfg).await?;
+            return Ok(());
+        }
+        let mode = match config.mode {
+            AdmissionMode::Lottery => "lottery",
+            _ => "queue",
+        };
+        let _: () = client
+            .hset(
+                &k.cfg,
+                vec![
+                    ("mode", mode.to_owned()),
+                    ("rate", config.rate_per_sec.to_string()),
+                    ("burst", config.burst.to_string()),
+                    ("window_ms", config.window_ms.to_string()),
+                    ("opens_ms", config.opens_at_ms.to_string()),
+                ],
+            )
+            .await?;
+        if !config.seed.is_empty() {
+            let _: bool = client.hsetnx(&k.cfg, "seed", config.seed.clone()).await?;
+        }
+        Ok(())
+    }
+
+    async fn queue_op(
+        &self,
+        event: &EventId,
+        op: &str,
+        user: Option<&UserId>,
+        ticket: &str,
+    ) -> Result<QueueOutcome, CoordinatorError> {
+        let k = keys::queue(event);
+        let script = &self.scripts.queue;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    self.client(),
+                    vec![
+                        k.cfg, k.users, k.tickets, k.pre, k.state, k.admitted, k.owners,
+                    ],
+                    vec![
+                        op.to_owned(),
+                        user.map(ToString::to_string).unwrap_or_default(),
+                        ticket.to_owned(),
+                    ],
+                )
+                .await?,
+        )?;
+        let status = match reply.code()? {
+            -1 => return Ok(QueueOutcome::NoQueue),
+            -2 => return Ok(QueueOutcome::UnknownTicket),
+            -3 => return Ok(QueueOutcome::NotOwner),
+            0 => TicketStatus::Waiting,
+            1 => TicketStatus::PreQueue,
+            2 => TicketStatus::Admitted,
+            3 => TicketStatus::Done,
+            _ => return Err(reply.unknown_code()),
+        };
+        Ok(QueueOutcome::Ticket(TicketView {
+            status,
+            position: reply.int(1)? as u64,
+            admitted_upto: reply.int(2)? as u64,
+            joined: reply.int(3)? as u64,
+            admitted_at_ms: reply.int(4)?,
+            now_ms: reply.int(5)?,
+            ticket: reply.string(6)?,
+            rate_per_sec: reply.string(7)?.parse().unwrap_or(1.0),
+            window_ms: reply.int(8)?,
+            opens_at_ms: reply.int(9)?,
+        }))
+    }
+
+    /// The buyer joins (or finds their ticket again).
+    pub async fn queue_join(
+        &self,
+        event: &EventId,
+        user: &UserId,
+    ) -> Result<QueueOutcome, CoordinatorError> {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        self.queue_op(event, "join", Some(user), &fresh).await
+    }
+
+    /// Where the buyer's ticket stands (the buyer must own it).
+    pub async fn queue_poll(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        ticket: &str,
+    ) -> Result<QueueOutcome, CoordinatorError> {
+        self.queue_op(event, "poll", Some(user), ticket).await
+    }
+
+    /// The buyer finished checkout: their admission is handed back to the bucket.
+    pub async fn queue_done(
+        &self,
+        event: &EventId,
+        user: &UserId,
+    ) -> Result<QueueOutcome, CoordinatorError> {
+        self.queue_op(event, "done", Some(user), "").await
+    }
+
+    /// The room as a whole (`position` and `ticket` empty).
+    pub async fn queue_status(&self, event: &EventId) -> Result<QueueOutcome, CoordinatorError> {
+        self.queue_op(event, "status", None, "").await
+    }
+
+    /// The lottery's pre-queue in joining order (published with the seed, so anyone can
+    /// recompute the draw).
+    pub async fn lottery_tickets(&self, event: &EventId) -> Result<Vec<String>, CoordinatorError> {
+        Ok(self.client().lrange(keys::queue(event).pre, 0, -1).await?)
+    }
+
+    /// Whether the lottery has been drawn.
+    pub async fn lottery_drawn(&self, event: &EventId) -> Result<bool, CoordinatorError> {
+        let drawn: Option<String> = self
+            .client()
+            .hget(keys::queue(event).state, "drawn")
+            .await?;
+        Ok(drawn.as_deref() == Some("1"))
+    }
+}

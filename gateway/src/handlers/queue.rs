@@ -1,0 +1,271 @@
+//! The waiting room: `POST /events/{id}/queue` (join), `GET /events/{id}/queue/{ticket}` (poll;
+//! the hottest call of a sale: one script call in Redis, no Postgres), the organizer's
+//! `PUT /events/{id}/admission` and `GET /events/{id}/queue` (the room's state), and the public
+//! `GET /events/{id}/queue/lottery` (seed hash before the draw, seed and tickets after: anyone
+//! can recompute the order).
+
+use coordinator::queue::{AdmissionMode, QueueOutcome, TicketStatus, TicketView};
+use coordinator::{EventId, UserId};
+use warp::http::StatusCode;
+use warp::Rejection;
+
+use super::events::{event_id, visible_event};
+use super::json_status;
+use super::organizer::ensure_owner;
+use crate::auth::{AdmissionRefusal, Principal};
+use crate::errors::ApiError;
+use crate::App;
+
+/// Refuses a new hold on a queued event without a valid admission token (of this buyer, for
+/// this event, within its window).
+pub fn check_admission(
+    app: &App,
+    event_id: &EventId,
+    event: &catalog::events::Event,
+    user: &UserId,
+    token: Option<&str>,
+) -> Result<(), ApiError> {
+    if event.admission_mode == "open" {
+        return Ok(());
+    }
+    let queue = format!("/events/{event_id}/queue");
+    let Some(token) = token else {
+        return Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "admission_required",
+            "this sale has a waiting room: join it and send the admission token it gives you as X-Admission-Token",
+        )
+        .with_details(serde_json::json!({ "queue": queue })));
+    };
+    let now = chrono::Utc::now().timestamp();
+    app.keys
+        .verify_admission(token, event_id, user, now)
+        .map_err(|refusal| {
+            let (code, message) = match refusal {
+                AdmissionRefusal::Expired => (
+                    "admission_expired",
+                    "the admission's shopping window is over: join the queue again",
+                ),
+                AdmissionRefusal::Malformed | AdmissionRefusal::Invalid => (
+                    "invalid_admission_token",
+                    "the admission token is not valid for this buyer and event",
+                ),
+            };
+            ApiError::client(StatusCode::FORBIDDEN, code, message)
+                .with_details(serde_json::json!({ "queue": queue }))
+        })
+}
+
+fn ticket_view(app: &App, event: &EventId, user: &UserId, t: &TicketView) -> serde_json::Value {
+    let expired = t.status == TicketStatus::Admitted && t.now_ms >= t.admission_ends_ms();
+    let status = match t.status {
+        TicketStatus::Waiting => "waiting",
+        TicketStatus::PreQueue => "pre_queue",
+        TicketStatus::Admitted if expired => "expired",
+        TicketStatus::Admitted => "admitted",
+        TicketStatus::Done => "done",
+    };
+    let wait_s = t.expected_wait_secs();
+    // Poll often when the turn is near, rarely when it is far: the load follows the need.
+    let poll_after_ms = match t.status {
+        TicketStatus::Waiting | TicketStatus::PreQueue => (wait_s * 1000 / 4).clamp(1_000, 30_000),
+        _ => 0,
+    };
+    let token = (status == "admitted").then(|| {
+        app.keys
+            .mint_admission(event, user, t.admission_ends_ms() / 1000)
+    });
+    serde_json::json!({
+        "ticket": t.ticket,
+        "status": status,
+        "position": t.position,
+        "ahead": t.ahead(),
+        "admitted_so_far": t.admitted_upto,
+        "expected_wait_seconds": wait_s,
+        "poll_after_ms": poll_after_ms,
+        "admission_token": token,
+        "admission_expires_at": (t.admission_ends_ms() > 0)
+            .then(|| chrono::DateTime::from_timestamp_millis(t.admission_ends_ms())).flatten(),
+    })
+}
+
+/// Runs a queue call; when Redis lacks the room (lost in a failover) while Postgres says the
+/// event has one, the room's settings are pushed again and the call retried once.
+async fn with_room<F, Fut>(app: &App, event: &EventId, call: F) -> Result<QueueOutcome, ApiError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<QueueOutcome, coordinator::CoordinatorError>>,
+{
+    match call().await? {
+        QueueOutcome::NoQueue => {
+            if let Some(admission) =
+                catalog::admission::get_admission(&app.db, event.as_str()).await?
+            {
+                if admission.settings.mode != AdmissionMode::Open {
+                    catalog::admission::push(&app.coordinator, event, &admission).await?;
+                    return Ok(call().await?);
+                }
+            }
+            Ok(QueueOutcome::NoQueue)
+        }
+        other => Ok(other),
+    }
+}
+
+fn no_queue(event: &EventId) -> ApiError {
+    ApiError::conflict(
+        "no_waiting_room",
+        format!("event {event} has no waiting room: reserve directly"),
+    )
+}
+
+/// `POST /events/{id}/queue`.
+pub async fn join(
+    raw: String,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let (event, _) = visible_event(&app, &raw).await?;
+    let user = principal.user.clone();
+    match with_room(&app, &event, || app.coordinator.queue_join(&event, &user)).await? {
+        QueueOutcome::Ticket(t) => {
+            app.metrics.queue_total.with_label_values(&["join"]).inc();
+            Ok(json_status(
+                &ticket_view(&app, &event, &user, &t),
+                StatusCode::OK,
+            ))
+        }
+        _ => Err(no_queue(&event).into()),
+    }
+}
+
+/// `GET /events/{id}/queue/{ticket}`.
+pub async fn poll(
+    raw: String,
+    ticket: String,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let event = event_id(&raw)?;
+    let unknown = || ApiError::not_found("unknown_ticket", "no such ticket in this waiting room");
+    if uuid::Uuid::parse_str(&ticket).is_err() {
+        return Err(unknown().into());
+    }
+    let user = principal.user.clone();
+    match with_room(&app, &event, || {
+        app.coordinator.queue_poll(&event, &user, &ticket)
+    })
+    .await?
+    {
+        QueueOutcome::Ticket(t) => {
+            app.metrics.queue_total.with_label_values(&["poll"]).inc();
+            Ok(json_status(
+                &ticket_view(&app, &event, &user, &t),
+                StatusCode::OK,
+            ))
+        }
+        QueueOutcome::NotOwner => Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "not_your_ticket",
+            "this ticket belongs to another buyer",
+        )
+        .into()),
+        QueueOutcome::UnknownTicket => Err(unknown().into()),
+        QueueOutcome::NoQueue => Err(no_queue(&event).into()),
+    }
+}
+
+/// `GET /events/{id}/queue` (organizer of the event, or admin): the room's state.
+pub async fn status(
+    raw: String,
+    principal: Principal,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let event = event_id(&raw)?;
+    ensure_owner(&app, &principal, event.as_str()).await?;
+    match with_room(&app, &event, || app.coordinator.queue_status(&event)).await? {
+        QueueOutcome::Ticket(t) => {
+            let waiting = t.joined.saturating_sub(t.admitted_upto);
+            Ok(json_status(
+                &serde_json::json!({
+                    "event_id": event,
+                    "joined": t.joined,
+                    "admitted": t.admitted_upto,
+                    "waiting": waiting,
+                    "rate_per_second": t.rate_per_sec,
+                    "expected_wait_seconds_for_a_new_buyer":
+                        (waiting as f64 / t.rate_per_sec.max(0.001)).ceil() as u64,
+                }),
+                StatusCode::OK,
+            ))
+        }
+        _ => Err(no_queue(&event).into()),
+    }
+}
+
+/// `PUT /events/{id}/admission` (the event's organizer, or an admin).
+pub async fn set_admission(
+    raw: String,
+    principal: Principal,
+    body: catalog::admission::AdmissionSettings,
+    app: App,
+) -> Result<warp::reply::Response, Rejection> {
+    let event = event_id(&raw)?;
+    ensure_owner(&app, &principal, event.as_str()).await?;
+    match catalog::admission::set_admission(&app.db, &app.coordinator, &event, &body)
+        .await
+        .map_err(ApiError::from)?
+    {
+        Ok(Some(admission)) => {
+            app.coordinator.announce_event(&event).await;
+            app.caches
+                .invalidate(&coordinator::updates::Update::Event(event.clone()));
+            Ok(json_status(&admission, StatusCode::OK))
+        }
+        Ok(None) => Err(ApiError::not_found("unknown_event", format!("no event {event}")).into()),
+        Err(e) => Err(ApiError::invalid("invalid_admission", e.to_string()).into()),
+    }
+}
+
+/// `GET /events/{id}/queue/lottery` (public): the seed's hash before the draw; the seed and the
+/// pre-queue's tickets (in joining order) after it. The order is the tickets sorted by
+/// `SHA1(seed + ":" + ticket)`.
+pub async fn lottery(raw: String, app: App) -> Result<warp::reply::Response, Rejection> {
+    let (event, _) = visible_event(&app, &raw).await?;
+    let Some(admission) = catalog::admission::get_admission(&app.db, event.as_str())
+        .await
+        .map_err(ApiError::from)?
+    else {
+        return Err(ApiError::not_found("unknown_event", format!("no event {event}")).into());
+    };
+    if admission.settings.mode != AdmissionMode::Lottery {
+        return Err(
+            ApiError::conflict("no_lottery", "this event's admission is not a lottery").into(),
+        );
+    }
+    let drawn = app
+        .coordinator
+        .lottery_drawn(&event)
+        .await
+        .map_err(ApiError::from)?;
+    let tickets = if drawn {
+        app.coordinator
+            .lottery_tickets(&event)
+            .await
+            .map_err(ApiError::from)?
+    } else {
+        Vec::new()
+    };
+    Ok(json_status(
+        &serde_json::json!({
+            "event_id": event,
+            "pre_queue_closes_at": admission.opens_at,
+            "seed_sha256": admission.lottery_seed_sha256,
+            "drawn": drawn,
+            "seed": if drawn { admission.lottery_seed } else { None },
+            "tickets_in_joining_order": tickets,
+            "order": "tickets sorted by hex SHA1(seed + \":\" + ticket), ascending",
+        }),
+        StatusCode::OK,
+    ))
+}
