@@ -151,6 +151,11 @@ pub fn reply(
             warp::http::HeaderValue::from_static("Bearer"),
         );
     }
+    if let Some(secs) = details.get("retry_after_secs").and_then(|s| s.as_u64()) {
+        if let Ok(v) = warp::http::HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert("retry-after", v);
+        }
+    }
     response
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 
 use catalog::events::Transition;
 use warp::filters::BoxedFilter;
@@ -68,6 +69,39 @@ pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> +
 
 fn caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
     auth::authenticated(app.keys.clone())
+        .and(with_app(app.clone()))
+        .and_then(|p: Principal, app: App| async move {
+            app.limits.check_user(p.user.as_str()).map_err(|e| {
+                app.metrics
+                    .rate_limited_total
+                    .with_label_values(&["user"])
+                    .inc();
+                warp::reject::custom(e)
+            })?;
+            Ok::<_, warp::Rejection>(p)
+        })
+}
+
+/// Counts the request against its client IP's limit.
+fn ip_limited(app: &App) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::addr::remote()
+        .and(warp::header::headers_cloned())
+        .and(with_app(app.clone()))
+        .and_then(
+            |peer: Option<SocketAddr>, headers: warp::http::HeaderMap, app: App| async move {
+                if let Some(ip) = app.limits.client_ip(peer, &headers) {
+                    app.limits.check_ip(ip).map_err(|e| {
+                        app.metrics
+                            .rate_limited_total
+                            .with_label_values(&["ip"])
+                            .inc();
+                        warp::reject::custom(e)
+                    })?;
+                }
+                Ok::<_, warp::Rejection>(())
+            },
+        )
+        .untuple_one()
 }
 
 /// The caller, who must be an organizer (or admin): checked before any body is read, so a buyer
@@ -89,10 +123,15 @@ fn if_none_match() -> impl Filter<Extract = (Option<String>,), Error = Infallibl
 /// The buyer-facing and organizer API.
 pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let metrics = app.metrics.clone();
+    // Health checks are not limited (probes must always get through).
     health(app.clone())
-        .or(browse(app.clone()))
-        .or(reserve(app.clone()))
-        .or(organize(app))
+        .or(ip_limited(&app).and(
+            browse(app.clone())
+                .or(reserve(app.clone()))
+                .unify()
+                .or(organize(app))
+                .unify(),
+        ))
         .recover(errors::recover)
         .with(warp::log::custom(move |info| {
             let route = route_label(info.method().as_str(), info.path());

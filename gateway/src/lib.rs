@@ -12,6 +12,7 @@ pub mod cache;
 pub mod errors;
 pub mod filters;
 pub mod handlers;
+pub mod limits;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -42,6 +43,10 @@ pub struct App {
     pub checkout: Arc<CheckoutConfig>,
     /// Commits waiting for the durable writer's answer.
     pub waiters: Arc<handlers::checkout::Waiters>,
+    /// Request rate limits.
+    pub limits: Arc<limits::Limits>,
+    /// Evicts idle rate-limit keys; stops with the last clone of the app.
+    _evictor: Arc<AbortOnDrop>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
     _watcher: Arc<AbortOnDrop>,
 }
@@ -65,6 +70,17 @@ impl Default for CheckoutConfig {
             webhook_secret: None,
         }
     }
+}
+
+/// Forgets idle rate-limit keys every minute.
+fn evictor(limits: Arc<limits::Limits>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.evict_idle();
+        }
+    })
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -92,7 +108,16 @@ impl App {
         };
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
-            .with_payments(payments, checkout))
+            .with_payments(payments, checkout)
+            .with_rate_limits(&settings.rate_limits))
+    }
+
+    /// Replaces the rate limits (the default is [`settings::RateLimits::default`]).
+    pub fn with_rate_limits(mut self, settings: &settings::RateLimits) -> Self {
+        let limits = Arc::new(limits::Limits::new(settings));
+        self._evictor = Arc::new(AbortOnDrop(evictor(limits.clone())));
+        self.limits = limits;
+        self
     }
 
     /// Replaces the payment provider and checkout's settings (the default is a sandbox without
@@ -120,6 +145,7 @@ impl App {
         redis: &coordinator::RedisSettings,
     ) -> anyhow::Result<Self> {
         let caches = Arc::new(cache::Caches::default());
+        let limits = Arc::new(limits::Limits::new(&settings::RateLimits::default()));
         let waiters = Arc::new(handlers::checkout::Waiters::default());
         let watcher = coordinator::updates::watch(redis, {
             let caches = caches.clone();
@@ -142,6 +168,8 @@ impl App {
             ))),
             checkout: Arc::new(CheckoutConfig::default()),
             waiters,
+            limits: limits.clone(),
+            _evictor: Arc::new(AbortOnDrop(evictor(limits))),
             _watcher: Arc::new(AbortOnDrop(watcher)),
         })
     }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub webhooks_total: IntCounterVec,
     /// Waiting-room calls, by operation (join, poll).
     pub queue_total: IntCounterVec,
+    /// Requests refused by a rate limit, by reason (ip, user).
+    pub rate_limited_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -61,6 +63,13 @@ impl Metrics {
             ),
             &["op"],
         )?;
+        let rate_limited_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_rate_limited_total",
+                "Requests refused by a rate limit, by reason",
+            ),
+            &["reason"],
+        )?;
         let cache_total = IntCounterVec::new(
             Opts::new(
                 "gateway_cache_lookups_total",
@@ -73,6 +82,7 @@ impl Metrics {
         registry.register(Box::new(orders_total.clone()))?;
         registry.register(Box::new(webhooks_total.clone()))?;
         registry.register(Box::new(queue_total.clone()))?;
+        registry.register(Box::new(rate_limited_total.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         Ok(Self {
@@ -84,6 +94,7 @@ impl Metrics {
             orders_total,
             webhooks_total,
             queue_total,
+            rate_limited_total,
         })
     }
 

@@ -88,6 +88,34 @@ pub struct Payments {
     pub write_deadline_ms: u64,
 }
 
+/// Request rate limits at the gateway (per client IP and per authenticated user).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// Sustained requests per second per client IP.
+    pub per_ip_per_sec: u32,
+    /// Burst per client IP.
+    pub per_ip_burst: u32,
+    /// Sustained requests per second per user.
+    pub per_user_per_sec: u32,
+    /// Burst per user.
+    pub per_user_burst: u32,
+    /// When set (e.g. `x-forwarded-for`), the client IP is the first address of this header,
+    /// as set by a trusted proxy in front of the gateway; otherwise the socket's peer.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_ip_per_sec: 200,
+            per_ip_burst: 400,
+            per_user_per_sec: 20,
+            per_user_burst: 40,
+            client_ip_header: None,
+        }
+    }
+}
+
 /// Authentication: bearer JWTs (HS256) signed with this key.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Auth {
@@ -113,6 +141,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Payments and checkout.
     pub payments: Payments,
+    /// Gateway rate limits.
+    pub rate_limits: RateLimits,
 }
 
 #[derive(Serialize)]
@@ -121,6 +151,7 @@ struct Defaults {
     reconciler: Reconciler,
     database: DatabaseDefaults,
     payments: Payments,
+    rate_limits: RateLimits,
 }
 
 #[derive(Serialize)]
@@ -146,6 +177,7 @@ impl Settings {
                 writer_pause_in_batch_ms: 0,
                 payment_grace_ms: 15_000,
             },
+            rate_limits: RateLimits::default(),
             payments: Payments {
                 provider: ProviderKind::Sandbox,
                 webhook_secret: None,

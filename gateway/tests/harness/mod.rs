@@ -95,6 +95,8 @@ pub struct Opts {
     pub webhooks: bool,
     /// Another provider than the sandbox (the Stripe stub).
     pub provider: Option<payments::Provider>,
+    /// Rate limits (default: too high to matter; tests send bursts from one IP).
+    pub rate_limits: settings::RateLimits,
 }
 
 impl Default for Opts {
@@ -105,6 +107,13 @@ impl Default for Opts {
             reconciler: true,
             webhooks: true,
             provider: None,
+            rate_limits: settings::RateLimits {
+                per_ip_per_sec: 100_000,
+                per_ip_burst: 100_000,
+                per_user_per_sec: 100_000,
+                per_user_burst: 100_000,
+                client_ip_header: None,
+            },
         }
     }
 }
@@ -125,7 +134,7 @@ pub async fn gateway_full(
             latency,
             reconciler,
             webhooks,
-            provider: None,
+            ..Opts::default()
         },
     )
     .await
@@ -139,6 +148,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         reconciler: with_reconciler,
         webhooks,
         provider,
+        rate_limits,
     } = opts;
     let redis = RedisSettings {
         nodes: support::shared_nodes(),
@@ -173,14 +183,16 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
             }),
         },
     );
-    let app = app.with_payments(
-        provider.unwrap_or_else(|| payments::Provider::Sandbox(Arc::new(sandbox))),
-        gateway::CheckoutConfig {
-            charge_deadline: Duration::from_secs(3),
-            write_deadline: Duration::from_secs(5),
-            webhook_secret: Some(WEBHOOK_SECRET.to_owned().into()),
-        },
-    );
+    let app = app
+        .with_payments(
+            provider.unwrap_or_else(|| payments::Provider::Sandbox(Arc::new(sandbox))),
+            gateway::CheckoutConfig {
+                charge_deadline: Duration::from_secs(3),
+                write_deadline: Duration::from_secs(5),
+                webhook_secret: Some(WEBHOOK_SECRET.to_owned().into()),
+            },
+        )
+        .with_rate_limits(&rate_limits);
     let public = SocketAddr::from(([127, 0, 0, 1], port));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
