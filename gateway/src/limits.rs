@@ -94,3 +94,36 @@ impl Limits {
         self.ip.len() + self.user.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn idle_keys_are_evicted_so_memory_stays_bounded() {
+        let limits = Limits::new(&settings::RateLimits {
+            per_ip_per_sec: 20,
+            per_ip_burst: 1,
+            per_user_per_sec: 20,
+            per_user_burst: 1,
+            client_ip_header: None,
+        });
+        for i in 0..1_000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            assert!(limits.check_ip(ip).is_ok());
+            assert!(limits.check_user(&format!("u{i}")).is_ok());
+        }
+        assert!(
+            limits.check_ip(IpAddr::from(0u32.to_be_bytes())).is_err(),
+            "over its burst"
+        );
+        assert_eq!(limits.tracked(), 2_000);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        limits.evict_idle();
+        assert_eq!(
+            limits.tracked(),
+            0,
+            "every key recovered, every key forgotten"
+        );
+    }
+}

@@ -521,12 +521,14 @@ async fn wait_written(
             _ = tokio::time::sleep(left.min(Duration::from_millis(250))) => {}
         }
         // The announcement may be lost: Postgres is the truth.
+        // The most decisive fact first: an order, then an oversell, then a refund.
         let row: Option<(String,)> = sqlx::query_as(
-            "SELECT payment_ref FROM orders WHERE id = $1
-             UNION ALL SELECT 'oversold:' || payment_ref FROM oversell_incidents WHERE payment_ref = $2
-             UNION ALL SELECT 'expired:' FROM commit_attempts
-                 WHERE order_id = $1 AND payment_ref = $2 AND status = 'refunded'
-             LIMIT 1",
+            "SELECT v FROM (
+                 SELECT 0 AS rank, payment_ref AS v FROM orders WHERE id = $1
+                 UNION ALL SELECT 1, 'oversold:' || payment_ref FROM oversell_incidents WHERE payment_ref = $2
+                 UNION ALL SELECT 2, 'expired:' FROM commit_attempts
+                     WHERE order_id = $1 AND payment_ref = $2 AND status = 'refunded'
+             ) x ORDER BY rank LIMIT 1",
         )
         .bind(order)
         .bind(payment)
