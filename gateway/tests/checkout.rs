@@ -803,3 +803,47 @@ async fn checkout_through_the_stripe_stub_pays_once_declines_and_refunds() {
     assert_eq!(refunded.status, payments::PaymentStatus::Refunded);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn twenty_concurrent_copies_of_a_first_commit_make_one_order_and_one_charge() {
+    let (gw, db, event) = setup("copies").await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-H-1", "orch-H-2"], 300).await;
+    let answers = futures::future::join_all(
+        (0..20).map(|_| commit(&gw, "alice", &hold, "same-key", "tok_visa")),
+    )
+    .await;
+    let mut order = None;
+    for (s, v) in &answers {
+        match *s {
+            StatusCode::OK => {
+                let id = v["order_id"].as_str().unwrap().to_owned();
+                assert_eq!(order.get_or_insert(id.clone()), &id, "one order id");
+            }
+            // A copy that arrived while the first was charging is told to retry.
+            StatusCode::CONFLICT => assert_eq!(v["error"]["code"], "request_in_progress", "{v}"),
+            StatusCode::ACCEPTED => assert_eq!(v["status"], "pending", "{v}"),
+            other => panic!("{other}: {v}"),
+        }
+    }
+    assert!(
+        order.is_some(),
+        "at least one copy got the order: {answers:?}"
+    );
+    // Retried now, every copy gets the same order.
+    let (s, v) = commit(&gw, "alice", &hold, "same-key", "tok_visa").await;
+    assert_eq!(
+        (s, v["order_id"].as_str()),
+        (StatusCode::OK, order.as_deref())
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 1);
+    assert_eq!(
+        sandbox(&gw)
+            .payments_for_key(&format!("{hold}:same-key"))
+            .await
+            .unwrap(),
+        1,
+        "one charge"
+    );
+    harness::assert_books_balance(&gw, &db).await;
+    db.drop().await;
+}
