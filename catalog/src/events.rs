@@ -131,6 +131,7 @@ impl Transition {
 
 /// What a status change came to.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // returned once per status change: not worth a box
 pub enum StatusOutcome {
     /// The event is now in the target status (also when it already was: idempotent).
     Changed(Event),
