@@ -67,7 +67,7 @@ paths = {
         params=[EVENT_ID, {"name": "X-Admission-Token", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "required when the event has a waiting room: the token its queue gave you once admitted"}],
         request=body(ref("ReserveRequest")), security=BEARER, tags=["holds"],
-        desc="403 codes: admission_required, invalid_admission_token, admission_expired (details.queue names the waiting room), user_mismatch. 409 codes: seats_unavailable (details.unavailable names each seat and its state), idempotency_conflict, request_in_progress, not_enough_seats, event_frozen, event_not_on_sale, sale_not_open.")},
+        desc="403 codes: admission_required, invalid_admission_token, admission_expired (details.queue names the waiting room), user_mismatch. 409 codes: seats_unavailable (details.unavailable names each seat and its state), ticket_limit (details: limit, counted), idempotency_conflict, request_in_progress, not_enough_seats, event_frozen, event_not_on_sale, sale_not_open.")},
   "/events/{event_id}/prices": {"put": op("Change prices", {"200": r("The event", ref("Event")), **errors(400, 401, 403, 404, 413, 415, 422, 503)},
         params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["prices"],
             "properties": {"prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}}}),

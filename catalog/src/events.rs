@@ -61,6 +61,8 @@ pub struct Event {
     pub owner: Option<String>,
     /// How buyers get in: `open`, `queue` or `lottery` (see [`crate::admission`]).
     pub admission_mode: String,
+    /// Most seats one buyer may hold and buy for the event.
+    pub max_tickets_per_buyer: i32,
 }
 
 /// What an organizer sends to create an event.
@@ -353,10 +355,12 @@ type EventRow = (
     EventStatus,
     Option<String>,
     String,
+    i32,
 );
 
 const EVENT_COLUMNS: &str = "e.id, e.title, e.category, e.venue_id, v.name, e.starts_at, \
-                             e.sale_opens_at, e.status, e.owner, e.admission_mode";
+                             e.sale_opens_at, e.status, e.owner, e.admission_mode, \
+                             e.max_tickets_per_buyer";
 
 async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, CatalogError> {
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
@@ -389,6 +393,7 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
                 status,
                 owner,
                 admission_mode,
+                max_tickets_per_buyer,
             )| Event {
                 prices: by_event.remove(&id).unwrap_or_default(),
                 id,
@@ -401,6 +406,7 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
                 status,
                 owner,
                 admission_mode,
+                max_tickets_per_buyer,
             },
         )
         .collect())

@@ -117,6 +117,16 @@ impl HoldRequest {
         self.event.clone()
     }
 
+    /// The buyer.
+    pub fn user(&self) -> &UserId {
+        &self.user
+    }
+
+    /// How long the hold is asked for.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// The hold id this request maps to.
     pub fn hold_id(&self) -> HoldId {
         HoldId::derive(&self.event, &self.user, &self.client_id)

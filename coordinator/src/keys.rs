@@ -60,6 +60,13 @@ pub fn hold(hold: &HoldId) -> String {
     format!("seat:{{hold:{hold}}}")
 }
 
+/// A buyer's seats for one event, against the per-buyer limit (`lua/quota.lua`): (ZSET of holds
+/// by expiry, HASH of their seat counts).
+pub fn quota(event: &EventId, user: &crate::ids::UserId) -> (String, String) {
+    let tag = format!("{{quota:{event}:{user}}}");
+    (format!("seat:{tag}:holds"), format!("seat:{tag}:counts"))
+}
+
 /// The keys of an event's waiting room (see `lua/queue.lua` for their types).
 #[derive(Debug, Clone)]
 pub struct QueueKeys {

@@ -250,3 +250,100 @@ impl Coordinator {
         Ok(drawn.as_deref() == Some("1"))
     }
 }
+
+/// What taking a buyer's quota found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaOutcome {
+    /// Counted; the buyer now has this many seats of the event.
+    Counted(u64),
+    /// Over the limit; the buyer already has this many.
+    OverLimit(u64),
+}
+
+impl Coordinator {
+    async fn quota_op(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        op: &str,
+        hold: &crate::HoldId,
+        seats: usize,
+        expires_ms: i64,
+        limit: u64,
+    ) -> Result<QuotaOutcome, CoordinatorError> {
+        let (holds, counts) = keys::quota(event, user);
+        let script = &self.scripts.quota;
+        let reply = Reply::new(
+            script.name,
+            script
+                .run(
+                    self.client(),
+                    vec![holds, counts],
+                    vec![
+                        op.to_owned(),
+                        hold.to_string(),
+                        seats.to_string(),
+                        expires_ms.to_string(),
+                        limit.to_string(),
+                    ],
+                )
+                .await?,
+        )?;
+        Ok(match reply.code()? {
+            0 => QuotaOutcome::Counted(reply.int(1)? as u64),
+            -1 => QuotaOutcome::OverLimit(reply.int(1)? as u64),
+            _ => return Err(reply.unknown_code()),
+        })
+    }
+
+    /// Counts a hold's seats against the buyer's limit for the event (idempotent per hold).
+    pub async fn take_quota(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        hold: &crate::HoldId,
+        seats: usize,
+        expires_ms: i64,
+        limit: u64,
+    ) -> Result<QuotaOutcome, CoordinatorError> {
+        self.quota_op(event, user, "take", hold, seats, expires_ms, limit)
+            .await
+    }
+
+    /// Moves a counted hold's expiry (pins, extensions).
+    pub async fn extend_quota(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        hold: &crate::HoldId,
+        expires_ms: i64,
+    ) -> Result<(), CoordinatorError> {
+        self.quota_op(event, user, "extend", hold, 0, expires_ms, 0)
+            .await
+            .map(|_| ())
+    }
+
+    /// The hold was bought: its seats count for good.
+    pub async fn sold_quota(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        hold: &crate::HoldId,
+    ) -> Result<(), CoordinatorError> {
+        self.quota_op(event, user, "sold", hold, 0, 0, 0)
+            .await
+            .map(|_| ())
+    }
+
+    /// The hold ended without a sale (cancelled, refused, refunded): its seats no longer count.
+    pub async fn release_quota(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        hold: &crate::HoldId,
+    ) -> Result<(), CoordinatorError> {
+        self.quota_op(event, user, "release", hold, 0, 0, 0)
+            .await
+            .map(|_| ())
+    }
+}

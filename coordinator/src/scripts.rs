@@ -60,6 +60,7 @@ scripts! {
     sweep => "sweep.lua",
     unsell => "unsell.lua",
     queue => "queue.lua",
+    quota => "quota.lua",
 }
 
 impl Scripts {

@@ -436,3 +436,79 @@ async fn a_client_over_its_limit_gets_429_with_retry_after_and_others_are_unaffe
     assert_eq!(s, StatusCode::OK);
     db.drop().await;
 }
+
+#[tokio::test]
+async fn a_buyer_holds_and_buys_at_most_the_events_ticket_limit_even_concurrently() {
+    let (gw, db, event) = setup("tlimit").await;
+    let (s, v) = set_admission(
+        &gw,
+        &event,
+        json!({"mode": "open", "max_tickets_per_buyer": 3}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let hold = |user: &'static str, client: &'static str, seats: Vec<&'static str>| {
+        let gw = &gw;
+        let event = &event;
+        async move {
+            gw.hold(
+                event,
+                user,
+                json!({"client_reservation_id": client, "user_id": user, "seat_ids": seats}),
+            )
+            .await
+        }
+    };
+    let (s, two) = hold("alice", "a1", vec!["orch-A-1", "orch-A-2"]).await;
+    assert_eq!(s, StatusCode::CREATED, "{two}");
+    let (s, v) = hold("alice", "a2", vec!["orch-A-3", "orch-A-4"]).await;
+    assert_error(s, &v, 409, "ticket_limit");
+    assert_eq!(
+        (
+            v["error"]["details"]["limit"].clone(),
+            v["error"]["details"]["counted"].clone()
+        ),
+        (json!(3), json!(2))
+    );
+    let (s, one) = hold("alice", "a3", vec!["orch-A-5"]).await;
+    assert_eq!(s, StatusCode::CREATED, "{one}");
+    let (s, _) = hold("alice", "a1", vec!["orch-A-1", "orch-A-2"]).await;
+    assert_eq!(s, StatusCode::OK, "a replay is counted once");
+    // Concurrent holds of one buyer: the limit holds atomically.
+    let answers = futures::future::join_all(
+        ["b1", "b2", "b3", "b4", "b5"]
+            .iter()
+            .zip(["orch-B-1", "orch-B-2", "orch-B-3", "orch-B-4", "orch-B-5"])
+            .map(|(client, seat)| hold("bob", client, vec![seat])),
+    )
+    .await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 3, "{answers:?}");
+    // A cancelled hold stops counting; a bought one counts for good.
+    let (s, _, _) = gw
+        .call(
+            Method::DELETE,
+            &format!("/reservations/{}", two["hold_id"].as_str().unwrap()),
+            Some(&token("alice", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{}/commit", one["hold_id"].as_str().unwrap()),
+            Some(&token("alice", Role::Buyer)),
+            Some(json!({"idempotency_key": "k", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = hold("alice", "a4", vec!["orch-A-3", "orch-A-4"]).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = hold("alice", "a5", vec!["orch-A-6"]).await;
+    assert_error(s, &v, 409, "ticket_limit");
+    db.drop().await;
+}

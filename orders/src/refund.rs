@@ -54,15 +54,15 @@ pub async fn complete_refund(
     actor: &str,
 ) -> Result<RefundResult, OrdersError> {
     let mut tx = svc.db.begin().await?;
-    let row: Option<(String, String, String)> = sqlx::query_as(
-        "SELECT event_id, hold_id::text, status::text FROM orders
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT event_id, hold_id::text, status::text, user_id FROM orders
          WHERE id = $1 AND payment_ref = $2 FOR UPDATE",
     )
     .bind(order)
     .bind(payment)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((event, hold, status)) = row else {
+    let Some((event, hold, status, user)) = row else {
         return Ok(RefundResult::NotFound);
     };
     let seats: Vec<String> = sqlx::query_as::<_, (String,)>(
@@ -110,6 +110,11 @@ pub async fn complete_refund(
         svc.coordinator
             .unsell(&event_id, &hold_id, &seat_ids)
             .await?;
+        if let Ok(user) = coordinator::UserId::parse(&user) {
+            svc.coordinator
+                .release_quota(&event_id, &user, &hold_id)
+                .await?;
+        }
     }
     Ok(if first_time {
         RefundResult::Refunded { seats }

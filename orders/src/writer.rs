@@ -352,6 +352,12 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
             if let Err(e) = sold {
                 tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (reconciliation repairs it)");
             }
+            // Bought seats count against the buyer's limit for good.
+            if let Ok(user) = coordinator::UserId::parse(&job.user_id) {
+                if let Err(e) = svc.coordinator.sold_quota(&event, &user, &hold).await {
+                    tracing::warn!(order = %job.order_id, error = %e, "ticket count not made permanent");
+                }
+            }
         }
         Written::Superseded => {
             refund_or_log(svc, job, "the hold's order was paid with another payment").await;

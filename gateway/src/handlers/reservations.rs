@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use coordinator::extend::ExtendOutcome;
 use coordinator::hold::{HoldOutcome, HoldRequest, InvalidHold, ReadOutcome};
+use coordinator::queue::QuotaOutcome;
 use coordinator::release::ReleaseOutcome;
 use coordinator::{
     Caller, ClientReservationId, EventId, Hold, HoldId, HoldState, SeatId, SectionId, UserId,
@@ -281,7 +282,7 @@ async fn create_inner(
             limits,
         )
         .map_err(invalid_hold)?;
-        return place(app, &request, None, None).await;
+        return place(app, &request, None, None, event.max_tickets_per_buyer).await;
     }
 
     // Best available. A replay of the same client id returns the hold it made.
@@ -363,7 +364,15 @@ async fn create_inner(
             limits,
         )
         .map_err(invalid_hold)?;
-        match place(app, &request, Some(together), Some(&best_key)).await {
+        match place(
+            app,
+            &request,
+            Some(together),
+            Some(&best_key),
+            event.max_tickets_per_buyer,
+        )
+        .await
+        {
             Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => continue,
             other => return other,
         }
@@ -379,13 +388,50 @@ async fn place(
     request: &HoldRequest,
     adjacent: Option<bool>,
     best: Option<&str>,
+    max_per_buyer: i32,
 ) -> Result<(StatusCode, HoldView), ApiError> {
     let mut quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
     if let (Some(best), Some(together)) = (best, adjacent) {
         quoted = format!("{quoted} best={best} adjacent={}", u8::from(together));
     }
     let (coordinator, owned) = (app.coordinator.clone(), request.clone().with_quote(quoted));
-    match detached(async move { coordinator.hold(&owned).await }).await?? {
+    let limit = max_per_buyer.max(1) as u64;
+    let outcome = detached(async move {
+        // The buyer's seats for the event, counted atomically against the limit before the
+        // seats are taken; a refused or failed hold gives the count back. The count expires a
+        // little after the hold would (the exact expiry is decided by the hold itself).
+        let (event, user, hold) = (owned.hold_event(), owned.user().clone(), owned.hold_id());
+        let expires_ms = Utc::now().timestamp_millis() + owned.ttl().as_millis() as i64 + 5_000;
+        match coordinator
+            .take_quota(&event, &user, &hold, owned.seats().len(), expires_ms, limit)
+            .await?
+        {
+            QuotaOutcome::Counted(_) => {}
+            QuotaOutcome::OverLimit(has) => return Ok(Err((limit, has))),
+        }
+        let outcome = coordinator.hold(&owned).await;
+        if !matches!(
+            outcome,
+            Ok(HoldOutcome::Created(_) | HoldOutcome::Replayed(_))
+        ) {
+            if let Err(e) = coordinator.release_quota(&event, &user, &hold).await {
+                tracing::warn!(error = %e, "ticket count not given back; it expires with the hold");
+            }
+        }
+        outcome.map(Ok)
+    })
+    .await??;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err((limit, has)) => {
+            return Err(ApiError::conflict(
+                "ticket_limit",
+                format!("at most {limit} seats per buyer for this event; you have {has}"),
+            )
+            .with_details(serde_json::json!({"limit": limit, "counted": has})))
+        }
+    };
+    match outcome {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
         HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
         HoldOutcome::Unavailable(list) => Err(ApiError::seats_unavailable(
@@ -483,9 +529,18 @@ pub async fn cancel(
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
     let (coordinator, user) = (app.coordinator.clone(), principal.user.clone());
-    match detached(async move { coordinator.release(&id, Caller::User(&user)).await })
-        .await?
-        .map_err(ApiError::from)?
+    match detached(async move {
+        let released = coordinator.release(&id, Caller::User(&user)).await;
+        // The cancelled seats stop counting against the buyer's limit.
+        if let Ok(ReleaseOutcome::Released(h) | ReleaseOutcome::AlreadyReleased(h)) = &released {
+            if let Err(e) = coordinator.release_quota(&h.event, &user, &id).await {
+                tracing::warn!(error = %e, "ticket count not given back; it expires with the hold");
+            }
+        }
+        released
+    })
+    .await?
+    .map_err(ApiError::from)?
     {
         ReleaseOutcome::Released(_) | ReleaseOutcome::AlreadyReleased(_) => {
             Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
