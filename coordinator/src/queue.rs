@@ -261,6 +261,7 @@ pub enum QuotaOutcome {
 }
 
 impl Coordinator {
+    #[allow(clippy::too_many_arguments)] // the script's arguments, one each
     async fn quota_op(
         &self,
         event: &EventId,

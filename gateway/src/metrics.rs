@@ -21,6 +21,12 @@ pub struct Metrics {
     pub queue_total: IntCounterVec,
     /// Requests refused by a rate limit, by reason (ip, user).
     pub rate_limited_total: IntCounterVec,
+    /// Buyers waiting in an event's room, at the last call that looked (by event).
+    pub queue_waiting: prometheus::IntGaugeVec,
+    /// Buyers admitted so far by an event's room (its rate is the admission rate, by event).
+    pub queue_admitted: prometheus::IntGaugeVec,
+    /// The wait announced to each buyer joining a room, seconds.
+    pub queue_expected_wait_seconds: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -70,6 +76,29 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let queue_waiting = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "gateway_queue_waiting",
+                "Buyers waiting in an event's room (last look)",
+            ),
+            &["event"],
+        )?;
+        let queue_admitted = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "gateway_queue_admitted",
+                "Buyers admitted so far by an event's room",
+            ),
+            &["event"],
+        )?;
+        let queue_expected_wait_seconds = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "gateway_queue_expected_wait_seconds",
+                "The wait announced to buyers joining a room",
+            )
+            .buckets(vec![
+                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+            ]),
+        )?;
         let cache_total = IntCounterVec::new(
             Opts::new(
                 "gateway_cache_lookups_total",
@@ -83,6 +112,9 @@ impl Metrics {
         registry.register(Box::new(webhooks_total.clone()))?;
         registry.register(Box::new(queue_total.clone()))?;
         registry.register(Box::new(rate_limited_total.clone()))?;
+        registry.register(Box::new(queue_waiting.clone()))?;
+        registry.register(Box::new(queue_admitted.clone()))?;
+        registry.register(Box::new(queue_expected_wait_seconds.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         Ok(Self {
@@ -95,6 +127,9 @@ impl Metrics {
             webhooks_total,
             queue_total,
             rate_limited_total,
+            queue_waiting,
+            queue_admitted,
+            queue_expected_wait_seconds,
         })
     }
 

@@ -198,6 +198,21 @@ async fn the_queue_admits_in_joining_order_at_its_rate_and_only_admitted_buyers_
     );
     assert!(last["poll_after_ms"].as_u64().unwrap() >= 1000, "{last}");
 
+    // The room's gauges are exported.
+    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        format!("gateway_queue_waiting{{event=\"{event}\"}}"),
+        format!("gateway_queue_admitted{{event=\"{event}\"}}"),
+        // 300 joins and one join again.
+        "gateway_queue_expected_wait_seconds_count 301".to_owned(),
+    ] {
+        assert!(metrics.contains(&series), "{series} missing");
+    }
     // The organizer sees the room.
     let (s, v, _) = gw
         .call(

@@ -57,6 +57,15 @@ pub fn check_admission(
 }
 
 fn ticket_view(app: &App, event: &EventId, user: &UserId, t: &TicketView) -> serde_json::Value {
+    // Every look at a ticket is also a look at the room: cheap gauges for the dashboards.
+    app.metrics
+        .queue_waiting
+        .with_label_values(&[event.as_str()])
+        .set(t.joined.saturating_sub(t.admitted_upto) as i64);
+    app.metrics
+        .queue_admitted
+        .with_label_values(&[event.as_str()])
+        .set(t.admitted_upto as i64);
     let expired = t.status == TicketStatus::Admitted && t.now_ms >= t.admission_ends_ms();
     let status = match t.status {
         TicketStatus::Waiting => "waiting",
@@ -130,6 +139,9 @@ pub async fn join(
     match with_room(&app, &event, || app.coordinator.queue_join(&event, &user)).await? {
         QueueOutcome::Ticket(t) => {
             app.metrics.queue_total.with_label_values(&["join"]).inc();
+            app.metrics
+                .queue_expected_wait_seconds
+                .observe(t.expected_wait_secs() as f64);
             Ok(json_status(
                 &ticket_view(&app, &event, &user, &t),
                 StatusCode::OK,
