@@ -523,7 +523,13 @@ async fn wait_written(
         let left = until.saturating_duration_since(Instant::now());
         tokio::select! {
             done = &mut waiting => match done {
-                Ok(done) if done.payment_ref == payment => return Ok(Some(done.written)),
+                Ok(done) if done.payment_ref == payment && done.written == Written::Paid => {
+                    return Ok(Some(Written::Paid))
+                }
+                // Any other verdict is read back from Postgres below, where the most decisive
+                // fact wins: the same payment may have been queued twice (the provider's webhook
+                // and this request), and the second copy's verdict is not the first's.
+                Ok(done) if done.payment_ref == payment => {}
                 // Another payment's verdict on this order, or the sender was dropped.
                 _ => waiting = app.waiters.register(order),
             },

@@ -225,6 +225,12 @@ pub async fn setup(prefix: &str) -> (Gw, db::TestDb, EventId) {
     catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
         .await
         .unwrap();
+    // Tests place many holds for one buyer; the ticket limit has its own test.
+    sqlx::query("UPDATE events SET max_tickets_per_buyer = 100 WHERE id = $1")
+        .bind(event.as_str())
+        .execute(&db.pool)
+        .await
+        .unwrap();
     (gw, db, event)
 }
 
