@@ -573,9 +573,19 @@ pub async fn extend(
     let id = hold_id(&raw)?;
     let (coordinator, user) = (app.coordinator.clone(), principal.user.clone());
     let outcome = detached(async move {
-        coordinator
+        let extended = coordinator
             .extend(&id, Caller::User(&user), body.ttl_seconds)
-            .await
+            .await;
+        // The buyer's ticket count lasts as long as the hold.
+        if let Ok(ExtendOutcome::Extended(h)) = &extended {
+            if let Err(e) = coordinator
+                .extend_quota(&h.event, &user, &id, h.expires_at_ms + 5_000)
+                .await
+            {
+                tracing::warn!(error = %e, "ticket count not extended with the hold");
+            }
+        }
+        extended
     })
     .await?
     .map_err(ApiError::from)?;
