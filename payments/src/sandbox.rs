@@ -193,16 +193,11 @@ impl Sandbox {
 
     /// Refunds a captured payment in full (idempotent).
     pub async fn refund(&self, payment_id: &str) -> Result<RefundOutcome, PaymentError> {
-        let changed: Option<Row> = sqlx::query_as(&format!(
-            "UPDATE sandbox_payments SET status = 'refunded'
-             WHERE id = $1 AND status = 'succeeded' RETURNING {COLUMNS}"
-        ))
-        .bind(payment_id)
-        .fetch_optional(&self.db)
-        .await
-        .map_err(unavailable)?;
-        if let Some(row) = changed {
-            self.notify("charge.refunded", &payment_of(row));
+        if self
+            .move_status(payment_id, "succeeded", "refunded", "charge.refunded")
+            .await?
+            .is_some()
+        {
             return Ok(RefundOutcome::Refunded);
         }
         Ok(match self.retrieve(payment_id).await? {
@@ -252,20 +247,44 @@ impl Sandbox {
     /// The buyer completed the action a `tok_requires_action` charge needed: it succeeds (and a
     /// `payment_intent.succeeded` webhook goes out). `None` when there is no such payment.
     pub async fn complete_action(&self, payment_id: &str) -> Result<Option<Payment>, PaymentError> {
+        match self
+            .move_status(
+                payment_id,
+                "requires_action",
+                "succeeded",
+                "payment_intent.succeeded",
+            )
+            .await?
+        {
+            Some(payment) => Ok(Some(payment)),
+            None => self.retrieve(payment_id).await,
+        }
+    }
+
+    /// Moves a payment from one status to another (only from `from`: a repeat changes nothing)
+    /// and sends the webhook `event` when it moved. `None` when it was not in `from`.
+    async fn move_status(
+        &self,
+        payment_id: &str,
+        from: &str,
+        to: &str,
+        event: &str,
+    ) -> Result<Option<Payment>, PaymentError> {
         let changed: Option<Row> = sqlx::query_as(&format!(
-            "UPDATE sandbox_payments SET status = 'succeeded'
-             WHERE id = $1 AND status = 'requires_action' RETURNING {COLUMNS}"
+            "UPDATE sandbox_payments SET status = $3
+             WHERE id = $1 AND status = $2 RETURNING {COLUMNS}"
         ))
         .bind(payment_id)
+        .bind(from)
+        .bind(to)
         .fetch_optional(&self.db)
         .await
         .map_err(unavailable)?;
-        if let Some(row) = changed {
-            let payment = payment_of(row);
-            self.notify("payment_intent.succeeded", &payment);
-            return Ok(Some(payment));
+        let moved = changed.map(payment_of);
+        if let Some(payment) = &moved {
+            self.notify(event, payment);
         }
-        self.retrieve(payment_id).await
+        Ok(moved)
     }
 
     /// Payments captured and not refunded, by id: the money the sandbox holds.
