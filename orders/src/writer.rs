@@ -383,7 +383,9 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
         Written::Oversold => {
             tracing::error!(order = %job.order_id, event = %job.event_id, seats = ?job.seats,
                 "OVERSELL refused by Postgres: refunding, freezing the event");
-            refund_or_log(svc, job, "a seat was already sold").await;
+            // The incident first: a crash before the refund leaves the payment captured without
+            // an order, which reconciliation queues again (and this path refunds); a crash after
+            // a refund made first would leave no trace of the incident.
             let recorded = sqlx::query(
                 "INSERT INTO oversell_incidents (event_id, hold_id, payment_ref, seats)
                  VALUES ($1, $2::uuid, $3, $4) ON CONFLICT (payment_ref) DO NOTHING",
@@ -403,6 +405,7 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
             if let Err(e) = recorded.and(frozen) {
                 tracing::error!(error = %e, event = %job.event_id, "oversell incident not recorded");
             }
+            refund_or_log(svc, job, "a seat was already sold").await;
             svc.coordinator.announce_event(&event).await;
             // The seats the loser held go back (a pinned hold is unpinned first: a pin refuses
             // a release); the winner's stay sold.

@@ -361,11 +361,20 @@ pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &
     )
     .await
     {
-        Ok(n) => metrics
-            .sales_repaired_total
-            .with_label_values(&["recent"])
-            .inc_by(n),
-        Err(error) => tracing::error!(%error, "sold-seat repair failed"),
+        Ok(n) => {
+            metrics
+                .sales_repaired_total
+                .with_label_values(&["recent"])
+                .inc_by(n);
+            metrics.passes_total.with_label_values(&["repair_ok"]).inc();
+        }
+        Err(error) => {
+            tracing::error!(%error, "sold-seat repair failed");
+            metrics
+                .passes_total
+                .with_label_values(&["repair_error"])
+                .inc();
+        }
     }
 }
 

@@ -11,7 +11,7 @@ pub mod db;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coordinator::{EventId, RedisSettings, UserId};
 use gateway::auth::{Keys, Role};
@@ -28,7 +28,7 @@ pub struct Gw {
     pub app: gateway::App,
     pub http: reqwest::Client,
     /// The in-process reconciler (durable writer, sweeper, reconciliation); stops with `self`.
-    reconciler: Option<AbortOnDrop>,
+    reconciler: Option<(AbortOnDrop, Arc<reconciler::Metrics>)>,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -91,6 +91,8 @@ pub struct Opts {
     pub latency: Duration,
     /// Run a reconciler (durable writer) in process.
     pub reconciler: bool,
+    /// How often its reconciliation pass runs (payments settled, Redis repaired from Postgres).
+    pub reconcile_every: Duration,
     /// The sandbox delivers signed webhooks to this gateway.
     pub webhooks: bool,
     /// Another provider than the sandbox (the Stripe stub).
@@ -105,6 +107,7 @@ impl Default for Opts {
             limits: coordinator::Limits::default(),
             latency: Duration::ZERO,
             reconciler: true,
+            reconcile_every: Duration::from_millis(300),
             webhooks: true,
             provider: None,
             rate_limits: settings::RateLimits {
@@ -146,6 +149,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         limits,
         latency,
         reconciler: with_reconciler,
+        reconcile_every,
         webhooks,
         provider,
         rate_limits,
@@ -201,12 +205,16 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         let svc = app.services();
         let metrics = Arc::new(reconciler::Metrics::new().unwrap());
         let consumer = format!("test-{}", uuid::Uuid::new_v4().simple());
-        AbortOnDrop(tokio::spawn(reconciler::run(
+        let task = AbortOnDrop(tokio::spawn(reconciler::run(
             svc,
-            metrics,
-            reconciler_config(&consumer),
+            metrics.clone(),
+            reconciler::Config {
+                interval: reconcile_every,
+                ..reconciler_config(&consumer)
+            },
             std::future::pending(),
-        )))
+        )));
+        (task, metrics)
     });
     Gw {
         base: format!("http://{public}"),
@@ -219,8 +227,13 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
 
 /// A database, the demo venue with an event on sale (its own id), and a gateway.
 pub async fn setup(prefix: &str) -> (Gw, db::TestDb, EventId) {
+    setup_opts(prefix, Opts::default()).await
+}
+
+/// [`setup`] with a gateway put together as `opts` says.
+pub async fn setup_opts(prefix: &str, opts: Opts) -> (Gw, db::TestDb, EventId) {
     let db = db::TestDb::new(prefix).await;
-    let gw = gateway_on(&db).await;
+    let gw = gateway_opts(&db, opts).await;
     let event = support::unique_event(prefix);
     catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
         .await
@@ -246,6 +259,22 @@ pub fn token(user: &str, role: Role) -> String {
 }
 
 impl Gw {
+    /// Waits until the in-process reconciler has finished `n` whole reconciliation passes.
+    pub async fn reconciled(&self, n: u64) {
+        let (_, metrics) = self.reconciler.as_ref().expect("no in-process reconciler");
+        let passes = || {
+            ["repair_ok", "repair_error"]
+                .iter()
+                .map(|l| metrics.passes_total.with_label_values(&[l]).get())
+                .sum::<u64>()
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while passes() < n {
+            assert!(Instant::now() < until, "the reconciler made no pass in 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -341,7 +370,7 @@ impl Child {
         }
         let child = Child(cmd.spawn().unwrap());
         let http = reqwest::Client::new();
-        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + Duration::from_secs(20);
         loop {
             if http
                 .get(health)
