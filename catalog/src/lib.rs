@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod events;
+pub mod pool;
 pub mod seatmap;
 pub mod venues;
 

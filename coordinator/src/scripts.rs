@@ -5,11 +5,36 @@
 //! again on all primaries, and the call is retried once. Every script is idempotent for the same
 //! arguments, so a retry after a dropped connection is safe too.
 
+use std::sync::LazyLock;
+use std::time::Instant;
+
 use fred::prelude::*;
 use fred::types::scripts::Script as FredScript;
 use fred::types::MultipleValues;
+use prometheus::{HistogramOpts, HistogramVec};
 
 use crate::error::CoordinatorError;
+
+/// Script latency, one series per script and result: process-wide because every coordinator of
+/// a process runs the same scripts; the processes register it in their own registries.
+static SCRIPT_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    HistogramVec::new(
+        HistogramOpts::new(
+            "coordinator_script_duration_seconds",
+            "Redis Lua script latency (EVALSHA round trip, NOSCRIPT reload included), by script and result",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]),
+        &["script", "result"],
+    )
+    .unwrap_or_else(|e| unreachable!("constant histogram options: {e}"))
+});
+
+/// The script latency histogram, for a process's metrics registry.
+pub fn script_metrics() -> HistogramVec {
+    SCRIPT_SECONDS.clone()
+}
 
 /// One Lua script: its file name (for errors and metrics) and its body.
 pub struct Script {
@@ -90,6 +115,23 @@ impl Script {
 
     /// Runs the script; reloads it everywhere on NOSCRIPT and retries once.
     pub(crate) async fn run(
+        &self,
+        client: &Client,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Value, CoordinatorError> {
+        let started = Instant::now();
+        let result = self.run_uncounted(client, keys, args).await;
+        SCRIPT_SECONDS
+            .with_label_values(&[
+                self.name.trim_end_matches(".lua"),
+                if result.is_ok() { "ok" } else { "error" },
+            ])
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn run_uncounted(
         &self,
         client: &Client,
         keys: Vec<String>,

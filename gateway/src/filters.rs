@@ -377,7 +377,10 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_app(app.clone()))
-        .map(|app: App| app.metrics.render().into_response());
+        .map(|app: App| {
+            app.metrics.db_pool.observe(&app.db);
+            app.metrics.render().into_response()
+        });
     let read = warp::path!("admin" / "holds" / String)
         .and(warp::get())
         .and(caller(&app))

@@ -27,6 +27,10 @@ pub struct Metrics {
     pub queue_admitted: prometheus::IntGaugeVec,
     /// The wait announced to each buyer joining a room, seconds.
     pub queue_expected_wait_seconds: prometheus::Histogram,
+    /// Charges, by what the provider answered (succeeded, declined, requires_action, timeout, error).
+    pub payments_total: IntCounterVec,
+    /// Postgres pool saturation, read when scraped.
+    pub db_pool: catalog::pool::PoolGauge,
 }
 
 impl Metrics {
@@ -106,6 +110,42 @@ impl Metrics {
             ),
             &["cache", "result"],
         )?;
+        let payments_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_payments_total",
+                "Charges, by what the payment provider answered",
+            ),
+            &["outcome"],
+        )?;
+        let db_pool = catalog::pool::PoolGauge::new("gateway")?;
+        registry.register(db_pool.collector())?;
+        registry.register(Box::new(payments_total.clone()))?;
+        registry.register(Box::new(coordinator::scripts::script_metrics()))?;
+        // Series an alert divides by or waits for exist from the start (at 0), so the alert
+        // sees "none yet" rather than "no data".
+        for outcome in [
+            "succeeded",
+            "declined",
+            "requires_action",
+            "timeout",
+            "error",
+        ] {
+            payments_total.with_label_values(&[outcome]);
+        }
+        for outcome in ["paid", "oversold"] {
+            orders_total.with_label_values(&[outcome]);
+        }
+        for outcome in [
+            "created",
+            "replayed",
+            "seats_unavailable",
+            "dependency_unavailable",
+        ] {
+            holds_total.with_label_values(&[outcome]);
+        }
+        for reason in ["ip", "user"] {
+            rate_limited_total.with_label_values(&[reason]);
+        }
         registry.register(Box::new(holds_total.clone()))?;
         registry.register(Box::new(cache_total.clone()))?;
         registry.register(Box::new(orders_total.clone()))?;
@@ -130,6 +170,8 @@ impl Metrics {
             queue_waiting,
             queue_admitted,
             queue_expected_wait_seconds,
+            payments_total,
+            db_pool,
         })
     }
 

@@ -51,6 +51,9 @@ pub struct StepReport {
     pub expired: usize,
     /// Entries that were not jobs (dropped, logged).
     pub malformed: usize,
+    /// For each entry, how long it waited from being queued to being written, in ms (from the
+    /// stream id, which is the queueing node's clock in ms).
+    pub lag_ms: Vec<u64>,
 }
 
 /// Reads, writes, acknowledges one batch.
@@ -143,6 +146,15 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
             Written::Expired => report.expired += 1,
         }
     }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    report.lag_ms = ids
+        .iter()
+        .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())
+        .map(|queued| now_ms.saturating_sub(queued))
+        .collect();
     co.ack_commits(&ids).await?;
     for (job, outcome) in jobs.iter().zip(&written) {
         let done = Done {

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub batch_size: Histogram,
     /// Seconds per durable-writer step (read, write, commit, acknowledge).
     pub batch_seconds: Histogram,
+    /// Seconds from a commit being queued to its durable write (the writer's lag).
+    pub commit_lag_seconds: Histogram,
+    /// Postgres pool saturation, read when scraped.
+    pub db_pool: catalog::pool::PoolGauge,
     /// Commits taken over from a writer that stopped.
     pub commits_claimed_total: IntCounterVec,
     /// Oversells refused by Postgres (the last guard). Anything but 0 pages someone.
@@ -131,6 +135,24 @@ impl Metrics {
             "Seconds per durable-writer batch (read, write, commit, acknowledge)",
         ))?;
         registry.register(Box::new(batch_seconds.clone()))?;
+        let commit_lag_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "reconciler_commit_lag_seconds",
+                "Seconds from a commit being queued to its durable write",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+            ]),
+        )?;
+        registry.register(Box::new(commit_lag_seconds.clone()))?;
+        let db_pool = catalog::pool::PoolGauge::new("reconciler")?;
+        registry.register(db_pool.collector())?;
+        registry.register(Box::new(coordinator::scripts::script_metrics()))?;
+        // An alert on `increase(reconciler_oversell_total[5m]) > 0` needs the series at 0 first.
+        oversell_total.with_label_values(&["any"]);
+        for outcome in ["paid", "superseded", "oversold", "expired", "malformed"] {
+            commits_total.with_label_values(&[outcome]);
+        }
         let audit_lag_seconds = prometheus::Gauge::new(
             "reconciler_audit_lag_seconds",
             "Age of the oldest seat change not yet copied to Postgres at the last pass",
@@ -144,6 +166,8 @@ impl Metrics {
             commits_total,
             batch_size,
             batch_seconds,
+            commit_lag_seconds,
+            db_pool,
             commits_claimed_total,
             oversell_total,
             expirations_total,
@@ -399,12 +423,16 @@ async fn writer_loop(svc: orders::Services, metrics: Arc<Metrics>, config: Write
                     ("paid", report.paid),
                     ("superseded", report.superseded),
                     ("oversold", report.oversold),
+                    ("expired", report.expired),
                     ("malformed", report.malformed),
                 ] {
                     metrics
                         .commits_total
                         .with_label_values(&[label])
                         .inc_by(n as u64);
+                }
+                for lag in &report.lag_ms {
+                    metrics.commit_lag_seconds.observe(*lag as f64 / 1000.0);
                 }
                 metrics
                     .commits_claimed_total

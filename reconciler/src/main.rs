@@ -20,11 +20,35 @@ async fn main() -> anyhow::Result<()> {
     let payments = orders::provider(&settings.payments, &db)?;
     let metrics = Arc::new(reconciler::Metrics::new()?);
 
+    // Ready: both stores answer (a reconciler that cannot reach them does no work).
+    let readyz = warp::path!("readyz").and_then({
+        let (db, coordinator) = (db.clone(), coordinator.clone());
+        move || {
+            let (db, coordinator) = (db.clone(), coordinator.clone());
+            async move {
+                let pg = sqlx::query("SELECT 1").execute(&db).await.is_ok();
+                let redis = coordinator.ping().await.is_ok();
+                let status = if pg && redis {
+                    warp::http::StatusCode::OK
+                } else {
+                    warp::http::StatusCode::SERVICE_UNAVAILABLE
+                };
+                Ok::<_, std::convert::Infallible>(warp::reply::with_status(
+                    warp::reply::json(&serde_json::json!({"postgres": pg, "redis": redis})),
+                    status,
+                ))
+            }
+        }
+    });
     let routes = warp::path!("healthz")
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})))
+        .or(readyz)
         .or(warp::path!("metrics").map({
-            let metrics = metrics.clone();
-            move || metrics.render()
+            let (metrics, db) = (metrics.clone(), db.clone());
+            move || {
+                metrics.db_pool.observe(&db);
+                metrics.render()
+            }
         }));
     let (addr, server) = warp::serve(routes).try_bind_ephemeral(settings.reconciler.addr)?;
     tracing::info!(%addr, "reconciler listening");

@@ -290,7 +290,19 @@ async fn commit_inner(
         .collect(),
     };
     let deadline = app.checkout.charge_deadline;
-    let payment_id = match tokio::time::timeout(deadline, app.payments.charge(&charge)).await {
+    let charged = tokio::time::timeout(deadline, app.payments.charge(&charge)).await;
+    let outcome = match &charged {
+        Err(_) | Ok(Err(PaymentError::Timeout)) => "timeout",
+        Ok(Err(_)) => "error",
+        Ok(Ok(ChargeOutcome::Declined { .. })) => "declined",
+        Ok(Ok(ChargeOutcome::RequiresAction { .. })) => "requires_action",
+        Ok(Ok(ChargeOutcome::Succeeded { .. })) => "succeeded",
+    };
+    app.metrics
+        .payments_total
+        .with_label_values(&[outcome])
+        .inc();
+    let payment_id = match charged {
         Err(_) | Ok(Err(PaymentError::Timeout)) => {
             set_attempt(app, user, &body.idempotency_key, "pending", None).await;
             return Ok(pending(order, "pending", None));
