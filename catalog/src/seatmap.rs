@@ -297,8 +297,13 @@ pub fn theatre(
 
 /// The demo: a 2,000-seat theatre in three sections.
 pub fn demo_theatre() -> SeatMap {
+    demo_theatre_as("demo-theatre")
+}
+
+/// The demo theatre's layout under another venue id (benchmarks make many).
+pub fn demo_theatre_as(venue_id: &str) -> SeatMap {
     theatre(
-        "demo-theatre",
+        venue_id,
         "Demo Theatre",
         &[
             ("orch", "Orchestra", "premium", 20),

@@ -6,6 +6,9 @@
 //! beside it (an orphan nobody can buy as a pair) is avoided when another window exists. When no
 //! row can take the whole group, the best free seats are taken one by one (front rows first,
 //! nearest each row's centre) and the answer says the group was split.
+//!
+//! Under a rush every buyer's first pick is the same window; [`Wanted::skip`] lets a retry pick
+//! among the next-best windows at random, so each round of retries seats many buyers, not one.
 
 use std::collections::HashSet;
 
@@ -22,6 +25,10 @@ pub struct Wanted<'a> {
     pub section: Option<&'a SectionId>,
     /// Only this category.
     pub category: Option<&'a str>,
+    /// Pass over this many acceptable windows (in rank order) before picking one. 0 is the best
+    /// pick; a retry after losing a race uses a random skip, so buyers racing for the same best
+    /// seats spread over the next-best instead of all colliding again on one window.
+    pub skip: usize,
 }
 
 /// The pick.
@@ -76,10 +83,21 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
         runs
     };
 
+    let together = |row: &crate::cache::RowLayout, first: usize| {
+        Choice::Together(
+            row.seats[first..first + q]
+                .iter()
+                .map(|(_, id, _)| id.clone())
+                .collect(),
+        )
+    };
     for allow_orphans in [false, true] {
-        for row in &rows {
+        // Acceptable windows in rank order (rows in order, each row's nearest its centre first),
+        // gathered until the `skip`-th; fewer than that wrap around.
+        let mut ranked: Vec<(usize, usize)> = Vec::new();
+        for (r, row) in rows.iter().enumerate() {
             let centre = (row.seats.len() as f64 - 1.0) / 2.0;
-            let mut best: Option<(f64, usize)> = None;
+            let mut windows: Vec<(f64, usize)> = Vec::new();
             for (start, end) in runs_of(row) {
                 let len = end - start;
                 if len < q {
@@ -92,19 +110,20 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
                     }
                     let first = start + offset;
                     let distance = ((first as f64 + (q as f64 - 1.0) / 2.0) - centre).abs();
-                    if best.is_none_or(|(d, _)| distance < d) {
-                        best = Some((distance, first));
-                    }
+                    windows.push((distance, first));
                 }
             }
-            if let Some((_, first)) = best {
-                return Choice::Together(
-                    row.seats[first..first + q]
-                        .iter()
-                        .map(|(_, id, _)| id.clone())
-                        .collect(),
-                );
+            // Stable: among equally central windows the leftmost comes first.
+            windows.sort_by(|a, b| a.0.total_cmp(&b.0));
+            ranked.extend(windows.into_iter().map(|(_, first)| (r, first)));
+            if ranked.len() > wanted.skip {
+                let (r, first) = ranked[wanted.skip];
+                return together(rows[r], first);
             }
+        }
+        if !ranked.is_empty() {
+            let (r, first) = ranked[wanted.skip % ranked.len()];
+            return together(rows[r], first);
         }
     }
 
@@ -137,6 +156,39 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_picks_the_next_best_windows_and_wraps_when_few_are_left() {
+        let map = catalog::seatmap::demo_theatre();
+        let layout = crate::cache::VenueLayout::new(&map).expect("the demo theatre is valid");
+        let pick = |skip: usize, taken: &HashSet<SeatId>| {
+            choose(
+                &layout,
+                taken,
+                &Wanted {
+                    quantity: 2,
+                    section: None,
+                    category: None,
+                    skip,
+                },
+            )
+        };
+        let none = HashSet::new();
+        let best = pick(0, &none);
+        let picks: HashSet<_> = (0..50).map(|k| format!("{:?}", pick(k, &none))).collect();
+        assert_eq!(picks.len(), 50, "50 skips, 50 different windows");
+        assert!(matches!(best, Choice::Together(_)));
+        // All but one pair taken: every skip lands on that pair, together.
+        let all: Vec<SeatId> = map
+            .seats()
+            .map(|(_, _, s)| SeatId::parse(&s.id).expect("valid seat id"))
+            .collect();
+        let keep = [all[0].clone(), all[1].clone()];
+        let taken: HashSet<SeatId> = all.iter().filter(|s| !keep.contains(s)).cloned().collect();
+        for skip in [0, 7, 511] {
+            assert_eq!(pick(skip, &taken), Choice::Together(keep.to_vec()));
+        }
+    }
     use catalog::seatmap::theatre;
 
     fn layout(per_row: usize, rows: usize) -> VenueLayout {
@@ -164,6 +216,7 @@ mod tests {
             quantity: q,
             section: None,
             category: None,
+            skip: 0,
         }
     }
 
@@ -209,6 +262,7 @@ mod tests {
             quantity: 2,
             section: Some(&section),
             category: None,
+            skip: 0,
         };
         let Choice::Together(seats) = choose(&l, &taken(&[]), &in_b) else {
             panic!()
@@ -218,6 +272,7 @@ mod tests {
             quantity: 1,
             section: None,
             category: Some("cheap"),
+            skip: 0,
         };
         let Choice::Together(seats) = choose(&l, &taken(&[]), &cheap) else {
             panic!()

@@ -329,14 +329,20 @@ async fn create_inner(
             ));
         }
     }
-    let wanted = Wanted {
+    let mut wanted = Wanted {
         quantity,
         section: section.as_ref(),
         category: body.category.as_deref(),
+        skip: 0,
     };
-    // The first pick uses the cached seat map; a refusal (someone was faster) re-reads it fresh.
-    const ATTEMPTS: usize = 4;
+    // The first pick uses the cached seat map; a refusal (someone was faster) re-reads it fresh
+    // and picks among more of the next-best windows each time (8, 64, 512...), at random: in a
+    // rush, buyers who lost the same race spread out instead of colliding again.
+    const ATTEMPTS: u32 = 5;
     for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            wanted.skip = rand::Rng::gen_range(&mut rand::thread_rng(), 0..8usize.pow(attempt));
+        }
         let map = app
             .caches
             .seatmap(app, &event, &event_id, attempt > 0)

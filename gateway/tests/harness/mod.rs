@@ -270,7 +270,10 @@ impl Gw {
         };
         let until = Instant::now() + Duration::from_secs(10);
         while passes() < n {
-            assert!(Instant::now() < until, "the reconciler made no pass in 10 s");
+            assert!(
+                Instant::now() < until,
+                "the reconciler made no pass in 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

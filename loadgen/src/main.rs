@@ -1,0 +1,92 @@
+//! `loadgen`: runs the benchmark plan against a running system and writes BENCHMARKS.md.
+//!
+//! It reads the same settings as the gateway (`SEATS_*`: Redis nodes, database URL, JWT secret,
+//! listen addresses), so pointed at a stack started by `scripts/up` it needs no flags;
+//! `scripts/bench` does all of it.
+
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+#[derive(Parser)]
+#[command(about = "Open-loop load generator and benchmark harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every scenario, ceiling and baseline; writes the Markdown report and its JSON.
+    Bench {
+        /// Every scenario at a tiny scale (seconds, not minutes).
+        #[arg(long)]
+        smoke: bool,
+        /// Where the Markdown goes.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: std::path::PathBuf,
+        /// Where the JSON goes.
+        #[arg(long, default_value = "benchmarks.json")]
+        json: std::path::PathBuf,
+        /// Public API base URL (default: from SEATS_HTTP__ADDR).
+        #[arg(long)]
+        api: Option<String>,
+        /// The command line to print as the way to reproduce the figures.
+        #[arg(long, default_value = "scripts/bench")]
+        command: String,
+        /// The commit the figures are for.
+        #[arg(long, env = "BENCH_COMMIT", default_value = "unknown")]
+        commit: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    settings::init_tracing();
+    let cli = Cli::parse();
+    let Command::Bench {
+        smoke,
+        out,
+        json,
+        api,
+        command,
+        commit,
+    } = cli.command;
+    let settings = settings::Settings::load()?;
+    let keys = gateway::auth::Keys::from_settings(&settings)?;
+    let coordinator = Arc::new(
+        coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
+    );
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect(settings.database.url.expose_secret())
+        .await?;
+    let target = loadgen::Target {
+        api: api.unwrap_or_else(|| format!("http://{}", settings.http.addr)),
+        admin: format!("http://{}", settings.http.admin_addr),
+        http: loadgen::Target::client()?,
+        db,
+        coordinator,
+        keys: Arc::new(keys),
+        database_url: settings.database.url.clone(),
+    };
+    let plan = if smoke {
+        loadgen::bench::Plan::smoke()
+    } else {
+        loadgen::bench::Plan::full()
+    };
+    let report = loadgen::bench::run(&target, &plan).await?;
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)?;
+    std::fs::write(&out, report.markdown(&command, &commit))?;
+    eprintln!("[bench] wrote {} and {}", out.display(), json.display());
+    for t in &report.targets {
+        eprintln!(
+            "[bench] {} {}: {}",
+            if t.met { "met   " } else { "MISSED" },
+            t.target,
+            t.measured
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,627 @@
+//! The scenarios, over HTTP against a running gateway, each driven open-loop.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gateway::auth::Role;
+use rand::Rng;
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::open_loop::{open_loop, Schedule};
+use crate::stats::{Outcome, Recorder, Stats};
+use crate::Target;
+
+/// Buyers with their tokens, minted once (minting is not what is measured).
+#[derive(Clone)]
+pub struct Buyers(Arc<Vec<(String, String)>>);
+
+impl Buyers {
+    /// `n` buyers named `{prefix}-{k}`.
+    pub fn new(t: &Target, prefix: &str, n: usize) -> anyhow::Result<Self> {
+        let all = (0..n)
+            .map(|k| {
+                let user = format!("{prefix}-{k}");
+                let token = t.token(&user, Role::Buyer)?;
+                Ok((user, token))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self(Arc::new(all)))
+    }
+
+    /// The buyer for operation `i`.
+    pub fn get(&self, i: u64) -> &(String, String) {
+        &self.0[(i as usize) % self.0.len()]
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+async fn get(t: &Target, path: &str) -> Outcome {
+    match t.http.get(format!("{}{path}", t.api)).send().await {
+        Ok(res) => {
+            let status = res.status().as_u16();
+            // The body is read: a client that does not read it measures only the headers.
+            match res.bytes().await {
+                Ok(_) => Outcome::from_status(status, &[200, 304], &[]),
+                Err(e) => Outcome::transport(&e),
+            }
+        }
+        Err(e) => Outcome::transport(&e),
+    }
+}
+
+/// Browsing: the events list, one event, its availability, in turn.
+pub async fn browse(t: &Target, event: &str, schedule: &Schedule) -> Stats {
+    let t = t.clone();
+    let paths = Arc::new([
+        "/events?limit=20".to_owned(),
+        format!("/events/{event}"),
+        format!("/events/{event}/availability"),
+    ]);
+    open_loop(
+        &format!("browse (events, event, availability) {event}"),
+        schedule,
+        move |i| {
+            let (t, paths) = (t.clone(), paths.clone());
+            async move { get(&t, &paths[(i % 3) as usize]).await }
+        },
+    )
+    .await
+}
+
+/// The seat map of one event (served from the gateway's cache after the first request).
+pub async fn seatmap(t: &Target, event: &str, seats: usize, schedule: &Schedule) -> Stats {
+    let t = t.clone();
+    let path = Arc::new(format!("/events/{event}/seatmap"));
+    open_loop(&format!("seat map, {seats} seats"), schedule, move |_| {
+        let (t, path) = (t.clone(), path.clone());
+        async move { get(&t, &path).await }
+    })
+    .await
+}
+
+/// How the hold storm picks seats.
+#[derive(Clone, Debug)]
+pub struct Storm {
+    /// The event and its seats.
+    pub event: String,
+    /// Its seat ids.
+    pub seats: Arc<Vec<String>>,
+    /// 0.0: every hold asks seats nobody else asks for (until the pool wraps); 1.0: every hold
+    /// asks one of the same `hot` seats; in between, that share of holds goes to the hot seats.
+    pub contention: f64,
+    /// How many seats are hot.
+    pub hot: usize,
+    /// Successful holds are released at once (not timed), so a long run does not sell out the
+    /// venue and the hot seats become free again: the server does that work too.
+    pub release: bool,
+}
+
+/// The hold storm: `POST /events/{id}/reservations` for one seat each.
+pub async fn holds(t: &Target, buyers: &Buyers, storm: &Storm, schedule: &Schedule) -> Stats {
+    let (t, buyers, storm) = (t.clone(), buyers.clone(), Arc::new(storm.clone()));
+    let run = crate::run_id();
+    let cold = Arc::new(AtomicU64::new(0));
+    let name = format!(
+        "holds, contention {:.2} ({} hot seats){}",
+        storm.contention,
+        storm.hot,
+        if storm.release { ", each released" } else { "" }
+    );
+    open_loop(&name, schedule, move |i| {
+        let (t, buyers, storm, cold, run) = (
+            t.clone(),
+            buyers.clone(),
+            storm.clone(),
+            cold.clone(),
+            run.clone(),
+        );
+        async move {
+            let n = storm.seats.len();
+            let hot = storm.hot.min(n);
+            let seat = if rand::thread_rng().gen_bool(storm.contention.clamp(0.0, 1.0)) {
+                &storm.seats[rand::thread_rng().gen_range(0..hot.max(1))]
+            } else {
+                let k = cold.fetch_add(1, Ordering::Relaxed) as usize;
+                &storm.seats[hot + k % (n - hot).max(1)]
+            };
+            let (user, token) = buyers.get(i);
+            let res = t
+                .http
+                .post(format!("{}/events/{}/reservations", t.api, storm.event))
+                .bearer_auth(token)
+                .json(
+                    &json!({"client_reservation_id": format!("{run}-{i}"), "user_id": user,
+                    "seat_ids": [seat], "ttl_seconds": 60}),
+                )
+                .send()
+                .await;
+            let res = match res {
+                Ok(r) => r,
+                Err(e) => return Outcome::transport(&e),
+            };
+            let status = res.status();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            if status == StatusCode::CREATED && storm.release {
+                if let Some(hold) = body["hold_id"].as_str() {
+                    let req = t
+                        .http
+                        .delete(format!("{}/reservations/{hold}", t.api))
+                        .bearer_auth(token);
+                    tokio::spawn(async move {
+                        let _ = req.send().await;
+                    });
+                }
+            }
+            Outcome::from_status(status.as_u16(), &[201], &[(409, "seat_taken")])
+        }
+    })
+    .await
+}
+
+/// Checkout: hold one seat nobody else asks for, then commit with the sandbox's `tok_visa`;
+/// the latency is the pair's, from the intended start to the 200 (the order durably written).
+pub async fn checkout(
+    t: &Target,
+    buyers: &Buyers,
+    event: &str,
+    seats: Arc<Vec<String>>,
+    schedule: &Schedule,
+) -> Stats {
+    let (t, buyers) = (t.clone(), buyers.clone());
+    let event = Arc::new(event.to_owned());
+    let run = crate::run_id();
+    let next = Arc::new(AtomicU64::new(0));
+    open_loop("checkout (hold + commit, sandbox at zero latency)", schedule, move |i| {
+        let (t, buyers, event, run, seats, next) = (
+            t.clone(),
+            buyers.clone(),
+            event.clone(),
+            run.clone(),
+            seats.clone(),
+            next.clone(),
+        );
+        async move {
+            let k = next.fetch_add(1, Ordering::Relaxed) as usize;
+            let Some(seat) = seats.get(k) else {
+                return Outcome::Failed("generator_out_of_seats".into());
+            };
+            let (user, token) = buyers.get(i);
+            let hold = match post(&t, token, &format!("/events/{event}/reservations"), None,
+                json!({"client_reservation_id": format!("{run}-{i}"), "user_id": user, "seat_ids": [seat]}))
+            .await
+            {
+                Ok((StatusCode::CREATED, v)) => v,
+                Ok((s, _)) => return Outcome::Failed(format!("hold_http_{}", s.as_u16())),
+                Err(o) => return o,
+            };
+            let hold_id = hold["hold_id"].as_str().unwrap_or_default();
+            match post(&t, token, &format!("/reservations/{hold_id}/commit"), None,
+                json!({"idempotency_key": format!("k-{run}-{i}"), "payment_token": "tok_visa"}))
+            .await
+            {
+                Ok((StatusCode::OK, _)) => Outcome::Ok,
+                Ok((StatusCode::ACCEPTED, _)) => Outcome::Failed("commit_pending".into()),
+                Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
+                Err(o) => o,
+            }
+        }
+    })
+    .await
+}
+
+async fn post(
+    t: &Target,
+    token: &str,
+    path: &str,
+    admission: Option<&str>,
+    body: Value,
+) -> Result<(StatusCode, Value), Outcome> {
+    let mut req = t
+        .http
+        .post(format!("{}{path}", t.api))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(a) = admission {
+        req = req.header("x-admission-token", a);
+    }
+    let res = req.send().await.map_err(|e| Outcome::transport(&e))?;
+    let status = res.status();
+    Ok((status, res.json().await.unwrap_or(Value::Null)))
+}
+
+async fn call_json(
+    t: &Target,
+    req: reqwest::RequestBuilder,
+) -> Result<(StatusCode, Value), Outcome> {
+    let _ = t;
+    let res = req.send().await.map_err(|e| Outcome::transport(&e))?;
+    let status = res.status();
+    Ok((status, res.json().await.unwrap_or(Value::Null)))
+}
+
+/// Puts an event behind a waiting room admitting `rate` buyers a second.
+pub async fn set_queue(t: &Target, event: &str, rate: f64, burst: u64) -> anyhow::Result<()> {
+    let org = t.token("bench-organizer", Role::Admin)?;
+    let res = t
+        .http
+        .put(format!("{}/events/{event}/admission", t.api))
+        .bearer_auth(org)
+        .json(&json!({"mode": "queue", "rate_per_second": rate, "burst": burst, "window_seconds": 600}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "admission not set: {} {}",
+        res.status(),
+        res.text().await.unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Queue polling: `buyers` join the room once (not timed), then polls at the schedule's rate.
+pub async fn queue_polls(
+    t: &Target,
+    buyers: &Buyers,
+    event: &str,
+    schedule: &Schedule,
+) -> anyhow::Result<Stats> {
+    let mut tickets = Vec::with_capacity(buyers.len());
+    for k in 0..buyers.len() as u64 {
+        let (_, token) = buyers.get(k);
+        let (s, v) = post(t, token, &format!("/events/{event}/queue"), None, json!({}))
+            .await
+            .map_err(|o| anyhow::anyhow!("join failed: {o:?}"))?;
+        anyhow::ensure!(s == StatusCode::OK, "join: {s} {v}");
+        tickets.push(v["ticket"].as_str().unwrap_or_default().to_owned());
+    }
+    let (t, buyers, tickets) = (t.clone(), buyers.clone(), Arc::new(tickets));
+    let event = Arc::new(event.to_owned());
+    Ok(open_loop("queue polls", schedule, move |i| {
+        let (t, buyers, tickets, event) =
+            (t.clone(), buyers.clone(), tickets.clone(), event.clone());
+        async move {
+            let k = i as usize % tickets.len();
+            let (_, token) = buyers.get(k as u64);
+            let req = t
+                .http
+                .get(format!("{}/events/{event}/queue/{}", t.api, tickets[k]))
+                .bearer_auth(token);
+            match call_json(&t, req).await {
+                Ok((s, _)) => Outcome::from_status(s.as_u16(), &[200], &[]),
+                Err(o) => o,
+            }
+        }
+    })
+    .await)
+}
+
+/// A flash sale's parameters.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlashSale {
+    /// The event (behind a waiting room).
+    pub event: String,
+    /// Seats on sale.
+    pub seats: usize,
+    /// Buyers arriving.
+    pub users: usize,
+    /// Buyers arriving per second (open loop).
+    pub arrival_rate: f64,
+    /// Buyers the room admits per second.
+    pub admit_rate: f64,
+    /// Give up after this long.
+    pub deadline: Duration,
+}
+
+/// What a flash sale did, and its correctness checks.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlashReport {
+    /// The parameters.
+    pub sale: FlashSale,
+    /// Seconds from the first buyer's arrival to the last seat sold (or the deadline).
+    pub sold_out_after_s: f64,
+    /// Orders answered 200.
+    pub orders_200: u64,
+    /// Commits answered 202 and later seen paid.
+    pub orders_pending_then_paid: u64,
+    /// Buyers who left without seats (sold out while they waited, or no seat left to hold).
+    pub left_without_seats: u64,
+    /// Errors by kind.
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Live sold seats in Postgres for the event.
+    pub sold_in_postgres: i64,
+    /// Seats sold more than once (must be 0).
+    pub seats_sold_twice: i64,
+    /// 200 answers whose order Postgres does not have as paid (must be 0).
+    pub confirmed_orders_missing: i64,
+    /// Captured, unrefunded payments for the event minus its paid orders (must be 0).
+    pub payments_without_order: i64,
+    /// Every check held.
+    pub correct: bool,
+    /// Step latencies.
+    pub join: Stats,
+    /// Polls.
+    pub poll: Stats,
+    /// Best-available holds.
+    pub hold: Stats,
+    /// Commits.
+    pub commit: Stats,
+}
+
+/// The flash sale end to end: buyers join the room, poll until admitted, take a best-available
+/// hold of one seat, commit. Then the books are checked in Postgres.
+pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashReport> {
+    let buyers = Buyers::new(t, &format!("fan-{}", crate::run_id()), sale.users)?;
+    let steps = Arc::new(Mutex::new([
+        Recorder::default(),
+        Recorder::default(),
+        Recorder::default(),
+        Recorder::default(),
+    ]));
+    let sold = Arc::new(AtomicU64::new(0));
+    let sold_out = Arc::new(AtomicBool::new(false));
+    let confirmed = Arc::new(Mutex::new(Vec::<String>::new()));
+    let last_sale = Arc::new(Mutex::new(Instant::now()));
+    let started = Instant::now();
+    let schedule = Schedule {
+        rate: sale.arrival_rate,
+        duration: Duration::from_secs_f64(sale.users as f64 / sale.arrival_rate),
+        max_in_flight: sale.users + 1,
+        drain: sale.deadline,
+    };
+    let ctx = Arc::new((
+        t.clone(),
+        buyers,
+        sale.clone(),
+        steps.clone(),
+        sold.clone(),
+        sold_out.clone(),
+        confirmed.clone(),
+        last_sale.clone(),
+    ));
+    let overall = open_loop("flash sale buyers", &schedule, move |i| {
+        let ctx = ctx.clone();
+        async move {
+            let (t, buyers, sale, steps, sold, sold_out, confirmed, last_sale) = &*ctx;
+            let (user, token) = buyers.get(i);
+            let timed = |step: usize, began: Instant, o: &Outcome| {
+                if let Ok(mut s) = steps.lock() {
+                    s[step].record(began.elapsed(), o);
+                }
+            };
+            let began = Instant::now();
+            let (s, ticket) = match post(t, token, &format!("/events/{}/queue", sale.event), None, json!({})).await {
+                Ok(x) => x,
+                Err(o) => {
+                    timed(0, began, &o);
+                    return o;
+                }
+            };
+            let o = Outcome::from_status(s.as_u16(), &[200], &[]);
+            timed(0, began, &o);
+            if !matches!(o, Outcome::Ok) {
+                return o;
+            }
+            let id = ticket["ticket"].as_str().unwrap_or_default().to_owned();
+            let mut view = ticket;
+            let admission = loop {
+                if view["status"] == "admitted" {
+                    break view["admission_token"].as_str().unwrap_or_default().to_owned();
+                }
+                if sold_out.load(Ordering::Relaxed) || started.elapsed() > sale.deadline {
+                    return Outcome::Refused("left_sold_out");
+                }
+                let wait = view["poll_after_ms"].as_u64().unwrap_or(1000).max(100);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                if sold_out.load(Ordering::Relaxed) {
+                    return Outcome::Refused("left_sold_out");
+                }
+                let began = Instant::now();
+                let req = t.http.get(format!("{}/events/{}/queue/{id}", t.api, sale.event)).bearer_auth(token);
+                match call_json(t, req).await {
+                    Ok((StatusCode::OK, v)) => {
+                        timed(1, began, &Outcome::Ok);
+                        view = v;
+                    }
+                    Ok((s, _)) => {
+                        let o = Outcome::Failed(format!("poll_http_{}", s.as_u16()));
+                        timed(1, began, &o);
+                        return o;
+                    }
+                    Err(o) => {
+                        timed(1, began, &o);
+                        return o;
+                    }
+                }
+            };
+            // A hold refused because others were faster (seats_unavailable) is tried again after
+            // a short random pause, as a buyer would; "not enough seats" means sold out: leave.
+            let mut tries = 0;
+            let hold = loop {
+                tries += 1;
+                let began = Instant::now();
+                match post(t, token, &format!("/events/{}/reservations", sale.event), Some(&admission),
+                    json!({"client_reservation_id": format!("fan-{i}"), "user_id": user, "quantity": 1, "category": "standard"}))
+                .await
+                {
+                    Ok((StatusCode::CREATED, v)) => {
+                        timed(2, began, &Outcome::Ok);
+                        break v;
+                    }
+                    Ok((StatusCode::CONFLICT, v)) => {
+                        timed(2, began, &Outcome::Refused("seat_taken"));
+                        if v["error"]["code"] == "not_enough_seats" || sold_out.load(Ordering::Relaxed) {
+                            return Outcome::Refused("left_sold_out");
+                        }
+                        if tries >= 20 {
+                            return Outcome::Refused("gave_up_contended");
+                        }
+                        let pause = rand::thread_rng().gen_range(100..400);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
+                    Ok((s, _)) => {
+                        let o = Outcome::Failed(format!("hold_http_{}", s.as_u16()));
+                        timed(2, began, &o);
+                        return o;
+                    }
+                    Err(o) => {
+                        timed(2, began, &o);
+                        return o;
+                    }
+                }
+            };
+            let hold_id = hold["hold_id"].as_str().unwrap_or_default();
+            let began = Instant::now();
+            let outcome = match post(t, token, &format!("/reservations/{hold_id}/commit"), None,
+                json!({"idempotency_key": format!("fan-{i}"), "payment_token": "tok_visa"}))
+            .await
+            {
+                Ok((StatusCode::OK, v)) => {
+                    if let Ok(mut c) = confirmed.lock() {
+                        c.push(v["order_id"].as_str().unwrap_or_default().to_owned());
+                    }
+                    Outcome::Ok
+                }
+                Ok((StatusCode::ACCEPTED, _)) => Outcome::Refused("pending"),
+                Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
+                Err(o) => o,
+            };
+            timed(3, began, &outcome);
+            if matches!(outcome, Outcome::Ok) {
+                if let Ok(mut l) = last_sale.lock() {
+                    *l = Instant::now();
+                }
+                if sold.fetch_add(1, Ordering::Relaxed) + 1 >= sale.seats as u64 {
+                    sold_out.store(true, Ordering::Relaxed);
+                }
+            }
+            outcome
+        }
+    })
+    .await;
+    let sold_out_after_s = last_sale
+        .lock()
+        .map(|l| l.duration_since(started).as_secs_f64())
+        .unwrap_or_default();
+    // Pending commits get the reconciler's time to settle before the books are read.
+    let pending = overall.outcomes.get("pending").copied().unwrap_or(0);
+    let confirmed = confirmed.lock().map(|c| c.clone()).unwrap_or_default();
+    let books = check_books(t, &sale.event, &confirmed, pending > 0).await?;
+    let steps = steps.lock().map(|s| s.clone()).unwrap_or_default();
+    let cpu = crate::procs::CpuDelta::default();
+    let finish =
+        |name: &str, r: &Recorder| r.finish(name, None, overall_secs(&overall), 0, 0, cpu.clone());
+    let errors = overall
+        .outcomes
+        .iter()
+        .filter(|(k, _)| {
+            !["ok", "pending", "left_sold_out", "gave_up_contended"].contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let correct = books.sold <= sale.seats as i64
+        && books.twice == 0
+        && books.missing == 0
+        && books.unmatched_payments == 0;
+    Ok(FlashReport {
+        sale: sale.clone(),
+        sold_out_after_s,
+        orders_200: confirmed.len() as u64,
+        orders_pending_then_paid: books.pending_paid.min(pending as i64).max(0) as u64,
+        left_without_seats: ["left_sold_out", "gave_up_contended"]
+            .iter()
+            .map(|k| overall.outcomes.get(*k).copied().unwrap_or(0))
+            .sum(),
+        errors,
+        sold_in_postgres: books.sold,
+        seats_sold_twice: books.twice,
+        confirmed_orders_missing: books.missing,
+        payments_without_order: books.unmatched_payments,
+        correct,
+        join: finish("flash: join", &steps[0]),
+        poll: finish("flash: poll", &steps[1]),
+        hold: finish("flash: best-available hold", &steps[2]),
+        commit: finish("flash: commit", &steps[3]),
+    })
+}
+
+fn overall_secs(s: &Stats) -> Duration {
+    Duration::from_secs_f64(s.seconds.max(1e-3))
+}
+
+struct Books {
+    sold: i64,
+    twice: i64,
+    missing: i64,
+    unmatched_payments: i64,
+    pending_paid: i64,
+}
+
+/// The invariants, read from Postgres: sold at most once, every 200 durable, every captured
+/// payment an order (or refunded). With commits still pending, waits (bounded) for them to settle.
+async fn check_books(
+    t: &Target,
+    event: &str,
+    confirmed: &[String],
+    wait_for_pending: bool,
+) -> anyhow::Result<Books> {
+    let ids: Vec<uuid::Uuid> = confirmed
+        .iter()
+        .filter_map(|o| uuid::Uuid::parse_str(o).ok())
+        .collect();
+    let until = Instant::now() + Duration::from_secs(if wait_for_pending { 30 } else { 10 });
+    loop {
+        let (sold,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM sold_seats WHERE event_id = $1 AND live")
+                .bind(event)
+                .fetch_one(&t.db)
+                .await?;
+        let (twice,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM (SELECT seat_id FROM sold_seats WHERE event_id = $1 AND live
+             GROUP BY seat_id HAVING count(*) > 1) x",
+        )
+        .bind(event)
+        .fetch_one(&t.db)
+        .await?;
+        let (present,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM orders WHERE id = ANY($1) AND status = 'paid'")
+                .bind(&ids)
+                .fetch_one(&t.db)
+                .await?;
+        let (paid_orders,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM orders WHERE event_id = $1 AND status = 'paid'")
+                .bind(event)
+                .fetch_one(&t.db)
+                .await?;
+        // The sandbox's ledger: captured and not refunded. (With the Stripe provider the same
+        // check is the reconciler's, against the provider's list.)
+        let (kept,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM sandbox_payments WHERE status = 'succeeded' AND metadata->>'event_id' = $1",
+        )
+        .bind(event)
+        .fetch_one(&t.db)
+        .await?;
+        let books = Books {
+            sold,
+            twice,
+            missing: ids.len() as i64 - present,
+            unmatched_payments: kept - paid_orders,
+            pending_paid: paid_orders - present,
+        };
+        if books.unmatched_payments == 0 || Instant::now() >= until {
+            return Ok(books);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,101 @@
+//! Every scenario of the benchmark at a tiny scale against a real gateway (real Redis Cluster,
+//! real Postgres, the in-process durable writer), so the harness cannot rot. This checks that
+//! each run completes and that the correctness checks hold, never a timing.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../gateway/tests/harness/mod.rs"]
+mod harness;
+
+use std::sync::Arc;
+
+use loadgen::bench::{self, Plan};
+use loadgen::Target;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
+    let db = harness::db::TestDb::new("loadgen").await;
+    let gw = harness::gateway_on(&db).await;
+    let target = Target {
+        api: gw.base.clone(),
+        admin: gw.admin.clone(),
+        http: Target::client().unwrap(),
+        db: db.pool.clone(),
+        coordinator: gw.app.coordinator.clone(),
+        keys: Arc::new(gateway::auth::Keys::new(harness::SECRET).unwrap()),
+        database_url: db.url().into(),
+    };
+    let plan = Plan::smoke();
+    let report = bench::run(&target, &plan).await.unwrap();
+
+    // Every open-loop run sent its whole schedule and got answers, without errors.
+    for s in report.runs.iter().chain([&report.sustained_holds]) {
+        let expected = (s.target_rate.unwrap() * plan.step_secs as f64).round() as u64;
+        assert_eq!(s.completed, expected, "{s:?}");
+        assert_eq!(s.failed, 0, "{s:?}");
+        assert!(s.ok > 0, "{s:?}");
+    }
+    // At full contention on 100 seats, with every hold released at once, some holds find their
+    // seat taken and some do not; at none, no hold is refused.
+    let hot = report
+        .runs
+        .iter()
+        .find(|s| s.name.contains("contention 1.00"))
+        .unwrap();
+    assert!(hot.ok > 0, "{hot:?}");
+    let cold = report
+        .runs
+        .iter()
+        .find(|s| s.name.contains("contention 0.00"))
+        .unwrap();
+    assert_eq!(cold.refused, 0, "{cold:?}");
+
+    // The flash sale sold every seat exactly once, and the books balance.
+    let f = &report.flash;
+    assert!(f.correct, "{f:?}");
+    assert_eq!(f.sold_in_postgres, plan.flash_seats as i64, "{f:?}");
+    assert_eq!(f.seats_sold_twice, 0);
+    assert_eq!(f.confirmed_orders_missing, 0);
+    assert_eq!(f.payments_without_order, 0);
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    assert_eq!(
+        f.orders_200 + f.orders_pending_then_paid,
+        plan.flash_seats as u64
+    );
+    assert_eq!(
+        f.orders_200 + f.orders_pending_then_paid + f.left_without_seats,
+        plan.flash_users as u64,
+        "every buyer either bought or left: {f:?}"
+    );
+
+    // Ceilings and baselines ran; each strategy held seats at both contention levels.
+    assert!(report.redis_ceiling.ok > 0 && report.redis_ceiling.failed == 0);
+    assert!(report.http_ceiling.ok > 0 && report.http_ceiling.failed == 0);
+    if std::process::Command::new("pgbench")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let pg = report.pg_ceiling.as_ref().expect("pgbench ran");
+        assert!(pg.tps > 0.0);
+    }
+    assert_eq!(report.baselines.len(), 6);
+    for c in &report.baselines {
+        assert!(c.stats.ok > 0, "{c:?}");
+        assert_eq!(c.stats.failed, 0, "{c:?}");
+    }
+    // The baselines left no seat held behind them.
+    let (held,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM bench_inventory WHERE status <> 'available'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, 0);
+
+    // The report names every target with a figure.
+    let md = report.markdown("scripts/bench --smoke", "test");
+    assert_eq!(report.targets.len(), 7);
+    for t in &report.targets {
+        assert!(md.contains(&t.target), "{}", t.target);
+    }
+    db.drop().await;
+}
