@@ -16,7 +16,15 @@ use coordinator::{Coordinator, CoordinatorError, EventId, SeatId, SectionId};
 use sqlx::PgPool;
 
 /// The schema migrations, embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+///
+/// Migrations are expand-then-contract (docs/operations.md), so a binary older than the schema
+/// works with it: during a rolling deploy an old pod that restarts, or a rollback, meets
+/// migrations it does not know and must start anyway (`ignore_missing`). Changed or failed
+/// migrations it does know are still refused.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("../migrations")
+};
 
 /// Postgres or Redis failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,10 @@
 //! An in-process cache of event layouts (seat -> section). A layout only grows while an event is
 //! open, so a cached one is reloaded when it is asked about a seat it does not know, at most once
 //! a second per event, and never for an event Redis does not know.
+//!
+//! Loads are single-flight: when a sale opens, thousands of requests miss the cache at the same
+//! instant; one of them reads the layout (an HGETALL of every seat) and the others wait for it,
+//! instead of each reading megabytes from the same Redis node at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -54,6 +58,8 @@ const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct LayoutCache {
     events: RwLock<HashMap<EventId, Arc<Layout>>>,
+    /// Held while a layout is read from Redis (loads are rare: one per event and reload).
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl LayoutCache {
@@ -64,16 +70,18 @@ impl LayoutCache {
         event: &EventId,
         seats: &[SeatId],
     ) -> Result<Option<Arc<Layout>>, CoordinatorError> {
-        let cached = self
-            .events
-            .read()
-            .map_err(|_| CoordinatorError::protocol("layout", "cache lock poisoned"))?
-            .get(event)
-            .cloned();
-        if let Some(layout) = &cached {
-            if layout.knows(seats) || layout.loaded_at.elapsed() < RELOAD_AT_MOST_EVERY {
-                return Ok(cached);
-            }
+        let fresh_enough = |layout: &Arc<Layout>| {
+            layout.knows(seats) || layout.loaded_at.elapsed() < RELOAD_AT_MOST_EVERY
+        };
+        let cached = self.cached(event)?;
+        if cached.as_ref().is_some_and(fresh_enough) {
+            return Ok(cached);
+        }
+        let _loading = self.loading.lock().await;
+        // Whoever held the lock before us may have loaded it.
+        let cached = self.cached(event)?;
+        if cached.as_ref().is_some_and(fresh_enough) {
+            return Ok(cached);
         }
         let raw: HashMap<String, String> = client.hgetall(keys::layout(event)).await?;
         if raw.is_empty() {
@@ -99,6 +107,15 @@ impl LayoutCache {
             .map_err(|_| CoordinatorError::protocol("layout", "cache lock poisoned"))?
             .insert(event.clone(), layout.clone());
         Ok(Some(layout))
+    }
+
+    fn cached(&self, event: &EventId) -> Result<Option<Arc<Layout>>, CoordinatorError> {
+        Ok(self
+            .events
+            .read()
+            .map_err(|_| CoordinatorError::protocol("layout", "cache lock poisoned"))?
+            .get(event)
+            .cloned())
     }
 
     /// Forgets an event's layout (after it was opened or extended).

@@ -106,6 +106,8 @@ pub struct Seatmap {
     /// Seats not free when it was built.
     pub taken: HashSet<SeatId>,
     built: Instant,
+    /// When the Redis read it shows began.
+    began: Instant,
     /// An announcement said availability changed since it was built.
     stale: std::sync::atomic::AtomicBool,
 }
@@ -130,7 +132,14 @@ pub struct Caches {
     /// When each event's availability was last announced as changed: a map whose build began
     /// before that is born stale (the announcement raced the build).
     changed_at: RwLock<HashMap<EventId, Instant>>,
+    /// Availability counts per event, with when their read began.
+    availability: RwLock<HashMap<EventId, (Instant, Arc<serde_json::Value>)>>,
+    /// One Redis read at a time per event and kind (see [`Caches::flight`]).
+    flights: std::sync::Mutex<HashMap<(EventId, &'static str), Flight>>,
 }
+
+/// Held while one read of an event's state from Redis runs.
+type Flight = Arc<tokio::sync::Mutex<()>>;
 
 /// A strong ETag for a body.
 pub fn etag_of(body: &[u8]) -> String {
@@ -227,8 +236,66 @@ impl Caches {
         Ok(layout)
     }
 
+    /// The lock that lets one read of an event's state from Redis run at a time. Requests that
+    /// arrive while a read runs wait for it, then take the next read's result, which began after
+    /// they arrived: as fresh as reading themselves, but under a rush there is one read in flight
+    /// per event and process instead of one per request (a 50,000-seat event is 40 scripts).
+    fn flight(&self, id: &EventId, kind: &'static str) -> Flight {
+        let mut flights = self
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        flights.entry((id.clone(), kind)).or_default().clone()
+    }
+
+    /// Availability counts per section and in total, read from Redis for this request (or by a
+    /// read that began after it arrived).
+    pub async fn availability(
+        &self,
+        app: &App,
+        id: &EventId,
+    ) -> Result<Option<Arc<serde_json::Value>>, ApiError> {
+        let asked = Instant::now();
+        let flight = self.flight(id, "availability");
+        let _one_read = flight.lock().await;
+        if let Some((began, counts)) = get(&self.availability, id) {
+            if began >= asked {
+                app.metrics
+                    .cache_total
+                    .with_label_values(&["availability", "hit"])
+                    .inc();
+                return Ok(Some(counts));
+            }
+        }
+        app.metrics
+            .cache_total
+            .with_label_values(&["availability", "miss"])
+            .inc();
+        let began = Instant::now();
+        let Some(sections) = app.coordinator.availability(id).await? else {
+            return Ok(None);
+        };
+        let totals = sections.iter().fold([0u64; 5], |t, s| {
+            [
+                t[0] + s.capacity,
+                t[1] + s.free,
+                t[2] + s.held,
+                t[3] + s.sold,
+                t[4] + s.blocked,
+            ]
+        });
+        let counts = Arc::new(serde_json::json!({
+            "event_id": id,
+            "capacity": totals[0], "free": totals[1], "held": totals[2], "sold": totals[3], "blocked": totals[4],
+            "sections": sections,
+        }));
+        put(&self.availability, id.clone(), (began, counts.clone()));
+        Ok(Some(counts))
+    }
+
     /// The event's seat map with availability, rendered; rebuilt when older than
-    /// [`SEATMAP_MAX_AGE`], announced as changed, or when `fresh` is asked for.
+    /// [`SEATMAP_MAX_AGE`], announced as changed, or when `fresh` is asked for (then from a read
+    /// that began after the request arrived). One rebuild at a time per event ([`Caches::flight`]).
     pub async fn seatmap(
         &self,
         app: &App,
@@ -236,16 +303,28 @@ impl Caches {
         id: &EventId,
         fresh: bool,
     ) -> Result<Option<Arc<Seatmap>>, ApiError> {
-        if !fresh {
-            if let Some(map) = get(&self.seatmaps, id) {
-                if map.servable() {
-                    app.metrics
-                        .cache_total
-                        .with_label_values(&["seatmap", "hit"])
-                        .inc();
-                    return Ok(Some(map));
-                }
+        let asked = Instant::now();
+        let usable = |map: &Seatmap| {
+            if fresh {
+                map.began >= asked
+            } else {
+                map.servable()
             }
+        };
+        let hit = |map: Arc<Seatmap>| {
+            app.metrics
+                .cache_total
+                .with_label_values(&["seatmap", "hit"])
+                .inc();
+            Ok(Some(map))
+        };
+        if let Some(map) = get(&self.seatmaps, id).filter(|m| usable(m)) {
+            return hit(map);
+        }
+        let flight = self.flight(id, "seatmap");
+        let _one_build = flight.lock().await;
+        if let Some(map) = get(&self.seatmaps, id).filter(|m| usable(m)) {
+            return hit(map);
         }
         app.metrics
             .cache_total
@@ -293,6 +372,7 @@ impl Caches {
             body: Bytes::from(body),
             taken,
             built: Instant::now(),
+            began: build_started,
             stale: std::sync::atomic::AtomicBool::new(
                 get(&self.changed_at, id).is_some_and(|at| at > build_started),
             ),

@@ -44,6 +44,9 @@ pub struct Metrics {
     pub commit_lag_seconds: Histogram,
     /// Postgres pool saturation, read when scraped.
     pub db_pool: catalog::pool::PoolGauge,
+    /// Commits queued and not yet written, read when scraped (a stalled writer shows here,
+    /// not in the lag histogram, which only counts what was written).
+    pub commit_backlog: IntGauge,
     /// Commits taken over from a writer that stopped.
     pub commits_claimed_total: IntCounterVec,
     /// Oversells refused by Postgres (the last guard). Anything but 0 pages someone.
@@ -145,6 +148,11 @@ impl Metrics {
             ]),
         )?;
         registry.register(Box::new(commit_lag_seconds.clone()))?;
+        let commit_backlog = IntGauge::new(
+            "reconciler_commit_queue_backlog",
+            "Commits queued and not yet durably written (at the last scrape)",
+        )?;
+        registry.register(Box::new(commit_backlog.clone()))?;
         let db_pool = catalog::pool::PoolGauge::new("reconciler")?;
         registry.register(db_pool.collector())?;
         registry.register(Box::new(coordinator::scripts::script_metrics()))?;
@@ -168,6 +176,7 @@ impl Metrics {
             batch_seconds,
             commit_lag_seconds,
             db_pool,
+            commit_backlog,
             commits_claimed_total,
             oversell_total,
             expirations_total,
@@ -298,6 +307,44 @@ impl Config {
             payment_grace: Duration::from_millis(s.payment_grace_ms),
         }
     }
+}
+
+/// The daemon's HTTP routes: `/healthz` (alive), `/readyz` (both stores answer), `/metrics`
+/// (pool and queue gauges read at each scrape).
+pub fn routes(
+    metrics: Arc<Metrics>,
+    db: PgPool,
+    coordinator: Arc<Coordinator>,
+) -> impl warp::Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
+    use warp::Filter;
+    let state = warp::any().map(move || (metrics.clone(), db.clone(), coordinator.clone()));
+    let healthz =
+        warp::path!("healthz").map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+    let readyz = warp::path!("readyz").and(state.clone()).then(
+        |(_, db, coordinator): (Arc<Metrics>, PgPool, Arc<Coordinator>)| async move {
+            let pg = sqlx::query("SELECT 1").execute(&db).await.is_ok();
+            let redis = coordinator.ping().await.is_ok();
+            let status = if pg && redis {
+                warp::http::StatusCode::OK
+            } else {
+                warp::http::StatusCode::SERVICE_UNAVAILABLE
+            };
+            warp::reply::with_status(
+                warp::reply::json(&serde_json::json!({"postgres": pg, "redis": redis})),
+                status,
+            )
+        },
+    );
+    let metrics = warp::path!("metrics").and(state).then(
+        |(metrics, db, coordinator): (Arc<Metrics>, PgPool, Arc<Coordinator>)| async move {
+            metrics.db_pool.observe(&db);
+            if let Ok(n) = coordinator.commit_backlog().await {
+                metrics.commit_backlog.set(n as i64);
+            }
+            metrics.render()
+        },
+    );
+    healthz.or(readyz).or(metrics)
 }
 
 /// Runs every loop until `shutdown` resolves. A failed pass is logged and retried.

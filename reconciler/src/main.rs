@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use secrecy::ExposeSecret;
-use warp::Filter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -20,36 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let payments = orders::provider(&settings.payments, &db)?;
     let metrics = Arc::new(reconciler::Metrics::new()?);
 
-    // Ready: both stores answer (a reconciler that cannot reach them does no work).
-    let readyz = warp::path!("readyz").and_then({
-        let (db, coordinator) = (db.clone(), coordinator.clone());
-        move || {
-            let (db, coordinator) = (db.clone(), coordinator.clone());
-            async move {
-                let pg = sqlx::query("SELECT 1").execute(&db).await.is_ok();
-                let redis = coordinator.ping().await.is_ok();
-                let status = if pg && redis {
-                    warp::http::StatusCode::OK
-                } else {
-                    warp::http::StatusCode::SERVICE_UNAVAILABLE
-                };
-                Ok::<_, std::convert::Infallible>(warp::reply::with_status(
-                    warp::reply::json(&serde_json::json!({"postgres": pg, "redis": redis})),
-                    status,
-                ))
-            }
-        }
-    });
-    let routes = warp::path!("healthz")
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})))
-        .or(readyz)
-        .or(warp::path!("metrics").map({
-            let (metrics, db) = (metrics.clone(), db.clone());
-            move || {
-                metrics.db_pool.observe(&db);
-                metrics.render()
-            }
-        }));
+    let routes = reconciler::routes(metrics.clone(), db.clone(), coordinator.clone());
     let (addr, server) = warp::serve(routes).try_bind_ephemeral(settings.reconciler.addr)?;
     tracing::info!(%addr, "reconciler listening");
     tokio::spawn(server);
@@ -68,10 +38,27 @@ async fn main() -> anyhow::Result<()> {
         },
         metrics,
         reconciler::Config::from_settings(&settings.reconciler, consumer),
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        },
+        shutdown_signal(),
     )
     .await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what Kubernetes and systemd send): the loops stop between batches; a batch
+/// already in its transaction is rolled back by the dropped connection and taken over by
+/// another writer after `writer_stale_after_ms`.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
 }

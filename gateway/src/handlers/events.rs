@@ -162,34 +162,16 @@ pub async fn seatmap(
     ))
 }
 
-/// `GET /events/{id}/availability`: counts per section, straight from Redis.
+/// `GET /events/{id}/availability`: counts per section, from a Redis read that began after the
+/// request arrived (concurrent requests share one read: [`crate::cache::Caches::availability`]).
 pub async fn availability(raw: String, app: App) -> Result<warp::reply::Response, Rejection> {
     let (id, _) = visible_event(&app, &raw).await?;
-    let Some(sections) = app
-        .coordinator
-        .availability(&id)
-        .await
-        .map_err(ApiError::from)?
-    else {
+    let Some(body) = app.caches.availability(&app, &id).await? else {
         return Err(ApiError::not_found(
             "unknown_event",
             format!("event {id} has no inventory open"),
         )
         .into());
     };
-    let totals = sections.iter().fold([0u64; 5], |t, s| {
-        [
-            t[0] + s.capacity,
-            t[1] + s.free,
-            t[2] + s.held,
-            t[3] + s.sold,
-            t[4] + s.blocked,
-        ]
-    });
-    let body = serde_json::json!({
-        "event_id": id,
-        "capacity": totals[0], "free": totals[1], "held": totals[2], "sold": totals[3], "blocked": totals[4],
-        "sections": sections,
-    });
-    Ok(cacheable_json(&body, 1, None))
+    Ok(cacheable_json(&*body, 1, None))
 }
