@@ -861,3 +861,70 @@ async fn twenty_concurrent_copies_of_a_first_commit_make_one_order_and_one_charg
     harness::assert_books_balance(&gw, &db).await;
     db.drop().await;
 }
+
+/// The state the flash-sale benchmark caught settling wrongly: the durable writer has committed
+/// the order and marked the seats sold, but the hold record is not marked sold yet, when the
+/// provider's webhook settles the same payment. The seats are no longer the hold's, yet the
+/// payment must be kept: its order is written (a buyer was told 200). (In the benchmark the
+/// order was committed between settle's first read of it and its pin, which this test cannot
+/// interleave; settle now reads the order again after a pin finds the seats gone, and this
+/// test pins down the outcome in that state.)
+#[tokio::test]
+async fn a_payment_settled_while_its_order_is_being_marked_sold_is_kept() {
+    let (gw, db, event) = harness::setup_opts(
+        "settlerace",
+        harness::Opts {
+            reconciler: false,
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-C-1"], 300).await;
+    // No writer runs: the commit charges, queues and answers 202 after its deadline.
+    let (s, v) = commit(&gw, "alice", &hold, "k", "tok_visa").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let kept = sandbox(&gw).kept_payments().await.unwrap();
+    assert_eq!(kept.len(), 1);
+    let payment = gw.app.payments.retrieve(&kept[0]).await.unwrap().unwrap();
+    // The writer's first half: the order committed in Postgres, the seats sold in Redis...
+    let hold_id = coordinator::HoldId::parse(&hold).unwrap();
+    let job = orders::CommitJob {
+        order_id: orders::order_id(&hold_id),
+        hold_id: hold.clone(),
+        event_id: event.to_string(),
+        user_id: "alice".into(),
+        seats: vec!["orch-C-1".into()],
+        total_cents: payment.amount_cents,
+        currency: payment.currency.clone(),
+        payment_ref: payment.id.clone(),
+        idempotency_key: "k".into(),
+    };
+    let written = orders::writer::write(&db.pool, &[job], Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(written, vec![orders::Written::Paid]);
+    gw.app
+        .coordinator
+        .repair_sold(
+            &event,
+            &hold_id,
+            &[coordinator::SeatId::parse("orch-C-1").unwrap()],
+        )
+        .await
+        .unwrap();
+    // ...and, before the hold record says sold, the webhook settles the payment.
+    let settled = orders::settle::settle(&gw.app.services(), &payment)
+        .await
+        .unwrap();
+    assert_eq!(settled, orders::settle::Settled::Paid);
+    assert_eq!(sandbox(&gw).kept_payments().await.unwrap(), kept);
+    let (status,): (String,) =
+        sqlx::query_as("SELECT status::text FROM orders WHERE payment_ref = $1")
+            .bind(&payment.id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "paid");
+    db.drop().await;
+}

@@ -52,13 +52,8 @@ pub async fn settle(svc: &Services, payment: &Payment) -> Result<Settled, Orders
         }
         _ => return Ok(Settled::NotCaptured),
     }
-    let paid_with: Option<(String,)> =
-        sqlx::query_as("SELECT payment_ref FROM orders WHERE id = $1")
-            .bind(order)
-            .fetch_optional(&svc.db)
-            .await?;
-    match paid_with {
-        Some((p,)) if p == payment.id => return Ok(Settled::Paid),
+    match paid_with_now(svc, order).await? {
+        Some(p) if p == payment.id => return Ok(Settled::Paid),
         Some(_) => {
             svc.payments.refund(&payment.id).await?;
             tracing::warn!(%order, payment = %payment.id, "a second payment for a paid order; refunded");
@@ -81,7 +76,20 @@ pub async fn settle(svc: &Services, payment: &Payment) -> Result<Settled, Orders
             return Ok(Settled::Busy);
         }
         other => {
-            // Expired, released, gone: the seats may be someone else's. The money goes back.
+            // The seats are no longer this hold's. Either its order was written meanwhile: the
+            // writer commits the order before it marks the seats sold, so a sale that took the
+            // seats from the pinned hold is already in Postgres (read again, not refunded!). Or
+            // the hold expired, was released or lost: the seats may be someone else's, and the
+            // money goes back.
+            match paid_with_now(svc, order).await? {
+                Some(p) if p == payment.id => return Ok(Settled::Paid),
+                Some(_) => {
+                    svc.payments.refund(&payment.id).await?;
+                    tracing::warn!(%order, payment = %payment.id, "a second payment for a paid order; refunded");
+                    return Ok(Settled::Refunded);
+                }
+                None => {}
+            }
             svc.payments.refund(&payment.id).await?;
             tracing::warn!(%order, payment = %payment.id, outcome = ?other,
                 "captured payment whose hold lost its seats; refunded");
@@ -111,6 +119,15 @@ pub async fn settle(svc: &Services, payment: &Payment) -> Result<Settled, Orders
     })?;
     svc.coordinator.enqueue_commit(&body).await?;
     Ok(Settled::Queued)
+}
+
+/// The payment the order was paid with, if it is written.
+async fn paid_with_now(svc: &Services, order: Uuid) -> Result<Option<String>, OrdersError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT payment_ref FROM orders WHERE id = $1")
+        .bind(order)
+        .fetch_optional(&svc.db)
+        .await?;
+    Ok(row.map(|(p,)| p))
 }
 
 async fn mark_attempt(svc: &Services, order: Uuid, status: &str) -> Result<(), OrdersError> {

@@ -161,6 +161,23 @@ impl Metrics {
         for outcome in ["paid", "superseded", "oversold", "expired", "malformed"] {
             commits_total.with_label_values(&[outcome]);
         }
+        // Dashboards chart these from the start, not from the first event of each kind.
+        for outcome in [
+            "paid",
+            "queued",
+            "refunded",
+            "notcaptured",
+            "busy",
+            "foreign",
+        ] {
+            payments_settled_total.with_label_values(&[outcome]);
+        }
+        expirations_total.with_label_values(&["ttl"]);
+        sales_repaired_total.with_label_values(&["recent"]);
+        commits_claimed_total.with_label_values(&["writer_stopped"]);
+        for reason in ["missing_in_redis", "redis_lost_state"] {
+            seats_reopened_total.with_label_values(&[reason]);
+        }
         let audit_lag_seconds = prometheus::Gauge::new(
             "reconciler_audit_lag_seconds",
             "Age of the oldest seat change not yet copied to Postgres at the last pass",

@@ -259,6 +259,14 @@ pub fn token(user: &str, role: Role) -> String {
 }
 
 impl Gw {
+    /// The in-process reconciler's metrics.
+    pub fn reconciler_metrics(&self) -> Arc<reconciler::Metrics> {
+        self.reconciler
+            .as_ref()
+            .map(|(_, m)| m.clone())
+            .expect("no in-process reconciler")
+    }
+
     /// Waits until the in-process reconciler has finished `n` whole reconciliation passes.
     pub async fn reconciled(&self, n: u64) {
         let (_, metrics) = self.reconciler.as_ref().expect("no in-process reconciler");
