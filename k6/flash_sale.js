@@ -227,6 +227,11 @@ function waitForAdmission(who) {
     }
     t = next;
   }
+  if (t.status === 'sold_out') {
+    // The room says nothing is left (every seat sold or blocked, none held): leave.
+    gaveUp.add(1);
+    return null;
+  }
   if (t.status === 'done') {
     // This buyer already finished a checkout in this room (a token reused from an earlier run).
     refusedDone.add(1);

@@ -105,6 +105,10 @@ pub struct Seatmap {
     pub etag: String,
     /// Seats not free when it was built.
     pub taken: HashSet<SeatId>,
+    /// Seats free when it was built.
+    pub free: u64,
+    /// Seats held when it was built.
+    pub held: u64,
     built: Instant,
     /// When the Redis read it shows began.
     began: Instant,
@@ -371,6 +375,8 @@ impl Caches {
             etag: etag_of(body.as_bytes()),
             body: Bytes::from(body),
             taken,
+            free: sections.iter().map(|s| s.availability.free).sum(),
+            held: sections.iter().map(|s| s.availability.held).sum(),
             built: Instant::now(),
             began: build_started,
             stale: std::sync::atomic::AtomicBool::new(

@@ -527,3 +527,90 @@ async fn a_buyer_holds_and_buys_at_most_the_events_ticket_limit_even_concurrentl
     assert_error(s, &v, 409, "ticket_limit");
     db.drop().await;
 }
+
+/// When nothing is left to buy (every seat sold or blocked, none held), the room says so to
+/// everyone waiting and to newcomers, and tells them to stop polling; a held seat keeps hope.
+#[tokio::test]
+async fn a_sold_out_room_tells_waiting_buyers_to_stop_polling() {
+    let (gw, db, event) = setup("soldout").await;
+    let (s, v) = set_admission(
+        &gw,
+        &event,
+        json!({"mode": "queue", "rate_per_second": 0.1, "burst": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let first = join(&gw, &event, "first").await;
+    assert_eq!(first["status"], "admitted", "{first}");
+    let waiting = join(&gw, &event, "second").await;
+    assert_eq!(waiting["status"], "waiting", "{waiting}");
+    let ticket = waiting["ticket"].as_str().unwrap().to_owned();
+    // The admitted buyer holds one seat; every other seat is blocked by the organizer.
+    let admission = first["admission_token"].as_str().unwrap().to_owned();
+    let (s, v) = reserve(&gw, &event, "first", "orch-A-1", Some(&admission)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let map = catalog::seatmap::demo_theatre();
+    let rest: Vec<coordinator::SeatId> = map
+        .seats()
+        .map(|(_, _, s)| coordinator::SeatId::parse(&s.id).unwrap())
+        .filter(|s| s.as_str() != "orch-A-1")
+        .collect();
+    gw.app
+        .coordinator
+        .block(&event, &rest, "house")
+        .await
+        .unwrap();
+    // A seat is still held: the second buyer keeps waiting.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (s, v) = poll(&gw, &event, "second", &ticket).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("waiting")),
+        "{v}"
+    );
+    // The hold is cancelled and that seat blocked too: nothing is left.
+    let (s, v, _) = gw
+        .call(
+            Method::DELETE,
+            &format!("/reservations/{}", held_hold_id(&event)),
+            Some(&token("first", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert!(s.is_success(), "{s} {v}");
+    gw.app
+        .coordinator
+        .block(
+            &event,
+            &[coordinator::SeatId::parse("orch-A-1").unwrap()],
+            "house",
+        )
+        .await
+        .unwrap();
+    let mut last = Value::Null;
+    for _ in 0..40 {
+        let (s, v) = poll(&gw, &event, "second", &ticket).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        last = v;
+        if last["status"] == "sold_out" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["status"], "sold_out", "{last}");
+    assert_eq!(last["poll_after_ms"], 0, "{last}");
+    assert!(last["admission_token"].is_null(), "{last}");
+    let newcomer = join(&gw, &event, "third").await;
+    assert_eq!(newcomer["status"], "sold_out", "{newcomer}");
+    db.drop().await;
+}
+
+/// The hold id of `first`'s only hold (the reservation helper's client id is `q-{seat}`).
+fn held_hold_id(event: &EventId) -> String {
+    coordinator::HoldId::derive(
+        event,
+        &UserId::parse("first").unwrap(),
+        &coordinator::ClientReservationId::parse("q-orch-A-1").unwrap(),
+    )
+    .to_string()
+}

@@ -419,6 +419,10 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                 if view["status"] == "admitted" {
                     break view["admission_token"].as_str().unwrap_or_default().to_owned();
                 }
+                // The room says nothing is left: leave, as a buyer would.
+                if view["status"] == "sold_out" {
+                    return Outcome::Refused("left_sold_out");
+                }
                 if sold_out.load(Ordering::Relaxed) || started.elapsed() > sale.deadline {
                     return Outcome::Refused("left_sold_out");
                 }

@@ -56,7 +56,23 @@ pub fn check_admission(
         })
 }
 
-fn ticket_view(app: &App, event: &EventId, user: &UserId, t: &TicketView) -> serde_json::Value {
+/// Whether nothing is left to buy: no seat free and none held (a held seat may come back). Read
+/// from the seat-map cache (at most a quarter of a second behind a change): a waiting room's
+/// polls must not each read the event's state from Redis.
+async fn sold_out(app: &App, event: &catalog::events::Event, id: &EventId) -> bool {
+    match app.caches.seatmap(app, event, id, false).await {
+        Ok(Some(map)) => map.free == 0 && map.held == 0,
+        _ => false,
+    }
+}
+
+fn ticket_view(
+    app: &App,
+    event: &EventId,
+    user: &UserId,
+    t: &TicketView,
+    sold_out: bool,
+) -> serde_json::Value {
     // Every look at a ticket is also a look at the room: cheap gauges for the dashboards.
     app.metrics
         .queue_waiting
@@ -68,11 +84,13 @@ fn ticket_view(app: &App, event: &EventId, user: &UserId, t: &TicketView) -> ser
         .set(t.admitted_upto as i64);
     let expired = t.status == TicketStatus::Admitted && t.now_ms >= t.admission_ends_ms();
     let status = match t.status {
+        // Nothing left: buyers stop waiting (and polling) instead of queueing for nothing.
+        TicketStatus::Done => "done",
+        _ if sold_out => "sold_out",
         TicketStatus::Waiting => "waiting",
         TicketStatus::PreQueue => "pre_queue",
         TicketStatus::Admitted if expired => "expired",
         TicketStatus::Admitted => "admitted",
-        TicketStatus::Done => "done",
     };
     let wait_s = t.expected_wait_secs();
     // Poll often when the turn is near, rarely when it is far: the load follows the need.
@@ -80,6 +98,7 @@ fn ticket_view(app: &App, event: &EventId, user: &UserId, t: &TicketView) -> ser
         TicketStatus::Waiting | TicketStatus::PreQueue => (wait_s * 1000 / 4).clamp(1_000, 30_000),
         _ => 0,
     };
+    let poll_after_ms = if sold_out { 0 } else { poll_after_ms };
     let token = (status == "admitted").then(|| {
         app.keys
             .mint_admission(event, user, t.admission_ends_ms() / 1000)
@@ -134,16 +153,17 @@ pub async fn join(
     principal: Principal,
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
-    let (event, _) = visible_event(&app, &raw).await?;
+    let (event, record) = visible_event(&app, &raw).await?;
     let user = principal.user.clone();
     match with_room(&app, &event, || app.coordinator.queue_join(&event, &user)).await? {
         QueueOutcome::Ticket(t) => {
+            let sold_out = sold_out(&app, &record, &event).await;
             app.metrics.queue_total.with_label_values(&["join"]).inc();
             app.metrics
                 .queue_expected_wait_seconds
                 .observe(t.expected_wait_secs() as f64);
             Ok(json_status(
-                &ticket_view(&app, &event, &user, &t),
+                &ticket_view(&app, &event, &user, &t, sold_out),
                 StatusCode::OK,
             ))
         }
@@ -171,8 +191,12 @@ pub async fn poll(
     {
         QueueOutcome::Ticket(t) => {
             app.metrics.queue_total.with_label_values(&["poll"]).inc();
+            let sold_out = match visible_event(&app, event.as_str()).await {
+                Ok((id, record)) => sold_out(&app, &record, &id).await,
+                Err(_) => false,
+            };
             Ok(json_status(
-                &ticket_view(&app, &event, &user, &t),
+                &ticket_view(&app, &event, &user, &t, sold_out),
                 StatusCode::OK,
             ))
         }
