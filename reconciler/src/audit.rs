@@ -23,11 +23,31 @@ pub enum AuditError {
     Coordinator(#[from] coordinator::CoordinatorError),
 }
 
+/// How far this process last saw each stream copied (a hint: Postgres's cursor row is the
+/// truth). A section whose stream has nothing after it is skipped without a Postgres
+/// transaction: with hundreds of sections, most of them quiet, a pass would otherwise open one
+/// transaction per section twice a second for nothing.
+#[derive(Default)]
+pub struct CopiedUpTo(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl CopiedUpTo {
+    fn get(&self, stream: &str) -> Option<String> {
+        self.0.lock().ok()?.get(stream).cloned()
+    }
+
+    fn set(&self, stream: &str, id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(stream.to_owned(), id.to_owned());
+        }
+    }
+}
+
 /// Sweeps expired holds and copies audit entries of every section of every live event.
 pub async fn sweep_and_copy(
     db: &PgPool,
     coordinator: &Coordinator,
     metrics: &Metrics,
+    copied: &CopiedUpTo,
 ) -> Result<(), AuditError> {
     let events: Vec<(String,)> =
         // Ended events too: their last changes (expiries, refunds) still need copying.
@@ -62,7 +82,7 @@ pub async fn sweep_and_copy(
                     .with_label_values(&["ttl"])
                     .inc_by(swept);
             }
-            match copy_section(db, coordinator, metrics, &event, &section).await {
+            match copy_section(db, coordinator, metrics, copied, &event, &section).await {
                 Ok(lag) => lag_ms = lag_ms.max(lag),
                 Err(e) => tracing::error!(%event, %section, error = %e, "audit copy failed"),
             }
@@ -78,10 +98,21 @@ pub async fn copy_section(
     db: &PgPool,
     coordinator: &Coordinator,
     metrics: &Metrics,
+    copied: &CopiedUpTo,
     event: &EventId,
     section: &SectionId,
 ) -> Result<i64, AuditError> {
     let stream = format!("{event}/{section}");
+    if let Some(last) = copied.get(&stream) {
+        // Nothing after what was copied (by us, or further by another reconciler): no work.
+        if coordinator
+            .read_audit(event, section, &last, 1)
+            .await?
+            .is_empty()
+        {
+            return Ok(0);
+        }
+    }
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO audit_cursors (stream, last_id) VALUES ($1, '0-0') ON CONFLICT DO NOTHING",
@@ -103,6 +134,7 @@ pub async fn copy_section(
         .read_audit(event, section, &last, COPY_BATCH)
         .await?;
     let Some(newest) = entries.last().map(|e| e.id.clone()) else {
+        copied.set(&stream, &last);
         return Ok(0);
     };
     let now_ms = chrono::Utc::now().timestamp_millis();
@@ -141,6 +173,7 @@ pub async fn copy_section(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    copied.set(&stream, &newest);
     // Only once the rows are safely in Postgres does Redis let go of them.
     coordinator.trim_audit(event, section, &newest).await?;
     Ok(now_ms - oldest_ms)

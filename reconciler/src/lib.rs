@@ -523,8 +523,9 @@ async fn writer_loop(svc: orders::Services, metrics: Arc<Metrics>, config: Write
 }
 
 async fn sweep_loop(svc: orders::Services, metrics: Arc<Metrics>, every: Duration) {
+    let copied = audit::CopiedUpTo::default();
     loop {
-        match audit::sweep_and_copy(&svc.db, &svc.coordinator, &metrics).await {
+        match audit::sweep_and_copy(&svc.db, &svc.coordinator, &metrics, &copied).await {
             Ok(()) => metrics.passes_total.with_label_values(&["sweep_ok"]).inc(),
             Err(error) => {
                 tracing::error!(%error, "sweep/audit pass failed");
