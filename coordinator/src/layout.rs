@@ -58,8 +58,9 @@ const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub(crate) struct LayoutCache {
     events: RwLock<HashMap<EventId, Arc<Layout>>>,
-    /// Held while a layout is read from Redis (loads are rare: one per event and reload).
-    loading: tokio::sync::Mutex<()>,
+    /// Per event, held while its layout is read from Redis (one event's load, or a slow node,
+    /// never holds up another's).
+    loading: std::sync::Mutex<HashMap<EventId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl LayoutCache {
@@ -77,7 +78,14 @@ impl LayoutCache {
         if cached.as_ref().is_some_and(fresh_enough) {
             return Ok(cached);
         }
-        let _loading = self.loading.lock().await;
+        let lock = self
+            .loading
+            .lock()
+            .map_err(|_| CoordinatorError::protocol("layout", "cache lock poisoned"))?
+            .entry(event.clone())
+            .or_default()
+            .clone();
+        let _loading = lock.lock().await;
         // Whoever held the lock before us may have loaded it.
         let cached = self.cached(event)?;
         if cached.as_ref().is_some_and(fresh_enough) {

@@ -113,9 +113,17 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
                     windows.push((distance, first));
                 }
             }
-            // Stable: among equally central windows the leftmost comes first.
+            // Stable: among equally central windows the leftmost comes first. Only windows that
+            // share no seat with a better one count as alternatives: buyers skipped to
+            // overlapping windows would collide again.
             windows.sort_by(|a, b| a.0.total_cmp(&b.0));
-            ranked.extend(windows.into_iter().map(|(_, first)| (r, first)));
+            let mut kept: Vec<usize> = Vec::new();
+            for (_, first) in windows {
+                if kept.iter().all(|k| first + q <= *k || *k + q <= first) {
+                    kept.push(first);
+                    ranked.push((r, first));
+                }
+            }
             if ranked.len() > wanted.skip {
                 let (r, first) = ranked[wanted.skip];
                 return together(rows[r], first);
@@ -141,8 +149,15 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
     }
     let free = candidates.len();
     candidates.sort();
+    // A retry starts further down the list, so racing buyers do not all take the same seats.
+    let start = if free >= q {
+        wanted.skip % (free - q + 1)
+    } else {
+        0
+    };
     let picked: Vec<SeatId> = candidates
         .into_iter()
+        .skip(start)
         .take(q)
         .map(|(_, _, _, id)| id.clone())
         .collect();

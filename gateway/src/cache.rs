@@ -140,6 +140,9 @@ pub struct Caches {
     availability: RwLock<HashMap<EventId, (Instant, Arc<serde_json::Value>)>>,
     /// One Redis read at a time per event and kind (see [`Caches::flight`]).
     flights: std::sync::Mutex<HashMap<(EventId, &'static str), Flight>>,
+    /// When the last failed read of each flight began: requests that waited for it fail at once
+    /// (503) instead of each retrying in turn behind the same dead node.
+    failed: RwLock<HashMap<(EventId, &'static str), Instant>>,
 }
 
 /// Held while one read of an event's state from Redis runs.
@@ -244,6 +247,22 @@ impl Caches {
     /// arrive while a read runs wait for it, then take the next read's result, which began after
     /// they arrived: as fresh as reading themselves, but under a rush there is one read in flight
     /// per event and process instead of one per request (a 50,000-seat event is 40 scripts).
+    /// A failed read that began after `asked` answers for this request too.
+    fn failed_since(
+        &self,
+        id: &EventId,
+        kind: &'static str,
+        asked: Instant,
+    ) -> Result<(), ApiError> {
+        match get(&self.failed, &(id.clone(), kind)) {
+            Some(began) if began >= asked => Err(ApiError::unavailable(
+                "redis",
+                format!("the {kind} read this request waited for failed"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn flight(&self, id: &EventId, kind: &'static str) -> Flight {
         let mut flights = self
             .flights
@@ -275,8 +294,12 @@ impl Caches {
             .cache_total
             .with_label_values(&["availability", "miss"])
             .inc();
+        self.failed_since(id, "availability", asked)?;
         let began = Instant::now();
-        let Some(sections) = app.coordinator.availability(id).await? else {
+        let read = app.coordinator.availability(id).await.inspect_err(|_| {
+            put(&self.failed, (id.clone(), "availability"), began);
+        });
+        let Some(sections) = read? else {
             return Ok(None);
         };
         let totals = sections.iter().fold([0u64; 5], |t, s| {
@@ -334,9 +357,13 @@ impl Caches {
             .cache_total
             .with_label_values(&["seatmap", "miss"])
             .inc();
+        self.failed_since(id, "seatmap", asked)?;
         let layout = self.venue(app, &event.venue_id).await?;
         let build_started = Instant::now();
-        let Some(sections) = app.coordinator.seat_states(id).await? else {
+        let read = app.coordinator.seat_states(id).await.inspect_err(|_| {
+            put(&self.failed, (id.clone(), "seatmap"), build_started);
+        });
+        let Some(sections) = read? else {
             return Ok(None);
         };
         let mut taken = HashSet::new();

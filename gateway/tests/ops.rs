@@ -73,16 +73,17 @@ fn metrics_used() -> BTreeSet<String> {
     names
 }
 
+/// A query's result; empty while Prometheus is still starting (the loops below retry).
 async fn query(http: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
-    let v: Value = http
+    let Ok(res) = http
         .get(format!("{prom}/api/v1/query"))
         .query(&[("query", q)])
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    else {
+        return Vec::new();
+    };
+    let v: Value = res.json().await.unwrap_or(Value::Null);
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
 
@@ -148,6 +149,20 @@ async fn prometheus_scrapes_both_processes_during_a_sale_and_every_dashboard_met
     );
     let prom = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{prom}/-/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            Instant::now() < until,
+            "Prometheus did not start: {}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // A small sale: browse, a hold refused, a hold bought, a waiting room joined.
     let (s, _, _) = gw

@@ -14,7 +14,8 @@
 //! The baselines get what a careful implementation has: a primary key on `(event_id, seat_id)`
 //! (the only index their queries use), prepared statements (sqlx prepares and caches every
 //! query per connection), and a connection pool as large as the concurrency. Every successful
-//! hold is released at once (not timed) so the seats stay contended for the whole run.
+//! hold is released at once, inside the same timed operation for all three strategies, so the
+//! seats stay contended for the whole run.
 
 use std::sync::Arc;
 use std::time::Duration;

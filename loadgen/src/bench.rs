@@ -185,6 +185,46 @@ fn log(what: &str) {
     eprintln!("[bench] {what}");
 }
 
+/// Waits (at most two minutes) until the system answers `/readyz` quickly three times in a
+/// row: an overloaded step leaves work behind (commits run to their end even when the client
+/// has gone), and the next step must not be measured on top of it.
+async fn quiesce(t: &Target) {
+    let started = std::time::Instant::now();
+    let mut quick = 0;
+    while quick < 3 && started.elapsed() < Duration::from_secs(120) {
+        let asked = std::time::Instant::now();
+        let ok = t
+            .http
+            .get(format!("{}/readyz", t.api))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        quick = if ok && asked.elapsed() < Duration::from_millis(100) {
+            quick + 1
+        } else {
+            0
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if started.elapsed() > Duration::from_secs(2) {
+        log(&format!(
+            "  waited {:.0} s for the system to drain the previous step",
+            started.elapsed().as_secs_f64()
+        ));
+    }
+}
+
+/// A ladder step's verdict: the next (higher) rate runs only if this one kept up.
+async fn climb(t: &Target, s: &Stats) -> bool {
+    if s.kept_up() {
+        return true;
+    }
+    log("  did not keep up: higher rates of this ladder are not run");
+    quiesce(t).await;
+    false
+}
+
 fn logged(s: Stats) -> Stats {
     eprintln!(
         "[bench]   {}: {:.0}/s achieved, p50 {:.2} ms, p99 {:.2} ms, ok {}, refused {}, failed {}, not sent {}",
@@ -243,9 +283,12 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     let mut runs = Vec::new();
     log("browse");
     for rate in &plan.browse_rates {
-        runs.push(logged(
-            scenarios::browse(t, &storm_event, &Schedule::new(*rate, step)).await,
-        ));
+        let s = logged(scenarios::browse(t, &storm_event, &Schedule::new(*rate, step)).await);
+        let go_on = climb(t, &s).await;
+        runs.push(s);
+        if !go_on {
+            break;
+        }
     }
     runs.push(logged(
         scenarios::seatmap(
@@ -272,7 +315,11 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         if s.kept_up() && s.p99_ms <= 50.0 {
             best = *rate;
         }
+        let go_on = climb(t, &s).await;
         runs.push(s);
+        if !go_on {
+            break;
+        }
     }
     runs.push(logged(
         scenarios::holds(
@@ -283,6 +330,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         )
         .await,
     ));
+    quiesce(t).await;
     log(&format!("sustained holds at {best}/s"));
     let sustained_holds = logged(
         scenarios::holds(
@@ -294,6 +342,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         .await,
     );
 
+    quiesce(t).await;
     log("checkout");
     let mut offset = 0usize;
     for rate in &plan.checkout_rates {
@@ -301,7 +350,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         let end = (offset + n).min(checkout_seats.len());
         let slice = Arc::new(checkout_seats[offset..end].to_vec());
         offset = end;
-        runs.push(logged(
+        let s = logged(
             scenarios::checkout(
                 t,
                 &buyers,
@@ -310,9 +359,15 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
                 &Schedule::new(*rate, step),
             )
             .await,
-        ));
+        );
+        let go_on = climb(t, &s).await;
+        runs.push(s);
+        if !go_on {
+            break;
+        }
     }
 
+    quiesce(t).await;
     log("queue polls");
     let queue_event = format!("bench-queue-{id}");
     let theatre = catalog::seatmap::demo_theatre_as(&format!("bench-queue-venue-{id}"));
@@ -320,11 +375,17 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     scenarios::set_queue(t, &queue_event, 1.0, 1).await?;
     let pollers = Buyers::new(t, &format!("poller-{id}"), plan.poll_buyers)?;
     for rate in &plan.poll_rates {
-        runs.push(logged(
+        let s = logged(
             scenarios::queue_polls(t, &pollers, &queue_event, &Schedule::new(*rate, step)).await?,
-        ));
+        );
+        let go_on = climb(t, &s).await;
+        runs.push(s);
+        if !go_on {
+            break;
+        }
     }
 
+    quiesce(t).await;
     log("flash sale");
     let flash_event = format!("bench-flash-{id}");
     let per_row = 50usize;
@@ -373,6 +434,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         flash.sold_in_postgres, flash.sold_out_after_s, flash.correct
     ));
 
+    quiesce(t).await;
     log("allocation strategies side by side");
     let base_event = format!("bench-baseline-{id}");
     let base_seats = Arc::new(t.setup_event(&base_event, &big, 1_000_000).await?);
@@ -650,7 +712,7 @@ impl Report {
 
         md.push_str("\n## Allocation strategies side by side\n\n");
         md.push_str(&format!(
-            "The design document's Option A and Option B against ours, on the same Postgres and the same seats (the bench venue), two adjacent seats per hold, {} concurrent buyers each, closed loop for {} s; every successful hold is released at once so the seats stay contended. Low contention: each buyer its own seats. High contention: everyone on the same 100 seats. `loadgen/src/baselines.rs` has the exact SQL.\n\n",
+            "The design document's Option A and Option B against ours, on the same Postgres and the same seats (the bench venue), two adjacent seats per hold, {} concurrent buyers each, closed loop for {} s; every successful hold is released at once, within the timed operation, so the seats stay contended. Low contention: each buyer its own seats. High contention: everyone on the same 100 seats. `loadgen/src/baselines.rs` has the exact SQL.\n\n",
             self.plan.baseline_workers,
             self.plan.step_secs
         ));

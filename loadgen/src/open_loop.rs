@@ -50,7 +50,11 @@ where
     let cpu = crate::procs::snapshot();
     let start = Instant::now();
     let mut not_sent = 0u64;
+    // Every operation of this run, so stragglers can be stopped when it ends instead of spilling
+    // into the next run's figures.
+    let mut running = tokio::task::JoinSet::new();
     for i in 0..total {
+        while running.try_join_next().is_some() {}
         let intended = start + Duration::from_secs_f64(i as f64 * interval);
         if intended > Instant::now() {
             tokio::time::sleep_until(intended.into()).await;
@@ -61,7 +65,7 @@ where
         }
         in_flight.fetch_add(1, Ordering::Relaxed);
         let (op, recorder, in_flight) = (op.clone(), recorder.clone(), in_flight.clone());
-        tokio::spawn(async move {
+        running.spawn(async move {
             let outcome = op(i).await;
             let latency = intended.elapsed();
             if let Ok(mut r) = recorder.lock() {
@@ -76,6 +80,7 @@ where
     }
     let elapsed = start.elapsed();
     let unfinished = in_flight.load(Ordering::Relaxed) as u64;
+    running.shutdown().await;
     let recorder = recorder.lock().map(|r| r.clone()).unwrap_or_default();
     recorder.finish(
         name,

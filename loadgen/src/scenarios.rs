@@ -345,8 +345,15 @@ pub struct FlashReport {
     pub seats_sold_twice: i64,
     /// 200 answers whose order Postgres does not have as paid (must be 0).
     pub confirmed_orders_missing: i64,
-    /// Captured, unrefunded payments for the event minus its paid orders (must be 0).
+    /// Captured, unrefunded payments for the event without a paid order, plus paid orders
+    /// without their captured payment (must be 0).
     pub payments_without_order: i64,
+    /// Oversells Postgres refused (recorded incidents; must be 0: Redis is the first guard).
+    pub oversell_incidents: i64,
+    /// Whether the event ended frozen (the oversell playbook; must be false).
+    pub frozen: bool,
+    /// 5xx answers other than 503 (must be 0).
+    pub server_errors: u64,
     /// Every check held.
     pub correct: bool,
     /// Step latencies.
@@ -423,8 +430,11 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                 if view["status"] == "sold_out" {
                     return Outcome::Refused("left_sold_out");
                 }
-                if sold_out.load(Ordering::Relaxed) || started.elapsed() > sale.deadline {
+                if sold_out.load(Ordering::Relaxed) {
                     return Outcome::Refused("left_sold_out");
+                }
+                if started.elapsed() > sale.deadline {
+                    return Outcome::Refused("left_at_deadline");
                 }
                 let wait = view["poll_after_ms"].as_u64().unwrap_or(1000).max(100);
                 tokio::time::sleep(Duration::from_millis(wait)).await;
@@ -530,20 +540,37 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         .outcomes
         .iter()
         .filter(|(k, _)| {
-            !["ok", "pending", "left_sold_out", "gave_up_contended"].contains(&k.as_str())
+            ![
+                "ok",
+                "pending",
+                "left_sold_out",
+                "left_at_deadline",
+                "gave_up_contended",
+            ]
+            .contains(&k.as_str())
         })
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    // 503 under overload is an honest answer; any other 5xx is a bug (invariant 4).
+    let server_errors: u64 = overall
+        .outcomes
+        .iter()
+        .filter(|(k, _)| k.contains("http_5") && !k.ends_with("http_503"))
+        .map(|(_, v)| *v)
+        .sum();
     let correct = books.sold <= sale.seats as i64
         && books.twice == 0
+        && books.incidents == 0
+        && !books.frozen
         && books.missing == 0
-        && books.unmatched_payments == 0;
+        && books.unmatched_payments == 0
+        && server_errors == 0;
     Ok(FlashReport {
         sale: sale.clone(),
         sold_out_after_s,
         orders_200: confirmed.len() as u64,
         orders_pending_then_paid: books.pending_paid.min(pending as i64).max(0) as u64,
-        left_without_seats: ["left_sold_out", "gave_up_contended"]
+        left_without_seats: ["left_sold_out", "left_at_deadline", "gave_up_contended"]
             .iter()
             .map(|k| overall.outcomes.get(*k).copied().unwrap_or(0))
             .sum(),
@@ -552,6 +579,9 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         seats_sold_twice: books.twice,
         confirmed_orders_missing: books.missing,
         payments_without_order: books.unmatched_payments,
+        oversell_incidents: books.incidents,
+        frozen: books.frozen,
+        server_errors,
         correct,
         join: finish("flash: join", &steps[0]),
         poll: finish("flash: poll", &steps[1]),
@@ -567,6 +597,8 @@ fn overall_secs(s: &Stats) -> Duration {
 struct Books {
     sold: i64,
     twice: i64,
+    incidents: i64,
+    frozen: bool,
     missing: i64,
     unmatched_payments: i64,
     pending_paid: i64,
@@ -580,9 +612,10 @@ async fn check_books(
     confirmed: &[String],
     wait_for_pending: bool,
 ) -> anyhow::Result<Books> {
+    // A 200 without a readable order id counts as missing (the nil id matches no order).
     let ids: Vec<uuid::Uuid> = confirmed
         .iter()
-        .filter_map(|o| uuid::Uuid::parse_str(o).ok())
+        .map(|o| uuid::Uuid::parse_str(o).unwrap_or_default())
         .collect();
     let until = Instant::now() + Duration::from_secs(if wait_for_pending { 30 } else { 10 });
     loop {
@@ -608,19 +641,35 @@ async fn check_books(
                 .bind(event)
                 .fetch_one(&t.db)
                 .await?;
-        // The sandbox's ledger: captured and not refunded. (With the Stripe provider the same
-        // check is the reconciler's, against the provider's list.)
-        let (kept,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM sandbox_payments WHERE status = 'succeeded' AND metadata->>'event_id' = $1",
+        // The sandbox's ledger: captured and not refunded, matched to paid orders one by one,
+        // both ways. (With the Stripe provider the same check is the reconciler's.)
+        let (unmatched,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM sandbox_payments p
+                     WHERE p.status = 'succeeded' AND p.metadata->>'event_id' = $1
+                       AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.payment_ref = p.id AND o.status = 'paid'))
+                  + (SELECT count(*) FROM orders o
+                     WHERE o.event_id = $1 AND o.status = 'paid'
+                       AND NOT EXISTS (SELECT 1 FROM sandbox_payments p WHERE p.id = o.payment_ref AND p.status = 'succeeded'))",
         )
         .bind(event)
         .fetch_one(&t.db)
         .await?;
+        let (incidents,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM oversell_incidents WHERE event_id = $1")
+                .bind(event)
+                .fetch_one(&t.db)
+                .await?;
+        let (status,): (String,) = sqlx::query_as("SELECT status::text FROM events WHERE id = $1")
+            .bind(event)
+            .fetch_one(&t.db)
+            .await?;
         let books = Books {
             sold,
             twice,
+            incidents,
+            frozen: status == "frozen",
             missing: ids.len() as i64 - present,
-            unmatched_payments: kept - paid_orders,
+            unmatched_payments: unmatched,
             pending_paid: paid_orders - present,
         };
         if books.unmatched_payments == 0 || Instant::now() >= until {

@@ -374,10 +374,12 @@ pub async fn run(
     if let Err(error) = svc.coordinator.ensure_commit_group().await {
         tracing::error!(%error, "commit queue group not created yet; the writer retries");
     }
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = tokio::spawn(writer_loop(
         svc.clone(),
         metrics.clone(),
         config.writer.clone(),
+        stopping.clone(),
     ));
     let sweeper = tokio::spawn(sweep_loop(
         svc.clone(),
@@ -386,14 +388,28 @@ pub async fn run(
     ));
     tokio::pin!(shutdown);
     loop {
-        reconcile_once(&svc, &metrics, &config).await;
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = reconcile_once(&svc, &metrics, &config) => {}
+        }
         tokio::select! {
             _ = &mut shutdown => break,
             _ = tokio::time::sleep(config.interval) => {}
         }
     }
-    writer.abort();
+    // The writer finishes the batch it is in (written, acknowledged, announced: its buyers get
+    // their answer now, not after another writer's takeover), then stops; bounded, so a stuck
+    // batch cannot hold up the shutdown (another writer claims it).
+    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     sweeper.abort();
+    let mut writer = writer;
+    if tokio::time::timeout(Duration::from_secs(10), &mut writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the writer did not finish its batch in 10 s; stopping it");
+        writer.abort();
+    }
 }
 
 /// One reconciliation pass: inventory, payments, recent sales.
@@ -466,9 +482,14 @@ pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &
     }
 }
 
-async fn writer_loop(svc: orders::Services, metrics: Arc<Metrics>, config: WriterConfig) {
+async fn writer_loop(
+    svc: orders::Services,
+    metrics: Arc<Metrics>,
+    config: WriterConfig,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut group_ready = false;
-    loop {
+    while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
         if !group_ready {
             group_ready = svc.coordinator.ensure_commit_group().await.is_ok();
         }

@@ -44,9 +44,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM (what Kubernetes and systemd send): the loops stop between batches; a batch
-/// already in its transaction is rolled back by the dropped connection and taken over by
-/// another writer after `writer_stale_after_ms`.
+/// Ctrl-C or SIGTERM (what Kubernetes and systemd send): the durable writer finishes the batch
+/// it is in (10 s at most; a batch cut short is rolled back and taken over by another writer
+/// after `writer_stale_after_ms`), the other loops stop at once.
 async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

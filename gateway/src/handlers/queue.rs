@@ -1,5 +1,6 @@
 //! The waiting room: `POST /events/{id}/queue` (join), `GET /events/{id}/queue/{ticket}` (poll;
-//! the hottest call of a sale: one script call in Redis, no Postgres), the organizer's
+//! the hottest call of a sale: one script call in Redis, no Postgres; whether anything is left
+//! comes from the gateway's seat-map cache), the organizer's
 //! `PUT /events/{id}/admission` and `GET /events/{id}/queue` (the room's state), and the public
 //! `GET /events/{id}/queue/lottery` (seed hash before the draw, seed and tickets after: anyone
 //! can recompute the order).
@@ -56,9 +57,13 @@ pub fn check_admission(
         })
 }
 
+/// How often a buyer told "sold out" may look again.
+const SOLD_OUT_POLL_MS: u64 = 30_000;
+
 /// Whether nothing is left to buy: no seat free and none held (a held seat may come back). Read
-/// from the seat-map cache (at most a quarter of a second behind a change): a waiting room's
-/// polls must not each read the event's state from Redis.
+/// from the seat-map cache (a quarter of a second behind an announced change, at most
+/// `SEATMAP_MAX_AGE` behind a lost announcement): a waiting room's polls must not each read the
+/// event's state from Redis.
 async fn sold_out(app: &App, event: &catalog::events::Event, id: &EventId) -> bool {
     match app.caches.seatmap(app, event, id, false).await {
         Ok(Some(map)) => map.free == 0 && map.held == 0,
@@ -98,7 +103,13 @@ fn ticket_view(
         TicketStatus::Waiting | TicketStatus::PreQueue => (wait_s * 1000 / 4).clamp(1_000, 30_000),
         _ => 0,
     };
-    let poll_after_ms = if sold_out { 0 } else { poll_after_ms };
+    // Sold out may not be final (a refund, an expired hold, an unblocked seat): a buyer who stays
+    // looks again rarely.
+    let poll_after_ms = if sold_out {
+        SOLD_OUT_POLL_MS
+    } else {
+        poll_after_ms
+    };
     let token = (status == "admitted").then(|| {
         app.keys
             .mint_admission(event, user, t.admission_ends_ms() / 1000)

@@ -336,12 +336,14 @@ async fn create_inner(
         skip: 0,
     };
     // The first pick uses the cached seat map; a refusal (someone was faster) re-reads it fresh
-    // and picks among more of the next-best windows each time (8, 64, 512...), at random: in a
-    // rush, buyers who lost the same race spread out instead of colliding again.
+    // and picks among more of the next-best windows each time (8, 64, then 256 at most), at
+    // random: in a rush, buyers who lost the same race spread out instead of colliding again,
+    // and nobody is sent far back while better seats are free.
     const ATTEMPTS: u32 = 5;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
-            wanted.skip = rand::Rng::gen_range(&mut rand::thread_rng(), 0..8usize.pow(attempt));
+            let spread = 8usize.pow(attempt).min(256);
+            wanted.skip = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
         }
         let map = app
             .caches
