@@ -349,7 +349,22 @@ impl Caches {
             return hit(map);
         }
         let flight = self.flight(id, "seatmap");
-        let _one_build = flight.lock().await;
+        let _one_build = match flight.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // A rebuild is running: a reader that did not ask for fresh seats takes the map
+                // there is, if it is within its age bound, instead of queueing behind the build
+                // (under a rush every poll and page view would otherwise wait for it).
+                if !fresh {
+                    if let Some(map) =
+                        get(&self.seatmaps, id).filter(|m| m.built.elapsed() < SEATMAP_MAX_AGE)
+                    {
+                        return hit(map);
+                    }
+                }
+                flight.lock().await
+            }
+        };
         if let Some(map) = get(&self.seatmaps, id).filter(|m| usable(m)) {
             return hit(map);
         }
