@@ -143,6 +143,9 @@ pub struct Caches {
     /// When the last failed read of each flight began: requests that waited for it fail at once
     /// (503) instead of each retrying in turn behind the same dead node.
     failed: RwLock<HashMap<(EventId, &'static str), Instant>>,
+    /// Held while a venue layout is read from Postgres (once per venue and process): when a
+    /// sale opens, every request misses at once, and each would read every seat of the venue.
+    venue_loading: tokio::sync::Mutex<()>,
 }
 
 /// Held while one read of an event's state from Redis runs.
@@ -223,6 +226,10 @@ impl Caches {
                 .cache_total
                 .with_label_values(&["venue", "hit"])
                 .inc();
+            return Ok(layout);
+        }
+        let _one_load = self.venue_loading.lock().await;
+        if let Some(layout) = get(&self.venues, &venue_id.to_owned()) {
             return Ok(layout);
         }
         app.metrics

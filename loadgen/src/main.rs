@@ -39,21 +39,28 @@ enum Command {
         #[arg(long, env = "BENCH_COMMIT", default_value = "unknown")]
         commit: String,
     },
+    /// Only the hold storm, at one rate (for profiling the hold path: scripts/profile-holds).
+    Holds {
+        /// Holds started per second.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// For how long.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Public API base URL (default: from SEATS_HTTP__ADDR).
+        #[arg(long)]
+        api: Option<String>,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     settings::init_tracing();
     let cli = Cli::parse();
-    let Command::Bench {
-        smoke,
-        out,
-        json,
-        api,
-        command,
-        commit,
-    } = cli.command;
     let settings = settings::Settings::load()?;
+    let api = match &cli.command {
+        Command::Bench { api, .. } | Command::Holds { api, .. } => api.clone(),
+    };
     let keys = gateway::auth::Keys::from_settings(&settings)?;
     let coordinator = Arc::new(
         coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
@@ -70,6 +77,35 @@ async fn main() -> anyhow::Result<()> {
         coordinator,
         keys: Arc::new(keys),
         database_url: settings.database.url.clone(),
+    };
+    let (smoke, out, json, command, commit) = match cli.command {
+        Command::Holds { rate, seconds, .. } => {
+            let id = loadgen::run_id();
+            let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
+            let event = format!("profile-holds-{id}");
+            let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);
+            let buyers = loadgen::scenarios::Buyers::new(&target, &format!("p-{id}"), 1_000)?;
+            let storm = loadgen::scenarios::Storm {
+                event,
+                seats,
+                contention: 0.0,
+                hot: 100,
+                release: true,
+            };
+            let schedule =
+                loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
+            let s = loadgen::scenarios::holds(&target, &buyers, &storm, &schedule).await;
+            println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            return Ok(());
+        }
+        Command::Bench {
+            smoke,
+            out,
+            json,
+            command,
+            commit,
+            ..
+        } => (smoke, out, json, command, commit),
     };
     let plan = if smoke {
         loadgen::bench::Plan::smoke()
