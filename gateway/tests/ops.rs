@@ -31,6 +31,19 @@ fn repo() -> std::path::PathBuf {
         .to_owned()
 }
 
+/// A histogram's series name without its `_bucket`, `_sum` or `_count` suffix.
+fn base_name(name: &str) -> &str {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name)
+}
+
+/// A JSON answer of Prometheus's API.
+async fn api(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Metric names (not recording rules: those hold a colon) the alerts and the dashboard read.
 fn metrics_used() -> BTreeSet<String> {
     let mut text = std::fs::read_to_string(repo().join("ops/prometheus/alerts.yml")).unwrap();
@@ -57,13 +70,7 @@ fn metrics_used() -> BTreeSet<String> {
                 .count();
             let after = rest.as_bytes().get(len).copied();
             if after != Some(b':') {
-                let mut name = rest[..len].to_owned();
-                for suffix in ["_bucket", "_sum", "_count"] {
-                    if let Some(base) = name.strip_suffix(suffix) {
-                        name = base.to_owned();
-                    }
-                }
-                names.insert(name);
+                names.insert(base_name(&rest[..len]).to_owned());
             }
             i += len.max(1);
         } else {
@@ -257,26 +264,13 @@ async fn prometheus_scrapes_both_processes_during_a_sale_and_every_dashboard_met
     assert_eq!(held, 1.0);
 
     // Every metric the alerts and the dashboard read is exported by one of the processes.
-    let names: Value = http
-        .get(format!("{prom}/api/v1/label/__name__/values"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let names = api(&http, format!("{prom}/api/v1/label/__name__/values")).await;
     let exported: BTreeSet<String> = names["data"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|n| n.as_str())
-        .map(|n| {
-            ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| n.strip_suffix(s))
-                .unwrap_or(n)
-                .to_owned()
-        })
+        .map(|n| base_name(n).to_owned())
         .collect();
     let used = metrics_used();
     assert!(used.len() >= 20, "the parser found the metrics: {used:?}");
@@ -290,14 +284,7 @@ async fn prometheus_scrapes_both_processes_during_a_sale_and_every_dashboard_met
     // correctness alert fires on a healthy sale.
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        let rules: Value = http
-            .get(format!("{prom}/api/v1/rules"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let rules = api(&http, format!("{prom}/api/v1/rules")).await;
         let groups = rules["data"]["groups"]
             .as_array()
             .cloned()

@@ -236,16 +236,11 @@ async fn post(
     if let Some(a) = admission {
         req = req.header("x-admission-token", a);
     }
-    let res = req.send().await.map_err(|e| Outcome::transport(&e))?;
-    let status = res.status();
-    Ok((status, res.json().await.unwrap_or(Value::Null)))
+    call_json(req).await
 }
 
-async fn call_json(
-    t: &Target,
-    req: reqwest::RequestBuilder,
-) -> Result<(StatusCode, Value), Outcome> {
-    let _ = t;
+/// Sends `req`; the status and the JSON body (null when there is none).
+async fn call_json(req: reqwest::RequestBuilder) -> Result<(StatusCode, Value), Outcome> {
     let res = req.send().await.map_err(|e| Outcome::transport(&e))?;
     let status = res.status();
     Ok((status, res.json().await.unwrap_or(Value::Null)))
@@ -298,7 +293,7 @@ pub async fn queue_polls(
                 .http
                 .get(format!("{}/events/{event}/queue/{}", t.api, tickets[k]))
                 .bearer_auth(token);
-            match call_json(&t, req).await {
+            match call_json(req).await {
                 Ok((s, _)) => Outcome::from_status(s.as_u16(), &[200], &[]),
                 Err(o) => o,
             }
@@ -443,7 +438,7 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                 }
                 let began = Instant::now();
                 let req = t.http.get(format!("{}/events/{}/queue/{id}", t.api, sale.event)).bearer_auth(token);
-                match call_json(t, req).await {
+                match call_json(req).await {
                     Ok((StatusCode::OK, v)) => {
                         timed(1, began, &Outcome::Ok);
                         view = v;

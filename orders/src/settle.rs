@@ -52,14 +52,8 @@ pub async fn settle(svc: &Services, payment: &Payment) -> Result<Settled, Orders
         }
         _ => return Ok(Settled::NotCaptured),
     }
-    match paid_with_now(svc, order).await? {
-        Some(p) if p == payment.id => return Ok(Settled::Paid),
-        Some(_) => {
-            svc.payments.refund(&payment.id).await?;
-            tracing::warn!(%order, payment = %payment.id, "a second payment for a paid order; refunded");
-            return Ok(Settled::Refunded);
-        }
-        None => {}
+    if let Some(settled) = settle_written(svc, order, payment).await? {
+        return Ok(settled);
     }
     let Some(hold) = payment
         .metadata
@@ -81,14 +75,8 @@ pub async fn settle(svc: &Services, payment: &Payment) -> Result<Settled, Orders
             // seats from the pinned hold is already in Postgres (read again, not refunded!). Or
             // the hold expired, was released or lost: the seats may be someone else's, and the
             // money goes back.
-            match paid_with_now(svc, order).await? {
-                Some(p) if p == payment.id => return Ok(Settled::Paid),
-                Some(_) => {
-                    svc.payments.refund(&payment.id).await?;
-                    tracing::warn!(%order, payment = %payment.id, "a second payment for a paid order; refunded");
-                    return Ok(Settled::Refunded);
-                }
-                None => {}
+            if let Some(settled) = settle_written(svc, order, payment).await? {
+                return Ok(settled);
             }
             svc.payments.refund(&payment.id).await?;
             tracing::warn!(%order, payment = %payment.id, outcome = ?other,
@@ -121,13 +109,26 @@ pub async fn settle(svc: &Services, payment: &Payment) -> Result<Settled, Orders
     Ok(Settled::Queued)
 }
 
-/// The payment the order was paid with, if it is written.
-async fn paid_with_now(svc: &Services, order: Uuid) -> Result<Option<String>, OrdersError> {
+/// When the order is written: paid with this payment (kept), or with another one (this one is
+/// refunded). `None` while the order is not written.
+async fn settle_written(
+    svc: &Services,
+    order: Uuid,
+    payment: &Payment,
+) -> Result<Option<Settled>, OrdersError> {
     let row: Option<(String,)> = sqlx::query_as("SELECT payment_ref FROM orders WHERE id = $1")
         .bind(order)
         .fetch_optional(&svc.db)
         .await?;
-    Ok(row.map(|(p,)| p))
+    match row {
+        None => Ok(None),
+        Some((p,)) if p == payment.id => Ok(Some(Settled::Paid)),
+        Some(_) => {
+            svc.payments.refund(&payment.id).await?;
+            tracing::warn!(%order, payment = %payment.id, "a second payment for a paid order; refunded");
+            Ok(Some(Settled::Refunded))
+        }
+    }
 }
 
 async fn mark_attempt(svc: &Services, order: Uuid, status: &str) -> Result<(), OrdersError> {
