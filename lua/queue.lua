@@ -3,31 +3,47 @@
   lazy lottery draw and the lazy token bucket (scripts cannot call each other).
 
     join   a buyer joins; one ticket per buyer (a second join returns the first ticket)
-    poll   where a ticket stands (the hottest call of a sale: O(1) apart from the one-time draw)
+    poll   where a ticket stands (the hottest call of a sale: O(1) apart from the one-time draw
+           and O(log n) reads of the marks when admitting)
     done   the ticket's buyer finished checkout: one admission is handed back to the bucket, so
            the next buyer gets in sooner
     status the room as a whole (ticket ignored)
 
   KEYS[1]  cfg      HASH    mode (queue|lottery), rate (admissions/s), burst, window_ms,
-                            opens_ms (sale opening, unix ms), seed (lottery; revealed after the draw)
+                            opens_ms (sale opening, unix ms), seed (lottery; revealed after the
+                            draw), per_free_seat (most buyers shopping per free seat; 0 = off)
                                                                              seat:{q:E}:cfg
   KEYS[2]  users    HASH    user_id -> ticket
   KEYS[3]  tickets  HASH    ticket -> position (1-based admission order; 0 = lottery pre-queue,
                             not drawn yet)
   KEYS[4]  pre      LIST    lottery pre-queue tickets, in joining order
   KEYS[5]  state    HASH    joined (positions handed out), admitted (admitted up to this position),
-                            tokens, last_ms (the token bucket), drawn (1 once the lottery ran)
+                            tokens, last_ms (the token bucket), drawn (1 once the lottery ran),
+                            done (checkouts finished), free (the last seats-free figure told)
   KEYS[6]  admitted HASH    ticket -> unix ms it was first seen admitted (its window starts);
-                            ticket:done -> 1 once its buyer finished checkout
+                            ticket:done -> 1 once its buyer finished checkout;
+                            ticket:joined -> unix ms it joined
   KEYS[7]  owners   HASH    ticket -> user_id
+  KEYS[8]  marks    ZSET    "second:admitted:done" scored by that second (ms): the room's counts
+                            at each second they changed, kept one window back, so the buyers
+                            shopping now are the admissions of the last window minus its
+                            finished checkouts
   ARGV[1]  op               join | poll | done | status
   ARGV[2]  user_id          join, done: the buyer; poll: the caller, who must own the ticket
   ARGV[3]  ticket           join: a fresh ticket id from the caller, used only if the buyer has
                             none; poll: the ticket; done, status: ignored
+  ARGV[4]  free             seats free now as the caller knows them (-1: unknown, the last figure
+                            told is used; none yet: not tied). Admission is tied to it: buyers
+                            shopping stay under ceil(free * per_free_seat); the bucket's tokens
+                            wait (up to burst) until seats come back
 
-  Returns  {code, position, admitted_upto, joined, admitted_at_ms, now_ms, ticket, rate, window_ms, opens_ms}
+  Returns  {code, position, admitted_upto, joined, admitted_at_ms, now_ms, ticket, rate, window_ms,
+            opens_ms, waited_ms, shopping}
            code 0 waiting, 1 in the lottery pre-queue (not drawn yet), 2 admitted (admitted_at_ms
-           is when it was first seen admitted: its shopping window starts there), 3 done
+           is when it was first seen admitted: its shopping window starts there), 3 done;
+           waited_ms: on the call that first sees the ticket admitted, how long it waited (from
+           joining, or from the opening if it joined before); -1 otherwise;
+           shopping: status only, the buyers shopping now; -1 otherwise
            {-1}             the event has no waiting room
            {-2}             poll/done: unknown ticket (done: the buyer has none)
            {-3}             poll: another buyer's ticket
@@ -37,8 +53,8 @@
   needed. The draw orders the pre-queue by SHA1(seed .. ':' .. ticket) once, at the first call
   after the opening (O(pre-queue) that one time: ~100,000 SHA1s and a sort).
 ]]
-local cfg, users, tickets, pre, state, admitted, owners = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local op, user, ticket = ARGV[1], ARGV[2], ARGV[3]
+local cfg, users, tickets, pre, state, admitted, owners, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local op, user, ticket, free = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4] or '-1')
 
 local mode = redis.call('HGET', cfg, 'mode')
 if not mode or mode == 'open' then
@@ -68,23 +84,60 @@ local function draw()
   redis.call('HSET', state, 'joined', joined + #keyed, 'drawn', '1')
 end
 
+-- The room's counts at each second they change, one window back (plus the newest older mark,
+-- the base the window is measured from).
+local function mark(upto, done)
+  local sec = now - now % 1000
+  redis.call('ZREMRANGEBYSCORE', marks, sec, sec)
+  redis.call('ZADD', marks, sec, sec .. ':' .. upto .. ':' .. done)
+end
+
+-- Buyers shopping now: admitted within the last window, minus checkouts finished in it (an
+-- admission older than the window has lapsed). Approximate by design (to the second, and a
+-- checkout finished in the window by a buyer admitted before it counts against the window).
+local function shopping(upto, done)
+  local window = tonumber(redis.call('HGET', cfg, 'window_ms') or '600000')
+  local base = redis.call('ZREVRANGEBYSCORE', marks, now - window, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  local base_upto, base_done = 0, 0
+  if #base > 0 then
+    local _, u, d = string.match(base[1], '^(%d+):(%d+):(%d+)$')
+    base_upto, base_done = tonumber(u), tonumber(d)
+    redis.call('ZREMRANGEBYSCORE', marks, '-inf', '(' .. base[2])
+  end
+  return math.max(0, (upto - base_upto) - (done - base_done))
+end
+
 -- The token bucket: `rate` admissions a second, at most `burst` at once, from the opening.
 -- Lazy but exact: the number waiting changes only at calls (joins run this first), so between
 -- two calls tokens flow straight into admissions while anyone waits, and only what is left
--- over is capped at `burst`.
+-- over is capped at `burst`. Tied to the inventory (ARGV[4]): admissions stop while the buyers
+-- shopping reach ceil(free * per_free_seat), and the tokens wait (capped at burst).
 local function advance()
   if now < opens then
     return
   end
   local rate = tonumber(redis.call('HGET', cfg, 'rate') or '1')
   local burst = tonumber(redis.call('HGET', cfg, 'burst') or '1')
-  local s = redis.call('HMGET', state, 'joined', 'admitted', 'tokens', 'last_ms')
+  local s = redis.call('HMGET', state, 'joined', 'admitted', 'tokens', 'last_ms', 'done')
   local joined, upto = tonumber(s[1] or '0'), tonumber(s[2] or '0')
   local tokens, last = tonumber(s[3] or tostring(burst)), tonumber(s[4] or tostring(opens))
+  local done = tonumber(s[5] or '0')
   if last < opens then last = opens end
   local available = tokens + (now - last) * rate / 1000
   local n = math.max(0, math.min(math.floor(available), joined - upto))
-  upto = upto + n
+  local per_free_seat = tonumber(redis.call('HGET', cfg, 'per_free_seat') or '0')
+  if free >= 0 then
+    redis.call('HSET', state, 'free', free)
+  else
+    free = tonumber(redis.call('HGET', state, 'free') or '-1')
+  end
+  if n > 0 and free >= 0 and per_free_seat > 0 then
+    n = math.max(0, math.min(n, math.ceil(free * per_free_seat) - shopping(upto, done)))
+  end
+  if n > 0 then
+    upto = upto + n
+    mark(upto, done)
+  end
   tokens = math.min(burst, available - n)
   redis.call('HSET', state, 'admitted', upto, 'tokens', tostring(tokens), 'last_ms', now)
 end
@@ -96,6 +149,7 @@ if op == 'join' then
   else
     redis.call('HSET', users, user, ticket)
     redis.call('HSET', owners, ticket, user)
+    redis.call('HSET', admitted, ticket .. ':joined', now)
     draw()
     advance()
     if mode == 'lottery' and redis.call('HGET', state, 'drawn') ~= '1' then
@@ -113,7 +167,8 @@ local upto, joined = tonumber(s[1] or '0'), tonumber(s[2] or '0')
 local c = redis.call('HMGET', cfg, 'rate', 'window_ms')
 local rate, window = c[1] or '1', tonumber(c[2] or '600000')
 if op == 'status' then
-  return {0, 0, upto, joined, 0, now, '', rate, window, opens}
+  local done = tonumber(redis.call('HGET', state, 'done') or '0')
+  return {0, 0, upto, joined, 0, now, '', rate, window, opens, -1, shopping(upto, done)}
 end
 if op == 'done' then
   ticket = redis.call('HGET', users, user)
@@ -129,22 +184,29 @@ if op == 'poll' and redis.call('HGET', owners, ticket) ~= user then
   return {-3}
 end
 pos = tonumber(pos)
-local code, at = 0, 0
+local code, at, waited = 0, 0, -1
 if pos == 0 then
   code = 1
 elseif pos <= upto then
   code = 2
-  redis.call('HSETNX', admitted, ticket, now)
+  if redis.call('HSETNX', admitted, ticket, now) == 1 then
+    local joined_at = tonumber(redis.call('HGET', admitted, ticket .. ':joined') or '-1')
+    if joined_at >= 0 then
+      waited = now - math.max(joined_at, opens)
+    end
+  end
   at = tonumber(redis.call('HGET', admitted, ticket))
   if op == 'done' and redis.call('HGET', admitted, ticket .. ':done') ~= '1' then
-    -- Checkout finished: the admission is handed back (once per ticket).
+    -- Checkout finished: the admission is handed back (once per ticket), and the buyer no
+    -- longer counts as shopping.
     redis.call('HSET', admitted, ticket .. ':done', '1')
     local burst = tonumber(redis.call('HGET', cfg, 'burst') or '1')
     local tokens = tonumber(redis.call('HGET', state, 'tokens') or '0')
     redis.call('HSET', state, 'tokens', tostring(math.min(burst, tokens + 1)))
+    mark(upto, redis.call('HINCRBY', state, 'done', 1))
   end
   if redis.call('HGET', admitted, ticket .. ':done') == '1' then
     code = 3
   end
 end
-return {code, pos, upto, joined, at, now, ticket, rate, window, opens}
+return {code, pos, upto, joined, at, now, ticket, rate, window, opens, waited, -1}

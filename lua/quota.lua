@@ -8,7 +8,7 @@
   KEYS[2]  counts   HASH    hold_id -> seats
   ARGV[1]  op               take | extend | sold | release
   ARGV[2]  hold_id
-  ARGV[3]  seats            take: how many
+  ARGV[3]  seats            take, sold: how many
   ARGV[4]  expires_ms       take, extend: the hold's expiry
   ARGV[5]  limit            take: the event's per-buyer limit
 
@@ -17,6 +17,9 @@
 
   Cluster: both KEYS share the hash tag {quota:E:U}.   Clock: redis TIME.
   Holds that expired drop out by their score (purged on every take): no process is needed.
+  `sold` writes the count whether or not it was there: the durable writer and the reconciler's
+  repair send it for every paid order, so a count lost in a failover (soft state, like a hold)
+  is counted again from Postgres and the limit holds after one.
 ]]
 local holds, counts = KEYS[1], KEYS[2]
 local op, hold = ARGV[1], ARGV[2]
@@ -54,7 +57,8 @@ if op == 'take' then
 elseif op == 'extend' then
   redis.call('ZADD', holds, 'XX', 'GT', tonumber(ARGV[4]), hold)
 elseif op == 'sold' then
-  redis.call('ZADD', holds, 'XX', '+inf', hold)
+  redis.call('ZADD', holds, '+inf', hold)
+  redis.call('HSET', counts, hold, tonumber(ARGV[3]))
 elseif op == 'release' then
   redis.call('ZREM', holds, hold)
   redis.call('HDEL', counts, hold)

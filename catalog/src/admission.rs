@@ -27,6 +27,11 @@ pub struct AdmissionSettings {
     /// Most seats one buyer may hold and buy for the event (1 to 100).
     #[serde(default = "default_max_tickets")]
     pub max_tickets_per_buyer: i32,
+    /// Admission tied to what is left: at most this many buyers shopping at once (admitted,
+    /// within their window, not finished) per seat still free; 0 = not tied (0 to 1,000). No
+    /// point admitting 100,000 buyers for 200 seats: the rest wait, and are told their outlook.
+    #[serde(default = "default_shoppers_per_free_seat")]
+    pub shoppers_per_free_seat: f64,
 }
 
 fn default_rate() -> f64 {
@@ -40,6 +45,9 @@ fn default_window() -> i32 {
 }
 fn default_max_tickets() -> i32 {
     8
+}
+fn default_shoppers_per_free_seat() -> f64 {
+    2.0
 }
 
 /// An event's admission, as the API shows it.
@@ -85,6 +93,9 @@ impl AdmissionSettings {
         if !(1..=100).contains(&self.max_tickets_per_buyer) {
             return Err(InvalidAdmission::OutOfRange("max_tickets_per_buyer"));
         }
+        if !(0.0..=1_000.0).contains(&self.shoppers_per_free_seat) {
+            return Err(InvalidAdmission::OutOfRange("shoppers_per_free_seat"));
+        }
         Ok(())
     }
 }
@@ -95,6 +106,7 @@ type Row = (
     i32,
     i32,
     i32,
+    f64,
     chrono::DateTime<chrono::Utc>,
     Option<String>,
     Option<String>,
@@ -120,25 +132,29 @@ fn mode_text(mode: AdmissionMode) -> &'static str {
 pub async fn get_admission(pool: &PgPool, event: &str) -> Result<Option<Admission>, CatalogError> {
     let row: Option<Row> = sqlx::query_as(
         "SELECT admission_mode, admission_rate, admission_burst, admission_window_secs,
-                max_tickets_per_buyer, sale_opens_at, lottery_seed, lottery_seed_sha256
+                max_tickets_per_buyer, admission_shoppers_per_free_seat, sale_opens_at,
+                lottery_seed, lottery_seed_sha256
          FROM events WHERE id = $1",
     )
     .bind(event)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(
-        |(mode, rate, burst, window, max_tickets, opens_at, seed, seed_sha256)| Admission {
-            event_id: event.to_owned(),
-            settings: AdmissionSettings {
-                mode: mode_of(&mode),
-                rate_per_second: rate,
-                burst,
-                window_seconds: window,
-                max_tickets_per_buyer: max_tickets,
-            },
-            opens_at,
-            lottery_seed_sha256: seed_sha256,
-            lottery_seed: seed,
+        |(mode, rate, burst, window, max_tickets, per_free_seat, opens_at, seed, seed_sha256)| {
+            Admission {
+                event_id: event.to_owned(),
+                settings: AdmissionSettings {
+                    mode: mode_of(&mode),
+                    rate_per_second: rate,
+                    burst,
+                    window_seconds: window,
+                    max_tickets_per_buyer: max_tickets,
+                    shoppers_per_free_seat: per_free_seat,
+                },
+                opens_at,
+                lottery_seed_sha256: seed_sha256,
+                lottery_seed: seed,
+            }
         },
     ))
 }
@@ -174,7 +190,8 @@ pub async fn set_admission(
     sqlx::query(
         "UPDATE events SET admission_mode = $2, admission_rate = $3, admission_burst = $4,
                 admission_window_secs = $5, max_tickets_per_buyer = $6,
-                lottery_seed = $7, lottery_seed_sha256 = $8
+                lottery_seed = $7, lottery_seed_sha256 = $8,
+                admission_shoppers_per_free_seat = $9
          WHERE id = $1",
     )
     .bind(event.as_str())
@@ -185,6 +202,7 @@ pub async fn set_admission(
     .bind(settings.max_tickets_per_buyer)
     .bind(&seed)
     .bind(&seed_sha256)
+    .bind(settings.shoppers_per_free_seat)
     .execute(pool)
     .await?;
     let Some(admission) = get_admission(pool, event.as_str()).await? else {
@@ -210,6 +228,7 @@ pub async fn push(
                 burst: s.burst as u64,
                 window_ms: s.window_seconds as u64 * 1000,
                 opens_at_ms: admission.opens_at.timestamp_millis(),
+                shoppers_per_free_seat: s.shoppers_per_free_seat,
                 seed: admission.lottery_seed.clone().unwrap_or_default(),
             },
         )

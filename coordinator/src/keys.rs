@@ -84,6 +84,8 @@ pub struct QueueKeys {
     pub admitted: String,
     /// HASH ticket -> user.
     pub owners: String,
+    /// ZSET: admissions and finished checkouts by second, for the buyers shopping now.
+    pub marks: String,
 }
 
 /// Keys of an event's waiting room: one tag per event, so every queue operation is one script
@@ -98,6 +100,7 @@ pub fn queue(event: &EventId) -> QueueKeys {
         state: format!("seat:{tag}:state"),
         admitted: format!("seat:{tag}:admitted"),
         owners: format!("seat:{tag}:owners"),
+        marks: format!("seat:{tag}:marks"),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct QueueConfig {
     pub opens_at_ms: i64,
     /// The lottery's seed (secret until the draw; empty for a plain queue).
     pub seed: String,
+    /// At most this many buyers shopping at once per seat still free (0: admission is not tied
+    /// to the inventory).
+    pub shoppers_per_free_seat: f64,
 }
 
 /// Where a ticket stands.
@@ -75,6 +78,12 @@ pub struct TicketView {
     pub window_ms: i64,
     /// The opening, unix ms.
     pub opens_at_ms: i64,
+    /// Set on the call that first saw this ticket admitted: how long its buyer waited, ms (from
+    /// joining, or from the opening for a lottery pre-queue ticket).
+    pub waited_ms: Option<i64>,
+    /// Buyers shopping now (admitted within the last window, minus those who finished): only
+    /// for `status`.
+    pub shopping: Option<u64>,
 }
 
 impl TicketView {
@@ -143,6 +152,7 @@ impl Coordinator {
                     ("burst", config.burst.to_string()),
                     ("window_ms", config.window_ms.to_string()),
                     ("opens_ms", config.opens_at_ms.to_string()),
+                    ("per_free_seat", config.shoppers_per_free_seat.to_string()),
                 ],
             )
             .await?;
@@ -158,6 +168,7 @@ impl Coordinator {
         op: &str,
         user: Option<&UserId>,
         ticket: &str,
+        free: Option<u64>,
     ) -> Result<QueueOutcome, CoordinatorError> {
         let k = keys::queue(event);
         let script = &self.scripts.queue;
@@ -167,12 +178,13 @@ impl Coordinator {
                 .run(
                     self.client(),
                     vec![
-                        k.cfg, k.users, k.tickets, k.pre, k.state, k.admitted, k.owners,
+                        k.cfg, k.users, k.tickets, k.pre, k.state, k.admitted, k.owners, k.marks,
                     ],
                     vec![
                         op.to_owned(),
                         user.map(ToString::to_string).unwrap_or_default(),
                         ticket.to_owned(),
+                        free.map_or_else(|| "-1".to_owned(), |f| f.to_string()),
                     ],
                 )
                 .await?,
@@ -198,27 +210,33 @@ impl Coordinator {
             rate_per_sec: reply.string(7)?.parse().unwrap_or(1.0),
             window_ms: reply.int(8)?,
             opens_at_ms: reply.int(9)?,
+            waited_ms: Some(reply.int(10)?).filter(|w| *w >= 0),
+            shopping: u64::try_from(reply.int(11)?).ok(),
         }))
     }
 
-    /// The buyer joins (or finds their ticket again).
+    /// The buyer joins (or finds their ticket again). `free`: seats free now, when known (the
+    /// admission is tied to it, see [`QueueConfig::shoppers_per_free_seat`]; `None` keeps the
+    /// last figure told).
     pub async fn queue_join(
         &self,
         event: &EventId,
         user: &UserId,
+        free: Option<u64>,
     ) -> Result<QueueOutcome, CoordinatorError> {
         let fresh = uuid::Uuid::new_v4().to_string();
-        self.queue_op(event, "join", Some(user), &fresh).await
+        self.queue_op(event, "join", Some(user), &fresh, free).await
     }
 
-    /// Where the buyer's ticket stands (the buyer must own it).
+    /// Where the buyer's ticket stands (the buyer must own it). `free` as for [`Self::queue_join`].
     pub async fn queue_poll(
         &self,
         event: &EventId,
         user: &UserId,
         ticket: &str,
+        free: Option<u64>,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "poll", Some(user), ticket).await
+        self.queue_op(event, "poll", Some(user), ticket, free).await
     }
 
     /// The buyer finished checkout: their admission is handed back to the bucket.
@@ -227,12 +245,16 @@ impl Coordinator {
         event: &EventId,
         user: &UserId,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "done", Some(user), "").await
+        self.queue_op(event, "done", Some(user), "", None).await
     }
 
     /// The room as a whole (`position` and `ticket` empty).
-    pub async fn queue_status(&self, event: &EventId) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "status", None, "").await
+    pub async fn queue_status(
+        &self,
+        event: &EventId,
+        free: Option<u64>,
+    ) -> Result<QueueOutcome, CoordinatorError> {
+        self.queue_op(event, "status", None, "", free).await
     }
 
     /// The lottery's pre-queue in joining order (published with the seed, so anyone can
@@ -324,14 +346,16 @@ impl Coordinator {
             .map(|_| ())
     }
 
-    /// The hold was bought: its seats count for good.
+    /// The hold was bought: its `seats` count for good. Idempotent, and written whether or not
+    /// the count was there (a count lost in a failover is restored from the order).
     pub async fn sold_quota(
         &self,
         event: &EventId,
         user: &UserId,
         hold: &crate::HoldId,
+        seats: usize,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "sold", hold, 0, 0, 0)
+        self.quota_op(event, user, "sold", hold, seats, 0, 0)
             .await
             .map(|_| ())
     }

@@ -27,6 +27,8 @@ pub struct Metrics {
     pub queue_admitted: prometheus::IntGaugeVec,
     /// The wait announced to each buyer joining a room, seconds.
     pub queue_expected_wait_seconds: prometheus::Histogram,
+    /// The wait each buyer actually had, joining to first seen admitted, seconds.
+    pub queue_wait_seconds: prometheus::Histogram,
     /// Charges, by what the provider answered (succeeded, declined, requires_action, timeout, error).
     pub payments_total: IntCounterVec,
     /// Postgres pool saturation, read when scraped.
@@ -103,6 +105,15 @@ impl Metrics {
                 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
             ]),
         )?;
+        let queue_wait_seconds = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new(
+                "gateway_queue_wait_seconds",
+                "The wait buyers actually had in a room: joining (or the opening) to first seen admitted",
+            )
+            .buckets(vec![
+                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+            ]),
+        )?;
         let cache_total = IntCounterVec::new(
             Opts::new(
                 "gateway_cache_lookups_total",
@@ -155,6 +166,7 @@ impl Metrics {
         registry.register(Box::new(queue_waiting.clone()))?;
         registry.register(Box::new(queue_admitted.clone()))?;
         registry.register(Box::new(queue_expected_wait_seconds.clone()))?;
+        registry.register(Box::new(queue_wait_seconds.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
         Ok(Self {
@@ -170,6 +182,7 @@ impl Metrics {
             queue_waiting,
             queue_admitted,
             queue_expected_wait_seconds,
+            queue_wait_seconds,
             payments_total,
             db_pool,
         })

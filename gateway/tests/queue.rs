@@ -240,7 +240,7 @@ async fn the_queue_admits_in_joining_order_at_its_rate_and_only_admitted_buyers_
 }
 
 async fn status_of(gw: &Gw, event: &EventId) -> coordinator::queue::TicketView {
-    match gw.app.coordinator.queue_status(event).await.unwrap() {
+    match gw.app.coordinator.queue_status(event, None).await.unwrap() {
         coordinator::queue::QueueOutcome::Ticket(t) => t,
         other => panic!("{other:?}"),
     }
@@ -528,6 +528,154 @@ async fn a_buyer_holds_and_buys_at_most_the_events_ticket_limit_even_concurrentl
     db.drop().await;
 }
 
+/// Admission tied to what is left: the buyers shopping stay under ceil(free x
+/// shoppers_per_free_seat) whatever the bucket's rate; a finished checkout makes room for the
+/// next; with nothing free nobody more gets in. The wait each buyer actually had is recorded
+/// once, when their admission is first seen.
+#[tokio::test]
+async fn admission_follows_the_seats_left_and_each_actual_wait_is_recorded_once() {
+    use coordinator::queue::{QueueOutcome, TicketStatus, TicketView};
+    let (gw, db, event) = setup("qinv").await;
+    for bad in [-1.0, 1000.5] {
+        let (s, v) = set_admission(
+            &gw,
+            &event,
+            json!({"mode": "queue", "shoppers_per_free_seat": bad}),
+        )
+        .await;
+        assert_error(s, &v, 422, "invalid_admission");
+    }
+    let (s, v) = set_admission(
+        &gw,
+        &event,
+        json!({"mode": "queue", "rate_per_second": 1000.0, "burst": 1000, "shoppers_per_free_seat": 1.0}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["shoppers_per_free_seat"], json!(1.0), "{v}");
+    let c = &gw.app.coordinator;
+    let ticket = |o: QueueOutcome| -> TicketView {
+        match o {
+            QueueOutcome::Ticket(t) => t,
+            other => panic!("{other:?}"),
+        }
+    };
+    let users: Vec<UserId> = (0..10)
+        .map(|i| UserId::parse(&format!("inv{i}")).unwrap())
+        .collect();
+    for u in &users {
+        ticket(c.queue_join(&event, u, Some(3)).await.unwrap());
+    }
+    let event_ref = &event;
+    let status =
+        |free: Option<u64>| async move { ticket(c.queue_status(event_ref, free).await.unwrap()) };
+    // 3 seats free, one shopper per free seat: 3 admitted, although the bucket (1000/s, burst
+    // 1000) would let all 10 in.
+    let st = status(Some(3)).await;
+    assert_eq!((st.admitted_upto, st.shopping), (3, Some(3)), "{st:?}");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(status(Some(3)).await.admitted_upto, 3);
+    // Nothing free (all held): nobody more.
+    assert_eq!(status(Some(0)).await.admitted_upto, 3);
+    // One buyer finishes checkout: one more gets in.
+    let done = ticket(c.queue_done(&event, &users[0]).await.unwrap());
+    assert_eq!(done.status, TicketStatus::Done);
+    let st = status(Some(3)).await;
+    assert_eq!((st.admitted_upto, st.shopping), (4, Some(3)), "{st:?}");
+    // More seats free: more buyers in. A caller that does not know keeps the last figure told.
+    assert_eq!(status(Some(5)).await.admitted_upto, 6);
+    assert_eq!(status(None).await.admitted_upto, 6);
+    assert_eq!(status(Some(100)).await.admitted_upto, 10);
+
+    // The actual wait: a buyer joins while nothing is free, waits, and is admitted at a look
+    // that finds seats free (the gateway's seat map); observed once, on that first look.
+    let late = UserId::parse("inv-late").unwrap();
+    let waiting = ticket(c.queue_join(&event, &late, Some(0)).await.unwrap());
+    assert_eq!(waiting.status, TicketStatus::Waiting, "{waiting:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, first) = poll(&gw, &event, "inv-late", &waiting.ticket).await;
+    assert_eq!(first["status"], "admitted", "{first}");
+    let (_, again) = poll(&gw, &event, "inv-late", &waiting.ticket).await;
+    assert_eq!(again["status"], "admitted", "{again}");
+    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sum: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_queue_wait_seconds_sum "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!((0.3..10.0).contains(&sum), "waited {sum} s");
+    assert!(
+        metrics.contains("gateway_queue_wait_seconds_count 1\n"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("gateway_queue_wait"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    db.drop().await;
+}
+
+/// The buyer's ticket count is Redis soft state, like a hold: a failover may lose it. Bought seats
+/// are counted again from Postgres by the reconciler's repair, so the limit holds after one.
+#[tokio::test]
+async fn a_ticket_count_lost_in_a_failover_is_counted_again_from_postgres() {
+    use fred::prelude::*;
+    let (gw, db, event) = setup("tlost").await;
+    let (s, v) = set_admission(
+        &gw,
+        &event,
+        json!({"mode": "open", "max_tickets_per_buyer": 2}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let alice = token("alice", Role::Buyer);
+    let (s, held) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "c1", "user_id": "alice", "seat_ids": ["orch-A-1", "orch-A-2"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{held}");
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{}/commit", held["hold_id"].as_str().unwrap()),
+            Some(&alice),
+            Some(json!({"idempotency_key": "k", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The failover: the count's keys are gone (both live in one slot, lost together).
+    let (holds, counts) = coordinator::keys::quota(&event, &UserId::parse("alice").unwrap());
+    let redis = gw.app.coordinator.redis().next().clone();
+    let gone: i64 = redis.del(vec![holds, counts]).await.unwrap();
+    assert_eq!(gone, 2, "the order's seats were counted");
+    // One whole reconciliation pass after the loss.
+    let passes = gw
+        .reconciler_metrics()
+        .passes_total
+        .with_label_values(&["repair_ok"])
+        .get();
+    gw.reconciled(passes + 2).await;
+    let (s, v) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "c2", "user_id": "alice", "seat_ids": ["orch-A-3"]}),
+        )
+        .await;
+    assert_error(s, &v, 409, "ticket_limit");
+    assert_eq!(v["error"]["details"]["counted"], json!(2), "{v}");
+    db.drop().await;
+}
+
 /// When nothing is left to buy (every seat sold or blocked, none held), the room says so to
 /// everyone waiting and to newcomers, and tells them to look again only rarely; a held seat
 /// keeps hope.
@@ -545,6 +693,7 @@ async fn a_sold_out_room_tells_waiting_buyers_to_stop_polling() {
     assert_eq!(first["status"], "admitted", "{first}");
     let waiting = join(&gw, &event, "second").await;
     assert_eq!(waiting["status"], "waiting", "{waiting}");
+    assert_eq!(waiting["outlook"], "possible", "{waiting}");
     let ticket = waiting["ticket"].as_str().unwrap().to_owned();
     // The admitted buyer holds one seat; every other seat is blocked by the organizer.
     let admission = first["admission_token"].as_str().unwrap().to_owned();
@@ -567,6 +716,12 @@ async fn a_sold_out_room_tells_waiting_buyers_to_stop_polling() {
     assert_eq!(
         (s, v["status"].as_str()),
         (StatusCode::OK, Some("waiting")),
+        "{v}"
+    );
+    // ... told early that nothing is free for them now.
+    assert_eq!(
+        (v["seats_left"].clone(), v["outlook"].as_str()),
+        (json!(0), Some("unlikely")),
         "{v}"
     );
     // The hold is cancelled and that seat blocked too: nothing is left.

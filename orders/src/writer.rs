@@ -366,7 +366,11 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
             }
             // Bought seats count against the buyer's limit for good.
             if let Ok(user) = coordinator::UserId::parse(&job.user_id) {
-                if let Err(e) = svc.coordinator.sold_quota(&event, &user, &hold).await {
+                if let Err(e) = svc
+                    .coordinator
+                    .sold_quota(&event, &user, &hold, seats.len())
+                    .await
+                {
                     tracing::warn!(order = %job.order_id, error = %e, "ticket count not made permanent");
                 }
             }

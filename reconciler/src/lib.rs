@@ -261,32 +261,43 @@ pub async fn reconcile_inventory(
 }
 
 /// Tells Redis again about live sales (of one event, or of orders younger than `within`): a sale
-/// Postgres has and Redis lacks is marked sold. Returns the seats that changed in Redis.
+/// Postgres has and Redis lacks is marked sold, and its seats are counted again against the
+/// buyer's ticket limit (that count is soft state too: without this, a failover that lost it
+/// would let the buyer go over the limit). Returns the seats that changed in Redis.
 pub async fn repair_sales(
     db: &PgPool,
     coordinator: &Coordinator,
     event: Option<&EventId>,
     within: Option<Duration>,
 ) -> Result<u64, catalog::CatalogError> {
-    let rows: Vec<(String, String, Vec<String>)> = sqlx::query_as(
-        "SELECT o.event_id, o.hold_id::text, array_agg(s.seat_id ORDER BY s.seat_id)
+    let rows: Vec<(String, String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT o.event_id, o.hold_id::text, o.user_id, array_agg(s.seat_id ORDER BY s.seat_id)
          FROM orders o JOIN sold_seats s ON s.order_id = o.id
          WHERE o.status = 'paid' AND s.live
            AND ($1::text IS NULL OR o.event_id = $1)
            AND ($2::double precision IS NULL OR o.created_at > now() - make_interval(secs => $2))
-         GROUP BY o.event_id, o.hold_id",
+         GROUP BY o.event_id, o.hold_id, o.user_id",
     )
     .bind(event.map(|e| e.to_string()))
     .bind(within.map(|w| w.as_secs_f64()))
     .fetch_all(db)
     .await?;
     let mut changed = 0;
-    for (event, hold, seats) in rows {
-        let (Ok(event), Ok(hold)) = (EventId::parse(&event), HoldId::parse(&hold)) else {
+    for (event, hold, user, seats) in rows {
+        let (Ok(event), Ok(hold), Ok(user)) = (
+            EventId::parse(&event),
+            HoldId::parse(&hold),
+            coordinator::UserId::parse(&user),
+        ) else {
             continue;
         };
         let seats: Vec<SeatId> = seats.iter().filter_map(|s| SeatId::parse(s).ok()).collect();
-        match coordinator.repair_sold(&event, &hold, &seats).await? {
+        let (sold, counted) = tokio::join!(
+            coordinator.repair_sold(&event, &hold, &seats),
+            coordinator.sold_quota(&event, &user, &hold, seats.len())
+        );
+        counted?;
+        match sold? {
             coordinator::sell::SellOutcome::Sold { newly_sold } => changed += newly_sold,
             other => {
                 tracing::error!(%event, %hold, ?other, "a live sale Redis refuses to mark sold")

@@ -60,14 +60,30 @@ pub fn check_admission(
 /// How often a buyer told "sold out" may look again.
 const SOLD_OUT_POLL_MS: u64 = 30_000;
 
-/// Whether nothing is left to buy: no seat free and none held (a held seat may come back). Read
-/// from the seat-map cache (a quarter of a second behind an announced change, at most
-/// `SEATMAP_MAX_AGE` behind a lost announcement): a waiting room's polls must not each read the
-/// event's state from Redis.
-async fn sold_out(app: &App, event: &catalog::events::Event, id: &EventId) -> bool {
+/// What is left: seats free and held, from the seat-map cache (a quarter of a second behind an
+/// announced change, at most `SEATMAP_MAX_AGE` behind a lost announcement): a waiting room's
+/// polls must not each read the event's state from Redis. `None` when it cannot be read (the
+/// room then neither ties admission to it nor says sold out).
+async fn inventory(app: &App, event: &catalog::events::Event, id: &EventId) -> Option<Inventory> {
     match app.caches.seatmap(app, event, id, false).await {
-        Ok(Some(map)) => map.free == 0 && map.held == 0,
-        _ => false,
+        Ok(Some(map)) => Some(Inventory {
+            free: map.free,
+            held: map.held,
+        }),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Inventory {
+    free: u64,
+    held: u64,
+}
+
+impl Inventory {
+    /// Nothing left to buy: no seat free and none held (a held seat may come back).
+    fn sold_out(inventory: Option<Self>) -> bool {
+        inventory.is_some_and(|i| i.free == 0 && i.held == 0)
     }
 }
 
@@ -76,8 +92,15 @@ fn ticket_view(
     event: &EventId,
     user: &UserId,
     t: &TicketView,
-    sold_out: bool,
+    inventory: Option<Inventory>,
 ) -> serde_json::Value {
+    let sold_out = Inventory::sold_out(inventory);
+    if let Some(waited) = t.waited_ms {
+        // The wait this buyer actually had (first seen admitted), next to the one announced.
+        app.metrics
+            .queue_wait_seconds
+            .observe(waited as f64 / 1000.0);
+    }
     // Every look at a ticket is also a look at the room: cheap gauges for the dashboards.
     app.metrics
         .queue_waiting
@@ -110,6 +133,13 @@ fn ticket_view(
     } else {
         poll_after_ms
     };
+    // Told early: with more buyers ahead than seats left, even one seat each would not reach
+    // this buyer unless some give up (or seats come back).
+    let outlook = match (status, inventory) {
+        ("waiting" | "pre_queue", Some(i)) if t.ahead() >= i.free => "unlikely",
+        ("waiting" | "pre_queue", Some(_)) => "possible",
+        _ => "unknown",
+    };
     let token = (status == "admitted").then(|| {
         app.keys
             .mint_admission(event, user, t.admission_ends_ms() / 1000)
@@ -122,6 +152,8 @@ fn ticket_view(
         "admitted_so_far": t.admitted_upto,
         "expected_wait_seconds": wait_s,
         "poll_after_ms": poll_after_ms,
+        "seats_left": inventory.map(|i| i.free),
+        "outlook": outlook,
         "admission_token": token,
         "admission_expires_at": (t.admission_ends_ms() > 0)
             .then(|| chrono::DateTime::from_timestamp_millis(t.admission_ends_ms())).flatten(),
@@ -166,15 +198,20 @@ pub async fn join(
 ) -> Result<warp::reply::Response, Rejection> {
     let (event, record) = visible_event(&app, &raw).await?;
     let user = principal.user.clone();
-    match with_room(&app, &event, || app.coordinator.queue_join(&event, &user)).await? {
+    let left = inventory(&app, &record, &event).await;
+    let free = left.map(|i| i.free);
+    match with_room(&app, &event, || {
+        app.coordinator.queue_join(&event, &user, free)
+    })
+    .await?
+    {
         QueueOutcome::Ticket(t) => {
-            let sold_out = sold_out(&app, &record, &event).await;
             app.metrics.queue_total.with_label_values(&["join"]).inc();
             app.metrics
                 .queue_expected_wait_seconds
                 .observe(t.expected_wait_secs() as f64);
             Ok(json_status(
-                &ticket_view(&app, &event, &user, &t, sold_out),
+                &ticket_view(&app, &event, &user, &t, left),
                 StatusCode::OK,
             ))
         }
@@ -195,19 +232,22 @@ pub async fn poll(
         return Err(unknown().into());
     }
     let user = principal.user.clone();
+    // The event record comes from the catalog cache; when it cannot be read, the room is not
+    // tied to the inventory for this call, and the script still answers for the ticket.
+    let left = match visible_event(&app, event.as_str()).await {
+        Ok((id, record)) => inventory(&app, &record, &id).await,
+        Err(_) => None,
+    };
+    let free = left.map(|i| i.free);
     match with_room(&app, &event, || {
-        app.coordinator.queue_poll(&event, &user, &ticket)
+        app.coordinator.queue_poll(&event, &user, &ticket, free)
     })
     .await?
     {
         QueueOutcome::Ticket(t) => {
             app.metrics.queue_total.with_label_values(&["poll"]).inc();
-            let sold_out = match visible_event(&app, event.as_str()).await {
-                Ok((id, record)) => sold_out(&app, &record, &id).await,
-                Err(_) => false,
-            };
             Ok(json_status(
-                &ticket_view(&app, &event, &user, &t, sold_out),
+                &ticket_view(&app, &event, &user, &t, left),
                 StatusCode::OK,
             ))
         }
@@ -230,7 +270,12 @@ pub async fn status(
 ) -> Result<warp::reply::Response, Rejection> {
     let event = event_id(&raw)?;
     ensure_owner(&app, &principal, event.as_str()).await?;
-    match with_room(&app, &event, || app.coordinator.queue_status(&event)).await? {
+    let left = match visible_event(&app, event.as_str()).await {
+        Ok((id, record)) => inventory(&app, &record, &id).await,
+        Err(_) => None,
+    };
+    let free = left.map(|i| i.free);
+    match with_room(&app, &event, || app.coordinator.queue_status(&event, free)).await? {
         QueueOutcome::Ticket(t) => {
             let waiting = t.joined.saturating_sub(t.admitted_upto);
             Ok(json_status(
@@ -239,6 +284,8 @@ pub async fn status(
                     "joined": t.joined,
                     "admitted": t.admitted_upto,
                     "waiting": waiting,
+                    "shopping": t.shopping,
+                    "seats_left": free,
                     "rate_per_second": t.rate_per_sec,
                     "expected_wait_seconds_for_a_new_buyer":
                         (waiting as f64 / t.rate_per_sec.max(0.001)).ceil() as u64,
