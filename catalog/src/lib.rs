@@ -110,6 +110,37 @@ pub async fn open_in_coordinator(
     Ok(Some(coordinator.open_event(event_id, &inventory).await?))
 }
 
+/// Like [`open_in_coordinator`], for the reconciler's pass every few seconds: first compares
+/// counts (the catalog's seats per section against Redis's), and re-sends the inventory only
+/// when Redis is short. `Ok(None)`: nothing to do (complete, or no seats).
+pub async fn ensure_in_coordinator(
+    pool: &PgPool,
+    coordinator: &Coordinator,
+    event_id: &EventId,
+) -> Result<Option<OpenOutcome>, CatalogError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT s.section_id, count(*)
+           FROM events e JOIN seats s ON s.venue_id = e.venue_id
+          WHERE e.id = $1
+          GROUP BY s.section_id",
+    )
+    .bind(event_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    let counts = rows
+        .into_iter()
+        .map(|(section, n)| {
+            SectionId::parse(&section)
+                .map(|s| (s, n.max(0) as u64))
+                .map_err(|e| CatalogError::Inconsistent(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if counts.is_empty() || coordinator.inventory_complete(event_id, &counts).await? {
+        return Ok(None);
+    }
+    open_in_coordinator(pool, coordinator, event_id).await
+}
+
 /// Opens sales: loads the inventory into the coordinator, then marks the event on sale (in that
 /// order, so an event is never on sale with seats Redis does not know).
 pub async fn open_sales(

@@ -100,6 +100,7 @@ pub struct Coordinator {
     limits: Limits,
     layouts: LayoutCache,
     commit_queue: String,
+    announcer: Arc<updates::Announcer>,
 }
 
 impl Coordinator {
@@ -116,6 +117,7 @@ impl Coordinator {
             limits,
             layouts: LayoutCache::default(),
             commit_queue: keys::commit_queue(&settings.commit_queue),
+            announcer: Arc::default(),
         };
         coordinator.load_scripts().await?;
         Ok(coordinator)
@@ -138,6 +140,11 @@ impl Coordinator {
     /// The bounds in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The scripts (names and SHA-1s, e.g. to read Redis's own account of them).
+    pub fn scripts(&self) -> &Scripts {
+        &self.scripts
     }
 
     /// The underlying pool, for health checks and tests.

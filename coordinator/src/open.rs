@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use fred::prelude::*;
+
 use crate::ids::{EventId, SeatId, SectionId};
 use crate::reply::Reply;
 use crate::{keys, seat_ids, Coordinator, CoordinatorError};
@@ -36,6 +38,35 @@ pub enum OpenOutcome {
 const CHUNK: usize = 2_000;
 
 impl Coordinator {
+    /// Whether Redis holds an event's whole inventory, by counts: the layout has `seats` seats
+    /// and each section its count (`(section, seats)` pairs). One O(1) call per section, so a
+    /// reconciliation pass can look every few seconds without re-sending every seat (a 50,000-seat
+    /// event: 50 script calls, a layout re-read by every process, and every section's cache
+    /// dropped, each pass). Keys are lost whole in a failover (a slot's keys live together), so
+    /// a count short of the catalog's is what a loss looks like.
+    pub async fn inventory_complete(
+        &self,
+        event: &EventId,
+        sections: &[(SectionId, u64)],
+    ) -> Result<bool, CoordinatorError> {
+        let client = self.client();
+        let seats: u64 = sections.iter().map(|(_, n)| n).sum();
+        let layout: u64 = client.hlen(keys::layout(event)).await?;
+        if layout != seats {
+            return Ok(false);
+        }
+        let counts = futures::future::try_join_all(
+            sections
+                .iter()
+                .map(|(section, _)| client.scard::<u64, _>(keys::section(event, section).inv)),
+        )
+        .await?;
+        Ok(sections
+            .iter()
+            .zip(counts)
+            .all(|((_, want), have)| *want == have))
+    }
+
     /// Loads (or re-loads, idempotently) an event's inventory. Layout first, then each section's
     /// seats, so a seat the layout knows but whose section is not loaded yet is simply refused as
     /// "not open" by hold.lua for that instant.

@@ -4,8 +4,14 @@
 //! invalidate. A lost message costs at most a cache's own age bound: announcements never decide
 //! anything, they only shorten staleness.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
 use fred::prelude::*;
 use futures::future::join_all;
+use tokio::sync::Notify;
 
 use crate::ids::{EventId, SectionId};
 use crate::{keys, Coordinator, CoordinatorError, RedisSettings};
@@ -43,22 +49,85 @@ impl Update {
     }
 }
 
+/// How long a section's announcement waits for more changes of the same section. In a rush a
+/// hot section changes thousands of times a second, every `PUBLISH` in a cluster is relayed to
+/// every node, and the caches it serves rebuild at most every quarter of a second anyway: one
+/// announcement per section per window says the same, at a fraction of the cost (the hold storm
+/// spent a third of its Redis commands on announcements, one per hold and one per release).
+pub const ANNOUNCE_COALESCE: Duration = Duration::from_millis(50);
+
+/// Section announcements waiting to go out, one per channel however many changes they stand
+/// for. A task per coordinator sends them; it stops when the coordinator is dropped.
+#[derive(Default)]
+pub(crate) struct Announcer {
+    pending: Mutex<HashSet<String>>,
+    wake: Notify,
+    started: AtomicBool,
+}
+
+impl Announcer {
+    /// Queues the channels; the first queued after a send wakes the sender.
+    fn queue(self: &Arc<Self>, pool: &Pool, channels: impl IntoIterator<Item = String>) {
+        let was_empty = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let was_empty = pending.is_empty();
+            pending.extend(channels);
+            was_empty && !pending.is_empty()
+        };
+        if !self.started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(Self::send_loop(Arc::downgrade(self), pool.clone()));
+        }
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn send_loop(announcer: Weak<Self>, pool: Pool) {
+        loop {
+            let Some(me) = announcer.upgrade() else {
+                return;
+            };
+            // Wakes on a queued announcement; looks now and then whether the coordinator is gone.
+            let woken = tokio::time::timeout(Duration::from_secs(1), me.wake.notified()).await;
+            drop(me);
+            if woken.is_err() {
+                continue;
+            }
+            tokio::time::sleep(ANNOUNCE_COALESCE).await;
+            let Some(me) = announcer.upgrade() else {
+                return;
+            };
+            let channels: Vec<String> = {
+                let mut pending = me.pending.lock().unwrap_or_else(|p| p.into_inner());
+                pending.drain().collect()
+            };
+            drop(me);
+            let client = pool.next();
+            join_all(channels.into_iter().map(|channel| async move {
+                if let Err(error) = client.publish::<(), _, _>(&channel, "1").await {
+                    tracing::warn!(%error, %channel, "seat update not announced");
+                }
+            }))
+            .await;
+        }
+    }
+}
+
 impl Coordinator {
-    /// Announces that these sections changed. Failures are logged, never returned: the change
-    /// itself has happened, and caches expire on their own.
+    /// Announces that these sections changed, within [`ANNOUNCE_COALESCE`] and together with
+    /// other changes of the same sections. Never fails: the change itself has happened, and
+    /// caches expire on their own.
     pub(crate) async fn announce_sections<'a>(
         &self,
         event: &EventId,
         sections: impl IntoIterator<Item = &'a SectionId>,
     ) {
-        let client = self.client();
-        let sends = sections.into_iter().map(|section| async move {
-            let channel = keys::seat_update_channel(event, section);
-            if let Err(error) = client.publish::<(), _, _>(channel, "1").await {
-                tracing::warn!(%error, %event, %section, "seat update not announced");
-            }
-        });
-        join_all(sends).await;
+        self.announcer.queue(
+            &self.pool,
+            sections
+                .into_iter()
+                .map(|section| keys::seat_update_channel(event, section)),
+        );
     }
 
     /// Announces that an event's catalog data changed (status, prices).

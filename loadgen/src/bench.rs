@@ -31,8 +31,10 @@ pub struct Plan {
     pub stadium: bool,
     /// Hold storm rates at no contention.
     pub hold_rates: Vec<f64>,
-    /// Hold rate at high contention.
+    /// Hold rate at high contention, and of the profiled storm.
     pub hot_hold_rate: f64,
+    /// Seconds of the profiled hold storm (after the timed hold runs).
+    pub profile_secs: u64,
     /// Checkout rates.
     pub checkout_rates: Vec<f64>,
     /// Queue poll rates.
@@ -67,6 +69,7 @@ impl Plan {
             stadium: true,
             hold_rates: vec![1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0],
             hot_hold_rate: 1_000.0,
+            profile_secs: 8,
             checkout_rates: vec![100.0, 250.0, 500.0, 1_000.0, 3_000.0],
             poll_rates: vec![2_000.0, 5_000.0, 10_000.0, 30_000.0],
             poll_buyers: 1_000,
@@ -92,6 +95,7 @@ impl Plan {
             stadium: false,
             hold_rates: vec![50.0],
             hot_hold_rate: 50.0,
+            profile_secs: 1,
             checkout_rates: vec![10.0],
             poll_rates: vec![50.0],
             poll_buyers: 10,
@@ -122,6 +126,8 @@ pub struct Report {
     pub runs: Vec<Stats>,
     /// The sustained hold run.
     pub sustained_holds: Stats,
+    /// Where a hold's time goes (None: the profile failed; the error is logged).
+    pub hold_profile: Option<crate::profile::HoldProfile>,
     /// The flash sale.
     pub flash: FlashReport,
     /// The strategies side by side.
@@ -343,6 +349,27 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     );
 
     quiesce(t).await;
+    log("profiling the hold path");
+    let hold_profile = match crate::profile::hold_profile(
+        t,
+        &buyers,
+        &storm(0.0),
+        plan.hot_hold_rate,
+        plan.profile_secs,
+    )
+    .await
+    {
+        Ok(p) => {
+            logged(p.stats.clone());
+            Some(p)
+        }
+        Err(e) => {
+            log(&format!("  profile not taken: {e}"));
+            None
+        }
+    };
+
+    quiesce(t).await;
     log("checkout");
     let mut offset = 0usize;
     for rate in &plan.checkout_rates {
@@ -467,6 +494,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         pg_ceiling,
         runs,
         sustained_holds,
+        hold_profile,
         flash,
         baselines: compared,
         targets,
@@ -663,6 +691,9 @@ impl Report {
         md.push_str(".\n");
 
         let f = &self.flash;
+        if let Some(p) = &self.hold_profile {
+            md.push_str(&p.markdown());
+        }
         md.push_str("\n## Flash sale, end to end\n\n");
         md.push_str(&format!(
             "{} buyers arrive at {:.0}/s for {} seats behind a waiting room admitting {:.0}/s; each joins, polls until admitted, takes a best-available hold of one seat and commits (sandbox `tok_visa`). Buyers still waiting when the last seat sells leave.\n\n",

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod ceilings;
 pub mod open_loop;
 pub mod procs;
+pub mod profile;
 pub mod scenarios;
 pub mod stats;
 

@@ -47,6 +47,10 @@ enum Command {
         /// For how long.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Profile it (Redis SLOWLOG per script, perf on the gateway) and print where a hold's
+        /// time goes, as BENCHMARKS.md shows it.
+        #[arg(long)]
+        profile: bool,
         /// Public API base URL (default: from SEATS_HTTP__ADDR).
         #[arg(long)]
         api: Option<String>,
@@ -79,7 +83,12 @@ async fn main() -> anyhow::Result<()> {
         database_url: settings.database.url.clone(),
     };
     let (smoke, out, json, command, commit) = match cli.command {
-        Command::Holds { rate, seconds, .. } => {
+        Command::Holds {
+            rate,
+            seconds,
+            profile,
+            ..
+        } => {
             let id = loadgen::run_id();
             let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
             let event = format!("profile-holds-{id}");
@@ -92,6 +101,17 @@ async fn main() -> anyhow::Result<()> {
                 hot: 100,
                 release: true,
             };
+            if profile {
+                let p =
+                    loadgen::profile::hold_profile(&target, &buyers, &storm, rate, seconds).await?;
+                println!(
+                    "{}\n{}\n{}",
+                    loadgen::stats::Stats::header(),
+                    p.stats.row(),
+                    p.markdown()
+                );
+                return Ok(());
+            }
             let schedule =
                 loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
             let s = loadgen::scenarios::holds(&target, &buyers, &storm, &schedule).await;

@@ -51,6 +51,19 @@ fn cpu_ms(pid: u32) -> Option<f64> {
     Some((utime + stime) * 1000.0 / TICKS_PER_SEC)
 }
 
+/// The pids of the processes playing `wanted` (e.g. `gateway`).
+pub fn pids_of(wanted: &str) -> Vec<u32> {
+    let me = std::process::id();
+    fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+                .filter(|pid| role(*pid, me) == Some(wanted))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Every measured process's CPU time now.
 pub fn snapshot() -> CpuSnapshot {
     let me = std::process::id();

@@ -234,7 +234,7 @@ pub async fn reconcile_inventory(
         ..PassReport::default()
     };
     for event in &events {
-        match catalog::open_in_coordinator(db, coordinator, event).await? {
+        match catalog::ensure_in_coordinator(db, coordinator, event).await? {
             Some(OpenOutcome::Opened { seats_added, .. }) => {
                 if seats_added > 0 {
                     tracing::warn!(%event, seats_added, "Redis lacked seats of an event on sale; reloaded");

@@ -52,10 +52,18 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
             seats_reopened: 2_000
         }
     );
+    // ... and sends nothing: a complete inventory is recognised by its counts.
+    let opens = || {
+        coordinator::scripts::script_metrics()
+            .with_label_values(&["open_layout", "ok"])
+            .get_sample_count()
+    };
+    let sent = opens();
     let second = reconciler::reconcile_inventory(&db, &c, &metrics)
         .await
         .unwrap();
     assert_eq!(second.seats_reopened, 0);
+    assert_eq!(opens(), sent, "the inventory was sent again");
 
     // Redis loses one section's inventory (as after a failover that dropped unreplicated writes).
     let k = keys::section(&event, &SectionId::parse("mezz").unwrap());
