@@ -423,6 +423,16 @@ pub async fn run(
     }
 }
 
+/// How far back each pass tells Redis again about sales. A failover loses only the writes its
+/// replica had not received yet (milliseconds to seconds before it), and sales older than the
+/// previous pass were told again by it: two intervals and a minute cover both with a margin.
+/// Looking further back each pass costs two Redis calls per sale in the window (a flash sale
+/// writes thousands a minute; ten minutes of them was a constant load of its own). A loss of
+/// whole keys is caught by the inventory pass, which repairs the event's every sale.
+pub fn recent_window(config: &Config) -> Duration {
+    config.interval * 2 + Duration::from_secs(60)
+}
+
 /// One reconciliation pass: inventory, payments, recent sales.
 pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &Config) {
     let label = |ok: bool| {
@@ -468,14 +478,7 @@ pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &
                 .inc();
         }
     }
-    match repair_sales(
-        &svc.db,
-        &svc.coordinator,
-        None,
-        Some(Duration::from_secs(600)),
-    )
-    .await
-    {
+    match repair_sales(&svc.db, &svc.coordinator, None, Some(recent_window(config))).await {
         Ok(n) => {
             metrics
                 .sales_repaired_total
