@@ -56,6 +56,9 @@ impl Update {
 /// spent a third of its Redis commands on announcements, one per hold and one per release).
 pub const ANNOUNCE_COALESCE: Duration = Duration::from_millis(50);
 
+/// Messages the subscriber can hold before this task takes them.
+const SUBSCRIBER_ROOM: usize = 16_384;
+
 /// Section announcements waiting to go out, one per channel however many changes they stand
 /// for. A task per coordinator sends them; it stops when the coordinator is dropped.
 #[derive(Default)]
@@ -148,7 +151,13 @@ pub async fn watch(
     settings: &RedisSettings,
     on_update: impl Fn(Update) + Send + Sync + 'static,
 ) -> Result<tokio::task::JoinHandle<()>, CoordinatorError> {
-    let subscriber = crate::builder(settings)?.build_subscriber_client()?;
+    // Messages wait here until this task takes them; fred's default room is 32, and a burst
+    // beyond it drops messages, order outcomes among them (their waiters then fall back on
+    // Postgres, a poll later). Coalesced announcements arrive in bursts (every dirty section of
+    // a window at once), so the room is sized for bursts: ~100 bytes a slot.
+    let subscriber = crate::builder(settings)?
+        .with_performance_config(|p| p.broadcast_channel_capacity = SUBSCRIBER_ROOM)
+        .build_subscriber_client()?;
     subscriber.init().await?;
     let _resubscribe = subscriber.manage_subscriptions();
     let mut messages = subscriber.message_rx();

@@ -398,10 +398,11 @@ pub async fn run(
         config.sweep_interval,
     ));
     tokio::pin!(shutdown);
+    let mut repaired = RepairCursor::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = reconcile_once(&svc, &metrics, &config) => {}
+            _ = reconcile_once(&svc, &metrics, &config, &mut repaired) => {}
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -423,18 +424,36 @@ pub async fn run(
     }
 }
 
-/// How far back each pass tells Redis again about sales. A failover loses only the writes its
-/// replica had not received yet (milliseconds to seconds before it), and sales older than the
-/// previous pass were told again by it: two intervals and a minute cover both with a margin.
-/// Looking further back each pass costs two Redis calls per sale in the window (a flash sale
-/// writes thousands a minute; ten minutes of them was a constant load of its own). A loss of
-/// whole keys is caught by the inventory pass, which repairs the event's every sale.
-pub fn recent_window(config: &Config) -> Duration {
-    config.interval * 2 + Duration::from_secs(60)
+/// How far back each pass tells Redis again about sales: to a minute before the start of the
+/// last pass that succeeded (ten minutes on a reconciler's first pass). A failover loses only
+/// the writes its replica had not received yet, seconds before it, and older sales were told
+/// again by that pass; while Redis is down passes fail, and the window grows until one succeeds.
+/// Looking back a fixed ten minutes each pass cost two Redis calls per sale in them, a constant
+/// load of its own in a flash sale that writes thousands a minute. A loss of whole keys is
+/// caught by the inventory pass, which repairs the event's every sale.
+#[derive(Debug, Default)]
+pub struct RepairCursor {
+    last_ok_start: Option<std::time::Instant>,
+}
+
+impl RepairCursor {
+    const FIRST: Duration = Duration::from_secs(600);
+    const MARGIN: Duration = Duration::from_secs(60);
+
+    /// The window of the pass starting now.
+    pub fn window(&self) -> Duration {
+        self.last_ok_start
+            .map_or(Self::FIRST, |t| t.elapsed() + Self::MARGIN)
+    }
 }
 
 /// One reconciliation pass: inventory, payments, recent sales.
-pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &Config) {
+pub async fn reconcile_once(
+    svc: &orders::Services,
+    metrics: &Metrics,
+    config: &Config,
+    repaired: &mut RepairCursor,
+) {
     let label = |ok: bool| {
         if ok {
             "inventory_ok"
@@ -478,8 +497,10 @@ pub async fn reconcile_once(svc: &orders::Services, metrics: &Metrics, config: &
                 .inc();
         }
     }
-    match repair_sales(&svc.db, &svc.coordinator, None, Some(recent_window(config))).await {
+    let started = std::time::Instant::now();
+    match repair_sales(&svc.db, &svc.coordinator, None, Some(repaired.window())).await {
         Ok(n) => {
+            repaired.last_ok_start = Some(started);
             metrics
                 .sales_repaired_total
                 .with_label_values(&["recent"])
@@ -571,5 +592,22 @@ async fn sweep_loop(svc: orders::Services, metrics: Arc<Metrics>, every: Duratio
             }
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repair_window_reaches_back_to_the_last_pass_that_succeeded() {
+        let mut cursor = RepairCursor::default();
+        assert_eq!(cursor.window(), Duration::from_secs(600), "first pass");
+        cursor.last_ok_start = Some(std::time::Instant::now() - Duration::from_secs(30));
+        let w = cursor.window();
+        assert!(
+            (Duration::from_secs(90)..Duration::from_secs(95)).contains(&w),
+            "30 s since the last good pass, plus the margin: {w:?}"
+        );
     }
 }
