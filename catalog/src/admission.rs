@@ -28,8 +28,9 @@ pub struct AdmissionSettings {
     #[serde(default = "default_max_tickets")]
     pub max_tickets_per_buyer: i32,
     /// Admission tied to what is left: at most this many buyers shopping at once (admitted,
-    /// within their window, not finished) per seat still free; 0 = not tied (0 to 1,000). No
-    /// point admitting 100,000 buyers for 200 seats: the rest wait, and are told their outlook.
+    /// within their window, not finished) per seat still free; 0 (default) = not tied (0 to
+    /// 1,000). No point admitting 100,000 buyers for 200 seats: the rest wait, and are told their
+    /// outlook either way.
     #[serde(default = "default_shoppers_per_free_seat")]
     pub shoppers_per_free_seat: f64,
 }
@@ -47,7 +48,10 @@ fn default_max_tickets() -> i32 {
     8
 }
 fn default_shoppers_per_free_seat() -> f64 {
-    2.0
+    // Opt-in: an admitted buyer who gives up counts as shopping until their window ends, so
+    // with long windows and many quitters the tie holds the room back (a 100,000-buyer flash
+    // sale on an overloaded machine stalled that way with 2 as the default).
+    0.0
 }
 
 /// An event's admission, as the API shows it.
