@@ -692,7 +692,7 @@ impl Report {
 
         let f = &self.flash;
         if let Some(p) = &self.hold_profile {
-            md.push_str(&p.markdown());
+            md.push_str(&p.markdown(Some(&self.sustained_holds)));
         }
         md.push_str("\n## Flash sale, end to end\n\n");
         md.push_str(&format!(

@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
                     "{}\n{}\n{}",
                     loadgen::stats::Stats::header(),
                     p.stats.row(),
-                    p.markdown()
+                    p.markdown(None)
                 );
                 return Ok(());
             }
