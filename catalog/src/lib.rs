@@ -168,6 +168,14 @@ pub async fn load_demo(
     coordinator: &Coordinator,
     event_id: &EventId,
 ) -> Result<(), CatalogError> {
+    create_demo_event(pool, event_id).await?;
+    open_sales(pool, coordinator, event_id).await?;
+    Ok(())
+}
+
+/// The demo's rows in Postgres only (the theatre and the event, not on sale, nothing in Redis).
+/// Idempotent.
+pub async fn create_demo_event(pool: &PgPool, event_id: &EventId) -> Result<(), CatalogError> {
     let map = seatmap::demo_theatre();
     venues::create_venue(pool, &map).await?;
     let starts_at = chrono::Utc::now() + chrono::Duration::days(30);
@@ -185,6 +193,5 @@ pub async fn load_demo(
         currency: "USD".into(),
     };
     events::create_event(pool, &draft, None).await?;
-    open_sales(pool, coordinator, event_id).await?;
     Ok(())
 }

@@ -250,11 +250,9 @@ impl Caches {
         Ok(layout)
     }
 
-    /// The lock that lets one read of an event's state from Redis run at a time. Requests that
-    /// arrive while a read runs wait for it, then take the next read's result, which began after
-    /// they arrived: as fresh as reading themselves, but under a rush there is one read in flight
-    /// per event and process instead of one per request (a 50,000-seat event is 40 scripts).
-    /// A failed read that began after `asked` answers for this request too.
+    /// A failed read of this kind that began after `asked` (the request waited for it) answers
+    /// for this request too: 503 at once, instead of each waiter retrying in turn behind the
+    /// same dead node.
     fn failed_since(
         &self,
         id: &EventId,
@@ -270,6 +268,10 @@ impl Caches {
         }
     }
 
+    /// The lock that lets one read of an event's state from Redis run at a time. Requests that
+    /// arrive while a read runs wait for it, then take the next read's result, which began after
+    /// they arrived: as fresh as reading themselves, but under a rush there is one read in flight
+    /// per event and process instead of one per request (a 50,000-seat event is 40 scripts).
     fn flight(&self, id: &EventId, kind: &'static str) -> Flight {
         let mut flights = self
             .flights

@@ -2,6 +2,12 @@
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
+/// Buckets of the waiting room's two waits, announced and actual, seconds: the same, so the
+/// dashboard can set one beside the other.
+const WAIT_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 /// The gateway's series.
 pub struct Metrics {
     registry: Registry,
@@ -101,18 +107,14 @@ impl Metrics {
                 "gateway_queue_expected_wait_seconds",
                 "The wait announced to buyers joining a room",
             )
-            .buckets(vec![
-                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-            ]),
+            .buckets(WAIT_BUCKETS.to_vec()),
         )?;
         let queue_wait_seconds = prometheus::Histogram::with_opts(
             prometheus::HistogramOpts::new(
                 "gateway_queue_wait_seconds",
                 "The wait buyers actually had in a room: joining (or the opening) to first seen admitted",
             )
-            .buckets(vec![
-                1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
-            ]),
+            .buckets(WAIT_BUCKETS.to_vec()),
         )?;
         let cache_total = IntCounterVec::new(
             Opts::new(

@@ -857,15 +857,7 @@ async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let metrics = gw
-        .http
-        .get(format!("{}/metrics", gw.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics_text().await;
     for series in [
         "gateway_http_requests_total{route=\"POST /events/{event_id}/reservations\",status=\"201\"}",
         "gateway_holds_total{outcome=\"created\"}",

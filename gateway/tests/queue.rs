@@ -199,12 +199,7 @@ async fn the_queue_admits_in_joining_order_at_its_rate_and_only_admitted_buyers_
     assert!(last["poll_after_ms"].as_u64().unwrap() >= 1000, "{last}");
 
     // The room's gauges are exported.
-    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics_text().await;
     for series in [
         format!("gateway_queue_waiting{{event=\"{event}\"}}"),
         format!("gateway_queue_admitted{{event=\"{event}\"}}"),
@@ -597,12 +592,7 @@ async fn admission_follows_the_seats_left_and_each_actual_wait_is_recorded_once(
     assert_eq!(first["status"], "admitted", "{first}");
     let (_, again) = poll(&gw, &event, "inv-late", &waiting.ticket).await;
     assert_eq!(again["status"], "admitted", "{again}");
-    let metrics = reqwest::get(format!("{}/metrics", gw.admin))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics_text().await;
     let sum: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("gateway_queue_wait_seconds_sum "))

@@ -217,7 +217,7 @@ COMMIT;
 }
 
 /// A scratch database on the system's server, migrated like the system's and holding one event
-/// (`event`, at the demo theatre): the ceiling's hundreds of thousands of orders are not sales,
+/// (`event`, the demo's): the ceiling's hundreds of thousands of orders are not sales,
 /// and in the system's own database the reconciler would take them for sales Redis lost and
 /// keep trying to mark them sold through every later run (an earlier BENCHMARKS.md was measured
 /// that way). Returns its name and URL; the caller drops it.
@@ -252,22 +252,7 @@ async fn scratch_database(t: &Target, event: &str) -> anyhow::Result<(String, St
         .connect(&scratch_url)
         .await?;
     catalog::migrate(&pool).await?;
-    let venue = catalog::seatmap::demo_theatre();
-    catalog::venues::create_venue(&pool, &venue).await?;
-    let draft = catalog::events::EventDraft {
-        id: event.to_owned(),
-        venue_id: venue.venue.id.clone(),
-        title: "pgbench".into(),
-        category: "concert".into(),
-        starts_at: chrono::Utc::now() + chrono::Duration::days(30),
-        sale_opens_at: chrono::Utc::now(),
-        prices: [("premium", 1), ("standard", 1), ("economy", 1)]
-            .into_iter()
-            .map(|(c, p)| (c.to_owned(), p))
-            .collect(),
-        currency: "USD".into(),
-    };
-    catalog::events::create_event(&pool, &draft, None).await?;
+    catalog::create_demo_event(&pool, &coordinator::EventId::parse(event)?).await?;
     pool.close().await;
     Ok((scratch, scratch_url))
 }

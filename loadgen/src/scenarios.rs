@@ -535,14 +535,7 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         .outcomes
         .iter()
         .filter(|(k, _)| {
-            ![
-                "ok",
-                "pending",
-                "left_sold_out",
-                "left_at_deadline",
-                "gave_up_contended",
-            ]
-            .contains(&k.as_str())
+            !["ok", "pending"].contains(&k.as_str()) && !LEFT_WITHOUT_SEATS.contains(&k.as_str())
         })
         .map(|(k, v)| (k.clone(), *v))
         .collect();
@@ -565,7 +558,7 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         sold_out_after_s,
         orders_200: confirmed.len() as u64,
         orders_pending_then_paid: books.pending_paid.min(pending as i64).max(0) as u64,
-        left_without_seats: ["left_sold_out", "left_at_deadline", "gave_up_contended"]
+        left_without_seats: LEFT_WITHOUT_SEATS
             .iter()
             .map(|k| overall.outcomes.get(*k).copied().unwrap_or(0))
             .sum(),
@@ -584,6 +577,9 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         commit: finish("flash: commit", &steps[3]),
     })
 }
+
+/// How a flash-sale buyer leaves without seats (business outcomes, not errors).
+const LEFT_WITHOUT_SEATS: [&str; 3] = ["left_sold_out", "left_at_deadline", "gave_up_contended"];
 
 fn overall_secs(s: &Stats) -> Duration {
     Duration::from_secs_f64(s.seconds.max(1e-3))

@@ -74,6 +74,16 @@ async fn inventory(app: &App, event: &catalog::events::Event, id: &EventId) -> O
     }
 }
 
+/// [`inventory`] of an event known only by id (poll, status): its record from the catalog cache;
+/// when that cannot be read, the call goes on untied to the inventory, and the script still
+/// answers for the ticket.
+async fn inventory_of(app: &App, event: &EventId) -> Option<Inventory> {
+    match visible_event(app, event.as_str()).await {
+        Ok((id, record)) => inventory(app, &record, &id).await,
+        Err(_) => None,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Inventory {
     free: u64,
@@ -232,12 +242,7 @@ pub async fn poll(
         return Err(unknown().into());
     }
     let user = principal.user.clone();
-    // The event record comes from the catalog cache; when it cannot be read, the room is not
-    // tied to the inventory for this call, and the script still answers for the ticket.
-    let left = match visible_event(&app, event.as_str()).await {
-        Ok((id, record)) => inventory(&app, &record, &id).await,
-        Err(_) => None,
-    };
+    let left = inventory_of(&app, &event).await;
     let free = left.map(|i| i.free);
     match with_room(&app, &event, || {
         app.coordinator.queue_poll(&event, &user, &ticket, free)
@@ -270,10 +275,7 @@ pub async fn status(
 ) -> Result<warp::reply::Response, Rejection> {
     let event = event_id(&raw)?;
     ensure_owner(&app, &principal, event.as_str()).await?;
-    let left = match visible_event(&app, event.as_str()).await {
-        Ok((id, record)) => inventory(&app, &record, &id).await,
-        Err(_) => None,
-    };
+    let left = inventory_of(&app, &event).await;
     let free = left.map(|i| i.free);
     match with_room(&app, &event, || app.coordinator.queue_status(&event, free)).await? {
         QueueOutcome::Ticket(t) => {

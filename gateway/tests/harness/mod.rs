@@ -267,6 +267,18 @@ impl Gw {
             .expect("no in-process reconciler")
     }
 
+    /// The gateway's `/metrics` text (admin listener).
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Waits until the in-process reconciler has finished `n` whole reconciliation passes.
     pub async fn reconciled(&self, n: u64) {
         let (_, metrics) = self.reconciler.as_ref().expect("no in-process reconciler");
