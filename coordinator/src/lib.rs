@@ -34,6 +34,7 @@
 
 pub mod block;
 pub mod config;
+pub mod epoch;
 pub mod error;
 pub mod extend;
 pub mod hold;

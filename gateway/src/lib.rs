@@ -21,7 +21,6 @@ use std::sync::Arc;
 use coordinator::Coordinator;
 use secrecy::ExposeSecret;
 use settings::Settings;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 /// What every handler may use.
@@ -95,8 +94,7 @@ impl App {
     /// Connects to Redis and Postgres.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let coordinator = Coordinator::connect(&settings.redis, settings.limits.clone()).await?;
-        let db = PgPoolOptions::new()
-            .max_connections(settings.database.max_connections)
+        let db = catalog::pool::options(settings.database.max_connections)
             .connect(settings.database.url.expose_secret())
             .await?;
         let keys = auth::Keys::from_settings(settings)?;

@@ -4,6 +4,12 @@
 use clap::{Parser, Subcommand};
 use settings::Settings;
 
+/// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
+/// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
+/// CPU under load (perf, BENCHMARKS.md's profile).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(version, about = "Seat allocation gateway")]
 struct Cli {

@@ -612,11 +612,27 @@ async fn admission_follows_the_seats_left_and_each_actual_wait_is_recorded_once(
 }
 
 /// The buyer's ticket count is Redis soft state, like a hold: a failover may lose it. Bought seats
-/// are counted again from Postgres by the reconciler's repair, so the limit holds after one.
+/// are counted again from Postgres by the reconciler's repair, so the limit holds after one. The
+/// repair runs only when Redis may have lost writes (its data epoch changed): passes without a
+/// failover tell Redis nothing again, and the pass after one does.
 #[tokio::test]
 async fn a_ticket_count_lost_in_a_failover_is_counted_again_from_postgres() {
     use fred::prelude::*;
-    let (gw, db, event) = setup("tlost").await;
+    // A cluster of the test's own: a failover of the shared one would disturb other tests.
+    let cluster = harness::support::Dedicated::start("tlost");
+    let db = harness::db::TestDb::new("tlost").await;
+    let gw = harness::gateway_opts(
+        &db,
+        harness::Opts {
+            redis_nodes: Some(cluster.nodes.clone()),
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let event = harness::support::unique_event("tlost");
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
     let (s, v) = set_admission(
         &gw,
         &event,
@@ -642,18 +658,93 @@ async fn a_ticket_count_lost_in_a_failover_is_counted_again_from_postgres() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    // The failover: the count's keys are gone (both live in one slot, lost together).
+    let retold = |gw: &Gw| -> u64 {
+        ["first_pass", "epoch_changed", "epoch_unknown"]
+            .iter()
+            .map(|r| {
+                gw.reconciler_metrics()
+                    .sales_retold_total
+                    .with_label_values(&[r])
+                    .get()
+            })
+            .sum()
+    };
+    let passes = || {
+        gw.reconciler_metrics()
+            .passes_total
+            .with_label_values(&["repair_ok"])
+            .get()
+    };
+    // Passes while Redis loses nothing tell it nothing again (the first pass looks back, not
+    // knowing what happened before it).
+    gw.reconciled(passes() + 2).await;
+    let before = retold(&gw);
+    gw.reconciled(passes() + 3).await;
+    assert_eq!(retold(&gw), before, "no failover: no sale told again");
+    // The failover: the count's keys are lost (both live in one slot), and the replica of the
+    // slot's primary takes over. (The loss is made by hand: deleting on the primary replicates
+    // the deletion, and the promotion is what changes Redis's data epoch.)
     let (holds, counts) = coordinator::keys::quota(&event, &UserId::parse("alice").unwrap());
     let redis = gw.app.coordinator.redis().next().clone();
-    let gone: i64 = redis.del(vec![holds, counts]).await.unwrap();
+    let gone: i64 = redis.del(vec![holds.clone(), counts]).await.unwrap();
     assert_eq!(gone, 2, "the order's seats were counted");
-    // One whole reconciliation pass after the loss.
-    let passes = gw
-        .reconciler_metrics()
-        .passes_total
-        .with_label_values(&["repair_ok"])
-        .get();
-    gw.reconciled(passes + 2).await;
+    let slot = fred::util::redis_keyslot(holds.as_bytes());
+    let primary = redis
+        .cached_cluster_state()
+        .unwrap()
+        .get_server(slot)
+        .unwrap()
+        .clone();
+    let replica = cluster
+        .ports()
+        .into_iter()
+        .find(|p| {
+            let role = harness::support::redis_cli(*p, &["ROLE"]);
+            role.starts_with("slave") && role.contains(&primary.port.to_string())
+        })
+        .expect("a replica of the primary");
+    // The deletion reaches the replica before it takes over (WAIT: one replica acknowledged).
+    let synced: i64 = redis
+        .with_cluster_node(&primary)
+        .custom(
+            fred::types::CustomCommand::new_static("WAIT", None, false),
+            vec!["1", "5000"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(synced, 1);
+    assert_eq!(
+        harness::support::redis_cli(replica, &["CLUSTER", "FAILOVER"]),
+        "OK"
+    );
+    let started = std::time::Instant::now();
+    while !harness::support::redis_cli(replica, &["ROLE"]).starts_with("master") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "failover did not complete"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Passes after it: one of them sees the new epoch and tells Redis the recent sales again.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while retold(&gw) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pass told the sales again after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gw.reconciler_metrics()
+            .sales_retold_total
+            .with_label_values(&["epoch_changed"])
+            .get()
+            + gw.reconciler_metrics()
+                .sales_retold_total
+                .with_label_values(&["epoch_unknown"])
+                .get()
+            >= 1
+    );
     let (s, v) = gw
         .hold(
             &event,
@@ -663,6 +754,7 @@ async fn a_ticket_count_lost_in_a_failover_is_counted_again_from_postgres() {
         .await;
     assert_error(s, &v, 409, "ticket_limit");
     assert_eq!(v["error"]["details"]["counted"], json!(2), "{v}");
+    drop(gw);
     db.drop().await;
 }
 

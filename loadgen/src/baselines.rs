@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use coordinator::{EventId, SeatId, UserId};
 use serde::Serialize;
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::open_loop::closed_loop;
@@ -220,8 +219,7 @@ pub async fn compare(
         duration,
     } = load.clone();
     // A pool as large as the concurrency, for the baselines (ours does not touch Postgres).
-    let db = PgPoolOptions::new()
-        .max_connections(workers as u32)
+    let db = catalog::pool::options(workers as u32)
         .connect_with(t.db.connect_options().as_ref().clone())
         .await?;
     let retries = Arc::new(std::sync::atomic::AtomicU64::new(0));

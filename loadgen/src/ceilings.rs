@@ -247,10 +247,7 @@ async fn scratch_database(t: &Target, event: &str) -> anyhow::Result<(String, St
     sqlx::query(&format!("CREATE DATABASE {scratch}"))
         .execute(&t.db)
         .await?;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&scratch_url)
-        .await?;
+    let pool = catalog::pool::options(2).connect(&scratch_url).await?;
     catalog::migrate(&pool).await?;
     catalog::create_demo_event(&pool, &coordinator::EventId::parse(event)?).await?;
     pool.close().await;

@@ -9,6 +9,12 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+/// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
+/// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
+/// CPU under load (perf, BENCHMARKS.md's profile).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Open-loop load generator and benchmark harness")]
 struct Cli {
@@ -55,6 +61,30 @@ enum Command {
         #[arg(long)]
         api: Option<String>,
     },
+    /// Only checkout (hold + commit, sandbox at zero latency), at one rate: for profiling.
+    Checkout {
+        /// Checkouts started per second.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// For how long.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Public API base URL (default: from SEATS_HTTP__ADDR).
+        #[arg(long)]
+        api: Option<String>,
+    },
+    /// Only waiting-room polls, at one rate: for profiling.
+    Polls {
+        /// Polls per second.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// For how long.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Public API base URL (default: from SEATS_HTTP__ADDR).
+        #[arg(long)]
+        api: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -63,14 +93,16 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = settings::Settings::load()?;
     let api = match &cli.command {
-        Command::Bench { api, .. } | Command::Holds { api, .. } => api.clone(),
+        Command::Bench { api, .. }
+        | Command::Holds { api, .. }
+        | Command::Checkout { api, .. }
+        | Command::Polls { api, .. } => api.clone(),
     };
     let keys = gateway::auth::Keys::from_settings(&settings)?;
     let coordinator = Arc::new(
         coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
     );
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(16)
+    let db = catalog::pool::options(16)
         .connect(settings.database.url.expose_secret())
         .await?;
     let target = loadgen::Target {
@@ -115,6 +147,31 @@ async fn main() -> anyhow::Result<()> {
             let schedule =
                 loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
             let s = loadgen::scenarios::holds(&target, &buyers, &storm, &schedule).await;
+            println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            return Ok(());
+        }
+        Command::Checkout { rate, seconds, .. } => {
+            let id = loadgen::run_id();
+            let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
+            let event = format!("profile-checkout-{id}");
+            let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);
+            let buyers = loadgen::scenarios::Buyers::new(&target, &format!("c-{id}"), 1_000)?;
+            let schedule =
+                loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
+            let s = loadgen::scenarios::checkout(&target, &buyers, &event, seats, &schedule).await;
+            println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            return Ok(());
+        }
+        Command::Polls { rate, seconds, .. } => {
+            let id = loadgen::run_id();
+            let event = format!("profile-queue-{id}");
+            let theatre = catalog::seatmap::demo_theatre_as(&format!("profile-queue-venue-{id}"));
+            target.setup_event(&event, &theatre, 8).await?;
+            loadgen::scenarios::set_queue(&target, &event, 1.0, 1).await?;
+            let buyers = loadgen::scenarios::Buyers::new(&target, &format!("q-{id}"), 1_000)?;
+            let schedule =
+                loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
+            let s = loadgen::scenarios::queue_polls(&target, &buyers, &event, &schedule).await?;
             println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
             return Ok(());
         }

@@ -143,41 +143,60 @@ async fn mark_attempt(svc: &Services, order: Uuid, status: &str) -> Result<(), O
     Ok(())
 }
 
-/// Reconciliation: every captured payment of the last `window` older than `grace` (commits in
-/// flight get that long to finish on their own) is settled. Returns what was done, by outcome.
+/// What one reconciliation pass over payments did.
+#[derive(Debug, Clone, Default)]
+pub struct Settlement {
+    /// What was done, by payment settled.
+    pub done: Vec<Settled>,
+    /// When the oldest payment that is not finished yet was created (unix s): queued for its
+    /// order, busy, failed, or younger than the grace. The next pass must look back to it.
+    pub open_since: i64,
+}
+
+/// Reconciliation: every captured payment created since `since_unix` and older than `grace`
+/// (commits in flight get that long to finish on their own) is settled.
 pub async fn settle_recent(
     svc: &Services,
-    window: Duration,
+    since_unix: i64,
     grace: Duration,
-) -> Result<Vec<Settled>, OrdersError> {
+) -> Result<Settlement, OrdersError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    let since = now - window.as_secs() as i64;
-    let payments = svc.payments.list_succeeded_since(since).await?;
+    let ripe = now - grace.as_secs() as i64;
+    let payments = svc.payments.list_succeeded_since(since_unix).await?;
     let ids: Vec<String> = payments.iter().map(|p| p.id.clone()).collect();
     let with_orders: std::collections::HashSet<String> = sqlx::query_as::<_, (String,)>(
         "SELECT payment_ref FROM orders WHERE payment_ref = ANY($1)",
     )
     .bind(&ids)
+    .persistent(false)
     .fetch_all(&svc.db)
     .await?
     .into_iter()
     .map(|(p,)| p)
     .collect();
     let mut done = Vec::new();
+    let mut open_since = ripe;
     for payment in payments {
-        if with_orders.contains(&payment.id) || payment.created > now - grace.as_secs() as i64 {
+        if with_orders.contains(&payment.id) || payment.created > ripe {
             continue;
         }
         // One payment that cannot be settled now must not hold up the others.
         match settle(svc, &payment).await {
-            Ok(outcome) => done.push(outcome),
+            Ok(outcome) => {
+                // Queued: its order is not written yet, and the queue is Redis soft state.
+                if matches!(outcome, Settled::Queued | Settled::Busy) {
+                    open_since = open_since.min(payment.created);
+                }
+                done.push(outcome);
+            }
             Err(e) => {
+                open_since = open_since.min(payment.created);
                 tracing::error!(payment = %payment.id, error = %e, "payment not settled; retried next pass")
             }
         }
     }
-    Ok(done)
+    Ok(Settlement { done, open_since })
 }

@@ -51,6 +51,8 @@ pub struct StepReport {
     pub expired: usize,
     /// Entries that were not jobs (dropped, logged).
     pub malformed: usize,
+    /// Paid jobs left in the queue because Redis could not be told of the sale (done again).
+    pub untold: usize,
     /// For each entry, how long it waited from being queued to being written, in ms (from the
     /// stream id, which is the queueing node's clock in ms).
     pub lag_ms: Vec<u64>,
@@ -83,13 +85,17 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
     }
     let mut ids = Vec::with_capacity(entries.len());
     let mut jobs = Vec::with_capacity(entries.len());
+    let mut job_ids = Vec::with_capacity(entries.len());
     for entry in entries {
         match entry
             .fields
             .get("job")
             .and_then(|j| serde_json::from_str::<CommitJob>(j).ok())
         {
-            Some(job) => jobs.push(job),
+            Some(job) => {
+                job_ids.push(entry.id.clone());
+                jobs.push(job);
+            }
             None => {
                 tracing::error!(id = %entry.id, "commit queue entry is not a job; dropped");
                 report.malformed += 1;
@@ -115,12 +121,16 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .await?
         .into_iter();
     // A hold that is no longer live may still have its order already (a replayed job): that
-    // is a replay, not an expiry.
+    // is a replay, not an expiry. Every `= ANY($1)` lookup here is planned each time
+    // (`persistent(false)`): a connection's cached generic plan, chosen while the table was
+    // empty, scans the whole table for each batch once it is not (seen: 3 scans of every order
+    // per batch, a third of the machine's CPU in a checkout storm, where autovacuum is off).
     let order_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.order_id).collect();
     let existing: HashMap<uuid::Uuid, String> = sqlx::query_as::<_, (uuid::Uuid, String)>(
         "SELECT id, payment_ref FROM orders WHERE id = ANY($1)",
     )
     .bind(&order_ids)
+    .persistent(false)
     .fetch_all(&svc.db)
     .await?
     .into_iter()
@@ -137,8 +147,15 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
             },
         })
         .collect();
-    for (job, outcome) in jobs.iter().zip(&written) {
-        after_commit(svc, job, *outcome).await;
+    // Each job's Redis and refund calls go together: one after the other they made a batch
+    // last (calls per job) × (jobs) round trips, the writer's ceiling.
+    let told = futures::future::join_all(
+        jobs.iter()
+            .zip(&written)
+            .map(|(j, w)| after_commit(svc, j, *w)),
+    )
+    .await;
+    for outcome in &written {
         match outcome {
             Written::Paid => report.paid += 1,
             Written::Superseded => report.superseded += 1,
@@ -155,7 +172,20 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())
         .map(|queued| now_ms.saturating_sub(queued))
         .collect();
-    co.ack_commits(&ids).await?;
+    // A sale Redis was not told of stays in the queue, to be done again by whichever writer
+    // claims it (an idempotent replay): the reconciler does not look back at every sale.
+    let done: Vec<String> = ids
+        .iter()
+        .filter(|id| {
+            job_ids
+                .iter()
+                .zip(&told)
+                .all(|(job_id, told)| *told || job_id != *id)
+        })
+        .cloned()
+        .collect();
+    report.untold = ids.len() - done.len();
+    co.ack_commits(&done).await?;
     for (job, outcome) in jobs.iter().zip(&written) {
         let done = Done {
             order_id: job.order_id,
@@ -245,6 +275,7 @@ async fn write_together(
         "SELECT id, payment_ref, status::text FROM orders WHERE id = ANY($1)",
     )
     .bind(&ids)
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
@@ -335,7 +366,10 @@ async fn write_together(
 
 /// What follows a durable outcome. Failures are logged, not returned: Postgres already holds the
 /// truth, and reconciliation completes whatever is left (Redis repaired, payments refunded).
-async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
+///
+/// Returns whether Redis was told what it must be (a paid job's seats sold and counted); when
+/// not, the caller leaves the job in the queue to be done again.
+async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) -> bool {
     let parsed = (
         HoldId::parse(&job.hold_id),
         EventId::parse(&job.event_id),
@@ -346,7 +380,7 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
     );
     let (Ok(hold), Ok(event), Ok(seats)) = parsed else {
         tracing::error!(order = %job.order_id, "job with ids the coordinator refuses");
-        return;
+        return true;
     };
     match outcome {
         Written::Paid => {
@@ -361,19 +395,22 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
                     .map(|_| ()),
                 Err(e) => Err(e),
             };
-            if let Err(e) = sold {
-                tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (reconciliation repairs it)");
+            if let Err(e) = &sold {
+                tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (the job is done again)");
             }
             // Bought seats count against the buyer's limit for good.
-            if let Ok(user) = coordinator::UserId::parse(&job.user_id) {
-                if let Err(e) = svc
+            let counted = match coordinator::UserId::parse(&job.user_id) {
+                Ok(user) => svc
                     .coordinator
                     .sold_quota(&event, &user, &hold, seats.len())
                     .await
-                {
-                    tracing::warn!(order = %job.order_id, error = %e, "ticket count not made permanent");
-                }
+                    .map(|_| ()),
+                Err(_) => Ok(()),
+            };
+            if let Err(e) = &counted {
+                tracing::warn!(order = %job.order_id, error = %e, "ticket count not made permanent yet (the job is done again)");
             }
+            return sold.is_ok() && counted.is_ok();
         }
         Written::Superseded => {
             refund_or_log(svc, job, "the hold's order was paid with another payment").await;
@@ -438,6 +475,7 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) {
             }
         }
     }
+    true
 }
 
 /// Whether the job's hold still has its seats (pinned again now), or was already sold to it.

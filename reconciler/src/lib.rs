@@ -61,6 +61,8 @@ pub struct Metrics {
     pub payments_settled_total: IntCounterVec,
     /// Sold seats Redis lacked and was told again.
     pub sales_repaired_total: IntCounterVec,
+    /// Paid orders whose sale Redis was told again by a pass, by why it was.
+    pub sales_retold_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -116,6 +118,11 @@ impl Metrics {
         let sales_repaired_total = counter(
             "reconciler_sales_repaired_total",
             "Sold seats that Redis lacked and was told again",
+            "reason",
+        )?;
+        let sales_retold_total = counter(
+            "reconciler_sales_retold_total",
+            "Paid orders whose sale a pass told Redis again (first pass, or Redis may have lost writes)",
             "reason",
         )?;
         let events_on_sale = IntGauge::new(
@@ -174,6 +181,9 @@ impl Metrics {
         }
         expirations_total.with_label_values(&["ttl"]);
         sales_repaired_total.with_label_values(&["recent"]);
+        for reason in Retell::ALL {
+            sales_retold_total.with_label_values(&[reason.label()]);
+        }
         commits_claimed_total.with_label_values(&["writer_stopped"]);
         for reason in ["missing_in_redis", "redis_lost_state"] {
             seats_reopened_total.with_label_values(&[reason]);
@@ -201,6 +211,7 @@ impl Metrics {
             audit_lag_seconds,
             payments_settled_total,
             sales_repaired_total,
+            sales_retold_total,
         })
     }
 
@@ -246,7 +257,7 @@ pub async fn reconcile_inventory(
                     metrics
                         .sales_repaired_total
                         .with_label_values(&["redis_lost_state"])
-                        .inc_by(repaired);
+                        .inc_by(repaired.changed);
                 }
                 report.seats_reopened += seats_added;
             }
@@ -269,7 +280,7 @@ pub async fn repair_sales(
     coordinator: &Coordinator,
     event: Option<&EventId>,
     within: Option<Duration>,
-) -> Result<u64, catalog::CatalogError> {
+) -> Result<Repaired, catalog::CatalogError> {
     let rows: Vec<(String, String, String, Vec<String>)> = sqlx::query_as(
         "SELECT o.event_id, o.hold_id::text, o.user_id, array_agg(s.seat_id ORDER BY s.seat_id)
          FROM orders o JOIN sold_seats s ON s.order_id = o.id
@@ -283,6 +294,7 @@ pub async fn repair_sales(
     .fetch_all(db)
     .await?;
     let mut changed = 0;
+    let told = rows.len() as u64;
     for (event, hold, user, seats) in rows {
         let (Ok(event), Ok(hold), Ok(user)) = (
             EventId::parse(&event),
@@ -304,7 +316,16 @@ pub async fn repair_sales(
             }
         }
     }
-    Ok(changed)
+    Ok(Repaired { told, changed })
+}
+
+/// What [`repair_sales`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Repaired {
+    /// Paid orders whose sale Redis was told again.
+    pub told: u64,
+    /// Seats Redis lacked (marked sold by this repair).
+    pub changed: u64,
 }
 
 /// The daemon's tuning.
@@ -399,10 +420,11 @@ pub async fn run(
     ));
     tokio::pin!(shutdown);
     let mut repaired = RepairCursor::default();
+    let mut payments = PaymentCursor::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = reconcile_once(&svc, &metrics, &config, &mut repaired) => {}
+            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &mut payments) => {}
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -424,26 +446,104 @@ pub async fn run(
     }
 }
 
-/// How far back each pass tells Redis again about sales: to a minute before the start of the
-/// last pass that succeeded (ten minutes on a reconciler's first pass). A failover loses only
-/// the writes its replica had not received yet, seconds before it, and older sales were told
-/// again by that pass; while Redis is down passes fail, and the window grows until one succeeds.
-/// Looking back a fixed ten minutes each pass cost two Redis calls per sale in them, a constant
-/// load of its own in a flash sale that writes thousands a minute. A loss of whole keys is
-/// caught by the inventory pass, which repairs the event's every sale.
+/// Which recent sales a pass tells Redis again. The durable writer tells Redis of each sale
+/// right after writing it, and a sale it could not tell stays in the commit queue to be done
+/// again; what else can lose one is Redis losing acknowledged writes, which only a failover or a
+/// restart does, and either changes the [`DataEpoch`](coordinator::epoch::DataEpoch). So a pass
+/// tells again only when the epoch is not the one its last good pass started with (or cannot be
+/// read): every sale from a minute before that pass's start, which covers the writes a replica
+/// had not received yet, seconds before the failover. A reconciler's first pass looks ten
+/// minutes back, not knowing what happened before it. Looking back on every pass cost two or
+/// three Redis calls per sale per pass: thirteen passes of every sale at one a minute, most of
+/// the reconciler's Redis load in a checkout storm. A loss of whole keys is caught by the
+/// inventory pass, which repairs the event's every sale.
 #[derive(Debug, Default)]
 pub struct RepairCursor {
-    last_ok_start: Option<std::time::Instant>,
+    last_ok: Option<(std::time::Instant, Option<coordinator::epoch::DataEpoch>)>,
+}
+
+/// Which captured payments a pass looks at: those created since the oldest one the last good
+/// pass left unfinished (queued for its order, busy, failed, or younger than the grace), less
+/// a minute for the provider's clock; six hours back on a reconciler's first pass, and never
+/// further. Every pass listing six hours of payments (the provider's list, and an `= ANY` of
+/// all of them in Postgres) grew with the sale: a million payments at 50 a second.
+#[derive(Debug, Default)]
+pub struct PaymentCursor {
+    open_since: Option<i64>,
+}
+
+impl PaymentCursor {
+    const FIRST: i64 = 6 * 3_600;
+    const MARGIN: i64 = 60;
+
+    /// Where the pass starting now begins (unix s).
+    pub fn since(&self) -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        self.open_since.map_or(now - Self::FIRST, |s| {
+            (s - Self::MARGIN).max(now - Self::FIRST)
+        })
+    }
+
+    /// A pass finished; `open_since` is its [`Settlement::open_since`](orders::settle::Settlement).
+    pub fn passed(&mut self, open_since: i64) {
+        self.open_since = Some(open_since);
+    }
+}
+
+/// Why a pass tells sales again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retell {
+    /// The reconciler's first pass.
+    FirstPass,
+    /// The primaries' replication ids changed since the last good pass (failover, restart).
+    EpochChanged,
+    /// The epoch could not be read, now or at the last good pass.
+    EpochUnknown,
+}
+
+impl Retell {
+    const ALL: [Retell; 3] = [Self::FirstPass, Self::EpochChanged, Self::EpochUnknown];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::FirstPass => "first_pass",
+            Self::EpochChanged => "epoch_changed",
+            Self::EpochUnknown => "epoch_unknown",
+        }
+    }
 }
 
 impl RepairCursor {
     const FIRST: Duration = Duration::from_secs(600);
     const MARGIN: Duration = Duration::from_secs(60);
 
-    /// The window of the pass starting now.
-    pub fn window(&self) -> Duration {
-        self.last_ok_start
-            .map_or(Self::FIRST, |t| t.elapsed() + Self::MARGIN)
+    /// The window of the pass starting now with Redis at `epoch`, and why; `None`: nothing
+    /// Redis acknowledged was lost since the last good pass.
+    pub fn window(
+        &self,
+        epoch: Option<&coordinator::epoch::DataEpoch>,
+    ) -> Option<(Duration, Retell)> {
+        let Some((start, then)) = &self.last_ok else {
+            return Some((Self::FIRST, Retell::FirstPass));
+        };
+        let back = start.elapsed() + Self::MARGIN;
+        match (epoch, then) {
+            (Some(now), Some(then)) if now == then => None,
+            (Some(_), Some(_)) => Some((back, Retell::EpochChanged)),
+            _ => Some((back, Retell::EpochUnknown)),
+        }
+    }
+
+    /// A pass that started at `start` with Redis at `epoch` told Redis what it had to.
+    pub fn passed(
+        &mut self,
+        start: std::time::Instant,
+        epoch: Option<coordinator::epoch::DataEpoch>,
+    ) {
+        self.last_ok = Some((start, epoch));
     }
 }
 
@@ -453,6 +553,7 @@ pub async fn reconcile_once(
     metrics: &Metrics,
     config: &Config,
     repaired: &mut RepairCursor,
+    payments: &mut PaymentCursor,
 ) {
     let label = |ok: bool| {
         if ok {
@@ -469,13 +570,10 @@ pub async fn reconcile_once(
         .passes_total
         .with_label_values(&[label(inventory.is_ok())])
         .inc();
-    // Six hours back: far longer than any commit takes (a payment older than that without its
-    // order was caught by an earlier pass), short enough that each pass lists a bounded set.
-    match orders::settle::settle_recent(svc, Duration::from_secs(6 * 3_600), config.payment_grace)
-        .await
-    {
-        Ok(outcomes) => {
-            for outcome in outcomes {
+    match orders::settle::settle_recent(svc, payments.since(), config.payment_grace).await {
+        Ok(settlement) => {
+            payments.passed(settlement.open_since);
+            for outcome in settlement.done {
                 if outcome != Settled::Paid {
                     tracing::warn!(?outcome, "captured payment without an order settled");
                 }
@@ -498,13 +596,33 @@ pub async fn reconcile_once(
         }
     }
     let started = std::time::Instant::now();
-    match repair_sales(&svc.db, &svc.coordinator, None, Some(repaired.window())).await {
-        Ok(n) => {
-            repaired.last_ok_start = Some(started);
-            metrics
-                .sales_repaired_total
-                .with_label_values(&["recent"])
-                .inc_by(n);
+    // Read before the sales are: a loss after this read changes the next pass's epoch.
+    let epoch = match svc.coordinator.data_epoch().await {
+        Ok(epoch) => Some(epoch),
+        Err(error) => {
+            tracing::warn!(%error, "Redis's data epoch not read; recent sales are told again");
+            None
+        }
+    };
+    let retold = match repaired.window(epoch.as_ref()) {
+        None => Ok(None),
+        Some((window, why)) => repair_sales(&svc.db, &svc.coordinator, None, Some(window))
+            .await
+            .map(|r| Some((r, why))),
+    };
+    match retold {
+        Ok(retold) => {
+            repaired.passed(started, epoch);
+            if let Some((r, why)) = retold {
+                metrics
+                    .sales_repaired_total
+                    .with_label_values(&["recent"])
+                    .inc_by(r.changed);
+                metrics
+                    .sales_retold_total
+                    .with_label_values(&[why.label()])
+                    .inc_by(r.told);
+            }
             metrics.passes_total.with_label_values(&["repair_ok"]).inc();
         }
         Err(error) => {
@@ -600,14 +718,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_repair_window_reaches_back_to_the_last_pass_that_succeeded() {
+    fn sales_are_told_again_only_when_redis_may_have_lost_writes() {
+        use coordinator::epoch::DataEpoch;
+        let epoch = |id: &str| DataEpoch::from(vec![format!("127.0.0.1:7000={id}")]);
         let mut cursor = RepairCursor::default();
-        assert_eq!(cursor.window(), Duration::from_secs(600), "first pass");
-        cursor.last_ok_start = Some(std::time::Instant::now() - Duration::from_secs(30));
-        let w = cursor.window();
-        assert!(
-            (Duration::from_secs(90)..Duration::from_secs(95)).contains(&w),
-            "30 s since the last good pass, plus the margin: {w:?}"
+        assert_eq!(
+            cursor.window(Some(&epoch("a"))),
+            Some((Duration::from_secs(600), Retell::FirstPass)),
+            "first pass"
+        );
+        let started = std::time::Instant::now() - Duration::from_secs(30);
+        cursor.passed(started, Some(epoch("a")));
+        assert_eq!(cursor.window(Some(&epoch("a"))), None, "same epoch");
+        for (now, why) in [
+            (Some(epoch("b")), Retell::EpochChanged),
+            (None, Retell::EpochUnknown),
+        ] {
+            let (w, reason) = cursor.window(now.as_ref()).expect("a window");
+            assert_eq!(reason, why);
+            assert!(
+                (Duration::from_secs(90)..Duration::from_secs(95)).contains(&w),
+                "30 s since the last good pass, plus the margin: {w:?}"
+            );
+        }
+        cursor.passed(started, None);
+        assert_eq!(
+            cursor.window(Some(&epoch("a"))).map(|(_, r)| r),
+            Some(Retell::EpochUnknown),
+            "the last good pass did not know its epoch"
         );
     }
 }

@@ -4,6 +4,12 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
+/// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
+/// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
+/// CPU under load (perf, BENCHMARKS.md's profile).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     settings::init_tracing();
@@ -11,8 +17,7 @@ async fn main() -> anyhow::Result<()> {
     let coordinator = Arc::new(
         coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
     );
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
+    let db = catalog::pool::options(8)
         .connect(settings.database.url.expose_secret())
         .await?;
     catalog::migrate(&db).await?;

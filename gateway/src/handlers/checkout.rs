@@ -192,20 +192,25 @@ async fn commit_inner(
     depth: u8,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
     let order = orders::order_id(&id);
-    // A replay: the order exists.
-    if let Some(row) = existing_order(app, order).await? {
-        if row.user != user.as_str() {
-            return Err(forbidden());
+    let read = app.coordinator.read_hold(&id, Caller::User(user)).await?;
+    // A replay: the order exists. Not for a hold still `held`: an order is only written for a
+    // pinned hold, and a first commit (the common case) need not ask Postgres. (Were one there
+    // anyway, the charge below is a replay of the provider's and the writer finds the order.)
+    if !matches!(&read, ReadOutcome::Found(h) if h.state == HoldState::Held) {
+        if let Some(row) = existing_order(app, order).await? {
+            if row.user != user.as_str() {
+                return Err(forbidden());
+            }
+            if row.key != body.idempotency_key {
+                return Err(ApiError::conflict(
+                    "idempotency_conflict",
+                    "this hold was committed with another idempotency_key",
+                ));
+            }
+            return Ok((StatusCode::OK, row.view(order)));
         }
-        if row.key != body.idempotency_key {
-            return Err(ApiError::conflict(
-                "idempotency_conflict",
-                "this hold was committed with another idempotency_key",
-            ));
-        }
-        return Ok((StatusCode::OK, row.view(order)));
     }
-    let hold = match app.coordinator.read_hold(&id, Caller::User(user)).await? {
+    let hold = match read {
         ReadOutcome::Found(hold) => hold,
         ReadOutcome::NotOwner => return Err(forbidden()),
         ReadOutcome::NotFound => {
@@ -411,14 +416,16 @@ async fn commit_inner(
             if let Err(e) = app.coordinator.queue_done(&hold.event, user).await {
                 tracing::warn!(error = %e, "waiting room not told of a finished checkout");
             }
-            let row = existing_order(app, order).await?;
-            Ok((
-                StatusCode::OK,
-                row.map(|r| r.view(order)).unwrap_or_else(|| {
-                    serde_json::json!({"order_id": order, "status": "paid", "seats": job.seats,
-                        "total_amount": job.total_cents as f64 / 100.0, "currency": job.currency})
-                }),
-            ))
+            // The order the writer just committed for this payment: what it wrote is the job.
+            let row = OrderRow {
+                key: job.idempotency_key,
+                user: job.user_id,
+                status: "paid".to_owned(),
+                seats: job.seats,
+                total_cents: job.total_cents,
+                currency: job.currency,
+            };
+            Ok((StatusCode::OK, row.view(order)))
         }
         // Another commit of this hold (another key) won; ours was refunded by the writer.
         Some(Written::Superseded) if depth == 0 => {
@@ -447,6 +454,14 @@ async fn commit_inner(
     }
 }
 
+/// A statement's opening that lets its transaction commit without waiting for the disk
+/// (`synchronous_commit = off` for that transaction only); the statement must read
+/// `async_commit` for it to run. For the commit attempts and webhook records: hints and
+/// de-duplication, not the truth about money (the provider is, and orders are written by the
+/// durable writer, which waits). A crash may lose the last of them; nothing is inconsistent.
+const ASYNC_COMMIT: &str =
+    "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v)";
+
 /// Claims the buyer's idempotency key for this hold and token; a key already used for another
 /// hold or another token is a conflict. A replay of the same request passes.
 async fn claim_key(
@@ -458,31 +473,39 @@ async fn claim_key(
     event: &str,
 ) -> Result<(), ApiError> {
     let hash = hex::encode(sha2::Sha256::digest(body.payment_token.as_bytes()));
-    let mut tx = app.db.begin().await?;
-    // A hint, not the truth about money (the provider is): it need not wait for the disk.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO commit_attempts (user_id, idempotency_key, order_id, hold_id, event_id, request_hash, status)
-         VALUES ($1, $2, $3, $4::uuid, $5, $6, 'charging') ON CONFLICT (user_id, idempotency_key) DO NOTHING",
-    )
+    // One statement: the claim, or the claim made before. (A claim committed by a concurrent
+    // request after this statement's snapshot is invisible to it: then it is read again.)
+    let claimed: Option<(Uuid, String)> = sqlx::query_as(&format!(
+        "{ASYNC_COMMIT}, ins AS (
+             INSERT INTO commit_attempts (user_id, idempotency_key, order_id, hold_id, event_id, request_hash, status)
+             VALUES ($1, $2, $3, $4::uuid, $5, $6, 'charging') ON CONFLICT (user_id, idempotency_key) DO NOTHING
+             RETURNING order_id, request_hash)
+         SELECT order_id, request_hash FROM ins, async_commit
+         UNION ALL
+         SELECT order_id, request_hash FROM commit_attempts
+         WHERE user_id = $1 AND idempotency_key = $2
+         LIMIT 1"
+    ))
     .bind(user.as_str())
     .bind(&body.idempotency_key)
     .bind(order)
     .bind(hold.to_string())
     .bind(event)
     .bind(&hash)
-    .execute(&mut *tx)
+    .fetch_optional(&app.db)
     .await?;
-    let (claimed_order, claimed_hash): (Uuid, String) = sqlx::query_as(
-        "SELECT order_id, request_hash FROM commit_attempts WHERE user_id = $1 AND idempotency_key = $2",
-    )
-    .bind(user.as_str())
-    .bind(&body.idempotency_key)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let (claimed_order, claimed_hash) = match claimed {
+        Some(c) => c,
+        None => {
+            sqlx::query_as(
+                "SELECT order_id, request_hash FROM commit_attempts WHERE user_id = $1 AND idempotency_key = $2",
+            )
+            .bind(user.as_str())
+            .bind(&body.idempotency_key)
+            .fetch_one(&app.db)
+            .await?
+        }
+    };
     if claimed_order != order || claimed_hash != hash {
         return Err(ApiError::conflict(
             "idempotency_conflict",
@@ -508,10 +531,11 @@ async fn drop_unused_attempt(app: &App, user: &UserId, key: &str) {
 
 /// Records what became of an attempt (best effort: a hint for GET /orders/{id}).
 async fn set_attempt(app: &App, user: &UserId, key: &str, status: &str, payment: Option<&str>) {
-    let updated = sqlx::query(
-        "UPDATE commit_attempts SET status = $3::attempt_status, payment_ref = coalesce($4, payment_ref), updated_at = now()
-         WHERE user_id = $1 AND idempotency_key = $2 AND status <> 'paid'",
-    )
+    let updated = sqlx::query(&format!(
+        "{ASYNC_COMMIT}
+         UPDATE commit_attempts SET status = $3::attempt_status, payment_ref = coalesce($4, payment_ref), updated_at = now()
+         FROM async_commit WHERE user_id = $1 AND idempotency_key = $2 AND status <> 'paid'"
+    ))
     .bind(user.as_str())
     .bind(key)
     .bind(status)
@@ -667,39 +691,36 @@ pub async fn webhook(
             )
         }
     };
-    let seen: Option<(String,)> = sqlx::query_as("SELECT id FROM webhook_events WHERE id = $1")
-        .bind(&event.id)
-        .fetch_optional(&app.db)
-        .await
-        .map_err(ApiError::from)?;
-    if seen.is_some() {
-        app.metrics
-            .webhooks_total
-            .with_label_values(&["duplicate"])
-            .inc();
-        return Ok(json_status(
-            &serde_json::json!({"received": true, "duplicate": true}),
-            StatusCode::OK,
-        ));
-    }
+    let metrics = app.metrics.clone();
     let settled = detached(async move {
-        // A commit still waiting for this payment's order finishes it itself: settling now would
-        // only queue the same order twice. (If that commit dies, reconciliation settles the
-        // payment after its grace period.)
-        let in_flight: Option<(i32,)> = sqlx::query_as(
-            "SELECT 1 FROM commit_attempts WHERE payment_ref = $1 AND status = 'pending'
-                 AND updated_at > now() - interval '10 seconds' LIMIT 1",
-        )
-        .bind(&event.payment_id)
-        .fetch_optional(&app.db)
-        .await?;
         let payment = app
             .payments
             .retrieve(&event.payment_id)
             .await
             .map_err(|e| ApiError::unavailable("payment provider", e))?;
+        // Whether it was handled before, and whether the commit that made this payment is still
+        // running (it finishes the order itself: settling now would only queue the same order
+        // twice; if that commit dies, reconciliation settles the payment after its grace
+        // period). That commit is found by the buyer and key the payment carries, charging or
+        // waiting for its order: the provider's webhook can arrive before the commit has
+        // recorded the payment's id.
+        let meta = |k: &str| payment.as_ref().and_then(|p| p.metadata.get(k).cloned());
+        let (seen, in_flight): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE id = $1),
+                    EXISTS (SELECT 1 FROM commit_attempts WHERE user_id = $2 AND idempotency_key = $3
+                            AND status IN ('charging', 'pending')
+                            AND updated_at > now() - interval '10 seconds')",
+        )
+        .bind(&event.id)
+        .bind(meta(orders::meta::USER))
+        .bind(meta(orders::meta::CLIENT_KEY))
+        .fetch_one(&app.db)
+        .await?;
+        if seen {
+            return Ok::<_, ApiError>(None);
+        }
         let outcome = match &payment {
-            Some(p) if in_flight.is_some() && p.status == payments::PaymentStatus::Succeeded => {
+            Some(p) if in_flight && p.status == payments::PaymentStatus::Succeeded => {
                 Some(orders::settle::Settled::Queued)
             }
             Some(payment) => Some(
@@ -710,9 +731,11 @@ pub async fn webhook(
             None => None,
         };
         // Recorded only once handled: a failure above is a 503 and the provider redelivers.
-        sqlx::query(
-            "INSERT INTO webhook_events (id, kind, payment_ref) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
-        )
+        sqlx::query(&format!(
+            "{ASYNC_COMMIT}
+             INSERT INTO webhook_events (id, kind, payment_ref)
+             SELECT $1, $2, $3 FROM async_commit ON CONFLICT (id) DO NOTHING"
+        ))
         .bind(&event.id)
         .bind(&event.kind)
         .bind(&event.payment_id)
@@ -720,9 +743,19 @@ pub async fn webhook(
         .await?;
         let label = outcome.map_or("unknown_payment".to_owned(), |o| format!("{o:?}").to_lowercase());
         app.metrics.webhooks_total.with_label_values(&[&label]).inc();
-        Ok::<_, ApiError>(label)
+        Ok(Some(label))
     })
     .await??;
+    let Some(settled) = settled else {
+        metrics
+            .webhooks_total
+            .with_label_values(&["duplicate"])
+            .inc();
+        return Ok(json_status(
+            &serde_json::json!({"received": true, "duplicate": true}),
+            StatusCode::OK,
+        ));
+    };
     Ok(json_status(
         &serde_json::json!({"received": true, "outcome": settled}),
         StatusCode::OK,

@@ -99,6 +99,8 @@ pub struct Opts {
     pub provider: Option<payments::Provider>,
     /// Rate limits (default: too high to matter; tests send bursts from one IP).
     pub rate_limits: settings::RateLimits,
+    /// A Redis Cluster of the test's own (default: the shared one).
+    pub redis_nodes: Option<Vec<String>>,
 }
 
 impl Default for Opts {
@@ -117,6 +119,7 @@ impl Default for Opts {
                 per_user_burst: 100_000,
                 client_ip_header: None,
             },
+            redis_nodes: None,
         }
     }
 }
@@ -153,9 +156,10 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         webhooks,
         provider,
         rate_limits,
+        redis_nodes,
     } = opts;
     let redis = RedisSettings {
-        nodes: support::shared_nodes(),
+        nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
         commit_queue: queue_of(db),
         ..RedisSettings::default()
     };
