@@ -47,6 +47,16 @@ pub enum Choice {
 
 /// Picks seats; `taken` are the seats not free (held, sold, blocked).
 pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>) -> Choice {
+    choose_with(layout, &|s| taken.contains(s), wanted)
+}
+
+/// [`choose`], with the seats not free told by `is_taken` (the seat map's, and those taken since
+/// it was read).
+pub fn choose_with(
+    layout: &VenueLayout,
+    is_taken: &dyn Fn(&SeatId) -> bool,
+    wanted: &Wanted<'_>,
+) -> Choice {
     let q = wanted.quantity;
     let eligible = |category: &str| wanted.category.is_none_or(|c| c == category);
     let mut rows: Vec<&crate::cache::RowLayout> = layout
@@ -61,7 +71,7 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
         let mut runs = Vec::new();
         let mut start: Option<usize> = None;
         for (i, (number, id, category)) in row.seats.iter().enumerate() {
-            let free = !taken.contains(id) && eligible(category);
+            let free = !is_taken(id) && eligible(category);
             let continues = i > 0 && row.seats[i - 1].0.checked_add(1) == Some(*number);
             match (free, start) {
                 (true, Some(_)) if continues => {}
@@ -141,7 +151,7 @@ pub fn choose(layout: &VenueLayout, taken: &HashSet<SeatId>, wanted: &Wanted<'_>
     for row in &rows {
         let centre = (row.seats.len() as f64 - 1.0) / 2.0;
         for (i, (_, id, category)) in row.seats.iter().enumerate() {
-            if !taken.contains(id) && eligible(category) {
+            if !is_taken(id) && eligible(category) {
                 let distance = ((i as f64 - centre).abs() * 2.0) as u64;
                 candidates.push((row.section_rank, row.row_rank, distance, id));
             }

@@ -117,6 +117,11 @@ pub struct Seatmap {
 }
 
 impl Seatmap {
+    /// When the Redis read it shows began: changes after that are not in it.
+    pub fn began(&self) -> Instant {
+        self.began
+    }
+
     fn servable(&self) -> bool {
         let age = self.built.elapsed();
         if self.stale.load(std::sync::atomic::Ordering::Relaxed) {
@@ -146,6 +151,9 @@ pub struct Caches {
     /// Held while a venue layout is read from Postgres (once per venue and process): when a
     /// sale opens, every request misses at once, and each would read every seat of the venue.
     venue_loading: tokio::sync::Mutex<()>,
+    /// Seats best-available picks of this process took or found taken, and when, per event
+    /// (see [`Caches::taken_since`]).
+    picked: std::sync::Mutex<HashMap<EventId, std::collections::VecDeque<(Instant, SeatId)>>>,
 }
 
 /// Held while one read of an event's state from Redis runs.
@@ -272,6 +280,48 @@ impl Caches {
     /// arrive while a read runs wait for it, then take the next read's result, which began after
     /// they arrived: as fresh as reading themselves, but under a rush there is one read in flight
     /// per event and process instead of one per request (a 50,000-seat event is 40 scripts).
+    /// Seats this process's best-available picks took (or were refused) since `since`, the
+    /// start of the read of the seat map a pick uses. In a rush every pick reads the same cached
+    /// map, a quarter of a second old: without this, every buyer in that quarter picks the same
+    /// best window, all but one are refused, and each retry waited for a fresh read of the whole
+    /// event from Redis (the flash sale's holds timed out at 30 s that way). With it, concurrent
+    /// picks in one process pass over each other's seats, and a retry needs no fresh read.
+    /// Older entries are in the map already and are dropped.
+    pub fn taken_since(&self, id: &EventId, since: Instant) -> HashSet<SeatId> {
+        let mut picked = self
+            .picked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(list) = picked.get_mut(id) else {
+            return HashSet::new();
+        };
+        // The map a pick uses may be older than another's: keep what a map up to its maximum
+        // age could still miss.
+        while list
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > SEATMAP_MAX_AGE)
+        {
+            list.pop_front();
+        }
+        list.iter()
+            .filter(|(at, _)| *at >= since)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// Records seats as taken for [`Caches::taken_since`].
+    pub fn note_taken(&self, id: &EventId, seats: impl IntoIterator<Item = SeatId>) {
+        let now = Instant::now();
+        let mut picked = self
+            .picked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        picked
+            .entry(id.clone())
+            .or_default()
+            .extend(seats.into_iter().map(|s| (now, s)));
+    }
+
     fn flight(&self, id: &EventId, kind: &'static str) -> Flight {
         let mut flights = self
             .flights

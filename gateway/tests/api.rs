@@ -373,6 +373,60 @@ async fn best_available_sits_the_group_together_and_never_on_a_taken_seat() {
     db.drop().await;
 }
 
+/// A rush of best-available buyers on one gateway: each pick passes over the seats concurrent
+/// picks took since the cached seat map was read, so buyers do not all race for the same best
+/// window, and nobody waits for a fresh read of the event from Redis (each such read is a
+/// seat-map cache miss).
+#[tokio::test]
+async fn a_rush_of_best_available_buyers_is_seated_from_the_cached_map() {
+    let (gw, db, event) = setup("rush").await;
+    // The map is built once, before the rush.
+    let (s, _, _) = gw
+        .call(Method::GET, &format!("/events/{event}/seatmap"), None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let misses = || {
+        gw.app
+            .metrics
+            .cache_total
+            .with_label_values(&["seatmap", "miss"])
+            .get()
+    };
+    let before = misses();
+    let buyers = 60;
+    let answers = futures::future::join_all((0..buyers).map(|i| {
+        let gw = &gw;
+        let event = &event;
+        async move {
+            let user = format!("rush{i}");
+            gw.hold(
+                event,
+                &user,
+                json!({"client_reservation_id": "r", "user_id": user, "quantity": 2, "section": "orch"}),
+            )
+            .await
+        }
+    }))
+    .await;
+    let mut seen = std::collections::HashSet::new();
+    for (s, v) in &answers {
+        assert_eq!(*s, StatusCode::CREATED, "{v}");
+        for seat in v["seats"].as_array().unwrap() {
+            assert!(
+                seen.insert(seat.as_str().unwrap().to_owned()),
+                "{seat} twice"
+            );
+        }
+    }
+    assert_eq!(seen.len(), buyers * 2);
+    let rebuilt = misses() - before;
+    assert!(
+        rebuilt <= 2,
+        "{rebuilt} reads of the whole event for {buyers} picks: retries waited for fresh maps"
+    );
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn browsing_is_cacheable_and_paginated() {
     let (gw, db, event) = setup("browse").await;

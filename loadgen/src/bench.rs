@@ -414,46 +414,13 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
 
     quiesce(t).await;
     log("flash sale");
-    let flash_event = format!("bench-flash-{id}");
-    let per_row = 50usize;
-    let rows_total = plan.flash_seats.div_ceil(per_row);
-    let sections: Vec<(String, String, usize)> = (0..rows_total.div_ceil(40))
-        .map(|s| {
-            (
-                format!("s{s}"),
-                format!("Section {s}"),
-                (rows_total - s * 40).min(40),
-            )
-        })
-        .collect();
-    let refs: Vec<(&str, &str, &str, usize)> = sections
-        .iter()
-        .map(|(a, b, r)| (a.as_str(), b.as_str(), "standard", *r))
-        .collect();
-    let flash_map = catalog::seatmap::theatre(
-        &format!("bench-flash-venue-{id}"),
-        "Flash sale hall",
-        &refs,
-        per_row.min(plan.flash_seats),
-    );
-    let flash_seats = t.setup_event(&flash_event, &flash_map, 1).await?.len();
-    scenarios::set_queue(
+    let flash = flash_sale(
         t,
-        &flash_event,
+        &format!("bench-flash-{id}"),
+        plan.flash_seats,
+        plan.flash_users,
+        plan.flash_arrival_rate,
         plan.flash_admit_rate,
-        plan.flash_admit_rate as u64,
-    )
-    .await?;
-    let flash = scenarios::flash_sale(
-        t,
-        &FlashSale {
-            event: flash_event,
-            seats: flash_seats,
-            users: plan.flash_users,
-            arrival_rate: plan.flash_arrival_rate,
-            admit_rate: plan.flash_admit_rate,
-            deadline: Duration::from_secs(240),
-        },
     )
     .await?;
     log(&format!(
@@ -764,4 +731,53 @@ impl Report {
         md.push_str("\nThe JSON of this run (every histogram summary, outcome and CPU figure) is written next to this file by the same command.\n");
         md
     }
+}
+
+/// The flash sale end to end on an event of its own (`event`, behind a waiting room admitting
+/// `admit_rate` a second): `seats` seats in rows of 50, `users` buyers arriving at
+/// `arrival_rate` a second, four minutes at most.
+pub async fn flash_sale(
+    t: &Target,
+    event: &str,
+    seats: usize,
+    users: usize,
+    arrival_rate: f64,
+    admit_rate: f64,
+) -> anyhow::Result<FlashReport> {
+    let flash_event = event.to_owned();
+    let per_row = 50usize;
+    let rows_total = seats.div_ceil(per_row);
+    let sections: Vec<(String, String, usize)> = (0..rows_total.div_ceil(40))
+        .map(|s| {
+            (
+                format!("s{s}"),
+                format!("Section {s}"),
+                (rows_total - s * 40).min(40),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &str, usize)> = sections
+        .iter()
+        .map(|(a, b, r)| (a.as_str(), b.as_str(), "standard", *r))
+        .collect();
+    let flash_map = catalog::seatmap::theatre(
+        &format!("{event}-venue"),
+        "Flash sale hall",
+        &refs,
+        per_row.min(seats),
+    );
+    let flash_seats = t.setup_event(&flash_event, &flash_map, 1).await?.len();
+    scenarios::set_queue(t, &flash_event, admit_rate, admit_rate as u64).await?;
+    scenarios::flash_sale(
+        t,
+        &FlashSale {
+            event: flash_event,
+            seats: flash_seats,
+            users,
+            arrival_rate,
+            admit_rate,
+            deadline: Duration::from_secs(240),
+        },
+    )
+    .await
 }

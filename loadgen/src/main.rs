@@ -73,6 +73,24 @@ enum Command {
         #[arg(long)]
         api: Option<String>,
     },
+    /// Only the flash sale (as the benchmark runs it, at any scale): for profiling.
+    Flash {
+        /// Buyers.
+        #[arg(long, default_value_t = 20_000)]
+        users: usize,
+        /// Seats.
+        #[arg(long, default_value_t = 4_000)]
+        seats: usize,
+        /// Buyers arriving per second.
+        #[arg(long, default_value_t = 2_000.0)]
+        arrival_rate: f64,
+        /// Buyers the waiting room admits per second.
+        #[arg(long, default_value_t = 300.0)]
+        admit_rate: f64,
+        /// Public API base URL (default: from SEATS_HTTP__ADDR).
+        #[arg(long)]
+        api: Option<String>,
+    },
     /// Only waiting-room polls, at one rate: for profiling.
     Polls {
         /// Polls per second.
@@ -96,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench { api, .. }
         | Command::Holds { api, .. }
         | Command::Checkout { api, .. }
+        | Command::Flash { api, .. }
         | Command::Polls { api, .. } => api.clone(),
     };
     let keys = gateway::auth::Keys::from_settings(&settings)?;
@@ -160,6 +179,20 @@ async fn main() -> anyhow::Result<()> {
                 loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
             let s = loadgen::scenarios::checkout(&target, &buyers, &event, seats, &schedule).await;
             println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            return Ok(());
+        }
+        Command::Flash {
+            users,
+            seats,
+            arrival_rate,
+            admit_rate,
+            ..
+        } => {
+            let event = format!("profile-flash-{}", loadgen::run_id());
+            let r =
+                loadgen::bench::flash_sale(&target, &event, seats, users, arrival_rate, admit_rate)
+                    .await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
             return Ok(());
         }
         Command::Polls { rate, seconds, .. } => {

@@ -1,6 +1,7 @@
 //! Holds: place (chosen seats, or best available), read, extend, cancel. A buyer only ever sees
 //! their own holds; someone else's is "not found".
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -335,11 +336,14 @@ async fn create_inner(
         category: body.category.as_deref(),
         skip: 0,
     };
-    // The first pick uses the cached seat map; a refusal (someone was faster) re-reads it fresh
-    // and picks among more of the next-best windows each time (8, 64, then 256 at most), at
-    // random: in a rush, buyers who lost the same race spread out instead of colliding again,
-    // and nobody is sent far back while better seats are free.
+    // Picks use the cached seat map, less the seats this process's picks took since it was
+    // read (`taken_since`). A refusal (another process was faster) adds the refused seats, and
+    // the retry picks among more of the next-best windows each time (8, 64, then 256 at most),
+    // at random: buyers who lost the same race spread out instead of colliding again, and
+    // nobody is sent far back while better seats are free. Only the last try waits for a fresh
+    // read of the event from Redis.
     const ATTEMPTS: u32 = 5;
+    let mut refused: HashSet<SeatId> = HashSet::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             let spread = 8usize.pow(attempt).min(256);
@@ -347,12 +351,15 @@ async fn create_inner(
         }
         let map = app
             .caches
-            .seatmap(app, &event, &event_id, attempt > 0)
+            .seatmap(app, &event, &event_id, attempt + 1 == ATTEMPTS)
             .await?
             .ok_or_else(|| {
                 ApiError::not_found("unknown_event", "this event has no inventory open")
             })?;
-        let (seats, together) = match best::choose(&layout, &map.taken, &wanted) {
+        let since = app.caches.taken_since(&event_id, map.began());
+        let is_taken =
+            |s: &SeatId| map.taken.contains(s) || since.contains(s) || refused.contains(s);
+        let (seats, together) = match best::choose_with(&layout, &is_taken, &wanted) {
             Choice::Together(seats) => (seats, true),
             Choice::Split(seats) => (seats, false),
             Choice::NotEnough { free } => {
@@ -363,6 +370,8 @@ async fn create_inner(
                 .with_details(serde_json::json!({"free": free, "requested": quantity})))
             }
         };
+        // Claimed before the hold is placed: concurrent picks pass over them from now on.
+        app.caches.note_taken(&event_id, seats.iter().cloned());
         let request = HoldRequest::new(
             event_id.clone(),
             user.clone(),
@@ -381,7 +390,17 @@ async fn create_inner(
         )
         .await
         {
-            Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => continue,
+            Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => {
+                let lost: Vec<SeatId> = e.details["unavailable"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| SeatId::parse(u["seat_id"].as_str()?).ok())
+                    .collect();
+                app.caches.note_taken(&event_id, lost.iter().cloned());
+                refused.extend(lost);
+                continue;
+            }
             other => return other,
         }
     }
