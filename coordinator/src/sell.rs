@@ -1,6 +1,6 @@
 //! Marking seats sold once their order is durable in Postgres, and repairing Redis from Postgres.
 
-use crate::hold::{HoldState, Refusal, Transition};
+use crate::hold::{Hold, HoldState, Refusal, Transition};
 use crate::ids::{EventId, HoldId, SeatId};
 use crate::reply::Reply;
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
@@ -42,6 +42,14 @@ impl Coordinator {
             HoldState::Pinned | HoldState::Sold | HoldState::Expired => {}
             other => return Ok(SellOutcome::WrongState(other)),
         }
+        self.mark_read_hold_sold(&hold).await
+    }
+
+    /// [`Coordinator::mark_sold`] for a hold the caller has just pinned, and so read: the
+    /// durable writer pins each job's hold before it writes the order, and need not read it
+    /// again to sell it.
+    pub async fn mark_read_hold_sold(&self, hold: &Hold) -> Result<SellOutcome, CoordinatorError> {
+        let hold_id = &hold.id;
         let outcome = self
             .sell_seats(&hold.event, hold_id, &hold.seats, "strict")
             .await?;

@@ -110,9 +110,10 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
     let live = futures::future::join_all(jobs.iter().map(|job| still_held(svc, job))).await;
     let mut to_write = Vec::with_capacity(jobs.len());
     for (job, live) in jobs.iter().zip(&live) {
-        if *live
+        if live
             .as_ref()
             .map_err(|e| OrdersError::Coordinator(clone_err(e)))?
+            .is_live()
         {
             to_write.push(job.clone());
         }
@@ -139,7 +140,7 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .iter()
         .zip(&live)
         .map(|(job, l)| match l {
-            Ok(true) => written_live.next().unwrap_or(Written::Expired),
+            Ok(l) if l.is_live() => written_live.next().unwrap_or(Written::Expired),
             _ => match existing.get(&job.order_id) {
                 Some(p) if *p == job.payment_ref => Written::Paid,
                 Some(_) => Written::Superseded,
@@ -149,12 +150,15 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .collect();
     // Each job's Redis and refund calls go together: one after the other they made a batch
     // last (calls per job) × (jobs) round trips, the writer's ceiling.
-    let told = futures::future::join_all(
-        jobs.iter()
-            .zip(&written)
-            .map(|(j, w)| after_commit(svc, j, *w)),
-    )
-    .await;
+    let told =
+        futures::future::join_all(jobs.iter().zip(&written).zip(&live).map(|((j, w), l)| {
+            let pinned = match l {
+                Ok(Live::Pinned(hold)) => Some(hold),
+                _ => None,
+            };
+            after_commit(svc, j, *w, pinned)
+        }))
+        .await;
     for outcome in &written {
         match outcome {
             Written::Paid => report.paid += 1,
@@ -369,7 +373,12 @@ async fn write_together(
 ///
 /// Returns whether Redis was told what it must be (a paid job's seats sold and counted); when
 /// not, the caller leaves the job in the queue to be done again.
-async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) -> bool {
+async fn after_commit(
+    svc: &Services,
+    job: &CommitJob,
+    outcome: Written,
+    pinned: Option<&coordinator::Hold>,
+) -> bool {
     let parsed = (
         HoldId::parse(&job.hold_id),
         EventId::parse(&job.event_id),
@@ -384,7 +393,11 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) -> bool
     };
     match outcome {
         Written::Paid => {
-            let sold = match svc.coordinator.mark_sold(&hold).await {
+            let marked = match pinned {
+                Some(h) => svc.coordinator.mark_read_hold_sold(h).await,
+                None => svc.coordinator.mark_sold(&hold).await,
+            };
+            let sold = match marked {
                 Ok(SellOutcome::Sold { .. }) => Ok(()),
                 // The hold record moved on (expired during a long write, or lost in a
                 // failover): Postgres says sold, so Redis is made to say so.
@@ -478,23 +491,38 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written) -> bool
     true
 }
 
+/// Where a job's hold stands before its order is written.
+enum Live {
+    /// Pinned again now, with its seats: as the pin read it.
+    Pinned(coordinator::Hold),
+    /// Sold already, to this hold (a replayed job; Postgres decides whether it is this
+    /// payment's).
+    Sold,
+    /// Expired, released, or the record lost in a failover: holds are soft state, and a hold
+    /// that lost its seats is not sold (the seats may be someone else's now).
+    Gone,
+}
+
+impl Live {
+    fn is_live(&self) -> bool {
+        !matches!(self, Self::Gone)
+    }
+}
+
 /// Whether the job's hold still has its seats (pinned again now), or was already sold to it.
 async fn still_held(
     svc: &Services,
     job: &CommitJob,
-) -> Result<bool, coordinator::CoordinatorError> {
+) -> Result<Live, coordinator::CoordinatorError> {
     use coordinator::extend::ExtendOutcome;
     let Ok(hold) = HoldId::parse(&job.hold_id) else {
-        return Ok(false);
+        return Ok(Live::Gone);
     };
     let pin_for = Duration::from_secs(svc.coordinator.limits().max_pin_secs);
     Ok(match svc.coordinator.pin(&hold, pin_for).await? {
-        ExtendOutcome::Extended(_) => true,
-        // Sold: by this hold (a replayed job; Postgres decides whether it is this payment's).
-        ExtendOutcome::WrongState(h) => h.state == coordinator::HoldState::Sold,
-        // Expired, released, or the record lost in a failover: holds are soft state, and a
-        // hold that lost its seats is not sold (the seats may be someone else's now).
-        _ => false,
+        ExtendOutcome::Extended(h) => Live::Pinned(h),
+        ExtendOutcome::WrongState(h) if h.state == coordinator::HoldState::Sold => Live::Sold,
+        _ => Live::Gone,
     })
 }
 
