@@ -676,6 +676,12 @@ async fn writer_loop(
                     .commits_claimed_total
                     .with_label_values(&["writer_stopped"])
                     .inc_by(report.claimed as u64);
+                if report.untold > 0 {
+                    tracing::warn!(
+                        jobs = report.untold,
+                        "paid jobs left in the commit queue: Redis not told of their sale yet"
+                    );
+                }
                 if report.oversold > 0 {
                     metrics
                         .oversell_total
