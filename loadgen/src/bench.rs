@@ -411,9 +411,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     quiesce(t).await;
     log("queue polls");
     let queue_event = format!("bench-queue-{id}");
-    let theatre = catalog::seatmap::demo_theatre_as(&format!("bench-queue-venue-{id}"));
-    t.setup_event(&queue_event, &theatre, 8).await?;
-    scenarios::set_queue(t, &queue_event, 1.0, 1).await?;
+    scenarios::waiting_room_event(t, &queue_event).await?;
     let pollers = Buyers::new(t, &format!("poller-{id}"), plan.poll_buyers)?;
     for rate in &plan.poll_rates {
         let s = logged(

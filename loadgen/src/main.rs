@@ -11,7 +11,8 @@ use secrecy::ExposeSecret;
 
 /// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
 /// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
-/// CPU under load (perf, BENCHMARKS.md's profile).
+/// CPU samples in a checkout storm (perf). Not yet compared head to head on a quiet machine;
+/// mimalloc's own zeroing (`_mi_page_malloc_zero`) shows in the hold storm's profile.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -163,10 +164,9 @@ async fn main() -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            let schedule =
-                loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
+            let schedule = schedule(rate, seconds);
             let s = loadgen::scenarios::holds(&target, &buyers, &storm, &schedule).await;
-            println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            print_row(&s);
             return Ok(());
         }
         Command::Checkout { rate, seconds, .. } => {
@@ -175,10 +175,9 @@ async fn main() -> anyhow::Result<()> {
             let event = format!("profile-checkout-{id}");
             let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);
             let buyers = loadgen::scenarios::Buyers::new(&target, &format!("c-{id}"), 1_000)?;
-            let schedule =
-                loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
+            let schedule = schedule(rate, seconds);
             let s = loadgen::scenarios::checkout(&target, &buyers, &event, seats, &schedule).await;
-            println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            print_row(&s);
             return Ok(());
         }
         Command::Flash {
@@ -198,14 +197,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Polls { rate, seconds, .. } => {
             let id = loadgen::run_id();
             let event = format!("profile-queue-{id}");
-            let theatre = catalog::seatmap::demo_theatre_as(&format!("profile-queue-venue-{id}"));
-            target.setup_event(&event, &theatre, 8).await?;
-            loadgen::scenarios::set_queue(&target, &event, 1.0, 1).await?;
+            loadgen::scenarios::waiting_room_event(&target, &event).await?;
             let buyers = loadgen::scenarios::Buyers::new(&target, &format!("q-{id}"), 1_000)?;
-            let schedule =
-                loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds));
+            let schedule = schedule(rate, seconds);
             let s = loadgen::scenarios::queue_polls(&target, &buyers, &event, &schedule).await?;
-            println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
+            print_row(&s);
             return Ok(());
         }
         Command::Bench {
@@ -235,4 +231,14 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// `rate` operations a second for `seconds`.
+fn schedule(rate: f64, seconds: u64) -> loadgen::open_loop::Schedule {
+    loadgen::open_loop::Schedule::new(rate, std::time::Duration::from_secs(seconds))
+}
+
+/// One run as BENCHMARKS.md's tables show it, with their header.
+fn print_row(s: &loadgen::stats::Stats) {
+    println!("{}\n{}", loadgen::stats::Stats::header(), s.row());
 }

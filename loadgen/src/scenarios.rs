@@ -265,6 +265,14 @@ pub async fn set_queue(t: &Target, event: &str, rate: f64, burst: u64) -> anyhow
     Ok(())
 }
 
+/// An event of the demo theatre behind a waiting room admitting one buyer a second: its buyers
+/// stay waiting, so their polls measure the room, not admissions.
+pub async fn waiting_room_event(t: &Target, event: &str) -> anyhow::Result<()> {
+    let theatre = catalog::seatmap::demo_theatre_as(&format!("{event}-venue"));
+    t.setup_event(event, &theatre, 8).await?;
+    set_queue(t, event, 1.0, 1).await
+}
+
 /// Queue polling: `buyers` join the room once (not timed), then polls at the schedule's rate.
 pub async fn queue_polls(
     t: &Target,

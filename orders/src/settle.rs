@@ -160,10 +160,7 @@ pub async fn settle_recent(
     since_unix: i64,
     grace: Duration,
 ) -> Result<Settlement, OrdersError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = payments::now_unix();
     let ripe = now - grace.as_secs() as i64;
     let payments = svc.payments.list_succeeded_since(since_unix).await?;
     let ids: Vec<String> = payments.iter().map(|p| p.id.clone()).collect();

@@ -25,6 +25,15 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+/// Now, in unix seconds: the unit of payments' `created`, of webhook signatures' timestamps and
+/// of reconciliation's windows.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// A charge, as checkout asks for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeRequest {

@@ -330,10 +330,7 @@ impl Sandbox {
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(200);
             for _ in 0..6 {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs() as i64)
-                    .unwrap_or_default();
+                let now = crate::now_unix();
                 let header = crate::signature::sign(
                     target.secret.expose_secret().as_bytes(),
                     now,

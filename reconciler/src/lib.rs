@@ -478,10 +478,7 @@ impl PaymentCursor {
 
     /// Where the pass starting now begins (unix s).
     pub fn since(&self) -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default();
+        let now = payments::now_unix();
         self.open_since.map_or(now - Self::FIRST, |s| {
             (s - Self::MARGIN).max(now - Self::FIRST)
         })

@@ -6,7 +6,8 @@ use secrecy::ExposeSecret;
 
 /// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
 /// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
-/// CPU under load (perf, BENCHMARKS.md's profile).
+/// CPU samples in a checkout storm (perf). Not yet compared head to head on a quiet machine;
+/// mimalloc's own zeroing (`_mi_page_malloc_zero`) shows in the hold storm's profile.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

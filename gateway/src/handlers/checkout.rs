@@ -659,10 +659,7 @@ pub async fn webhook(
         |why: String| ApiError::client(StatusCode::BAD_REQUEST, "invalid_signature", why);
     let header =
         signature.ok_or_else(|| bad_signature("Stripe-Signature header missing".into()))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
+    let now = payments::now_unix();
     use secrecy::ExposeSecret;
     payments::signature::verify(
         secret.expose_secret().as_bytes(),

@@ -1,7 +1,6 @@
 //! Holds: place (chosen seats, or best available), read, extend, cancel. A buyer only ever sees
 //! their own holds; someone else's is "not found".
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -343,7 +342,6 @@ async fn create_inner(
     // nobody is sent far back while better seats are free. Only the last try waits for a fresh
     // read of the event from Redis.
     const ATTEMPTS: u32 = 5;
-    let mut refused: HashSet<SeatId> = HashSet::new();
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             let spread = 8usize.pow(attempt).min(256);
@@ -357,8 +355,7 @@ async fn create_inner(
                 ApiError::not_found("unknown_event", "this event has no inventory open")
             })?;
         let since = app.caches.taken_since(&event_id, map.began());
-        let is_taken =
-            |s: &SeatId| map.taken.contains(s) || since.contains(s) || refused.contains(s);
+        let is_taken = |s: &SeatId| map.taken.contains(s) || since.contains(s);
         let (seats, together) = match best::choose_with(&layout, &is_taken, &wanted) {
             Choice::Together(seats) => (seats, true),
             Choice::Split(seats) => (seats, false),
@@ -391,14 +388,13 @@ async fn create_inner(
         .await
         {
             Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => {
-                let lost: Vec<SeatId> = e.details["unavailable"]
+                // The refused seats count as taken for this retry's pick (read after this).
+                let lost = e.details["unavailable"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|u| SeatId::parse(u["seat_id"].as_str()?).ok())
-                    .collect();
-                app.caches.note_taken(&event_id, lost.iter().cloned());
-                refused.extend(lost);
+                    .filter_map(|u| SeatId::parse(u["seat_id"].as_str()?).ok());
+                app.caches.note_taken(&event_id, lost);
                 continue;
             }
             other => return other,

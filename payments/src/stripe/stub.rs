@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -466,7 +466,7 @@ impl State {
             amount,
             currency: currency.to_owned(),
             status: "requires_confirmation",
-            created: now_unix(),
+            created: crate::now_unix(),
             metadata,
             payment_method: payment_method.to_owned(),
             charge: None,
@@ -650,7 +650,7 @@ impl State {
             "object": "refund",
             "amount": intent.amount,
             "charge": charge.id,
-            "created": now_unix(),
+            "created": crate::now_unix(),
             "currency": intent.currency,
             "metadata": {},
             "payment_intent": intent.id,
@@ -735,11 +735,4 @@ fn masked(key: &str) -> String {
 
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
