@@ -154,6 +154,8 @@ pub struct Caches {
     /// Seats best-available picks of this process took or found taken, and when, per event
     /// (see [`Caches::taken_since`]).
     picked: std::sync::Mutex<HashMap<EventId, std::collections::VecDeque<(Instant, SeatId)>>>,
+    /// The waiting rooms' counts and tickets, for polls answered from memory.
+    pub rooms: crate::room::Boards,
 }
 
 /// Held while one read of an event's state from Redis runs.
@@ -194,6 +196,8 @@ impl Caches {
                 if let Ok(mut m) = self.seatmaps.write() {
                     m.remove(event);
                 }
+                // Announced when a room's settings change, among others.
+                self.rooms.forget(event);
             }
             // Order outcomes are for checkout's waiters, not for caches.
             coordinator::updates::Update::Order(_) => {}

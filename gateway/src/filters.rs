@@ -147,20 +147,24 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         }))
 }
 
-/// The route template a request matched, for metric labels: ids never become labels.
+/// The route template a request matched, for metric labels: ids never become labels. Runs on
+/// every request, so it walks the segments without allocating.
 pub fn route_label(method: &str, path: &str) -> String {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let path = path.trim_matches('/');
+    let matches = |template: &str| {
+        let (mut t, mut s) = (template.trim_matches('/').split('/'), path.split('/'));
+        loop {
+            match (t.next(), s.next()) {
+                (None, None) => return true,
+                (Some(t), Some(s)) if t.starts_with('{') || t == s => {}
+                _ => return false,
+            }
+        }
+    };
     ROUTES
         .iter()
         .chain(ADMIN_ROUTES)
-        .find(|(m, template)| {
-            let t: Vec<&str> = template.trim_matches('/').split('/').collect();
-            *m == method
-                && t.len() == segments.len()
-                && t.iter()
-                    .zip(&segments)
-                    .all(|(t, s)| t.starts_with('{') || t == s)
-        })
+        .find(|(m, template)| *m == method && matches(template))
         .map(|(m, t)| format!("{m} {t}"))
         .unwrap_or_else(|| "unmatched".to_owned())
 }
@@ -462,5 +466,26 @@ async fn admin_release(
         )
         .into()),
         _ => Err(ApiError::not_found("unknown_hold", "no such hold").into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn a_route_label_is_the_template_never_the_ids() {
+        assert_eq!(route_label("GET", "/events"), "GET /events");
+        assert_eq!(
+            route_label("GET", "/events/e-1/seatmap"),
+            "GET /events/{event_id}/seatmap"
+        );
+        assert_eq!(
+            route_label("POST", "/events/e-1/reservations/"),
+            "POST /events/{event_id}/reservations"
+        );
+        assert_eq!(route_label("DELETE", "/events/e-1/seatmap"), "unmatched");
+        assert_eq!(route_label("GET", "/events/e-1/seatmap/x"), "unmatched");
+        assert_eq!(route_label("GET", "/events/e-1/nope"), "unmatched");
     }
 }

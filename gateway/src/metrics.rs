@@ -25,6 +25,8 @@ pub struct Metrics {
     pub webhooks_total: IntCounterVec,
     /// Waiting-room calls, by operation (join, poll).
     pub queue_total: IntCounterVec,
+    /// Waiting-room polls answered, by where the answer came from (memory, redis).
+    pub queue_polls_total: IntCounterVec,
     /// Requests refused by a rate limit, by reason (ip, user).
     pub rate_limited_total: IntCounterVec,
     /// Buyers waiting in an event's room, at the last call that looked (by event).
@@ -81,6 +83,16 @@ impl Metrics {
             ),
             &["op"],
         )?;
+        let queue_polls_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_queue_polls_total",
+                "Waiting-room polls answered, by source (memory: the gateway's board; redis)",
+            ),
+            &["source"],
+        )?;
+        for source in ["memory", "redis"] {
+            queue_polls_total.with_label_values(&[source]);
+        }
         let rate_limited_total = IntCounterVec::new(
             Opts::new(
                 "gateway_rate_limited_total",
@@ -164,6 +176,7 @@ impl Metrics {
         registry.register(Box::new(orders_total.clone()))?;
         registry.register(Box::new(webhooks_total.clone()))?;
         registry.register(Box::new(queue_total.clone()))?;
+        registry.register(Box::new(queue_polls_total.clone()))?;
         registry.register(Box::new(rate_limited_total.clone()))?;
         registry.register(Box::new(queue_waiting.clone()))?;
         registry.register(Box::new(queue_admitted.clone()))?;
@@ -180,6 +193,7 @@ impl Metrics {
             orders_total,
             webhooks_total,
             queue_total,
+            queue_polls_total,
             rate_limited_total,
             queue_waiting,
             queue_admitted,

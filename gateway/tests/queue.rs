@@ -852,3 +852,80 @@ fn held_hold_id(event: &EventId) -> String {
     )
     .to_string()
 }
+
+/// The value of a counter with one label in the gateway's `/metrics` text.
+fn counter(text: &str, name: &str, label: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{{label}}} ")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}{{{label}}} in the metrics"))
+}
+
+#[tokio::test]
+async fn waiting_buyers_polls_are_answered_from_memory_and_admission_still_moves() {
+    let (gw, db, event) = setup("board").await;
+    let (s, v) = set_admission(
+        &gw,
+        &event,
+        json!({"mode": "queue", "rate_per_second": 2.0, "burst": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut tickets = Vec::new();
+    for i in 0..40u64 {
+        let user = format!("b{i}");
+        let v = join(&gw, &event, &user).await;
+        assert_eq!(v["position"], json!(i + 1), "{v}");
+        tickets.push((user, v["ticket"].as_str().unwrap().to_owned()));
+    }
+    let polls = |text: &str| {
+        (
+            counter(text, "gateway_queue_polls_total", "source=\"memory\""),
+            counter(text, "gateway_queue_polls_total", "source=\"redis\""),
+        )
+    };
+    let before = polls(&gw.metrics_text().await);
+    // Each buyer polls twice in a row: whatever answered the first, the room's counts are fresh
+    // for the second. Every answer is the ticket's own place against the admitted mark.
+    for (i, (user, ticket)) in tickets.iter().enumerate() {
+        for _ in 0..2 {
+            let (s, v) = poll(&gw, &event, user, ticket).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let (position, upto) = (i as u64 + 1, v["admitted_so_far"].as_u64().unwrap());
+            assert_eq!(v["position"], json!(position), "{v}");
+            if position > upto {
+                assert_eq!(v["status"], "waiting", "{v}");
+                assert_eq!(v["ahead"], json!(position - upto - 1), "{v}");
+                assert!(v["admission_token"].is_null(), "{v}");
+            } else {
+                assert_eq!(v["status"], "admitted", "{v}");
+            }
+        }
+    }
+    let after = polls(&gw.metrics_text().await);
+    let (memory, redis) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!(memory + redis, 80);
+    assert!(
+        memory >= 30,
+        "{memory} of 80 polls answered from memory ({redis} from Redis)"
+    );
+    // A remembered ticket is still refused to another buyer.
+    let (s, v) = poll(&gw, &event, "b1", &tickets[30].1).await;
+    assert_error(s, &v, 403, "not_your_ticket");
+
+    // The room keeps admitting at its rate although most polls never reach Redis: the third
+    // buyer is admitted (1 at once, then 2 a second) and gets a token.
+    let (user, ticket) = &tickets[2];
+    let mut admitted = Value::Null;
+    for _ in 0..40 {
+        let (s, v) = poll(&gw, &event, user, ticket).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v["status"] == "admitted" {
+            admitted = v;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(admitted["admission_token"].is_string(), "{admitted}");
+    db.drop().await;
+}

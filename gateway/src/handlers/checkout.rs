@@ -412,9 +412,16 @@ async fn commit_inner(
         Some(Written::Paid) => {
             app.metrics.orders_total.with_label_values(&["paid"]).inc();
             // A finished checkout ends the buyer's turn in a waiting room: the next buyer gets
-            // in sooner (nothing happens for an event without one).
-            if let Err(e) = app.coordinator.queue_done(&hold.event, user).await {
-                tracing::warn!(error = %e, "waiting room not told of a finished checkout");
+            // in sooner. An event without a room (as the event cache has it; a buyer of an open
+            // sale has no ticket anyway) is not asked.
+            let roomless = matches!(
+                app.caches.event(app, &hold.event).await,
+                Ok(Some(e)) if e.admission_mode == "open"
+            );
+            if !roomless {
+                if let Err(e) = app.coordinator.queue_done(&hold.event, user).await {
+                    tracing::warn!(error = %e, "waiting room not told of a finished checkout");
+                }
             }
             // The order the writer just committed for this payment: what it wrote is the job.
             let row = OrderRow {

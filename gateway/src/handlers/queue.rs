@@ -1,5 +1,6 @@
 //! The waiting room: `POST /events/{id}/queue` (join), `GET /events/{id}/queue/{ticket}` (poll;
-//! the hottest call of a sale: one script call in Redis, no Postgres; whether anything is left
+//! the hottest call of a sale: a waiting ticket is mostly answered from the gateway's memory
+//! (`crate::room`), otherwise one script call in Redis; never Postgres; whether anything is left
 //! comes from the gateway's seat-map cache), the organizer's
 //! `PUT /events/{id}/admission` and `GET /events/{id}/queue` (the room's state), and the public
 //! `GET /events/{id}/queue/lottery` (seed hash before the draw, seed and tickets after: anyone
@@ -216,6 +217,7 @@ pub async fn join(
     .await?
     {
         QueueOutcome::Ticket(t) => {
+            app.caches.rooms.learn(&event, &user, &t);
             app.metrics.queue_total.with_label_values(&["join"]).inc();
             app.metrics
                 .queue_expected_wait_seconds
@@ -244,11 +246,32 @@ pub async fn poll(
     let user = principal.user.clone();
     let left = inventory_of(&app, &event).await;
     let free = left.map(|i| i.free);
-    match with_room(&app, &event, || {
-        app.coordinator.queue_poll(&event, &user, &ticket, free)
-    })
-    .await?
-    {
+    let boards = &app.caches.rooms;
+    let from_memory = boards.answer(&event, &user, &ticket);
+    let source = if from_memory.is_some() {
+        "memory"
+    } else {
+        "redis"
+    };
+    app.metrics
+        .queue_polls_total
+        .with_label_values(&[source])
+        .inc();
+    let outcome = match from_memory {
+        Some(t) => QueueOutcome::Ticket(t),
+        None => {
+            let outcome = with_room(&app, &event, || {
+                app.coordinator.queue_poll(&event, &user, &ticket, free)
+            })
+            .await?;
+            // Only Redis's answers teach the board (one from memory would keep it fresh forever).
+            if let QueueOutcome::Ticket(t) = &outcome {
+                boards.learn(&event, &user, t);
+            }
+            outcome
+        }
+    };
+    match outcome {
         QueueOutcome::Ticket(t) => {
             app.metrics.queue_total.with_label_values(&["poll"]).inc();
             Ok(json_status(
