@@ -51,7 +51,7 @@ impl Target {
     /// An HTTP client for many concurrent requests to one host.
     pub fn client() -> anyhow::Result<reqwest::Client> {
         Ok(reqwest::Client::builder()
-            .pool_max_idle_per_host(4096)
+            .pool_max_idle_per_host(crate::scenarios::MAX_IN_FLIGHT)
             .timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .build()?)

@@ -47,17 +47,29 @@ impl Buyers {
     }
 }
 
+/// Requests in flight at most, for the whole process: each holds a socket, and the gateway and
+/// this generator share one machine's file-descriptor limit (20,000 on the benchmark machine).
+/// Past it the gateway's accept loop fails ("too many open files") and pauses, which measured the
+/// machine's limit rather than the system. A request waiting for a slot is still timed from its
+/// intended start (open loop), so the wait is charged as latency. Real buyers come through an
+/// ingress that keeps a bounded pool of connections to the gateways in the same way.
+pub const MAX_IN_FLIGHT: usize = 6_000;
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_IN_FLIGHT);
+
+/// Sends `req` in one of the [`SLOTS`], held until the whole body is read: the status and body.
+async fn fetch(req: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::Bytes), Outcome> {
+    let _slot = SLOTS.acquire().await.ok();
+    let res = req.send().await.map_err(|e| Outcome::transport(&e))?;
+    let status = res.status();
+    // The body is read: a client that does not read it measures only the headers.
+    let body = res.bytes().await.map_err(|e| Outcome::transport(&e))?;
+    Ok((status, body))
+}
+
 async fn get(t: &Target, path: &str) -> Outcome {
-    match t.http.get(format!("{}{path}", t.api)).send().await {
-        Ok(res) => {
-            let status = res.status().as_u16();
-            // The body is read: a client that does not read it measures only the headers.
-            match res.bytes().await {
-                Ok(_) => Outcome::from_status(status, &[200, 304], &[]),
-                Err(e) => Outcome::transport(&e),
-            }
-        }
-        Err(e) => Outcome::transport(&e),
+    match fetch(t.http.get(format!("{}{path}", t.api))).await {
+        Ok((status, _)) => Outcome::from_status(status.as_u16(), &[200, 304], &[]),
+        Err(o) => o,
     }
 }
 
@@ -137,31 +149,25 @@ pub async fn holds(t: &Target, buyers: &Buyers, storm: &Storm, schedule: &Schedu
                 &storm.seats[hot + k % (n - hot).max(1)]
             };
             let (user, token) = buyers.get(i);
-            let res = t
+            let req = t
                 .http
                 .post(format!("{}/events/{}/reservations", t.api, storm.event))
                 .bearer_auth(token)
                 .json(
                     &json!({"client_reservation_id": format!("{run}-{i}"), "user_id": user,
                     "seat_ids": [seat], "ttl_seconds": 60}),
-                )
-                .send()
-                .await;
-            let res = match res {
+                );
+            let (status, body) = match call_json(req).await {
                 Ok(r) => r,
-                Err(e) => return Outcome::transport(&e),
+                Err(o) => return o,
             };
-            let status = res.status();
-            let body: Value = res.json().await.unwrap_or(Value::Null);
             if status == StatusCode::CREATED && storm.release {
                 if let Some(hold) = body["hold_id"].as_str() {
                     let req = t
                         .http
                         .delete(format!("{}/reservations/{hold}", t.api))
                         .bearer_auth(token);
-                    tokio::spawn(async move {
-                        let _ = req.send().await;
-                    });
+                    tokio::spawn(fetch(req));
                 }
             }
             Outcome::from_status(status.as_u16(), &[201], &[(409, "seat_taken")])
@@ -241,9 +247,8 @@ async fn post(
 
 /// Sends `req`; the status and the JSON body (null when there is none).
 async fn call_json(req: reqwest::RequestBuilder) -> Result<(StatusCode, Value), Outcome> {
-    let res = req.send().await.map_err(|e| Outcome::transport(&e))?;
-    let status = res.status();
-    Ok((status, res.json().await.unwrap_or(Value::Null)))
+    let (status, body) = fetch(req).await?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
 /// Puts an event behind a waiting room admitting `rate` buyers a second.

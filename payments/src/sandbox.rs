@@ -19,6 +19,7 @@
 //! to [`SandboxConfig::webhook`] (retried a few times, like a provider's delivery).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -61,7 +62,16 @@ pub struct Sandbox {
     config: SandboxConfig,
     db: PgPool,
     http: reqwest::Client,
+    /// Webhook deliveries in flight at most (see [`MAX_DELIVERIES`]).
+    deliveries: Arc<tokio::sync::Semaphore>,
 }
+
+/// Webhook deliveries in flight at once, and idle connections kept for them. Unbounded, a
+/// checkout burst held one connection per payment open to the gateway it notifies: in a flash
+/// sale (250 checkouts/s) several thousand, two file descriptors each in a gateway that is its
+/// own webhook target, until the gateway's accept loop failed with "too many open files".
+/// Deliveries past this wait their turn, as a provider's would.
+pub const MAX_DELIVERIES: usize = 32;
 
 type Row = (
     String,
@@ -110,8 +120,10 @@ impl Sandbox {
             db,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(5))
+                .pool_max_idle_per_host(MAX_DELIVERIES)
                 .build()
                 .unwrap_or_default(),
+            deliveries: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
         }
     }
 
@@ -326,10 +338,15 @@ impl Sandbox {
         };
         let event_id = format!("evt_sandbox_{}", uuid::Uuid::new_v4().simple());
         let body = crate::webhook::envelope(&event_id, kind, payment).to_string();
-        let http = self.http.clone();
+        let (http, deliveries) = (self.http.clone(), self.deliveries.clone());
         tokio::spawn(async move {
             let mut pause = Duration::from_millis(200);
             for _ in 0..6 {
+                // A turn is held for the delivery only, not for the pause before a retry; the
+                // signature is dated when the turn comes.
+                let Ok(turn) = deliveries.acquire().await else {
+                    return;
+                };
                 let now = crate::now_unix();
                 let header = crate::signature::sign(
                     target.secret.expose_secret().as_bytes(),
@@ -343,6 +360,7 @@ impl Sandbox {
                     .body(body.clone())
                     .send()
                     .await;
+                drop(turn);
                 match sent {
                     Ok(r) if r.status().is_success() => return,
                     Ok(r) => {
