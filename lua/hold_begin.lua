@@ -3,7 +3,10 @@
   The record is what makes a hold idempotent: its id is derived from (event, user, client
   reservation id), so a replayed request lands on the same record and gets the same hold back.
 
-  KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
+  KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
+  KEYS[2]  holds    ZSET    the buyer's ticket count for the event (`lua/quota.lua`): hold_id ->
+                            the hold's expiry + 5 s          seat:{h:T}:quota:E:U:holds
+  KEYS[3]  counts   HASH    hold_id -> seats                 seat:{h:T}:quota:E:U:counts
            fields: event, user, fingerprint, seats, sections, attempt, quote, state
                    (pending|aborting|held|pinned|released|sold), created_ms, expires_ms, cap_ms,
                    attempt_until_ms
@@ -21,6 +24,10 @@
   ARGV[10] quote            opaque text kept with the hold (the gateway stores the price it quoted,
                             so a later price change does not change what this hold costs);
                             not part of the fingerprint
+  ARGV[11] hold_id          the member of KEYS[2] and KEYS[3]
+  ARGV[12] limit            the event's tickets per buyer; a new attempt counts its seats against
+                            it (held, pinned and sold holds of this buyer and event) and is
+                            refused past it; 0: no limit (the seats are still counted)
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
                                              calls hold_settle.lua
@@ -30,8 +37,13 @@
                                              (idempotency key reused with other parameters)
            {-2, retry_after_ms}              another attempt with this id is in flight (pending or
                                              rolling back), whatever its parameters
+           {-3, counted}                     over the buyer's ticket limit (they have `counted`
+                                             seats); nothing written
 
-  Cluster: one key.   Clock: redis TIME; every section of the hold gets the expiry decided here.
+  Cluster: the KEYS share the buyer's tag {h:T} (carried in the hold id).   Clock: redis TIME;
+  every section of the hold gets the expiry decided here. The ticket count follows
+  `lua/quota.lua`'s rules ("take"); the count expires with the hold (+5 s) unless the hold is
+  sold, and hold_settle.lua gives it back when the attempt is rolled back.
 ]]
 local record = KEYS[1]
 local event, user, fingerprint = ARGV[1], ARGV[2], ARGV[3]
@@ -44,7 +56,40 @@ local current = redis.call('HMGET', record, 'state', 'event', 'user', 'fingerpri
   'expires_ms', 'cap_ms', 'created_ms', 'quote')
 local state = current[1]
 
+local quota_holds, quota_counts, hold_id = KEYS[2], KEYS[3], ARGV[11]
+local _, seats_n = string.gsub(ARGV[7], '%S+', '')
+local limit = tonumber(ARGV[12])
+
+-- Counts the attempt's seats against the buyer's limit; false (and the count) when over.
+local function take_count()
+  local expired = redis.call('ZRANGEBYSCORE', quota_holds, '-inf', now)
+  if #expired > 0 then
+    redis.call('ZREM', quota_holds, unpack(expired))
+    redis.call('HDEL', quota_counts, unpack(expired))
+  end
+  local expires = now + ttl_ms + 5000
+  if redis.call('ZSCORE', quota_holds, hold_id) then
+    -- Taking over an attempt of this same hold: its seats are counted already.
+    redis.call('ZADD', quota_holds, 'GT', expires, hold_id)
+    return true
+  end
+  local sum = 0
+  for _, n in ipairs(redis.call('HVALS', quota_counts)) do
+    sum = sum + tonumber(n)
+  end
+  if limit > 0 and sum + seats_n > limit then
+    return false, sum
+  end
+  redis.call('ZADD', quota_holds, expires, hold_id)
+  redis.call('HSET', quota_counts, hold_id, seats_n)
+  return true
+end
+
 local function start_attempt()
+  local counted, has = take_count()
+  if not counted then
+    return {-3, has}
+  end
   redis.call('HSET', record,
     'event', event, 'user', user, 'fingerprint', fingerprint, 'seats', ARGV[7], 'sections', ARGV[8],
     'attempt', ARGV[9], 'quote', ARGV[10] or '', 'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,

@@ -2,21 +2,25 @@
   hold_settle.lua: finish, or start rolling back, an attempt started by hold_begin.lua. Only the
   attempt that owns the record (its token) is obeyed.
 
-  KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
+  KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
+  KEYS[2]  holds    ZSET    the buyer's ticket count (hold_begin.lua KEYS[2])
+  KEYS[3]  counts   HASH    (hold_begin.lua KEYS[3])
   ARGV[1]  outcome          "held": every section is held
                             "aborting": a section refused; mark the record so no other attempt
                             starts while this one releases the sections it took
                             "abort": the sections are released; forget the attempt so the same
-                            client reservation id can be tried again
+                            client reservation id can be tried again, and give its seats back to
+                            the buyer's ticket count
   ARGV[2]  retain_ms        how long a finished record is kept after its cap, to answer replays
   ARGV[3]  attempt          the caller's attempt token (hold_begin.lua ARGV[9])
+  ARGV[4]  hold_id          the member of KEYS[2] and KEYS[3]
 
   Returns  {0, expires_ms}          done (expires_ms is 0 for "aborting" and "abort")
            {-1, state}              the record is not this attempt's (taken over by a retry after
                                     the attempt window, or gone); nothing written: the caller must
                                     not touch the seats and must not report a hold
 
-  Cluster: one key.   Clock: not used.
+  Cluster: the KEYS share the buyer's tag {h:T}.   Clock: not used.
 ]]
 local record = KEYS[1]
 local outcome, retain_ms, attempt = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -33,6 +37,8 @@ if outcome == 'aborting' then
 end
 if outcome == 'abort' then
   redis.call('DEL', record)
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('HDEL', KEYS[3], ARGV[4])
   return {0, 0}
 end
 if state ~= 'pending' then

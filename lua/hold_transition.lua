@@ -9,7 +9,7 @@
                            \--release--> released        (pinned cannot be released: a payment is in flight)
       held or pinned whose expires_ms <= now reads as "expired"
 
-  KEYS[1]  record   HASH    the hold's record                              seat:{hold:H}
+  KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
   ARGV[1]  op               read | release | extend | pin | unpin | sold
   ARGV[2]  user_id          the caller; "" for the system (reconciler, admin), which skips the owner check
   ARGV[3]  param_ms         extend: the new TTL from now | pin: how long the payment may take | else 0

@@ -4,19 +4,19 @@
   atomic step on one slot, whichever sections the seats are in.
 
   KEYS[1]  holds    ZSET    hold_id -> the hold's expiry, unix ms (+inf once sold)
-                                                                     seat:{quota:E:U}:holds
+                                                          seat:{h:T}:quota:E:U:holds
   KEYS[2]  counts   HASH    hold_id -> seats
-  ARGV[1]  op               take | extend | sold | release
+  ARGV[1]  op               extend | sold | release (the count is taken by hold_begin.lua)
   ARGV[2]  hold_id
-  ARGV[3]  seats            take, sold: how many
-  ARGV[4]  expires_ms       take, extend: the hold's expiry
-  ARGV[5]  limit            take: the event's per-buyer limit
+  ARGV[3]  seats            sold: how many
+  ARGV[4]  expires_ms       extend: the hold's new expiry (+5 s)
 
-  Returns  {0, seats_counted}     done (take: the hold's seats are counted; a replay is a no-op)
-           {-1, seats_counted}    take: over the limit; nothing written
+  Returns  {0, seats_counted}     done
 
-  Cluster: both KEYS share the hash tag {quota:E:U}.   Clock: redis TIME.
-  Holds that expired drop out by their score (purged on every take): no process is needed.
+  Cluster: both KEYS share the buyer's tag {h:T} (see coordinator keys::quota), with the buyer's
+  hold records: hold_begin.lua takes the count as it opens a hold (with the same rules), and
+  hold_settle.lua gives it back on a rollback.   Clock: redis TIME.
+  Holds that expired drop out by their score (purged on every call): no process is needed.
   `sold` writes the count whether or not it was there: the durable writer and the reconciler's
   repair send it for every paid order, so a count lost in a failover (soft state, like a hold)
   is counted again from Postgres and the limit holds after one.
@@ -41,20 +41,7 @@ local function total()
   return sum
 end
 
-if op == 'take' then
-  local seats, expires, limit = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-  if redis.call('ZSCORE', holds, hold) then
-    redis.call('ZADD', holds, 'GT', expires, hold)
-    return {0, total()}
-  end
-  local sum = total()
-  if sum + seats > limit then
-    return {-1, sum}
-  end
-  redis.call('ZADD', holds, expires, hold)
-  redis.call('HSET', counts, hold, seats)
-  return {0, sum + seats}
-elseif op == 'extend' then
+if op == 'extend' then
   redis.call('ZADD', holds, 'XX', 'GT', tonumber(ARGV[4]), hold)
 elseif op == 'sold' then
   redis.call('ZADD', holds, '+inf', hold)

@@ -48,6 +48,7 @@ pub struct HoldRequest {
     seats: Vec<SeatId>,
     ttl: Duration,
     quote: String,
+    ticket_limit: u64,
 }
 
 /// Checks a TTL against the configured range; `None` takes the default.
@@ -97,7 +98,16 @@ impl HoldRequest {
             seats,
             ttl,
             quote: String::new(),
+            ticket_limit: 0,
         })
+    }
+
+    /// The event's tickets per buyer: the hold is refused ([`HoldOutcome::OverLimit`]) when the
+    /// buyer's held, pinned and bought seats for the event would pass it. 0 (the default): no
+    /// limit, the seats are still counted.
+    pub fn with_ticket_limit(mut self, limit: u64) -> Self {
+        self.ticket_limit = limit;
+        self
     }
 
     /// Opaque text kept with the hold, e.g. the price quoted for it (not part of the
@@ -245,6 +255,13 @@ pub enum HoldOutcome {
         /// Suggested wait.
         retry_after_ms: u64,
     },
+    /// The buyer would pass the event's ticket limit; nothing was held.
+    OverLimit {
+        /// The limit.
+        limit: u64,
+        /// Seats the buyer has counted for the event now.
+        counted: u64,
+    },
 }
 
 pub(crate) fn parse_unavailable(
@@ -287,7 +304,9 @@ impl Coordinator {
             Some(Ok(groups)) => groups,
         };
         let hold_id = request.hold_id();
-        let record = keys::hold(&hold_id);
+        let (quota_holds, quota_counts) = keys::quota(&request.event, &request.user);
+        // The record and the buyer's ticket count: one slot (the buyer's tag in the hold id).
+        let record = [keys::hold(&hold_id), quota_holds, quota_counts];
         let client = self.client();
 
         let mut sorted_seats = request.seats.clone();
@@ -311,7 +330,7 @@ impl Coordinator {
             begin
                 .run(
                     client,
-                    vec![record.clone()],
+                    record.to_vec(),
                     vec![
                         request.event.to_string(),
                         request.user.to_string(),
@@ -323,6 +342,8 @@ impl Coordinator {
                         sections_arg,
                         attempt.clone(),
                         request.quote.clone(),
+                        hold_id.to_string(),
+                        request.ticket_limit.to_string(),
                     ],
                 )
                 .await?,
@@ -364,6 +385,12 @@ impl Coordinator {
                     retry_after_ms: reply.int(1)?.max(1) as u64,
                 })
             }
+            -3 => {
+                return Ok(HoldOutcome::OverLimit {
+                    limit: request.ticket_limit,
+                    counted: reply.int(1)?.max(0) as u64,
+                })
+            }
             _ => return Err(reply.unknown_code()),
         };
 
@@ -397,7 +424,10 @@ impl Coordinator {
             }
         }
         let failure = match failure {
-            None => match self.settle(client, &record, "held", &attempt).await {
+            None => match self
+                .settle(client, &record, &hold_id, "held", &attempt)
+                .await
+            {
                 Ok(true) => {
                     self.announce_sections(&request.event, groups.keys()).await;
                     return Ok(HoldOutcome::Created(hold(
@@ -438,12 +468,15 @@ impl Coordinator {
         &self,
         client: &fred::prelude::Client,
         event: &EventId,
-        record: &str,
+        record: &[String; 3],
         attempt: &str,
         hold_id: &HoldId,
         touched: &[(&SectionId, &Vec<SeatId>)],
     ) -> Result<(), CoordinatorError> {
-        if !self.settle(client, record, "aborting", attempt).await? {
+        if !self
+            .settle(client, record, hold_id, "aborting", attempt)
+            .await?
+        {
             // Taken over: the seats belong to the attempt that owns the record now.
             return Ok(());
         }
@@ -451,7 +484,8 @@ impl Coordinator {
             self.release_section(client, event, section, hold_id, "system:rollback", seats)
                 .await?;
         }
-        self.settle(client, record, "abort", attempt).await?;
+        self.settle(client, record, hold_id, "abort", attempt)
+            .await?;
         Ok(())
     }
 
@@ -503,10 +537,12 @@ impl Coordinator {
     }
 
     /// Runs `hold_settle.lua`; `false` when the record is not this attempt's any more.
+    /// Runs `hold_settle.lua` on `record` (the hold's record and the buyer's ticket count).
     async fn settle(
         &self,
         client: &fred::prelude::Client,
-        record: &str,
+        record: &[String; 3],
+        hold_id: &HoldId,
         outcome: &str,
         attempt: &str,
     ) -> Result<bool, CoordinatorError> {
@@ -517,11 +553,12 @@ impl Coordinator {
             script
                 .run(
                     client,
-                    vec![record.to_owned()],
+                    record.to_vec(),
                     vec![
                         outcome.to_owned(),
                         retain_ms.to_string(),
                         attempt.to_owned(),
+                        hold_id.to_string(),
                     ],
                 )
                 .await?,

@@ -109,9 +109,29 @@ const HOLD_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_93d7_4b0f_8e55_1d2c_3b4
 impl HoldId {
     /// The hold id for a request. The parts are joined with a separator that no id may contain,
     /// so two different triples can never produce the same name.
+    ///
+    /// Its first two bytes are the buyer's tag for the event ([`HoldId::tag_of`]), so every hold
+    /// of one buyer at one event lands on the same Redis slot as that buyer's ticket count: the
+    /// count is checked and taken in the script that opens the hold, not in a call of its own.
     pub fn derive(event: &EventId, user: &UserId, client_id: &ClientReservationId) -> Self {
         let name = format!("{event}\u{1f}{user}\u{1f}{client_id}");
-        Self(Uuid::new_v5(&HOLD_NAMESPACE, name.as_bytes()))
+        let mut bytes = *Uuid::new_v5(&HOLD_NAMESPACE, name.as_bytes()).as_bytes();
+        bytes[..2].copy_from_slice(&Self::tag_of(event, user).to_be_bytes());
+        Self(Uuid::from_bytes(bytes))
+    }
+
+    /// The buyer's tag for an event: 16 bits of a hash of (event, user). Buyers sharing a tag
+    /// only share a slot.
+    pub fn tag_of(event: &EventId, user: &UserId) -> u16 {
+        let name = format!("{event}\u{1f}{user}");
+        let bytes = Uuid::new_v5(&HOLD_NAMESPACE, name.as_bytes());
+        u16::from_be_bytes([bytes.as_bytes()[0], bytes.as_bytes()[1]])
+    }
+
+    /// This hold's tag (its first two bytes; see [`HoldId::derive`]). Any id parses, so an id
+    /// that was never derived simply names a record that does not exist.
+    pub fn tag(&self) -> u16 {
+        u16::from_be_bytes([self.0.as_bytes()[0], self.0.as_bytes()[1]])
     }
 
     /// Parses an untrusted hold id (a UUID in any standard form).
@@ -157,6 +177,34 @@ mod tests {
         let id = HoldId::derive(&e, &u, &c);
         assert_eq!(HoldId::parse(&id.to_string()), Ok(id));
         assert!(HoldId::parse("hold-789").is_err());
+    }
+
+    #[test]
+    fn a_buyer_s_holds_and_ticket_count_share_one_slot() {
+        let e = EventId::parse("e1").expect("valid");
+        let u = UserId::parse("u1").expect("valid");
+        let slot_of = |key: &str| {
+            let open = key.find('{').expect("tagged");
+            let close = key[open..].find('}').expect("tagged") + open;
+            key[open + 1..close].to_owned()
+        };
+        let (holds, counts) = crate::keys::quota(&e, &u);
+        for client in ["c1", "c2", "another"] {
+            let c = ClientReservationId::parse(client).expect("valid");
+            let id = HoldId::derive(&e, &u, &c);
+            assert_eq!(id.tag(), HoldId::tag_of(&e, &u));
+            assert_eq!(slot_of(&crate::keys::hold(&id)), slot_of(&holds));
+            assert_eq!(slot_of(&counts), slot_of(&holds));
+        }
+        // Buyers spread over tags (and so over the cluster's primaries).
+        let tags: std::collections::HashSet<u16> = (0..1000)
+            .map(|i| HoldId::tag_of(&e, &UserId::parse(&format!("u{i}")).expect("valid")))
+            .collect();
+        assert!(
+            tags.len() > 950,
+            "{} distinct tags of 1000 buyers",
+            tags.len()
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! Seat state is hash-tagged per (event, section): `seat:{ev:E:sec:S}:...`, so one hot event's
 //! sections spread over every primary, and each per-section script touches one slot. The event's
-//! layout lives under `{ev:E}` and each hold's record under `{hold:H}`; neither is touched by the
-//! same script as seat state, so no script ever spans two slots.
+//! layout lives under `{ev:E}`; each hold's record, and the ticket count of the buyer who made it,
+//! under the buyer's tag for the event `{h:T}` (16 bits carried in the hold id). None of these is
+//! touched by the same script as seat state, so no script ever spans two slots.
 
 use crate::ids::{EventId, HoldId, SectionId};
 
@@ -57,14 +58,20 @@ pub fn sections(event: &EventId) -> String {
 
 /// HASH: a hold's record (see `lua/hold_begin.lua`).
 pub fn hold(hold: &HoldId) -> String {
-    format!("seat:{{hold:{hold}}}")
+    format!("seat:{{h:{:04x}}}:hold:{hold}", hold.tag())
 }
 
 /// A buyer's seats for one event, against the per-buyer limit (`lua/quota.lua`): (ZSET of holds
 /// by expiry, HASH of their seat counts).
+///
+/// Tagged like the buyer's hold records ([`HoldId::tag_of`]): `lua/hold_begin.lua` takes the
+/// count in the same script that opens the hold.
 pub fn quota(event: &EventId, user: &crate::ids::UserId) -> (String, String) {
-    let tag = format!("{{quota:{event}:{user}}}");
-    (format!("seat:{tag}:holds"), format!("seat:{tag}:counts"))
+    let tag = format!("{{h:{:04x}}}", HoldId::tag_of(event, user));
+    (
+        format!("seat:{tag}:quota:{event}:{user}:holds"),
+        format!("seat:{tag}:quota:{event}:{user}:counts"),
+    )
 }
 
 /// The keys of an event's waiting room (see `lua/queue.lua` for their types).

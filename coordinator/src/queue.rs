@@ -273,15 +273,6 @@ impl Coordinator {
     }
 }
 
-/// What taking a buyer's quota found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaOutcome {
-    /// Counted; the buyer now has this many seats of the event.
-    Counted(u64),
-    /// Over the limit; the buyer already has this many.
-    OverLimit(u64),
-}
-
 impl Coordinator {
     #[allow(clippy::too_many_arguments)] // the script's arguments, one each
     async fn quota_op(
@@ -292,8 +283,7 @@ impl Coordinator {
         hold: &crate::HoldId,
         seats: usize,
         expires_ms: i64,
-        limit: u64,
-    ) -> Result<QuotaOutcome, CoordinatorError> {
+    ) -> Result<(), CoordinatorError> {
         let (holds, counts) = keys::quota(event, user);
         let script = &self.scripts.quota;
         let reply = Reply::new(
@@ -307,30 +297,14 @@ impl Coordinator {
                         hold.to_string(),
                         seats.to_string(),
                         expires_ms.to_string(),
-                        limit.to_string(),
                     ],
                 )
                 .await?,
         )?;
-        Ok(match reply.code()? {
-            0 => QuotaOutcome::Counted(reply.int(1)? as u64),
-            -1 => QuotaOutcome::OverLimit(reply.int(1)? as u64),
-            _ => return Err(reply.unknown_code()),
-        })
-    }
-
-    /// Counts a hold's seats against the buyer's limit for the event (idempotent per hold).
-    pub async fn take_quota(
-        &self,
-        event: &EventId,
-        user: &UserId,
-        hold: &crate::HoldId,
-        seats: usize,
-        expires_ms: i64,
-        limit: u64,
-    ) -> Result<QuotaOutcome, CoordinatorError> {
-        self.quota_op(event, user, "take", hold, seats, expires_ms, limit)
-            .await
+        match reply.code()? {
+            0 => Ok(()),
+            _ => Err(reply.unknown_code()),
+        }
     }
 
     /// Moves a counted hold's expiry (pins, extensions).
@@ -341,9 +315,8 @@ impl Coordinator {
         hold: &crate::HoldId,
         expires_ms: i64,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "extend", hold, 0, expires_ms, 0)
+        self.quota_op(event, user, "extend", hold, 0, expires_ms)
             .await
-            .map(|_| ())
     }
 
     /// The hold was bought: its `seats` count for good. Idempotent, and written whether or not
@@ -355,9 +328,7 @@ impl Coordinator {
         hold: &crate::HoldId,
         seats: usize,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "sold", hold, seats, 0, 0)
-            .await
-            .map(|_| ())
+        self.quota_op(event, user, "sold", hold, seats, 0).await
     }
 
     /// The hold ended without a sale (cancelled, refused, refunded): its seats no longer count.
@@ -367,8 +338,6 @@ impl Coordinator {
         user: &UserId,
         hold: &crate::HoldId,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "release", hold, 0, 0, 0)
-            .await
-            .map(|_| ())
+        self.quota_op(event, user, "release", hold, 0, 0).await
     }
 }

@@ -522,19 +522,30 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     use fred::prelude::*;
     let c = shared().await;
     let client = c.redis().next();
-    let record = format!("seat:{{hold:test-{}}}", unique_event("attempt"));
+    // The record and the buyer's ticket count, on one slot as keys::hold and keys::quota put them.
+    let tag = unique_event("attempt");
+    let record = vec![
+        format!("seat:{{t-{tag}}}:hold"),
+        format!("seat:{{t-{tag}}}:quota:holds"),
+        format!("seat:{{t-{tag}}}:quota:counts"),
+    ];
     let begin = include_str!("../../lua/hold_begin.lua");
     let settle = include_str!("../../lua/hold_settle.lua");
     let begin_args = |token: &str| -> Vec<String> {
         [
-            "e", "u", "fp", "60000", "600000", "100", "s1 s2", "a", token,
+            "e", "u", "fp", "60000", "600000", "100", "s1 s2", "a", token, "", "h1", "3",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect()
     };
     let settle_args = |outcome: &str, token: &str| -> Vec<String> {
-        vec![outcome.to_owned(), "1000".to_owned(), token.to_owned()]
+        vec![
+            outcome.to_owned(),
+            "1000".to_owned(),
+            token.to_owned(),
+            "h1".to_owned(),
+        ]
     };
     let code = |v: Value| -> i64 {
         match v {
@@ -546,7 +557,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(begin, vec![record.clone()], begin_args("A"))
+                .eval(begin, record.clone(), begin_args("A"))
                 .await
                 .unwrap()
         ),
@@ -555,7 +566,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(begin, vec![record.clone()], begin_args("B"))
+                .eval(begin, record.clone(), begin_args("B"))
                 .await
                 .unwrap()
         ),
@@ -566,7 +577,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(begin, vec![record.clone()], begin_args("B"))
+                .eval(begin, record.clone(), begin_args("B"))
                 .await
                 .unwrap()
         ),
@@ -576,7 +587,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(settle, vec![record.clone()], settle_args("aborting", "A"))
+                .eval(settle, record.clone(), settle_args("aborting", "A"))
                 .await
                 .unwrap()
         ),
@@ -585,7 +596,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(settle, vec![record.clone()], settle_args("held", "A"))
+                .eval(settle, record.clone(), settle_args("held", "A"))
                 .await
                 .unwrap()
         ),
@@ -595,7 +606,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(settle, vec![record.clone()], settle_args("held", "B"))
+                .eval(settle, record.clone(), settle_args("held", "B"))
                 .await
                 .unwrap()
         ),
@@ -604,11 +615,26 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(begin, vec![record.clone()], begin_args("C"))
+                .eval(begin, record.clone(), begin_args("C"))
                 .await
                 .unwrap()
         ),
         1
     );
+    // B's takeover did not count the seats twice: the buyer has 2 of 3, so another hold of 2
+    // seats is over the limit and writes nothing.
+    let counted: Option<String> = client.hget(&record[2], "h1").await.unwrap();
+    assert_eq!(counted.as_deref(), Some("2"));
+    let mut other = begin_args("D");
+    other[10] = "h2".to_owned();
+    let other_keys = vec![
+        format!("{}2", record[0]),
+        record[1].clone(),
+        record[2].clone(),
+    ];
+    let reply: Value = client.eval(begin, other_keys.clone(), other).await.unwrap();
+    assert_eq!(code(reply.clone()), -3, "{reply:?}");
+    let written: i64 = client.exists(other_keys[0].clone()).await.unwrap();
+    assert_eq!(written, 0);
     let _: i64 = client.del(record).await.unwrap();
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 use coordinator::extend::ExtendOutcome;
 use coordinator::hold::{HoldOutcome, HoldRequest, InvalidHold, ReadOutcome};
-use coordinator::queue::QuotaOutcome;
 use coordinator::release::ReleaseOutcome;
 use coordinator::{
     Caller, ClientReservationId, EventId, Hold, HoldId, HoldState, SeatId, SectionId, UserId,
@@ -417,43 +416,14 @@ async fn place(
     if let (Some(best), Some(together)) = (best, adjacent) {
         quoted = format!("{quoted} best={best} adjacent={}", u8::from(together));
     }
-    let (coordinator, owned) = (app.coordinator.clone(), request.clone().with_quote(quoted));
+    // The buyer's seats for the event are counted against the limit by the script that opens
+    // the hold, atomically with it; a refused or rolled-back hold gives them back.
     let limit = max_per_buyer.max(1) as u64;
-    let outcome = detached(async move {
-        // The buyer's seats for the event, counted atomically against the limit before the
-        // seats are taken; a refused or failed hold gives the count back. The count expires a
-        // little after the hold would (the exact expiry is decided by the hold itself).
-        let (event, user, hold) = (owned.hold_event(), owned.user().clone(), owned.hold_id());
-        let expires_ms = Utc::now().timestamp_millis() + owned.ttl().as_millis() as i64 + 5_000;
-        match coordinator
-            .take_quota(&event, &user, &hold, owned.seats().len(), expires_ms, limit)
-            .await?
-        {
-            QuotaOutcome::Counted(_) => {}
-            QuotaOutcome::OverLimit(has) => return Ok(Err((limit, has))),
-        }
-        let outcome = coordinator.hold(&owned).await;
-        if !matches!(
-            outcome,
-            Ok(HoldOutcome::Created(_) | HoldOutcome::Replayed(_))
-        ) {
-            if let Err(e) = coordinator.release_quota(&event, &user, &hold).await {
-                tracing::warn!(error = %e, "ticket count not given back; it expires with the hold");
-            }
-        }
-        outcome.map(Ok)
-    })
-    .await??;
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err((limit, has)) => {
-            return Err(ApiError::conflict(
-                "ticket_limit",
-                format!("at most {limit} seats per buyer for this event; you have {has}"),
-            )
-            .with_details(serde_json::json!({"limit": limit, "counted": has})))
-        }
-    };
+    let (coordinator, owned) = (
+        app.coordinator.clone(),
+        request.clone().with_quote(quoted).with_ticket_limit(limit),
+    );
+    let outcome = detached(async move { coordinator.hold(&owned).await }).await??;
     match outcome {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
         HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
@@ -475,6 +445,11 @@ async fn place(
             "the same request is being processed; retry shortly",
         )
         .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))),
+        HoldOutcome::OverLimit { limit, counted } => Err(ApiError::conflict(
+            "ticket_limit",
+            format!("at most {limit} seats per buyer for this event; you have {counted}"),
+        )
+        .with_details(serde_json::json!({"limit": limit, "counted": counted}))),
     }
 }
 
