@@ -27,7 +27,7 @@
   ARGV[11] hold_id          the member of KEYS[2] and KEYS[3]
   ARGV[12] limit            the event's tickets per buyer; a new attempt counts its seats against
                             it (held, pinned and sold holds of this buyer and event) and is
-                            refused past it; 0: no limit (the seats are still counted)
+                            refused past it; 0: no limit, and nothing is counted
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
                                              calls hold_settle.lua
@@ -77,7 +77,7 @@ local function take_count()
   for _, n in ipairs(redis.call('HVALS', quota_counts)) do
     sum = sum + tonumber(n)
   end
-  if limit > 0 and sum + seats_n > limit then
+  if sum + seats_n > limit then
     return false, sum
   end
   redis.call('ZADD', quota_holds, expires, hold_id)
@@ -86,9 +86,11 @@ local function take_count()
 end
 
 local function start_attempt()
-  local counted, has = take_count()
-  if not counted then
-    return {-3, has}
+  if limit > 0 then
+    local counted, has = take_count()
+    if not counted then
+      return {-3, has}
+    end
   end
   redis.call('HSET', record,
     'event', event, 'user', user, 'fingerprint', fingerprint, 'seats', ARGV[7], 'sections', ARGV[8],

@@ -104,7 +104,7 @@ impl HoldRequest {
 
     /// The event's tickets per buyer: the hold is refused ([`HoldOutcome::OverLimit`]) when the
     /// buyer's held, pinned and bought seats for the event would pass it. 0 (the default): no
-    /// limit, the seats are still counted.
+    /// limit, and the hold is not counted (the gateway always passes one).
     pub fn with_ticket_limit(mut self, limit: u64) -> Self {
         self.ticket_limit = limit;
         self

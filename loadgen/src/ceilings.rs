@@ -60,7 +60,14 @@ pub async fn redis_holds(
     duration: Duration,
 ) -> anyhow::Result<Stats> {
     let event = EventId::parse(event).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let user = UserId::parse("bench-ceiling").map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A buyer per worker, as in a sale: a buyer's hold records share one slot (the buyer's tag
+    // in the hold id), so one buyer for everything would put every record on one primary.
+    let users: Arc<Vec<UserId>> = Arc::new(
+        (0..workers)
+            .map(|w| UserId::parse(&format!("bench-ceiling-{w}")))
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let seats: Arc<Vec<SeatId>> =
         Arc::new(seats.iter().filter_map(|s| SeatId::parse(s).ok()).collect());
     let per = (seats.len() / workers.max(1)).max(1);
@@ -73,7 +80,7 @@ pub async fn redis_holds(
             let (t, event, user, seats, run) = (
                 t.clone(),
                 event.clone(),
-                user.clone(),
+                users[w % users.len()].clone(),
                 seats.clone(),
                 run.clone(),
             );
