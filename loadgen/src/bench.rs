@@ -70,11 +70,14 @@ impl Plan {
             browse_rates: vec![1_000.0, 2_000.0, 5_000.0],
             seatmap_rate: 50.0,
             stadium: true,
-            hold_rates: vec![1_000.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0],
+            // Steps of 1,000/s up to 5,000: the sustained run takes the fastest step kept up with.
+            hold_rates: vec![
+                1_000.0, 2_000.0, 3_000.0, 4_000.0, 5_000.0, 10_000.0, 20_000.0,
+            ],
             hot_hold_rate: 1_000.0,
             profile_secs: 8,
             checkout_rates: vec![100.0, 250.0, 400.0, 500.0, 1_000.0, 3_000.0],
-            poll_rates: vec![2_000.0, 5_000.0, 10_000.0, 30_000.0],
+            poll_rates: vec![2_000.0, 5_000.0, 10_000.0, 20_000.0, 30_000.0],
             poll_buyers: 1_000,
             flash_users: 100_000,
             flash_seats: 20_000,
