@@ -11,7 +11,8 @@
   ARGV[3]  seats            sold: how many
   ARGV[4]  expires_ms       extend: the hold's new expiry (+5 s)
 
-  Returns  {0, seats_counted}     done
+  Returns  {0}                    done (the limit is checked by hold_begin.lua, which sums the
+                                  counts itself)
 
   Cluster: both KEYS share the buyer's tag {h:T} (see coordinator keys::quota), with the buyer's
   hold records: hold_begin.lua takes the count as it opens a hold (with the same rules), and
@@ -33,14 +34,6 @@ if #expired > 0 then
   redis.call('HDEL', counts, unpack(expired))
 end
 
-local function total()
-  local sum = 0
-  for _, n in ipairs(redis.call('HVALS', counts)) do
-    sum = sum + tonumber(n)
-  end
-  return sum
-end
-
 if op == 'extend' then
   redis.call('ZADD', holds, 'XX', 'GT', tonumber(ARGV[4]), hold)
 elseif op == 'sold' then
@@ -50,4 +43,4 @@ elseif op == 'release' then
   redis.call('ZREM', holds, hold)
   redis.call('HDEL', counts, hold)
 end
-return {0, total()}
+return {0}

@@ -37,7 +37,7 @@ struct Counts {
 }
 
 /// A ticket's owner and place (never 0: a lottery ticket not drawn yet is not remembered).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Place {
     event: EventId,
     owner: UserId,
@@ -92,21 +92,29 @@ impl Boards {
     /// The answer to `user`'s poll of `ticket`, when memory has it: a ticket of this buyer and
     /// event, still behind the admitted mark, with the room's counts fresh. `None`: ask Redis.
     pub fn answer(&self, event: &EventId, user: &UserId, ticket: &str) -> Option<TicketView> {
-        let place = self.tickets.read().ok()?.get(ticket).cloned()?;
-        if &place.event != event || &place.owner != user {
-            // Redis gives the precise refusal (another buyer's ticket, another event's).
-            return None;
-        }
-        let counts = self.rooms.read().ok()?.get(event).cloned()?;
-        let age = counts.seen.elapsed();
-        let room = counts.room;
-        if age >= FRESH || place.position <= room.admitted_upto {
-            return None;
-        }
+        // Compared under the locks, not cloned: this runs on every poll of a sale.
+        let position = {
+            let tickets = self.tickets.read().ok()?;
+            let place = tickets.get(ticket)?;
+            if &place.event != event || &place.owner != user {
+                // Redis gives the precise refusal (another buyer's ticket, another event's).
+                return None;
+            }
+            place.position
+        };
+        let (age, room) = {
+            let rooms = self.rooms.read().ok()?;
+            let counts = rooms.get(event)?;
+            let age = counts.seen.elapsed();
+            if age >= FRESH || position <= counts.room.admitted_upto {
+                return None;
+            }
+            (age, counts.room.clone())
+        };
         Some(TicketView {
             status: TicketStatus::Waiting,
-            position: place.position,
-            joined: room.joined.max(place.position),
+            position,
+            joined: room.joined.max(position),
             admitted_at_ms: 0,
             now_ms: room.now_ms + age.as_millis() as i64,
             ticket: ticket.to_owned(),
