@@ -4,12 +4,14 @@
   reservation id), so a replayed request lands on the same record and gets the same hold back.
 
   KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
-  KEYS[2]  holds    ZSET    the buyer's ticket count for the event (`lua/quota.lua`): hold_id ->
-                            the hold's expiry + 5 s          seat:{h:T}:quota:E:U:holds
-  KEYS[3]  counts   HASH    hold_id -> seats                 seat:{h:T}:quota:E:U:counts
            fields: event, user, fingerprint, seats, sections, attempt, quote, state
                    (pending|aborting|held|pinned|released|sold), created_ms, expires_ms, cap_ms,
                    attempt_until_ms
+  KEYS[2]  live_counts ZSET live counted holds of every buyer of tag T: hold_id -> the hold's
+                            expiry + 5 s                     seat:{h:T}:quota:live
+  KEYS[3]  live_seats HASH  hold_id -> "seats event user"    seat:{h:T}:quota:live:seats
+  KEYS[4]  bought   HASH    this buyer's bought holds for the event: hold_id -> seats
+                                                             seat:{h:T}:quota:E:U:bought
   ARGV[1]  event_id
   ARGV[2]  user_id
   ARGV[3]  fingerprint      canonical form of the request (sorted seats and TTL); a replay must match
@@ -24,9 +26,9 @@
   ARGV[10] quote            opaque text kept with the hold (the gateway stores the price it quoted,
                             so a later price change does not change what this hold costs);
                             not part of the fingerprint
-  ARGV[11] hold_id          the member of KEYS[2] and KEYS[3]
+  ARGV[11] hold_id          the member of KEYS[2], KEYS[3] and KEYS[4]
   ARGV[12] limit            the event's tickets per buyer; a new attempt counts its seats against
-                            it (held, pinned and sold holds of this buyer and event) and is
+                            it (this buyer's live holds for the event and bought seats) and is
                             refused past it; 0: no limit, and nothing is counted
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
@@ -41,9 +43,11 @@
                                              seats); nothing written
 
   Cluster: the KEYS share the buyer's tag {h:T} (carried in the hold id).   Clock: redis TIME;
-  every section of the hold gets the expiry decided here. The ticket count follows
-  `lua/quota.lua`'s rules ("take"); the count expires with the hold (+5 s) unless the hold is
-  sold, and hold_settle.lua gives it back when the attempt is rolled back.
+  every section of the hold gets the expiry decided here. The live count is keyed by the tag alone
+  so that hold_transition.lua, which knows only the hold id, keeps it (a cancel gives the seats
+  back, a pin or extension moves the count's expiry, a sale moves it to KEYS[4]); hold_settle.lua
+  gives it back when the attempt is rolled back. A count expires with its hold (+5 s) unless the
+  hold is sold, and expired counts are purged here, before the sum: no process is needed.
 ]]
 local record = KEYS[1]
 local event, user, fingerprint = ARGV[1], ARGV[2], ARGV[3]
@@ -56,32 +60,42 @@ local current = redis.call('HMGET', record, 'state', 'event', 'user', 'fingerpri
   'expires_ms', 'cap_ms', 'created_ms', 'quote')
 local state = current[1]
 
-local quota_holds, quota_counts, hold_id = KEYS[2], KEYS[3], ARGV[11]
+local live_counts, live_seats, bought, hold_id = KEYS[2], KEYS[3], KEYS[4], ARGV[11]
 local _, seats_n = string.gsub(ARGV[7], '%S+', '')
 local limit = tonumber(ARGV[12])
 
 -- Counts the attempt's seats against the buyer's limit; false (and the count) when over.
 local function take_count()
-  local expired = redis.call('ZRANGEBYSCORE', quota_holds, '-inf', now)
+  local expired = redis.call('ZRANGEBYSCORE', live_counts, '-inf', now)
   if #expired > 0 then
-    redis.call('ZREM', quota_holds, unpack(expired))
-    redis.call('HDEL', quota_counts, unpack(expired))
+    redis.call('ZREM', live_counts, unpack(expired))
+    redis.call('HDEL', live_seats, unpack(expired))
   end
   local expires = now + ttl_ms + 5000
-  if redis.call('ZSCORE', quota_holds, hold_id) then
-    -- Taking over an attempt of this same hold: its seats are counted already.
-    redis.call('ZADD', quota_holds, 'GT', expires, hold_id)
+  if redis.call('ZSCORE', live_counts, hold_id) or redis.call('HEXISTS', bought, hold_id) == 1 then
+    -- Taking over an attempt of this same hold (or reopening a bought one whose record is
+    -- gone): its seats are counted already.
+    redis.call('ZADD', live_counts, 'XX', 'GT', expires, hold_id)
     return true
   end
+  -- The tag's live holds are a few buyers' (about 1.5 per tag for 100,000 buyers of one event),
+  -- each within their own limit: the scan is short.
+  local owner = event .. ' ' .. user
   local sum = 0
-  for _, n in ipairs(redis.call('HVALS', quota_counts)) do
+  for _, v in ipairs(redis.call('HVALS', live_seats)) do
+    local n, who = string.match(v, '^(%d+) (.*)$')
+    if who == owner then
+      sum = sum + tonumber(n)
+    end
+  end
+  for _, n in ipairs(redis.call('HVALS', bought)) do
     sum = sum + tonumber(n)
   end
   if sum + seats_n > limit then
     return false, sum
   end
-  redis.call('ZADD', quota_holds, expires, hold_id)
-  redis.call('HSET', quota_counts, hold_id, seats_n)
+  redis.call('ZADD', live_counts, expires, hold_id)
+  redis.call('HSET', live_seats, hold_id, seats_n .. ' ' .. owner)
   return true
 end
 

@@ -3,8 +3,8 @@
   attempt that owns the record (its token) is obeyed.
 
   KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
-  KEYS[2]  holds    ZSET    the buyer's ticket count (hold_begin.lua KEYS[2])
-  KEYS[3]  counts   HASH    (hold_begin.lua KEYS[3])
+  KEYS[2]  live_counts ZSET    live holds counted against their buyer's limit (hold_begin.lua KEYS[2])
+  KEYS[3]  live_seats HASH  (hold_begin.lua KEYS[3])
   ARGV[1]  outcome          "held": every section is held
                             "aborting": a section refused; mark the record so no other attempt
                             starts while this one releases the sections it took

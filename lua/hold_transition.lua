@@ -10,9 +10,15 @@
       held or pinned whose expires_ms <= now reads as "expired"
 
   KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
+  KEYS[2]  live_counts ZSET live holds counted against their buyer's ticket limit
+                            (hold_begin.lua KEYS[2])                 seat:{h:T}:quota:live
+  KEYS[3]  live_seats HASH  (hold_begin.lua KEYS[3])                 seat:{h:T}:quota:live:seats
+  KEYS[4]  bought   HASH    sold only: the buyer's bought holds for the event (hold_begin.lua
+                            KEYS[4])                                 seat:{h:T}:quota:E:U:bought
   ARGV[1]  op               read | release | extend | pin | unpin | sold
   ARGV[2]  user_id          the caller; "" for the system (reconciler, admin), which skips the owner check
   ARGV[3]  param_ms         extend: the new TTL from now | pin: how long the payment may take | else 0
+  ARGV[4]  hold_id          the member of KEYS[2], KEYS[3] and KEYS[4]
 
   Returns  {code, state, expires_ms, cap_ms, created_ms, now_ms, event, user, seats, quote}
            code  0  done (for read: found)
@@ -24,10 +30,15 @@
            code -5  extend: the new expiry would pass cap_ms; nothing written
   For -1 and -2 only {code} is returned: nothing about another user's hold leaks.
 
-  Cluster: one key.   Clock: redis TIME.
+  The buyer's ticket count follows the hold in the same step: a release gives its seats back, a
+  pin or an extension moves the count's expiry with the hold's (+5 s), a sale counts the seats
+  for good. Replays (code 1) and refusals write nothing; an unpin leaves the count's expiry where
+  the pin put it (it only runs out later).
+
+  Cluster: the KEYS share the buyer's tag {h:T} (carried in the hold id).   Clock: redis TIME.
 ]]
-local record = KEYS[1]
-local op, caller, param_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local record, live_counts, live_seats = KEYS[1], KEYS[2], KEYS[3]
+local op, caller, param_ms, hold_id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -52,6 +63,16 @@ local function reply(code)
   return {code, shown, expires_ms, cap_ms, tonumber(h[4]), now, h[5], h[6], h[7], h[8] or ''}
 end
 
+local function uncount()
+  redis.call('ZREM', live_counts, hold_id)
+  redis.call('HDEL', live_seats, hold_id)
+end
+
+-- The count lives as long as the hold could (only a hold that was counted has a count).
+local function count_until(ms)
+  redis.call('ZADD', live_counts, 'XX', 'GT', ms + 5000, hold_id)
+end
+
 if op == 'read' then
   return reply(0)
 elseif op == 'release' then
@@ -59,11 +80,13 @@ elseif op == 'release' then
   if state == 'held' then
     -- An expired hold may be released too: it only tidies up seats it no longer owns.
     redis.call('HSET', record, 'state', 'released')
+    uncount()
     shown = 'released'
     return reply(0)
   end
   if state == 'pinned' and not live then
     redis.call('HSET', record, 'state', 'released')
+    uncount()
     shown = 'released'
     return reply(0)
   end
@@ -76,6 +99,7 @@ elseif op == 'extend' then
   if wanted > expires_ms then
     expires_ms = wanted
     redis.call('HSET', record, 'expires_ms', expires_ms)
+    count_until(expires_ms)
   end
   return reply(0)
 elseif op == 'pin' then
@@ -91,6 +115,7 @@ elseif op == 'pin' then
   if redis.call('PTTL', record) < expires_ms - now then
     redis.call('PEXPIREAT', record, expires_ms + 3600000)
   end
+  count_until(expires_ms)
   local was = state
   shown = 'pinned'
   -- 1: it was pinned already (the pin was only moved); the audit trail records an extension.
@@ -107,7 +132,13 @@ elseif op == 'sold' then
   if state == 'sold' then return reply(1) end
   -- Not gated on `live`: sell.lua already proved the seats were ours when the order was written.
   if state ~= 'held' and state ~= 'pinned' then return reply(-3) end
+  if not KEYS[4] then
+    return redis.error_reply('ERR hold_transition: sold needs the buyer\'s bought key')
+  end
   redis.call('HSET', record, 'state', 'sold')
+  local _, seats_n = string.gsub(h[7], '%S+', '')
+  redis.call('HSET', KEYS[4], hold_id, seats_n)
+  uncount()
   shown = 'sold'
   return reply(0)
 end

@@ -79,7 +79,7 @@ impl Coordinator {
         by: Duration,
     ) -> Result<ExtendOutcome, CoordinatorError> {
         let hold = match self
-            .transition(hold_id, op, caller, by.as_millis() as u64)
+            .transition(hold_id, op, caller, by.as_millis() as u64, None)
             .await?
         {
             Transition::NotFound => return Ok(ExtendOutcome::NotFound),

@@ -304,9 +304,14 @@ impl Coordinator {
             Some(Ok(groups)) => groups,
         };
         let hold_id = request.hold_id();
-        let (quota_holds, quota_counts) = keys::quota(&request.event, &request.user);
         // The record and the buyer's ticket count: one slot (the buyer's tag in the hold id).
-        let record = [keys::hold(&hold_id), quota_holds, quota_counts];
+        let [live_counts, live_seats] = keys::counted(&hold_id);
+        let record = [
+            keys::hold(&hold_id),
+            live_counts,
+            live_seats,
+            keys::bought(&request.event, &request.user),
+        ];
         let client = self.client();
 
         let mut sorted_seats = request.seats.clone();
@@ -468,7 +473,7 @@ impl Coordinator {
         &self,
         client: &fred::prelude::Client,
         event: &EventId,
-        record: &[String; 3],
+        record: &[String; 4],
         attempt: &str,
         hold_id: &HoldId,
         touched: &[(&SectionId, &Vec<SeatId>)],
@@ -536,12 +541,12 @@ impl Coordinator {
         })
     }
 
-    /// Runs `hold_settle.lua`; `false` when the record is not this attempt's any more.
-    /// Runs `hold_settle.lua` on `record` (the hold's record and the buyer's ticket count).
+    /// Runs `hold_settle.lua` on `record` (the hold's keys as `hold_begin.lua` takes them);
+    /// `false` when the record is not this attempt's any more.
     async fn settle(
         &self,
         client: &fred::prelude::Client,
-        record: &[String; 3],
+        record: &[String; 4],
         hold_id: &HoldId,
         outcome: &str,
         attempt: &str,
@@ -553,7 +558,7 @@ impl Coordinator {
             script
                 .run(
                     client,
-                    record.to_vec(),
+                    record[..3].to_vec(),
                     vec![
                         outcome.to_owned(),
                         retain_ms.to_string(),
@@ -576,35 +581,47 @@ impl Coordinator {
         hold_id: &HoldId,
         caller: Caller<'_>,
     ) -> Result<ReadOutcome, CoordinatorError> {
-        Ok(match self.transition(hold_id, "read", caller, 0).await? {
-            Transition::Done(hold) | Transition::Replay(hold) => ReadOutcome::Found(hold),
-            Transition::NotFound => ReadOutcome::NotFound,
-            Transition::NotOwner => ReadOutcome::NotOwner,
-            Transition::Refused(..) => {
-                return Err(CoordinatorError::protocol(
-                    "hold_transition.lua",
-                    "read refused",
-                ))
-            }
-        })
+        Ok(
+            match self.transition(hold_id, "read", caller, 0, None).await? {
+                Transition::Done(hold) | Transition::Replay(hold) => ReadOutcome::Found(hold),
+                Transition::NotFound => ReadOutcome::NotFound,
+                Transition::NotOwner => ReadOutcome::NotOwner,
+                Transition::Refused(..) => {
+                    return Err(CoordinatorError::protocol(
+                        "hold_transition.lua",
+                        "read refused",
+                    ))
+                }
+            },
+        )
     }
 
-    /// Runs `hold_transition.lua`.
+    /// Runs `hold_transition.lua`. `sold_to` is the hold's event and buyer, for a sale (the seats
+    /// then count against the buyer's limit for good, `keys::bought`).
     pub(crate) async fn transition(
         &self,
         hold_id: &HoldId,
         op: &str,
         caller: Caller<'_>,
         param_ms: u64,
+        sold_to: Option<(&EventId, &UserId)>,
     ) -> Result<Transition, CoordinatorError> {
         let script = &self.scripts.hold_transition;
+        let [live_counts, live_seats] = keys::counted(hold_id);
+        let mut names = vec![keys::hold(hold_id), live_counts, live_seats];
+        names.extend(sold_to.map(|(event, user)| keys::bought(event, user)));
         let reply = Reply::new(
             script.name,
             script
                 .run(
                     self.client(),
-                    vec![keys::hold(hold_id)],
-                    vec![op.to_owned(), caller.as_arg(), param_ms.to_string()],
+                    names,
+                    vec![
+                        op.to_owned(),
+                        caller.as_arg(),
+                        param_ms.to_string(),
+                        hold_id.to_string(),
+                    ],
                 )
                 .await?,
         )?;

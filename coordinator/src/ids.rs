@@ -188,13 +188,15 @@ mod tests {
             let close = key[open..].find('}').expect("tagged") + open;
             key[open + 1..close].to_owned()
         };
-        let (holds, counts) = crate::keys::quota(&e, &u);
+        let bought = crate::keys::bought(&e, &u);
         for client in ["c1", "c2", "another"] {
             let c = ClientReservationId::parse(client).expect("valid");
             let id = HoldId::derive(&e, &u, &c);
             assert_eq!(id.tag(), HoldId::tag_of(&e, &u));
-            assert_eq!(slot_of(&crate::keys::hold(&id)), slot_of(&holds));
-            assert_eq!(slot_of(&counts), slot_of(&holds));
+            assert_eq!(slot_of(&crate::keys::hold(&id)), slot_of(&bought));
+            for counted in crate::keys::counted(&id) {
+                assert_eq!(slot_of(&counted), slot_of(&bought));
+            }
         }
         // Buyers spread over tags (and so over the cluster's primaries).
         let tags: std::collections::HashSet<u16> = (0..1000)

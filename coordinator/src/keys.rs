@@ -56,22 +56,35 @@ pub fn sections(event: &EventId) -> String {
     format!("seat:{{ev:{event}}}:sections")
 }
 
-/// HASH: a hold's record (see `lua/hold_begin.lua`).
-pub fn hold(hold: &HoldId) -> String {
-    format!("seat:{{h:{:04x}}}:hold:{hold}", hold.tag())
+/// The hash tag of a buyer's holds for one event ([`HoldId::tag_of`]).
+fn buyer_tag(tag: u16) -> String {
+    format!("{{h:{tag:04x}}}")
 }
 
-/// A buyer's seats for one event, against the per-buyer limit (`lua/quota.lua`): (ZSET of holds
-/// by expiry, HASH of their seat counts).
-///
-/// Tagged like the buyer's hold records ([`HoldId::tag_of`]): `lua/hold_begin.lua` takes the
-/// count in the same script that opens the hold.
-pub fn quota(event: &EventId, user: &crate::ids::UserId) -> (String, String) {
-    let tag = format!("{{h:{:04x}}}", HoldId::tag_of(event, user));
-    (
-        format!("seat:{tag}:quota:{event}:{user}:holds"),
-        format!("seat:{tag}:quota:{event}:{user}:counts"),
-    )
+/// HASH: a hold's record (see `lua/hold_begin.lua`).
+pub fn hold(hold: &HoldId) -> String {
+    format!("seat:{}:hold:{hold}", buyer_tag(hold.tag()))
+}
+
+/// The live holds (pending, held, pinned) counted against their buyer's ticket limit, of every
+/// buyer whose holds carry `hold`'s tag: (ZSET hold id -> the hold's expiry + 5 s, unix ms;
+/// HASH hold id -> "seats event user"). Named from the hold id alone, so the script that moves a
+/// hold (a cancel, a pin, an extension, a sale: `lua/hold_transition.lua`) keeps its count in the
+/// same step, though a cancel names only the hold.
+pub fn counted(hold: &HoldId) -> [String; 2] {
+    let tag = buyer_tag(hold.tag());
+    [
+        format!("seat:{tag}:quota:live"),
+        format!("seat:{tag}:quota:live:seats"),
+    ]
+}
+
+/// HASH hold id -> seats: a buyer's bought seats for one event, which count against the limit
+/// for good. Tagged like the buyer's hold records ([`HoldId::tag_of`]), so `lua/hold_begin.lua`
+/// sums it in the script that opens a hold.
+pub fn bought(event: &EventId, user: &crate::ids::UserId) -> String {
+    let tag = buyer_tag(HoldId::tag_of(event, user));
+    format!("seat:{tag}:quota:{event}:{user}:bought")
 }
 
 /// The keys of an event's waiting room (see `lua/queue.lua` for their types).

@@ -273,8 +273,9 @@ impl Coordinator {
     }
 }
 
+/// The buyer's ticket count when Postgres says what it is and the hold's record may not (see
+/// `lua/quota.lua`). Everyday changes of the count happen in the hold's own scripts.
 impl Coordinator {
-    #[allow(clippy::too_many_arguments)] // the script's arguments, one each
     async fn quota_op(
         &self,
         event: &EventId,
@@ -282,22 +283,16 @@ impl Coordinator {
         op: &str,
         hold: &crate::HoldId,
         seats: usize,
-        expires_ms: i64,
     ) -> Result<(), CoordinatorError> {
-        let (holds, counts) = keys::quota(event, user);
+        let [live_counts, live_seats] = keys::counted(hold);
         let script = &self.scripts.quota;
         let reply = Reply::new(
             script.name,
             script
                 .run(
                     self.client(),
-                    vec![holds, counts],
-                    vec![
-                        op.to_owned(),
-                        hold.to_string(),
-                        seats.to_string(),
-                        expires_ms.to_string(),
-                    ],
+                    vec![live_counts, live_seats, keys::bought(event, user)],
+                    vec![op.to_owned(), hold.to_string(), seats.to_string()],
                 )
                 .await?,
         )?;
@@ -305,18 +300,6 @@ impl Coordinator {
             0 => Ok(()),
             _ => Err(reply.unknown_code()),
         }
-    }
-
-    /// Moves a counted hold's expiry (pins, extensions).
-    pub async fn extend_quota(
-        &self,
-        event: &EventId,
-        user: &UserId,
-        hold: &crate::HoldId,
-        expires_ms: i64,
-    ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "extend", hold, 0, expires_ms)
-            .await
     }
 
     /// The hold was bought: its `seats` count for good. Idempotent, and written whether or not
@@ -328,16 +311,16 @@ impl Coordinator {
         hold: &crate::HoldId,
         seats: usize,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "sold", hold, seats, 0).await
+        self.quota_op(event, user, "sold", hold, seats).await
     }
 
-    /// The hold ended without a sale (cancelled, refused, refunded): its seats no longer count.
+    /// The hold's order was refunded: its seats no longer count.
     pub async fn release_quota(
         &self,
         event: &EventId,
         user: &UserId,
         hold: &crate::HoldId,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "release", hold, 0, 0).await
+        self.quota_op(event, user, "release", hold, 0).await
     }
 }

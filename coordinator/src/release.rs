@@ -27,7 +27,7 @@ impl Coordinator {
         hold_id: &HoldId,
         caller: Caller<'_>,
     ) -> Result<ReleaseOutcome, CoordinatorError> {
-        let hold = match self.transition(hold_id, "release", caller, 0).await? {
+        let hold = match self.transition(hold_id, "release", caller, 0, None).await? {
             Transition::NotFound => return Ok(ReleaseOutcome::NotFound),
             Transition::NotOwner => return Ok(ReleaseOutcome::NotOwner),
             Transition::Refused(

@@ -31,7 +31,10 @@ impl Coordinator {
     /// Sells a hold's seats (checkout, after the order is committed in Postgres). The hold must
     /// be pinned (see [`Coordinator::pin`]) and every seat still held by it.
     pub async fn mark_sold(&self, hold_id: &HoldId) -> Result<SellOutcome, CoordinatorError> {
-        let hold = match self.transition(hold_id, "read", Caller::System, 0).await? {
+        let hold = match self
+            .transition(hold_id, "read", Caller::System, 0, None)
+            .await?
+        {
             Transition::Done(h) | Transition::Replay(h) => h,
             Transition::NotFound | Transition::NotOwner => return Ok(SellOutcome::NotFound),
             Transition::Refused(_, h) => return Ok(SellOutcome::WrongState(h.state)),
@@ -54,7 +57,12 @@ impl Coordinator {
             .sell_seats(&hold.event, hold_id, &hold.seats, "strict")
             .await?;
         if let SellOutcome::Sold { .. } = outcome {
-            match self.transition(hold_id, "sold", Caller::System, 0).await? {
+            // The seats count against the buyer's limit for good, in the same step.
+            let sold_to = Some((&hold.event, &hold.user));
+            match self
+                .transition(hold_id, "sold", Caller::System, 0, sold_to)
+                .await?
+            {
                 Transition::Done(_) | Transition::Replay(_) => {}
                 Transition::Refused(Refusal::WrongState, h) => {
                     return Ok(SellOutcome::WrongState(h.state))

@@ -522,13 +522,16 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     use fred::prelude::*;
     let c = shared().await;
     let client = c.redis().next();
-    // The record and the buyer's ticket count, on one slot as keys::hold and keys::quota put them.
+    // The record and the buyer's ticket count, on one slot as keys::hold, keys::counted and
+    // keys::bought put them. hold_settle.lua takes the first three.
     let tag = unique_event("attempt");
     let record = vec![
         format!("seat:{{t-{tag}}}:hold"),
-        format!("seat:{{t-{tag}}}:quota:holds"),
-        format!("seat:{{t-{tag}}}:quota:counts"),
+        format!("seat:{{t-{tag}}}:quota:live"),
+        format!("seat:{{t-{tag}}}:quota:live:seats"),
+        format!("seat:{{t-{tag}}}:quota:e:u:bought"),
     ];
+    let settled = record[..3].to_vec();
     let begin = include_str!("../../lua/hold_begin.lua");
     let settle = include_str!("../../lua/hold_settle.lua");
     let begin_args = |token: &str| -> Vec<String> {
@@ -587,7 +590,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(settle, record.clone(), settle_args("aborting", "A"))
+                .eval(settle, settled.clone(), settle_args("aborting", "A"))
                 .await
                 .unwrap()
         ),
@@ -596,7 +599,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(settle, record.clone(), settle_args("held", "A"))
+                .eval(settle, settled.clone(), settle_args("held", "A"))
                 .await
                 .unwrap()
         ),
@@ -606,7 +609,7 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     assert_eq!(
         code(
             client
-                .eval(settle, record.clone(), settle_args("held", "B"))
+                .eval(settle, settled.clone(), settle_args("held", "B"))
                 .await
                 .unwrap()
         ),
@@ -624,17 +627,105 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     // B's takeover did not count the seats twice: the buyer has 2 of 3, so another hold of 2
     // seats is over the limit and writes nothing.
     let counted: Option<String> = client.hget(&record[2], "h1").await.unwrap();
-    assert_eq!(counted.as_deref(), Some("2"));
+    assert_eq!(counted.as_deref(), Some("2 e u"));
     let mut other = begin_args("D");
     other[10] = "h2".to_owned();
-    let other_keys = vec![
-        format!("{}2", record[0]),
-        record[1].clone(),
-        record[2].clone(),
-    ];
+    let mut other_keys = record.clone();
+    other_keys[0] = format!("{}2", record[0]);
     let reply: Value = client.eval(begin, other_keys.clone(), other).await.unwrap();
     assert_eq!(code(reply.clone()), -3, "{reply:?}");
     let written: i64 = client.exists(other_keys[0].clone()).await.unwrap();
     assert_eq!(written, 0);
     let _: i64 = client.del(record).await.unwrap();
+}
+
+/// The live ticket counts are kept per buyer tag, shared by every buyer whose holds carry it:
+/// two buyers of one tag are counted apart, and each transition of a hold moves its count in the
+/// same script (a cancel gives the seats back, an extension and a pin move the count's expiry, a
+/// sale counts the seats for good).
+#[tokio::test]
+async fn buyers_sharing_a_tag_are_counted_apart_and_each_transition_moves_the_count() {
+    use coordinator::{keys, HoldId};
+    use fred::prelude::*;
+    let c = shared().await;
+    let event = unique_event("tagmates");
+    open_grid(&c, &event, 1, 20).await;
+    let limits = c.limits().clone();
+    // Two buyers whose holds for this event share a tag (16 bits: a short search finds them).
+    let alice = user("alice");
+    let tag = HoldId::tag_of(&event, &alice);
+    let mate = (0..2_000_000)
+        .map(|i| format!("mate{i}"))
+        .find(|u| HoldId::tag_of(&event, &user(u)) == tag)
+        .expect("a buyer sharing alice's tag");
+    let limited = |u: &str, client: &str, list: &[&str]| {
+        request(&event, u, client, list, Some(60), &limits).with_ticket_limit(2)
+    };
+    let a1 = hold_ok(&c, &limited("alice", "a1", &["s0-1", "s0-2"])).await;
+    // The tag-mate's seats are theirs: alice's two do not count against them.
+    let m1 = hold_ok(&c, &limited(&mate, "m1", &["s0-3", "s0-4"])).await;
+    for (u, seat) in [("alice", "s0-5"), (mate.as_str(), "s0-6")] {
+        match c.hold(&limited(u, "over", &[seat])).await.unwrap() {
+            HoldOutcome::OverLimit { limit, counted } => assert_eq!((limit, counted), (2, 2)),
+            other => panic!("{u}: expected over the limit, got {other:?}"),
+        }
+    }
+    let client = c.redis().next().clone();
+    let [live, live_seats] = keys::counted(&a1.id);
+    assert_eq!(keys::counted(&m1.id), [live.clone(), live_seats.clone()]);
+    let count_expiry = |id: HoldId| {
+        let (client, live) = (client.clone(), live.clone());
+        async move {
+            let score: Option<f64> = client.zscore(&live, id.to_string()).await.unwrap();
+            score
+        }
+    };
+    assert_eq!(
+        count_expiry(a1.id).await,
+        Some((a1.expires_at_ms + 5_000) as f64)
+    );
+    // An extension moves the count's expiry with the hold's.
+    let extended = match c.extend(&a1.id, Caller::User(&alice), 300).await.unwrap() {
+        ExtendOutcome::Extended(h) => h,
+        other => panic!("{other:?}"),
+    };
+    assert!(extended.expires_at_ms > a1.expires_at_ms);
+    assert_eq!(
+        count_expiry(a1.id).await,
+        Some((extended.expires_at_ms + 5_000) as f64)
+    );
+    // A cancel gives alice's seats back; the tag-mate's stay counted.
+    assert!(matches!(
+        c.release(&a1.id, Caller::User(&alice)).await.unwrap(),
+        ReleaseOutcome::Released(_)
+    ));
+    assert_eq!(count_expiry(a1.id).await, None);
+    let a2 = hold_ok(&c, &limited("alice", "a2", &["s0-7", "s0-8"])).await;
+    assert!(matches!(
+        c.hold(&limited(&mate, "over2", &["s0-9"])).await.unwrap(),
+        HoldOutcome::OverLimit { counted: 2, .. }
+    ));
+    // A pin moves the count's expiry; the sale counts the seats for good, out of the live set.
+    let pinned = match c.pin(&a2.id, Duration::from_secs(120)).await.unwrap() {
+        ExtendOutcome::Extended(h) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        count_expiry(a2.id).await,
+        Some((pinned.expires_at_ms + 5_000) as f64)
+    );
+    assert!(matches!(
+        c.mark_sold(&a2.id).await.unwrap(),
+        SellOutcome::Sold { .. }
+    ));
+    assert_eq!(count_expiry(a2.id).await, None);
+    let bought: Option<String> = client
+        .hget(keys::bought(&event, &alice), a2.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(bought.as_deref(), Some("2"));
+    match c.hold(&limited("alice", "a3", &["s0-10"])).await.unwrap() {
+        HoldOutcome::OverLimit { counted, .. } => assert_eq!(counted, 2),
+        other => panic!("bought seats count for good: {other:?}"),
+    }
 }

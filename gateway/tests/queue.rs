@@ -681,14 +681,14 @@ async fn a_ticket_count_lost_in_a_failover_is_counted_again_from_postgres() {
     let before = retold(&gw);
     gw.reconciled(passes() + 3).await;
     assert_eq!(retold(&gw), before, "no failover: no sale told again");
-    // The failover: the count's keys are lost (both live in one slot), and the replica of the
-    // slot's primary takes over. (The loss is made by hand: deleting on the primary replicates
-    // the deletion, and the promotion is what changes Redis's data epoch.)
-    let (holds, counts) = coordinator::keys::quota(&event, &UserId::parse("alice").unwrap());
+    // The failover: the count is lost, and the replica of the slot's primary takes over. (The
+    // loss is made by hand: deleting on the primary replicates the deletion, and the promotion
+    // is what changes Redis's data epoch.)
+    let bought = coordinator::keys::bought(&event, &UserId::parse("alice").unwrap());
     let redis = gw.app.coordinator.redis().next().clone();
-    let gone: i64 = redis.del(vec![holds.clone(), counts]).await.unwrap();
-    assert_eq!(gone, 2, "the order's seats were counted");
-    let slot = fred::util::redis_keyslot(holds.as_bytes());
+    let gone: i64 = redis.del(vec![bought.clone()]).await.unwrap();
+    assert_eq!(gone, 1, "the order's seats were counted");
+    let slot = fred::util::redis_keyslot(bought.as_bytes());
     let primary = redis
         .cached_cluster_state()
         .unwrap()

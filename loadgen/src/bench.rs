@@ -201,9 +201,10 @@ fn log(what: &str) {
     eprintln!("[bench] {what}");
 }
 
-/// Waits (at most two minutes) until the system answers `/readyz` quickly three times in a
-/// row: an overloaded step leaves work behind (commits run to their end even when the client
-/// has gone), and the next step must not be measured on top of it.
+/// Waits (at most two minutes) until the durable writer has no commit left to write and the
+/// system answers `/readyz` quickly three times in a row: an overloaded step leaves work behind
+/// (commits run to their end even when the client has gone), and the next step must not be
+/// measured on top of it.
 async fn quiesce(t: &Target) {
     let started = std::time::Instant::now();
     let mut quick = 0;
@@ -216,11 +217,9 @@ async fn quiesce(t: &Target) {
             .send()
             .await
             .is_ok_and(|r| r.status().is_success());
-        quick = if ok && asked.elapsed() < Duration::from_millis(100) {
-            quick + 1
-        } else {
-            0
-        };
+        let fast = ok && asked.elapsed() < Duration::from_millis(100);
+        let written = matches!(t.coordinator.commit_backlog().await, Ok(0));
+        quick = if fast && written { quick + 1 } else { 0 };
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     if started.elapsed() > Duration::from_secs(2) {

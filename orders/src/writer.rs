@@ -398,32 +398,18 @@ async fn after_commit(
                 None => svc.coordinator.mark_sold(&hold).await,
             };
             let sold = match marked {
+                // The sale also counted the seats against the buyer's limit for good.
                 Ok(SellOutcome::Sold { .. }) => Ok(()),
                 // The hold record moved on (expired during a long write, or lost in a
-                // failover): Postgres says sold, so Redis is made to say so.
-                Ok(_) => svc
-                    .coordinator
-                    .repair_sold(&event, &hold, &seats)
-                    .await
-                    .map(|_| ()),
+                // failover): Postgres says sold, so Redis is made to say so, and the buyer's
+                // count too.
+                Ok(_) => repair_sale(svc, job, &event, &hold, &seats).await,
                 Err(e) => Err(e),
             };
             if let Err(e) = &sold {
                 tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (the job is done again)");
             }
-            // Bought seats count against the buyer's limit for good.
-            let counted = match coordinator::UserId::parse(&job.user_id) {
-                Ok(user) => svc
-                    .coordinator
-                    .sold_quota(&event, &user, &hold, seats.len())
-                    .await
-                    .map(|_| ()),
-                Err(_) => Ok(()),
-            };
-            if let Err(e) = &counted {
-                tracing::warn!(order = %job.order_id, error = %e, "ticket count not made permanent yet (the job is done again)");
-            }
-            return sold.is_ok() && counted.is_ok();
+            return sold.is_ok();
         }
         Written::Superseded => {
             refund_or_log(svc, job, "the hold's order was paid with another payment").await;
@@ -489,6 +475,24 @@ async fn after_commit(
         }
     }
     true
+}
+
+/// Makes Redis say a written order's seats are sold, and counted against its buyer's limit,
+/// when the hold's record cannot (see [`coordinator::Coordinator::repair_sold`]).
+async fn repair_sale(
+    svc: &Services,
+    job: &CommitJob,
+    event: &EventId,
+    hold: &HoldId,
+    seats: &[SeatId],
+) -> Result<(), coordinator::CoordinatorError> {
+    svc.coordinator.repair_sold(event, hold, seats).await?;
+    if let Ok(user) = coordinator::UserId::parse(&job.user_id) {
+        svc.coordinator
+            .sold_quota(event, &user, hold, seats.len())
+            .await?;
+    }
+    Ok(())
 }
 
 /// Where a job's hold stands before its order is written.

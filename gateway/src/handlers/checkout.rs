@@ -235,17 +235,9 @@ async fn commit_inner(
     }
     claim_key(app, user, &body, order, &id, hold.event.as_str()).await?;
     let pin_for = Duration::from_secs(app.coordinator.limits().max_pin_secs);
+    // The pin extends the buyer's ticket count with the hold, in the same step.
     match app.coordinator.pin(&id, pin_for).await? {
-        ExtendOutcome::Extended(pinned) => {
-            // The buyer's ticket count lasts as long as the pin.
-            if let Err(e) = app
-                .coordinator
-                .extend_quota(&pinned.event, user, &id, pinned.expires_at_ms + 5_000)
-                .await
-            {
-                tracing::warn!(error = %e, "ticket count not extended with the pin");
-            }
-        }
+        ExtendOutcome::Extended(_) => {}
         ExtendOutcome::NotFound => {
             return Err(ApiError::not_found("unknown_hold", format!("no hold {id}")))
         }

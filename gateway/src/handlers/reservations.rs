@@ -527,18 +527,10 @@ pub async fn cancel(
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
     let (coordinator, user) = (app.coordinator.clone(), principal.user.clone());
-    match detached(async move {
-        let released = coordinator.release(&id, Caller::User(&user)).await;
-        // The cancelled seats stop counting against the buyer's limit.
-        if let Ok(ReleaseOutcome::Released(h) | ReleaseOutcome::AlreadyReleased(h)) = &released {
-            if let Err(e) = coordinator.release_quota(&h.event, &user, &id).await {
-                tracing::warn!(error = %e, "ticket count not given back; it expires with the hold");
-            }
-        }
-        released
-    })
-    .await?
-    .map_err(ApiError::from)?
+    // The release gives the seats back to the buyer's ticket count in the same step.
+    match detached(async move { coordinator.release(&id, Caller::User(&user)).await })
+        .await?
+        .map_err(ApiError::from)?
     {
         ReleaseOutcome::Released(_) | ReleaseOutcome::AlreadyReleased(_) => {
             Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response())
@@ -570,20 +562,11 @@ pub async fn extend(
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
     let (coordinator, user) = (app.coordinator.clone(), principal.user.clone());
+    // The buyer's ticket count is extended with the hold, in the same step.
     let outcome = detached(async move {
-        let extended = coordinator
+        coordinator
             .extend(&id, Caller::User(&user), body.ttl_seconds)
-            .await;
-        // The buyer's ticket count lasts as long as the hold.
-        if let Ok(ExtendOutcome::Extended(h)) = &extended {
-            if let Err(e) = coordinator
-                .extend_quota(&h.event, &user, &id, h.expires_at_ms + 5_000)
-                .await
-            {
-                tracing::warn!(error = %e, "ticket count not extended with the hold");
-            }
-        }
-        extended
+            .await
     })
     .await?
     .map_err(ApiError::from)?;
