@@ -57,8 +57,14 @@ async fn on_each_primary(t: &Target, args: &[&str]) -> anyhow::Result<Vec<Value>
         .ok_or_else(|| anyhow::anyhow!("no command"))?;
     let mut out = Vec::new();
     for server in primaries {
+        // SLOWLOG GET of a long run's entries takes longer than a command's usual timeout.
+        let options = fred::types::config::Options {
+            cluster_node: Some(server),
+            timeout: Some(Duration::from_secs(120)),
+            ..Default::default()
+        };
         let v: Value = client
-            .with_cluster_node(&server)
+            .with_options(&options)
             .custom(
                 CustomCommand::new(cmd.to_string(), None::<u16>, false),
                 rest.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
