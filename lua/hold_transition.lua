@@ -32,8 +32,8 @@
 
   The buyer's ticket count follows the hold in the same step: a release gives its seats back, a
   pin or an extension moves the count's expiry with the hold's (+5 s), a sale counts the seats
-  for good. Replays (code 1) and refusals write nothing; an unpin leaves the count's expiry where
-  the pin put it (it only runs out later).
+  for good. Refusals, and replays of a release or a sale, write nothing; an unpin leaves the
+  count's expiry where the pin put it (it only runs out later).
 
   Cluster: the KEYS share the buyer's tag {h:T} (carried in the hold id).   Clock: redis TIME.
 ]]
