@@ -136,6 +136,10 @@ pub struct Report {
     pub runs: Vec<Stats>,
     /// The sustained hold run.
     pub sustained_holds: Stats,
+    /// The fastest step of the hold ladder kept up with, whatever its p99: what a hold costs
+    /// there bounds the machine (the sustained run is the fastest within the target's p99, often
+    /// a slower step, where fixed costs are spread over fewer holds).
+    pub fastest_holds: Option<Stats>,
     /// Where a hold's time goes (None: the profile failed; the error is logged).
     pub hold_profile: Option<crate::profile::HoldProfile>,
     /// The flash sale.
@@ -324,11 +328,15 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         release: true,
     };
     let mut best = plan.hold_rates[0];
+    let mut fastest_holds = None;
     for rate in &plan.hold_rates {
         let s =
             logged(scenarios::holds(t, &buyers, &storm(0.0), &Schedule::new(*rate, step)).await);
         if s.kept_up() && s.p99_ms <= 50.0 {
             best = *rate;
+        }
+        if s.kept_up() {
+            fastest_holds = Some(s.clone());
         }
         let go_on = climb(t, &s).await;
         runs.push(s);
@@ -478,6 +486,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         pg_ceiling,
         runs,
         sustained_holds,
+        fastest_holds,
         hold_profile,
         flash,
         baselines: compared,
@@ -676,7 +685,8 @@ impl Report {
 
         let f = &self.flash;
         if let Some(p) = &self.hold_profile {
-            md.push_str(&p.markdown(Some(&self.sustained_holds)));
+            let fastest = self.fastest_holds.as_ref();
+            md.push_str(&p.markdown(fastest.or(Some(&self.sustained_holds))));
         }
         md.push_str("\n## Flash sale, end to end\n\n");
         md.push_str(&format!(
