@@ -483,8 +483,10 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                         break v;
                     }
                     Ok((StatusCode::CONFLICT, v)) => {
-                        timed(2, began, &Outcome::Refused("seat_taken"));
-                        if v["error"]["code"] == "not_enough_seats" || sold_out.load(Ordering::Relaxed) {
+                        // A lost race and "nothing left" are told apart in the step's outcomes.
+                        let nothing_left = v["error"]["code"] == "not_enough_seats";
+                        timed(2, began, &Outcome::Refused(if nothing_left { "not_enough_seats" } else { "seat_taken" }));
+                        if nothing_left || sold_out.load(Ordering::Relaxed) {
                             return Outcome::Refused("left_sold_out");
                         }
                         if tries >= 20 {
