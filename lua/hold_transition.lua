@@ -10,9 +10,9 @@
       held or pinned whose expires_ms <= now reads as "expired"
 
   KEYS[1]  record   HASH    the hold's record                        seat:{h:T}:hold:H
-  KEYS[2]  live_counts ZSET live holds counted against their buyer's ticket limit
-                            (hold_begin.lua KEYS[2])                 seat:{h:T}:quota:live
-  KEYS[3]  live_seats HASH  (hold_begin.lua KEYS[3])                 seat:{h:T}:quota:live:seats
+  KEYS[2]  live_counts ZSET every op but read: live holds counted against their buyer's
+                            ticket limit (hold_begin.lua KEYS[2])    seat:{h:T}:quota:live
+  KEYS[3]  live_seats HASH  every op but read (hold_begin.lua KEYS[3]) seat:{h:T}:quota:live:seats
   KEYS[4]  bought   HASH    sold only: the buyer's bought holds for the event (hold_begin.lua
                             KEYS[4])                                 seat:{h:T}:quota:E:U:bought
   ARGV[1]  op               read | release | extend | pin | unpin | sold

@@ -607,9 +607,12 @@ impl Coordinator {
         sold_to: Option<(&EventId, &UserId)>,
     ) -> Result<Transition, CoordinatorError> {
         let script = &self.scripts.hold_transition;
-        let [live_counts, live_seats] = keys::counted(hold_id);
-        let mut names = vec![keys::hold(hold_id), live_counts, live_seats];
-        names.extend(sold_to.map(|(event, user)| keys::bought(event, user)));
+        let mut names = vec![keys::hold(hold_id)];
+        // A read moves no count: its keys are not named (reads are the commonest transition).
+        if op != "read" {
+            names.extend(keys::counted(hold_id));
+            names.extend(sold_to.map(|(event, user)| keys::bought(event, user)));
+        }
         let reply = Reply::new(
             script.name,
             script

@@ -1,7 +1,7 @@
 //! Marking seats sold once their order is durable in Postgres, and repairing Redis from Postgres.
 
 use crate::hold::{Hold, HoldState, Refusal, Transition};
-use crate::ids::{EventId, HoldId, SeatId};
+use crate::ids::{EventId, HoldId, SeatId, UserId};
 use crate::reply::Reply;
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
 
@@ -71,6 +71,29 @@ impl Coordinator {
             }
         }
         Ok(outcome)
+    }
+
+    /// [`Coordinator::repair_sold`], and the seats counted against `user`'s ticket limit for
+    /// good ([`Coordinator::sold_quota`]): a sale Postgres has, told to Redis when the hold's
+    /// record cannot say it (the durable writer after a long write, the reconciler after a
+    /// failover). `None`: a buyer id Postgres holds but the coordinator refuses; the seats are
+    /// still marked sold.
+    pub async fn repair_sale(
+        &self,
+        event: &EventId,
+        hold_id: &HoldId,
+        user: Option<&UserId>,
+        seats: &[SeatId],
+    ) -> Result<SellOutcome, CoordinatorError> {
+        let counted = async {
+            match user {
+                Some(user) => self.sold_quota(event, user, hold_id, seats.len()).await,
+                None => Ok(()),
+            }
+        };
+        let (sold, counted) = tokio::join!(self.repair_sold(event, hold_id, seats), counted);
+        counted?;
+        sold
     }
 
     /// Makes Redis say these seats are sold to `hold_id`, whatever holds or blocks are on them,

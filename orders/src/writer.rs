@@ -403,7 +403,13 @@ async fn after_commit(
                 // The hold record moved on (expired during a long write, or lost in a
                 // failover): Postgres says sold, so Redis is made to say so, and the buyer's
                 // count too.
-                Ok(_) => repair_sale(svc, job, &event, &hold, &seats).await,
+                Ok(_) => {
+                    let user = coordinator::UserId::parse(&job.user_id).ok();
+                    svc.coordinator
+                        .repair_sale(&event, &hold, user.as_ref(), &seats)
+                        .await
+                        .map(|_| ())
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = &sold {
@@ -475,24 +481,6 @@ async fn after_commit(
         }
     }
     true
-}
-
-/// Makes Redis say a written order's seats are sold, and counted against its buyer's limit,
-/// when the hold's record cannot (see [`coordinator::Coordinator::repair_sold`]).
-async fn repair_sale(
-    svc: &Services,
-    job: &CommitJob,
-    event: &EventId,
-    hold: &HoldId,
-    seats: &[SeatId],
-) -> Result<(), coordinator::CoordinatorError> {
-    svc.coordinator.repair_sold(event, hold, seats).await?;
-    if let Ok(user) = coordinator::UserId::parse(&job.user_id) {
-        svc.coordinator
-            .sold_quota(event, &user, hold, seats.len())
-            .await?;
-    }
-    Ok(())
 }
 
 /// Where a job's hold stands before its order is written.

@@ -304,12 +304,10 @@ pub async fn repair_sales(
             continue;
         };
         let seats: Vec<SeatId> = seats.iter().filter_map(|s| SeatId::parse(s).ok()).collect();
-        let (sold, counted) = tokio::join!(
-            coordinator.repair_sold(&event, &hold, &seats),
-            coordinator.sold_quota(&event, &user, &hold, seats.len())
-        );
-        counted?;
-        match sold? {
+        match coordinator
+            .repair_sale(&event, &hold, Some(&user), &seats)
+            .await?
+        {
             coordinator::sell::SellOutcome::Sold { newly_sold } => changed += newly_sold,
             other => {
                 tracing::error!(%event, %hold, ?other, "a live sale Redis refuses to mark sold")
