@@ -5,8 +5,10 @@
     join   a buyer joins; one ticket per buyer (a second join returns the first ticket)
     poll   where a ticket stands (the hottest call of a sale: O(1) apart from the one-time draw
            and O(log n) reads of the marks when admitting)
-    done   the ticket's buyer finished checkout: one admission is handed back to the bucket, so
-           the next buyer gets in sooner
+    done   the ticket's buyer finished checkout: they no longer count as shopping, so where
+           admission is tied to the inventory the next buyer gets in sooner. The bucket gets no
+           token back: the rate is the organizer's outflow, and a token per finished checkout
+           would admit the rate plus checkout's own throughput, more than checkout can take
     status the room as a whole (ticket ignored)
 
   KEYS[1]  cfg      HASH    mode (queue|lottery), rate (admissions/s), burst, window_ms,
@@ -36,6 +38,11 @@
                             told is used; none yet: not tied). Admission is tied to it: buyers
                             shopping stay under ceil(free * per_free_seat); the bucket's tokens
                             wait (up to burst) until seats come back
+  ARGV[5]  pace             0 to 1 (absent: 1): the share of `rate` admission runs at now. The
+                            caller's checkout health (the gateway slows the room while commits
+                            answer slower than its target: back-pressure, so admitted buyers are
+                            not sent into a checkout that cannot take them). Tokens accrue at
+                            rate * pace between calls; the reply's rate is that effective rate
 
   Returns  {code, position, admitted_upto, joined, admitted_at_ms, now_ms, ticket, rate, window_ms,
             opens_ms, waited_ms, shopping}
@@ -55,6 +62,7 @@
 ]]
 local cfg, users, tickets, pre, state, admitted, owners, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local op, user, ticket, free = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4] or '-1')
+local pace = math.min(1, math.max(0, tonumber(ARGV[5] or '1') or 1))
 
 local mode = redis.call('HGET', cfg, 'mode')
 if not mode or mode == 'open' then
@@ -116,7 +124,7 @@ local function advance()
   if now < opens then
     return
   end
-  local rate = tonumber(redis.call('HGET', cfg, 'rate') or '1')
+  local rate = tonumber(redis.call('HGET', cfg, 'rate') or '1') * pace
   local burst = tonumber(redis.call('HGET', cfg, 'burst') or '1')
   local s = redis.call('HMGET', state, 'joined', 'admitted', 'tokens', 'last_ms', 'done')
   local joined, upto = tonumber(s[1] or '0'), tonumber(s[2] or '0')
@@ -165,7 +173,7 @@ advance()
 local s = redis.call('HMGET', state, 'admitted', 'joined')
 local upto, joined = tonumber(s[1] or '0'), tonumber(s[2] or '0')
 local c = redis.call('HMGET', cfg, 'rate', 'window_ms')
-local rate, window = c[1] or '1', tonumber(c[2] or '600000')
+local rate, window = tostring(tonumber(c[1] or '1') * pace), tonumber(c[2] or '600000')
 if op == 'status' then
   local done = tonumber(redis.call('HGET', state, 'done') or '0')
   return {0, 0, upto, joined, 0, now, '', rate, window, opens, -1, shopping(upto, done)}
@@ -197,12 +205,8 @@ elseif pos <= upto then
   end
   at = tonumber(redis.call('HGET', admitted, ticket))
   if op == 'done' and redis.call('HGET', admitted, ticket .. ':done') ~= '1' then
-    -- Checkout finished: the admission is handed back (once per ticket), and the buyer no
-    -- longer counts as shopping.
+    -- Checkout finished (once per ticket): the buyer no longer counts as shopping.
     redis.call('HSET', admitted, ticket .. ':done', '1')
-    local burst = tonumber(redis.call('HGET', cfg, 'burst') or '1')
-    local tokens = tonumber(redis.call('HGET', state, 'tokens') or '0')
-    redis.call('HSET', state, 'tokens', tostring(math.min(burst, tokens + 1)))
     mark(upto, redis.call('HINCRBY', state, 'done', 1))
   end
   if redis.call('HGET', admitted, ticket .. ':done') == '1' then

@@ -41,6 +41,31 @@ pub struct QueueConfig {
     pub shoppers_per_free_seat: f64,
 }
 
+/// The share of its rate a room admits at now, 0 to 1: the caller's back-pressure (the gateway
+/// paces admission by how fast checkout answers, see `gateway::pace`). Tokens accrue at
+/// `rate * pace` between two calls, whoever makes them.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Pace(f64);
+
+impl Pace {
+    /// The organizer's rate, unslowed.
+    pub const FULL: Self = Self(1.0);
+
+    /// Clamped to 0..=1; anything not a number is [`Self::FULL`] (never pause a room by mistake).
+    pub fn new(share: f64) -> Self {
+        if share.is_nan() {
+            Self::FULL
+        } else {
+            Self(share.clamp(0.0, 1.0))
+        }
+    }
+
+    /// The share.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
 /// Where a ticket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,7 +97,7 @@ pub struct TicketView {
     pub now_ms: i64,
     /// The ticket id.
     pub ticket: String,
-    /// Admissions per second.
+    /// Admissions per second now: the room's rate times the caller's [`Pace`].
     pub rate_per_sec: f64,
     /// The shopping window, ms.
     pub window_ms: i64,
@@ -169,6 +194,7 @@ impl Coordinator {
         user: Option<&UserId>,
         ticket: &str,
         free: Option<u64>,
+        pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
         let k = keys::queue(event);
         let script = &self.scripts.queue;
@@ -185,6 +211,7 @@ impl Coordinator {
                         user.map(ToString::to_string).unwrap_or_default(),
                         ticket.to_owned(),
                         free.map_or_else(|| "-1".to_owned(), |f| f.to_string()),
+                        pace.get().to_string(),
                     ],
                 )
                 .await?,
@@ -217,44 +244,54 @@ impl Coordinator {
 
     /// The buyer joins (or finds their ticket again). `free`: seats free now, when known (the
     /// admission is tied to it, see [`QueueConfig::shoppers_per_free_seat`]; `None` keeps the
-    /// last figure told).
+    /// last figure told). `pace`: see [`Pace`]; every call passes it, since every call runs the
+    /// bucket.
     pub async fn queue_join(
         &self,
         event: &EventId,
         user: &UserId,
         free: Option<u64>,
+        pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
         let fresh = uuid::Uuid::new_v4().to_string();
-        self.queue_op(event, "join", Some(user), &fresh, free).await
+        self.queue_op(event, "join", Some(user), &fresh, free, pace)
+            .await
     }
 
-    /// Where the buyer's ticket stands (the buyer must own it). `free` as for [`Self::queue_join`].
+    /// Where the buyer's ticket stands (the buyer must own it). `free` and `pace` as for
+    /// [`Self::queue_join`].
     pub async fn queue_poll(
         &self,
         event: &EventId,
         user: &UserId,
         ticket: &str,
         free: Option<u64>,
+        pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "poll", Some(user), ticket, free).await
+        self.queue_op(event, "poll", Some(user), ticket, free, pace)
+            .await
     }
 
-    /// The buyer finished checkout: their admission is handed back to the bucket.
+    /// The buyer finished checkout: they no longer count as shopping (see `lua/queue.lua`).
     pub async fn queue_done(
         &self,
         event: &EventId,
         user: &UserId,
+        pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "done", Some(user), "", None).await
+        self.queue_op(event, "done", Some(user), "", None, pace)
+            .await
     }
 
-    /// The room as a whole (`position` and `ticket` empty).
+    /// The room as a whole (`position` and `ticket` empty); its `rate_per_sec` is the rate
+    /// admission runs at with this `pace`.
     pub async fn queue_status(
         &self,
         event: &EventId,
         free: Option<u64>,
+        pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "status", None, "", free).await
+        self.queue_op(event, "status", None, "", free, pace).await
     }
 
     /// The lottery's pre-queue in joining order (published with the seed, so anyone can

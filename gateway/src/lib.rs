@@ -4,7 +4,8 @@
 //! [`errors`] (the one JSON error shape and the single `recover`), [`metrics`] (declared in one
 //! place), [`auth`] (bearer JWTs and roles), [`body`] (JSON bodies: 400/413/415/422),
 //! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating),
-//! [`room`] (waiting-room polls answered from memory).
+//! [`room`] (waiting-room polls answered from memory), [`pace`] (back-pressure from checkout to
+//! the waiting rooms).
 
 pub mod auth;
 pub mod best;
@@ -15,6 +16,7 @@ pub mod filters;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod pace;
 pub mod room;
 
 use std::net::SocketAddr;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub checkout: Arc<CheckoutConfig>,
     /// Commits waiting for the durable writer's answer.
     pub waiters: Arc<handlers::checkout::Waiters>,
+    /// Times commits and paces the waiting rooms by them.
+    pub pacer: Arc<pace::Pacer>,
     /// Request rate limits.
     pub limits: Arc<limits::Limits>,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
@@ -75,6 +79,8 @@ pub struct CheckoutConfig {
     pub write_deadline: std::time::Duration,
     /// Verifies `Stripe-Signature` on webhooks; `None`: the webhook endpoint answers 503.
     pub webhook_secret: Option<secrecy::SecretString>,
+    /// The commit latency the waiting rooms are paced to keep; `None`: never slowed.
+    pub pace_target: Option<std::time::Duration>,
 }
 
 impl Default for CheckoutConfig {
@@ -83,6 +89,7 @@ impl Default for CheckoutConfig {
             charge_deadline: std::time::Duration::from_secs(10),
             write_deadline: std::time::Duration::from_secs(5),
             webhook_secret: None,
+            pace_target: Some(std::time::Duration::from_secs(1)),
         }
     }
 }
@@ -119,6 +126,8 @@ impl App {
             charge_deadline: std::time::Duration::from_millis(settings.payments.charge_deadline_ms),
             write_deadline: std::time::Duration::from_millis(settings.payments.write_deadline_ms),
             webhook_secret: settings.payments.webhook_secret.clone(),
+            pace_target: (settings.payments.pace_target_ms > 0)
+                .then(|| std::time::Duration::from_millis(settings.payments.pace_target_ms)),
         };
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
@@ -140,6 +149,10 @@ impl App {
     pub fn with_payments(mut self, payments: payments::Provider, checkout: CheckoutConfig) -> Self {
         let state = Arc::make_mut(&mut self.0);
         state.payments = payments;
+        state.pacer = Arc::new(pace::Pacer::new(
+            checkout.pace_target,
+            state.metrics.admission_pace.clone(),
+        ));
         state.checkout = Arc::new(checkout);
         self
     }
@@ -172,18 +185,25 @@ impl App {
             }
         })
         .await?;
+        let metrics = Arc::new(metrics::Metrics::new()?);
+        let checkout = CheckoutConfig::default();
+        let pacer = Arc::new(pace::Pacer::new(
+            checkout.pace_target,
+            metrics.admission_pace.clone(),
+        ));
         Ok(Self(Arc::new(AppState {
             coordinator,
             db: db.clone(),
-            metrics: Arc::new(metrics::Metrics::new()?),
+            metrics,
             keys,
             caches,
             payments: payments::Provider::Sandbox(Arc::new(payments::sandbox::Sandbox::new(
                 db.clone(),
                 payments::sandbox::SandboxConfig::default(),
             ))),
-            checkout: Arc::new(CheckoutConfig::default()),
+            checkout: Arc::new(checkout),
             waiters,
+            pacer,
             limits: limits.clone(),
             _evictor: Arc::new(AbortOnDrop(evictor(limits))),
             _watcher: Arc::new(AbortOnDrop(watcher)),

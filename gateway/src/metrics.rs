@@ -39,6 +39,9 @@ pub struct Metrics {
     pub queue_wait_seconds: prometheus::Histogram,
     /// Charges, by what the provider answered (succeeded, declined, requires_action, timeout, error).
     pub payments_total: IntCounterVec,
+    /// The share of their rate the waiting rooms admit at (1: full; lower while commits are
+    /// slower than the pace target, see [`crate::pace`]).
+    pub admission_pace: prometheus::Gauge,
     /// Postgres pool saturation, read when scraped.
     pub db_pool: catalog::pool::PoolGauge,
 }
@@ -99,6 +102,10 @@ impl Metrics {
                 "Requests refused by a rate limit, by reason",
             ),
             &["reason"],
+        )?;
+        let admission_pace = prometheus::Gauge::new(
+            "gateway_admission_pace",
+            "Share of their rate the waiting rooms admit at (lower while commits are slow)",
         )?;
         let queue_waiting = prometheus::IntGaugeVec::new(
             Opts::new(
@@ -178,6 +185,7 @@ impl Metrics {
         registry.register(Box::new(queue_total.clone()))?;
         registry.register(Box::new(queue_polls_total.clone()))?;
         registry.register(Box::new(rate_limited_total.clone()))?;
+        registry.register(Box::new(admission_pace.clone()))?;
         registry.register(Box::new(queue_waiting.clone()))?;
         registry.register(Box::new(queue_admitted.clone()))?;
         registry.register(Box::new(queue_expected_wait_seconds.clone()))?;
@@ -195,6 +203,7 @@ impl Metrics {
             queue_total,
             queue_polls_total,
             rate_limited_total,
+            admission_pace,
             queue_waiting,
             queue_admitted,
             queue_expected_wait_seconds,

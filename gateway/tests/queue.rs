@@ -6,9 +6,10 @@ mod harness;
 
 use std::time::Duration;
 
+use coordinator::queue::Pace;
 use coordinator::{EventId, UserId};
 use gateway::auth::{Keys, Role};
-use harness::{assert_error, setup, token, Gw, SECRET};
+use harness::{assert_error, setup, setup_opts, token, Gw, Opts, SECRET};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::Digest;
@@ -235,7 +236,13 @@ async fn the_queue_admits_in_joining_order_at_its_rate_and_only_admitted_buyers_
 }
 
 async fn status_of(gw: &Gw, event: &EventId) -> coordinator::queue::TicketView {
-    match gw.app.coordinator.queue_status(event, None).await.unwrap() {
+    match gw
+        .app
+        .coordinator
+        .queue_status(event, None, Pace::FULL)
+        .await
+        .unwrap()
+    {
         coordinator::queue::QueueOutcome::Ticket(t) => t,
         other => panic!("{other:?}"),
     }
@@ -559,11 +566,12 @@ async fn admission_follows_the_seats_left_and_each_actual_wait_is_recorded_once(
         .map(|i| UserId::parse(&format!("inv{i}")).unwrap())
         .collect();
     for u in &users {
-        ticket(c.queue_join(&event, u, Some(3)).await.unwrap());
+        ticket(c.queue_join(&event, u, Some(3), Pace::FULL).await.unwrap());
     }
     let event_ref = &event;
-    let status =
-        |free: Option<u64>| async move { ticket(c.queue_status(event_ref, free).await.unwrap()) };
+    let status = |free: Option<u64>| async move {
+        ticket(c.queue_status(event_ref, free, Pace::FULL).await.unwrap())
+    };
     // 3 seats free, one shopper per free seat: 3 admitted, although the bucket (1000/s, burst
     // 1000) would let all 10 in.
     let st = status(Some(3)).await;
@@ -573,7 +581,7 @@ async fn admission_follows_the_seats_left_and_each_actual_wait_is_recorded_once(
     // Nothing free (all held): nobody more.
     assert_eq!(status(Some(0)).await.admitted_upto, 3);
     // One buyer finishes checkout: one more gets in.
-    let done = ticket(c.queue_done(&event, &users[0]).await.unwrap());
+    let done = ticket(c.queue_done(&event, &users[0], Pace::FULL).await.unwrap());
     assert_eq!(done.status, TicketStatus::Done);
     let st = status(Some(3)).await;
     assert_eq!((st.admitted_upto, st.shopping), (4, Some(3)), "{st:?}");
@@ -585,7 +593,11 @@ async fn admission_follows_the_seats_left_and_each_actual_wait_is_recorded_once(
     // The actual wait: a buyer joins while nothing is free, waits, and is admitted at a look
     // that finds seats free (the gateway's seat map); observed once, on that first look.
     let late = UserId::parse("inv-late").unwrap();
-    let waiting = ticket(c.queue_join(&event, &late, Some(0)).await.unwrap());
+    let waiting = ticket(
+        c.queue_join(&event, &late, Some(0), Pace::FULL)
+            .await
+            .unwrap(),
+    );
     assert_eq!(waiting.status, TicketStatus::Waiting, "{waiting:?}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, first) = poll(&gw, &event, "inv-late", &waiting.ticket).await;
@@ -927,5 +939,145 @@ async fn waiting_buyers_polls_are_answered_from_memory_and_admission_still_moves
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(admitted["admission_token"].is_string(), "{admitted}");
+    db.drop().await;
+}
+
+/// Back-pressure: the room admits at its rate times the pace its caller gives, and a finished
+/// checkout gives the bucket no token back (a token per checkout once admitted the rate plus
+/// checkout's own throughput). Through the gateway, commits slower than the pace target slow
+/// the room: the organizer sees the pace and the slower rate, and so does the gauge.
+#[tokio::test]
+async fn slow_commits_slow_the_room_and_a_finished_checkout_gives_no_token_back() {
+    use coordinator::queue::{QueueOutcome, TicketView};
+    let (gw, db, event) = setup_opts(
+        "qpace",
+        Opts {
+            latency: Duration::from_millis(300),
+            pace_target: Some(Duration::from_millis(50)),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let (s, v) = set_admission(
+        &gw,
+        &event,
+        json!({"mode": "queue", "rate_per_second": 100.0, "burst": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let c = &gw.app.coordinator;
+    let ticket = |o: QueueOutcome| -> TicketView {
+        match o {
+            QueueOutcome::Ticket(t) => t,
+            other => panic!("{other:?}"),
+        }
+    };
+    let event_ref = &event;
+    let status = |pace: f64| async move {
+        ticket(
+            c.queue_status(event_ref, None, Pace::new(pace))
+                .await
+                .unwrap(),
+        )
+    };
+    // The first buyer is admitted by the burst, through the API (their token is needed below);
+    // 300 more wait, joined with the room paused so none is admitted meanwhile.
+    let first = join(&gw, &event, "first").await;
+    assert_eq!(first["status"], "admitted", "{first}");
+    for i in 0..300 {
+        let u = UserId::parse(&format!("p{i}")).unwrap();
+        ticket(
+            c.queue_join(&event, &u, None, Pace::new(0.0))
+                .await
+                .unwrap(),
+        );
+    }
+    // Paused: nobody more in, however long, and the rate said is 0.
+    let a = status(0.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let b = status(0.0).await;
+    assert_eq!(
+        (b.admitted_upto, b.rate_per_sec),
+        (a.admitted_upto, 0.0),
+        "{a:?} {b:?}"
+    );
+    // Half pace: half the rate (within 5%, plus the one token the bucket may carry).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let h = status(0.5).await;
+    let elapsed_s = (h.now_ms - b.now_ms) as f64 / 1000.0;
+    let grown = (h.admitted_upto - b.admitted_upto) as f64;
+    let expected = 50.0 * elapsed_s;
+    assert!(
+        (grown - expected).abs() <= 0.05 * expected + 1.0,
+        "admitted {grown} in {elapsed_s:.3} s at half pace, expected {expected:.1}"
+    );
+    assert_eq!(h.rate_per_sec, 50.0, "{h:?}");
+
+    // The first buyer finishes: it gives the bucket no token back (paused, nobody more gets in;
+    // before, the token let one more in).
+    let before = status(0.0).await.admitted_upto;
+    let admission = first["admission_token"].as_str().unwrap().to_owned();
+    let (s, v) = reserve(&gw, &event, "first", "orch-A-1", Some(&admission)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let first_user = UserId::parse("first").unwrap();
+    let done = ticket(
+        c.queue_done(&event, &first_user, Pace::new(0.0))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        done.status,
+        coordinator::queue::TicketStatus::Done,
+        "{done:?}"
+    );
+    assert_eq!(
+        status(0.0).await.admitted_upto,
+        before,
+        "a finished checkout admitted someone"
+    );
+    // They pay, through the API: the commit takes the sandbox's 300 ms, over the 50 ms target.
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{}/commit", held_hold_id(&event)),
+            Some(&token("first", Role::Buyer)),
+            Some(json!({"idempotency_key": "k1", "payment_token": "tok_visa"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // The slow commit slows the room: within a tick or two the organizer sees a pace under 1
+    // and the rate it gives; the gauge says the same.
+    let mut seen = Value::Null;
+    for _ in 0..30 {
+        let (s, v, _) = gw
+            .call(
+                Method::GET,
+                &format!("/events/{event}/queue"),
+                Some(&token("org", Role::Organizer)),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        seen = v;
+        if seen["pace"].as_f64().unwrap() < 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pace = seen["pace"].as_f64().unwrap();
+    assert!((pace - gateway::pace::CUT).abs() < 1e-9, "{seen}");
+    let rate = seen["rate_per_second"].as_f64().unwrap();
+    assert!((rate - 100.0 * pace).abs() < 1e-6, "{seen}");
+    let metrics = gw.metrics_text().await;
+    assert!(
+        metrics.contains(&format!("gateway_admission_pace {pace}\n")),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("pace"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     db.drop().await;
 }

@@ -468,11 +468,16 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                     }
                 }
             };
-            // A hold refused because others were faster (seats_unavailable) is tried again after
-            // a short random pause, as a buyer would; "not enough seats" means sold out: leave.
+            // A hold refused because others were faster (seat_taken) is tried again after a
+            // short random pause, as a buyer would. "Not enough seats" while some are held is not
+            // the end (a held seat may come back): the buyer looks at the room again, and tries
+            // again once seats are free; only a room that says sold out (nothing free, nothing
+            // held), or the deadline, sends them away.
             let mut tries = 0;
             let hold = loop {
-                tries += 1;
+                if started.elapsed() > sale.deadline {
+                    return Outcome::Refused("left_at_deadline");
+                }
                 let began = Instant::now();
                 match post(t, token, &format!("/events/{}/reservations", sale.event), Some(&admission),
                     json!({"client_reservation_id": format!("fan-{i}"), "user_id": user, "quantity": 1, "category": "standard"}))
@@ -482,11 +487,47 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                         timed(2, began, &Outcome::Ok);
                         break v;
                     }
-                    Ok((StatusCode::CONFLICT, v)) => {
-                        // A lost race and "nothing left" are told apart in the step's outcomes.
-                        let nothing_left = v["error"]["code"] == "not_enough_seats";
-                        timed(2, began, &Outcome::Refused(if nothing_left { "not_enough_seats" } else { "seat_taken" }));
-                        if nothing_left || sold_out.load(Ordering::Relaxed) {
+                    Ok((StatusCode::CONFLICT, v)) if v["error"]["code"] == "not_enough_seats" => {
+                        timed(2, began, &Outcome::Refused("not_enough_seats"));
+                        // Back to the room until it shows seats free again, or says sold out.
+                        loop {
+                            if sold_out.load(Ordering::Relaxed) {
+                                return Outcome::Refused("left_sold_out");
+                            }
+                            if started.elapsed() > sale.deadline {
+                                return Outcome::Refused("left_at_deadline");
+                            }
+                            let pause = rand::thread_rng().gen_range(500..1500);
+                            tokio::time::sleep(Duration::from_millis(pause)).await;
+                            let began = Instant::now();
+                            let req = t.http.get(format!("{}/events/{}/queue/{id}", t.api, sale.event)).bearer_auth(token);
+                            match call_json(req).await {
+                                Ok((StatusCode::OK, v)) => {
+                                    timed(1, began, &Outcome::Ok);
+                                    match v["status"].as_str() {
+                                        Some("admitted") if v["seats_left"].as_u64() != Some(0) => break,
+                                        Some("admitted") => {}
+                                        Some("sold_out") => return Outcome::Refused("left_sold_out"),
+                                        // The shopping window ended.
+                                        _ => return Outcome::Refused("left_at_deadline"),
+                                    }
+                                }
+                                Ok((s, _)) => {
+                                    let o = Outcome::Failed(format!("poll_http_{}", s.as_u16()));
+                                    timed(1, began, &o);
+                                    return o;
+                                }
+                                Err(o) => {
+                                    timed(1, began, &o);
+                                    return o;
+                                }
+                            }
+                        }
+                    }
+                    Ok((StatusCode::CONFLICT, _)) => {
+                        tries += 1;
+                        timed(2, began, &Outcome::Refused("seat_taken"));
+                        if sold_out.load(Ordering::Relaxed) {
                             return Outcome::Refused("left_sold_out");
                         }
                         if tries >= 20 {
@@ -507,20 +548,41 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                 }
             };
             let hold_id = hold["hold_id"].as_str().unwrap_or_default();
-            let began = Instant::now();
-            let outcome = match post(t, token, &format!("/reservations/{hold_id}/commit"), None,
-                json!({"idempotency_key": format!("fan-{i}"), "payment_token": "tok_visa"}))
-            .await
-            {
-                Ok((StatusCode::OK, v)) => {
-                    if let Ok(mut c) = confirmed.lock() {
-                        c.push(v["order_id"].as_str().unwrap_or_default().to_owned());
+            // A commit that got no answer (a timeout, a dropped connection) or a 503 is sent
+            // again with the same idempotency key, as a client library would: the buyer was
+            // told nothing, and the key makes a second send safe. Each send is timed apart.
+            let mut sends = 0;
+            let (began, outcome) = loop {
+                sends += 1;
+                let began = Instant::now();
+                let answer = post(t, token, &format!("/reservations/{hold_id}/commit"), None,
+                    json!({"idempotency_key": format!("fan-{i}"), "payment_token": "tok_visa"}))
+                .await;
+                let outcome = match answer {
+                    Ok((StatusCode::OK, v)) => {
+                        if let Ok(mut c) = confirmed.lock() {
+                            c.push(v["order_id"].as_str().unwrap_or_default().to_owned());
+                        }
+                        Outcome::Ok
                     }
-                    Outcome::Ok
+                    Ok((StatusCode::ACCEPTED, _)) => Outcome::Refused("pending"),
+                    // The first send is still running (its client gave up, the server did not).
+                    Ok((StatusCode::CONFLICT, v)) if v["error"]["code"] == "request_in_progress" => {
+                        Outcome::Failed("commit_in_progress".into())
+                    }
+                    Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
+                    Err(o) => o,
+                };
+                let unanswered = match &outcome {
+                    Outcome::Failed(k) => k == "commit_http_503" || !k.starts_with("commit_http_"),
+                    _ => false,
+                };
+                if !unanswered || sends >= 10 || started.elapsed() > sale.deadline {
+                    break (began, outcome);
                 }
-                Ok((StatusCode::ACCEPTED, _)) => Outcome::Refused("pending"),
-                Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
-                Err(o) => o,
+                timed(3, began, &outcome);
+                let pause = rand::thread_rng().gen_range(200..1000);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
             };
             timed(3, began, &outcome);
             if matches!(outcome, Outcome::Ok) {

@@ -86,6 +86,9 @@ pub struct Payments {
     pub charge_deadline_ms: u64,
     /// How long checkout waits for the durable writer before answering 202, ms.
     pub write_deadline_ms: u64,
+    /// The commit latency waiting rooms are paced to keep (the gateway slows admission while its
+    /// commits take longer, see `gateway::pace`), ms; 0: admission is never slowed.
+    pub pace_target_ms: u64,
 }
 
 /// Request rate limits at the gateway (per client IP and per authenticated user).
@@ -188,6 +191,8 @@ impl Settings {
                 stripe_secret_key: None,
                 charge_deadline_ms: 10_000,
                 write_deadline_ms: 5_000,
+                // Half the design's checkout SLO (p99 < 2 s): slowed before it is missed.
+                pace_target_ms: 1_000,
             },
             database: DatabaseDefaults {
                 url: "postgres://postgres@127.0.0.1:5432/postgres",

@@ -179,8 +179,12 @@ pub async fn commit(
     }
     // Once money may move, the request runs to its end even if the client goes away.
     let user = principal.user.clone();
-    let (status, body) =
-        detached(async move { commit_inner(&app, &user, id, body, 0).await }).await??;
+    let (status, body) = detached(async move {
+        // Timed to its end, however it ends: the waiting rooms are paced by it.
+        let _timed = app.pacer.time();
+        commit_inner(&app, &user, id, body, 0).await
+    })
+    .await??;
     Ok(json_status(&body, status))
 }
 
@@ -403,15 +407,16 @@ async fn commit_inner(
     match written {
         Some(Written::Paid) => {
             app.metrics.orders_total.with_label_values(&["paid"]).inc();
-            // A finished checkout ends the buyer's turn in a waiting room: the next buyer gets
-            // in sooner. An event without a room (as the event cache has it; a buyer of an open
+            // A finished checkout ends the buyer's turn in a waiting room (where admission is
+            // tied to the inventory, the next buyer gets in sooner). An event without a room (as the event cache has it; a buyer of an open
             // sale has no ticket anyway) is not asked.
             let roomless = matches!(
                 app.caches.event(app, &hold.event).await,
                 Ok(Some(e)) if e.admission_mode == "open"
             );
             if !roomless {
-                if let Err(e) = app.coordinator.queue_done(&hold.event, user).await {
+                let pace = app.pacer.pace();
+                if let Err(e) = app.coordinator.queue_done(&hold.event, user, pace).await {
                     tracing::warn!(error = %e, "waiting room not told of a finished checkout");
                 }
             }

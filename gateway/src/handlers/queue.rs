@@ -230,7 +230,8 @@ pub async fn join(
     let left = inventory(&app, &record, &event).await;
     let free = left.map(|i| i.free);
     match with_room(&app, &event, || {
-        app.coordinator.queue_join(&event, &user, free)
+        app.coordinator
+            .queue_join(&event, &user, free, app.pacer.pace())
     })
     .await?
     {
@@ -279,7 +280,8 @@ pub async fn poll(
         Some(t) => QueueOutcome::Ticket(t),
         None => {
             let outcome = with_room(&app, &event, || {
-                app.coordinator.queue_poll(&event, &user, &ticket, free)
+                app.coordinator
+                    .queue_poll(&event, &user, &ticket, free, app.pacer.pace())
             })
             .await?;
             // Only Redis's answers teach the board (one from memory would keep it fresh forever).
@@ -318,7 +320,12 @@ pub async fn status(
     ensure_owner(&app, &principal, event.as_str()).await?;
     let left = inventory_of(&app, &event).await;
     let free = left.map(|i| i.free);
-    match with_room(&app, &event, || app.coordinator.queue_status(&event, free)).await? {
+    let pace = app.pacer.pace();
+    match with_room(&app, &event, || {
+        app.coordinator.queue_status(&event, free, pace)
+    })
+    .await?
+    {
         QueueOutcome::Ticket(t) => {
             let waiting = t.joined.saturating_sub(t.admitted_upto);
             Ok(json_status(
@@ -329,7 +336,9 @@ pub async fn status(
                     "waiting": waiting,
                     "shopping": t.shopping,
                     "seats_left": free,
+                    // The rate admission runs at now: the one set, times the pace.
                     "rate_per_second": t.rate_per_sec,
+                    "pace": pace.get(),
                     "expected_wait_seconds_for_a_new_buyer":
                         (waiting as f64 / t.rate_per_sec.max(0.001)).ceil() as u64,
                 }),

@@ -101,6 +101,8 @@ pub struct Opts {
     pub rate_limits: settings::RateLimits,
     /// A Redis Cluster of the test's own (default: the shared one).
     pub redis_nodes: Option<Vec<String>>,
+    /// The commit latency the waiting rooms are paced to keep (default: the production one).
+    pub pace_target: Option<Duration>,
 }
 
 impl Default for Opts {
@@ -120,6 +122,7 @@ impl Default for Opts {
                 client_ip_header: None,
             },
             redis_nodes: None,
+            pace_target: gateway::CheckoutConfig::default().pace_target,
         }
     }
 }
@@ -157,6 +160,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         provider,
         rate_limits,
         redis_nodes,
+        pace_target,
     } = opts;
     let redis = RedisSettings {
         nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
@@ -198,6 +202,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
                 charge_deadline: Duration::from_secs(3),
                 write_deadline: Duration::from_secs(5),
                 webhook_secret: Some(WEBHOOK_SECRET.to_owned().into()),
+                pace_target,
             },
         )
         .with_rate_limits(&rate_limits);
