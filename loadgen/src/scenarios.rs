@@ -373,6 +373,55 @@ pub struct FlashReport {
     pub hold: Stats,
     /// Commits.
     pub commit: Stats,
+    /// The gateway's admission pace (`gateway_admission_pace`), read once a second during the
+    /// sale: how much the room slowed itself for checkout.
+    pub pace: PaceSeen,
+}
+
+/// The admission pace as read during a flash sale.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PaceSeen {
+    /// Readings taken.
+    pub readings: usize,
+    /// The lowest.
+    pub lowest: Option<f64>,
+    /// Their mean.
+    pub mean: Option<f64>,
+    /// Readings under 1 (the room slowed).
+    pub slowed: usize,
+}
+
+impl PaceSeen {
+    fn of(readings: &[f64]) -> Self {
+        let n = readings.len();
+        Self {
+            readings: n,
+            lowest: readings.iter().copied().reduce(f64::min),
+            mean: (n > 0).then(|| readings.iter().sum::<f64>() / n as f64),
+            slowed: readings.iter().filter(|p| **p < 1.0).count(),
+        }
+    }
+}
+
+/// Reads `gateway_admission_pace` from the gateway's metrics once a second until `stop`.
+fn watch_pace(t: &Target, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<f64>> {
+    let (http, url) = (t.http.clone(), format!("{}/metrics", t.admin));
+    tokio::spawn(async move {
+        let mut readings = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let text = match http.get(&url).send().await {
+                Ok(res) => res.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            let pace = text
+                .lines()
+                .find_map(|l| l.strip_prefix("gateway_admission_pace "))
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            readings.extend(pace);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        readings
+    })
 }
 
 /// The flash sale end to end: buyers join the room, poll until admitted, take a best-available
@@ -390,6 +439,8 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
     let confirmed = Arc::new(Mutex::new(Vec::<String>::new()));
     let last_sale = Arc::new(Mutex::new(Instant::now()));
     let started = Instant::now();
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let pace_watch = watch_pace(t, stop_watching.clone());
     let schedule = Schedule {
         rate: sale.arrival_rate,
         duration: Duration::from_secs_f64(sale.users as f64 / sale.arrival_rate),
@@ -597,6 +648,8 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         }
     })
     .await;
+    stop_watching.store(true, Ordering::Relaxed);
+    let pace = PaceSeen::of(&pace_watch.await.unwrap_or_default());
     let sold_out_after_s = last_sale
         .lock()
         .map(|l| l.duration_since(started).as_secs_f64())
@@ -653,6 +706,7 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         poll: finish("flash: poll", &steps[1]),
         hold: finish("flash: best-available hold", &steps[2]),
         commit: finish("flash: commit", &steps[3]),
+        pace,
     })
 }
 

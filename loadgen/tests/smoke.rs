@@ -66,6 +66,13 @@ async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
         plan.flash_users as u64,
         "every buyer either bought or left: {f:?}"
     );
+    // The gateway's admission pace was read during the sale, and is a share.
+    assert!(f.pace.readings > 0, "{:?}", f.pace);
+    assert!(
+        f.pace.lowest.is_some_and(|p| (0.0..=1.0).contains(&p)),
+        "{:?}",
+        f.pace
+    );
 
     // Ceilings and baselines ran; each strategy held seats at both contention levels.
     assert!(report.redis_ceiling.ok > 0 && report.redis_ceiling.failed == 0);
