@@ -104,5 +104,14 @@ async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
     for t in &report.targets {
         assert!(md.contains(&t.target), "{}", t.target);
     }
+    // ... and each one missed (at this scale, at least the rates) once more with by how much.
+    let missed = report.targets.iter().filter(|t| !t.met).count();
+    assert!(missed > 0);
+    let section = md
+        .split("## Missed targets: by how much, and what bounds them")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the missed targets section");
+    assert_eq!(section.matches("\n- **").count(), missed, "{section}");
     db.drop().await;
 }
