@@ -11,6 +11,9 @@ pub mod pool;
 pub mod seatmap;
 pub mod venues;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use coordinator::open::{OpenOutcome, SectionInventory};
 use coordinator::{Coordinator, CoordinatorError, EventId, SeatId, SectionId};
 use sqlx::PgPool;
@@ -110,31 +113,69 @@ pub async fn open_in_coordinator(
     Ok(Some(coordinator.open_event(event_id, &inventory).await?))
 }
 
-/// Like [`open_in_coordinator`], for the reconciler's pass every few seconds: first compares
-/// counts (the catalog's seats per section against Redis's), and re-sends the inventory only
-/// when Redis is short. `Ok(None)`: nothing to do (complete, or no seats).
+/// Seats per section of each venue, as the catalog has them, read once per venue. A venue's
+/// seats are written with the venue in one transaction and never change (`venues::create_venue`
+/// refuses an id that exists; nothing updates or deletes seats), so the counts are kept: the
+/// reconciler checks every event on sale against them every pass, and counting a 50,000-seat
+/// venue's rows each time (60 ms of Postgres) was most of Postgres's CPU on an idle system.
+#[derive(Debug, Default)]
+pub struct SectionCounts(Mutex<HashMap<String, Arc<VenueCounts>>>);
+
+/// A venue's seats per section.
+pub type VenueCounts = Vec<(SectionId, u64)>;
+
+impl SectionCounts {
+    /// The venue's seats per section (empty: no seats, or no such venue).
+    pub async fn of_venue(
+        &self,
+        pool: &PgPool,
+        venue: &str,
+    ) -> Result<Arc<VenueCounts>, CatalogError> {
+        if let Some(counts) = self.0.lock().ok().and_then(|m| m.get(venue).cloned()) {
+            return Ok(counts);
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT section_id, count(*) FROM seats WHERE venue_id = $1 GROUP BY section_id",
+        )
+        .bind(venue)
+        .fetch_all(pool)
+        .await?;
+        let counts = Arc::new(
+            rows.into_iter()
+                .map(|(section, n)| {
+                    SectionId::parse(&section)
+                        .map(|s| (s, n.max(0) as u64))
+                        .map_err(|e| CatalogError::Inconsistent(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        // A venue without seats is not kept: it may be one being created right now.
+        if !counts.is_empty() {
+            if let Ok(mut m) = self.0.lock() {
+                m.insert(venue.to_owned(), counts.clone());
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// Opens the event in the coordinator unless it already has every catalog seat (checked by
+/// counts per section, so a complete inventory costs no writes). `counts` keeps the venues'
+/// counts between calls.
 pub async fn ensure_in_coordinator(
     pool: &PgPool,
     coordinator: &Coordinator,
     event_id: &EventId,
+    counts: &SectionCounts,
 ) -> Result<Option<OpenOutcome>, CatalogError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT s.section_id, count(*)
-           FROM events e JOIN seats s ON s.venue_id = e.venue_id
-          WHERE e.id = $1
-          GROUP BY s.section_id",
-    )
-    .bind(event_id.as_str())
-    .fetch_all(pool)
-    .await?;
-    let counts = rows
-        .into_iter()
-        .map(|(section, n)| {
-            SectionId::parse(&section)
-                .map(|s| (s, n.max(0) as u64))
-                .map_err(|e| CatalogError::Inconsistent(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let venue: Option<(String,)> = sqlx::query_as("SELECT venue_id FROM events WHERE id = $1")
+        .bind(event_id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    let Some((venue,)) = venue else {
+        return Ok(None);
+    };
+    let counts = counts.of_venue(pool, &venue).await?;
     if counts.is_empty() || coordinator.inventory_complete(event_id, &counts).await? {
         return Ok(None);
     }

@@ -238,6 +238,7 @@ pub async fn reconcile_inventory(
     db: &PgPool,
     coordinator: &Coordinator,
     metrics: &Metrics,
+    counts: &catalog::SectionCounts,
 ) -> Result<PassReport, catalog::CatalogError> {
     let events = catalog::events_on_sale(db).await?;
     let mut report = PassReport {
@@ -245,7 +246,7 @@ pub async fn reconcile_inventory(
         ..PassReport::default()
     };
     for event in &events {
-        match catalog::ensure_in_coordinator(db, coordinator, event).await? {
+        match catalog::ensure_in_coordinator(db, coordinator, event, counts).await? {
             Some(OpenOutcome::Opened { seats_added, .. }) => {
                 if seats_added > 0 {
                     tracing::warn!(%event, seats_added, "Redis lacked seats of an event on sale; reloaded");
@@ -419,10 +420,11 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut repaired = RepairCursor::default();
     let mut payments = PaymentCursor::default();
+    let counts = catalog::SectionCounts::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &mut payments) => {}
+            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &mut payments, &counts) => {}
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -549,6 +551,7 @@ pub async fn reconcile_once(
     config: &Config,
     repaired: &mut RepairCursor,
     payments: &mut PaymentCursor,
+    counts: &catalog::SectionCounts,
 ) {
     let label = |ok: bool| {
         if ok {
@@ -557,7 +560,7 @@ pub async fn reconcile_once(
             "inventory_error"
         }
     };
-    let inventory = reconcile_inventory(&svc.db, &svc.coordinator, metrics).await;
+    let inventory = reconcile_inventory(&svc.db, &svc.coordinator, metrics, counts).await;
     if let Err(error) = &inventory {
         tracing::error!(%error, "inventory pass failed");
     }
