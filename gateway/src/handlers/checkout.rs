@@ -408,8 +408,8 @@ async fn commit_inner(
         Some(Written::Paid) => {
             app.metrics.orders_total.with_label_values(&["paid"]).inc();
             // A finished checkout ends the buyer's turn in a waiting room (where admission is
-            // tied to the inventory, the next buyer gets in sooner). An event without a room (as the event cache has it; a buyer of an open
-            // sale has no ticket anyway) is not asked.
+            // tied to the inventory, the next buyer gets in sooner). An event without a room (as
+            // the event cache has it; a buyer of an open sale has no ticket anyway) is not asked.
             let roomless = matches!(
                 app.caches.event(app, &hold.event).await,
                 Ok(Some(e)) if e.admission_mode == "open"
