@@ -51,6 +51,19 @@ async fn poll(gw: &Gw, event: &EventId, user: &str, ticket: &str) -> (StatusCode
     (s, v)
 }
 
+/// `GET /events/{id}/queue` (the organizer's view of the room) with `bearer`.
+async fn room(gw: &Gw, event: &EventId, bearer: &str) -> (StatusCode, Value) {
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/events/{event}/queue"),
+            Some(bearer),
+            None,
+        )
+        .await;
+    (s, v)
+}
+
 async fn reserve(
     gw: &Gw,
     event: &EventId,
@@ -210,27 +223,13 @@ async fn the_queue_admits_in_joining_order_at_its_rate_and_only_admitted_buyers_
         assert!(metrics.contains(&series), "{series} missing");
     }
     // The organizer sees the room.
-    let (s, v, _) = gw
-        .call(
-            Method::GET,
-            &format!("/events/{event}/queue"),
-            Some(&token("org", Role::Organizer)),
-            None,
-        )
-        .await;
+    let (s, v) = room(&gw, &event, &token("org", Role::Organizer)).await;
     assert_eq!(
         (s, v["joined"].clone()),
         (StatusCode::OK, json!(300)),
         "{v}"
     );
-    let (s, v, _) = gw
-        .call(
-            Method::GET,
-            &format!("/events/{event}/queue"),
-            Some(&token("u0", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = room(&gw, &event, &token("u0", Role::Buyer)).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     db.drop().await;
 }
@@ -1050,14 +1049,7 @@ async fn slow_commits_slow_the_room_and_a_finished_checkout_gives_no_token_back(
     // and the rate it gives; the gauge says the same.
     let mut seen = Value::Null;
     for _ in 0..30 {
-        let (s, v, _) = gw
-            .call(
-                Method::GET,
-                &format!("/events/{event}/queue"),
-                Some(&token("org", Role::Organizer)),
-                None,
-            )
-            .await;
+        let (s, v) = room(&gw, &event, &token("org", Role::Organizer)).await;
         assert_eq!(s, StatusCode::OK, "{v}");
         seen = v;
         if seen["pace"].as_f64().unwrap() < 1.0 {

@@ -251,6 +251,19 @@ async fn call_json(req: reqwest::RequestBuilder) -> Result<(StatusCode, Value), 
     Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
+/// A flash-sale buyer's look at their ticket: the room's answer, or the outcome a failed look
+/// ends the buyer with (`poll_http_{status}`, or the transport error).
+async fn poll_ticket(t: &Target, token: &str, event: &str, ticket: &str) -> Result<Value, Outcome> {
+    let req = t
+        .http
+        .get(format!("{}/events/{event}/queue/{ticket}", t.api))
+        .bearer_auth(token);
+    match call_json(req).await? {
+        (StatusCode::OK, v) => Ok(v),
+        (s, _) => Err(Outcome::Failed(format!("poll_http_{}", s.as_u16()))),
+    }
+}
+
 /// Puts an event behind a waiting room admitting `rate` buyers a second.
 pub async fn set_queue(t: &Target, event: &str, rate: f64, burst: u64) -> anyhow::Result<()> {
     let org = t.token("bench-organizer", Role::Admin)?;
@@ -502,21 +515,11 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                     return Outcome::Refused("left_sold_out");
                 }
                 let began = Instant::now();
-                let req = t.http.get(format!("{}/events/{}/queue/{id}", t.api, sale.event)).bearer_auth(token);
-                match call_json(req).await {
-                    Ok((StatusCode::OK, v)) => {
-                        timed(1, began, &Outcome::Ok);
-                        view = v;
-                    }
-                    Ok((s, _)) => {
-                        let o = Outcome::Failed(format!("poll_http_{}", s.as_u16()));
-                        timed(1, began, &o);
-                        return o;
-                    }
-                    Err(o) => {
-                        timed(1, began, &o);
-                        return o;
-                    }
+                let polled = poll_ticket(t, token, &sale.event, &id).await;
+                timed(1, began, polled.as_ref().err().unwrap_or(&Outcome::Ok));
+                match polled {
+                    Ok(v) => view = v,
+                    Err(o) => return o,
                 }
             };
             // A hold refused because others were faster (seat_taken) is tried again after a
@@ -551,27 +554,18 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
                             let pause = rand::thread_rng().gen_range(500..1500);
                             tokio::time::sleep(Duration::from_millis(pause)).await;
                             let began = Instant::now();
-                            let req = t.http.get(format!("{}/events/{}/queue/{id}", t.api, sale.event)).bearer_auth(token);
-                            match call_json(req).await {
-                                Ok((StatusCode::OK, v)) => {
-                                    timed(1, began, &Outcome::Ok);
-                                    match v["status"].as_str() {
-                                        Some("admitted") if v["seats_left"].as_u64() != Some(0) => break,
-                                        Some("admitted") => {}
-                                        Some("sold_out") => return Outcome::Refused("left_sold_out"),
-                                        // The shopping window ended.
-                                        _ => return Outcome::Refused("left_at_deadline"),
-                                    }
-                                }
-                                Ok((s, _)) => {
-                                    let o = Outcome::Failed(format!("poll_http_{}", s.as_u16()));
-                                    timed(1, began, &o);
-                                    return o;
-                                }
-                                Err(o) => {
-                                    timed(1, began, &o);
-                                    return o;
-                                }
+                            let polled = poll_ticket(t, token, &sale.event, &id).await;
+                            timed(1, began, polled.as_ref().err().unwrap_or(&Outcome::Ok));
+                            let v = match polled {
+                                Ok(v) => v,
+                                Err(o) => return o,
+                            };
+                            match v["status"].as_str() {
+                                Some("admitted") if v["seats_left"].as_u64() != Some(0) => break,
+                                Some("admitted") => {}
+                                Some("sold_out") => return Outcome::Refused("left_sold_out"),
+                                // The shopping window ended.
+                                _ => return Outcome::Refused("left_at_deadline"),
                             }
                         }
                     }
