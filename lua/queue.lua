@@ -10,6 +10,8 @@
            token back: the rate is the organizer's outflow, and a token per finished checkout
            would admit the rate plus checkout's own throughput, more than checkout can take
     status the room as a whole (ticket ignored)
+    check  where the buyer's own ticket stands, found by the buyer (reserving checks that the
+           admission has not ended with a finished checkout: one admission, one checkout)
 
   KEYS[1]  cfg      HASH    mode (queue|lottery), rate (admissions/s), burst, window_ms,
                             opens_ms (sale opening, unix ms), seed (lottery; revealed after the
@@ -30,10 +32,10 @@
                             at each second they changed, kept one window back, so the buyers
                             shopping now are the admissions of the last window minus its
                             finished checkouts
-  ARGV[1]  op               join | poll | done | status
-  ARGV[2]  user_id          join, done: the buyer; poll: the caller, who must own the ticket
+  ARGV[1]  op               join | poll | done | check | status
+  ARGV[2]  user_id          join, done, check: the buyer; poll: the caller, who must own the ticket
   ARGV[3]  ticket           join: a fresh ticket id from the caller, used only if the buyer has
-                            none; poll: the ticket; done, status: ignored
+                            none; poll: the ticket; done, check, status: ignored
   ARGV[4]  free             seats free now as the caller knows them (-1: unknown, the last figure
                             told is used; none yet: not tied). Admission is tied to it: buyers
                             shopping stay under ceil(free * per_free_seat); the bucket's tokens
@@ -52,7 +54,7 @@
            joining, or from the opening if it joined before); -1 otherwise;
            shopping: status only, the buyers shopping now; -1 otherwise
            {-1}             the event has no waiting room
-           {-2}             poll/done: unknown ticket (done: the buyer has none)
+           {-2}             poll/done/check: unknown ticket (done, check: the buyer has none)
            {-3}             poll: another buyer's ticket
 
   Cluster: all KEYS share the hash tag {q:E}.   Clock: redis TIME.
@@ -178,7 +180,7 @@ if op == 'status' then
   local done = tonumber(redis.call('HGET', state, 'done') or '0')
   return {0, 0, upto, joined, 0, now, '', rate, window, opens, -1, shopping(upto, done)}
 end
-if op == 'done' then
+if op == 'done' or op == 'check' then
   ticket = redis.call('HGET', users, user)
   if not ticket then
     return {-2}

@@ -150,7 +150,14 @@ fn problem(path: &str, message: impl Into<String>) -> Problem {
     }
 }
 
-/// Checks prices against the venue's categories: all priced, none unknown, none negative.
+/// The highest price of one seat, in cents (100,000.00). Bounded so that no sum of prices comes
+/// near `i64` (the overflow once turned two seats at `i64::MAX` into a charge of -2 cents); the
+/// `event_prices_amount_bounded` constraint says the same in Postgres. A hold's total has its
+/// own bound, the provider's (`payments::MAX_CHARGE_CENTS`).
+pub const MAX_PRICE_CENTS: i64 = 10_000_000;
+
+/// Checks prices against the venue's categories: all priced, none unknown, each within
+/// 0..=[`MAX_PRICE_CENTS`].
 async fn price_problems(
     pool: &PgPool,
     venue_id: &str,
@@ -176,6 +183,12 @@ async fn price_problems(
             problems.push(problem(
                 &format!("prices.{category}"),
                 "must not be negative",
+            ));
+        }
+        if *amount > MAX_PRICE_CENTS {
+            problems.push(problem(
+                &format!("prices.{category}"),
+                format!("must be at most {MAX_PRICE_CENTS} cents"),
             ));
         }
     }

@@ -202,8 +202,12 @@ pub async fn open_sales(
     events::set_status(pool, event_id.as_str(), events::Transition::Open).await
 }
 
-/// The demo: the 2,000-seat theatre and an event on sale at it, opened in the coordinator.
-/// Idempotent.
+/// The organizer who owns the demo event (`ticketctl token --sub org --role organizer` may run
+/// its waiting room; any other organizer may not).
+pub const DEMO_ORGANIZER: &str = "org";
+
+/// The demo: the 2,000-seat theatre and an event on sale at it, owned by [`DEMO_ORGANIZER`],
+/// opened in the coordinator. Idempotent.
 pub async fn load_demo(
     pool: &PgPool,
     coordinator: &Coordinator,
@@ -233,6 +237,6 @@ pub async fn create_demo_event(pool: &PgPool, event_id: &EventId) -> Result<(), 
             .collect(),
         currency: "USD".into(),
     };
-    events::create_event(pool, &draft, None).await?;
+    events::create_event(pool, &draft, Some(DEMO_ORGANIZER)).await?;
     Ok(())
 }

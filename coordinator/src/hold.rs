@@ -330,29 +330,35 @@ impl Coordinator {
         // settled nor rolled back by this (slow) one.
         let attempt = uuid::Uuid::new_v4().simple().to_string();
         let begin = &self.scripts.hold_begin;
-        let reply = Reply::new(
-            begin.name,
-            begin
-                .run(
-                    client,
-                    record.to_vec(),
-                    vec![
-                        request.event.to_string(),
-                        request.user.to_string(),
-                        request.fingerprint(),
-                        request.ttl.as_millis().to_string(),
-                        (self.limits.max_hold_lifetime_secs * 1000).to_string(),
-                        self.limits.attempt_window_ms.to_string(),
-                        seats_arg,
-                        sections_arg,
-                        attempt.clone(),
-                        request.quote.clone(),
-                        hold_id.to_string(),
-                        request.ticket_limit.to_string(),
-                    ],
-                )
-                .await?,
-        )?;
+        let begun = begin
+            .run(
+                client,
+                record.to_vec(),
+                vec![
+                    request.event.to_string(),
+                    request.user.to_string(),
+                    request.fingerprint(),
+                    request.ttl.as_millis().to_string(),
+                    (self.limits.max_hold_lifetime_secs * 1000).to_string(),
+                    self.limits.attempt_window_ms.to_string(),
+                    seats_arg,
+                    sections_arg,
+                    attempt.clone(),
+                    request.quote.clone(),
+                    hold_id.to_string(),
+                    request.ticket_limit.to_string(),
+                ],
+            )
+            .await;
+        let reply = match begun {
+            Ok(value) => Reply::new(begin.name, value)?,
+            // The script may have run before the reply was lost: the record may be this
+            // attempt's, pending, with no seats taken yet.
+            Err(e) => {
+                self.roll_back_later(&request.event, &record, &attempt, &hold_id, &[]);
+                return Err(e);
+            }
+        };
         let hold = |state, expires_at_ms, cap_at_ms, created_at_ms, now_ms, quote| Hold {
             id: hold_id,
             event: request.event.clone(),
@@ -456,17 +462,73 @@ impl Coordinator {
             Some(failure) => failure,
         };
         // Roll back. If Redis fails here too the caller gets the error (a 503, never a business
-        // answer) and the seats free themselves at `expires_at_ms`.
-        self.roll_back(
-            client,
-            &request.event,
-            &record,
-            &attempt,
-            &hold_id,
-            &touched,
-        )
-        .await?;
+        // answer), and the rollback goes on in the background.
+        if let Err(e) = self
+            .roll_back(
+                client,
+                &request.event,
+                &record,
+                &attempt,
+                &hold_id,
+                &touched,
+            )
+            .await
+        {
+            self.roll_back_later(&request.event, &record, &attempt, &hold_id, &touched);
+            return Err(e);
+        }
         failure
+    }
+
+    /// A Redis failure ended this attempt (its caller is told 503), but the record still names
+    /// it as pending until the attempt window ends, and a replay in that window would be told
+    /// 409 `request_in_progress` for a request that is not in progress at all. So the rollback
+    /// is retried in the background, with backoff, until it goes through or the window ends:
+    /// once Redis answers again, the record is gone and the replay starts afresh. Safe against
+    /// a replay that took over meanwhile: a rollback obeys only the attempt that owns the
+    /// record. Should it never go through, the seats free themselves at their expiry and the
+    /// record is taken over after the window, as before.
+    fn roll_back_later(
+        &self,
+        event: &EventId,
+        record: &[String; 4],
+        attempt: &str,
+        hold_id: &HoldId,
+        touched: &[(&SectionId, &Vec<SeatId>)],
+    ) {
+        let this = self.clone();
+        let (event, record, attempt, hold_id) =
+            (event.clone(), record.clone(), attempt.to_owned(), *hold_id);
+        let touched: Vec<(SectionId, Vec<SeatId>)> = touched
+            .iter()
+            .map(|(section, seats)| ((*section).clone(), (*seats).clone()))
+            .collect();
+        let until =
+            std::time::Instant::now() + Duration::from_millis(self.limits.attempt_window_ms);
+        tokio::spawn(async move {
+            let mut pause = Duration::from_millis(50);
+            while std::time::Instant::now() < until {
+                tokio::time::sleep(pause).await;
+                let touched: Vec<(&SectionId, &Vec<SeatId>)> = touched
+                    .iter()
+                    .map(|(section, seats)| (section, seats))
+                    .collect();
+                let client = this.client();
+                match this
+                    .roll_back(client, &event, &record, &attempt, &hold_id, &touched)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::info!(hold = %hold_id, "failed hold attempt rolled back after Redis answered again");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::debug!(hold = %hold_id, %error, "failed hold attempt not rolled back yet");
+                    }
+                }
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        });
     }
 
     async fn roll_back(

@@ -95,11 +95,14 @@ impl Caller<'_> {
 }
 
 /// A connection pool to the cluster, the scripts, the bounds and a cache of event layouts.
+/// Cheap to clone: clones share the pool, the scripts and the caches (a background task, such
+/// as a rollback retried after a failure, takes one).
+#[derive(Clone)]
 pub struct Coordinator {
     pool: Pool,
-    scripts: Scripts,
+    scripts: Arc<Scripts>,
     limits: Limits,
-    layouts: LayoutCache,
+    layouts: Arc<LayoutCache>,
     commit_queue: String,
     announcer: Arc<updates::Announcer>,
 }
@@ -114,9 +117,9 @@ impl Coordinator {
         pool.init().await?;
         let coordinator = Self {
             pool,
-            scripts: Scripts::load(),
+            scripts: Arc::new(Scripts::load()),
             limits,
-            layouts: LayoutCache::default(),
+            layouts: Arc::default(),
             commit_queue: keys::commit_queue(&settings.commit_queue),
             announcer: Arc::default(),
         };

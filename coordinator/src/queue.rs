@@ -283,6 +283,18 @@ impl Coordinator {
             .await
     }
 
+    /// Where the buyer's own ticket stands, found by the buyer: `Done` once their checkout
+    /// finished (an admission is good for one checkout). `UnknownTicket`: they have none.
+    pub async fn queue_check(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        pace: Pace,
+    ) -> Result<QueueOutcome, CoordinatorError> {
+        self.queue_op(event, "check", Some(user), "", None, pace)
+            .await
+    }
+
     /// The room as a whole (`position` and `ticket` empty); its `rate_per_sec` is the rate
     /// admission runs at with this `pace`.
     pub async fn queue_status(

@@ -28,8 +28,18 @@ struct Claims {
     sub: String,
     role: Role,
     exp: u64,
-    iat: u64,
+    /// Required: without it a token's lifetime cannot be bounded.
+    iat: Option<u64>,
+    /// Honoured when present (not before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
 }
+
+/// Clock skew allowed between the token's issuer and us, s.
+const LEEWAY_SECS: u64 = 30;
+
+/// The default of `auth.max_token_lifetime_secs`.
+pub const DEFAULT_MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -74,6 +84,8 @@ pub struct Keys {
     /// Signs admission tokens; derived from the secret so the two kinds of token never verify
     /// as each other.
     admission: [u8; 32],
+    /// The longest `exp - iat` accepted.
+    max_lifetime: Duration,
 }
 
 /// Shortest accepted signing key.
@@ -96,7 +108,14 @@ impl Keys {
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,
             admission,
+            max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         })
+    }
+
+    /// The same keys, accepting tokens that claim at most `max` of lifetime.
+    pub fn with_max_lifetime(mut self, max: Duration) -> Self {
+        self.max_lifetime = max;
+        self
     }
 
     /// The keys from `auth.jwt_secret` (`SEATS_AUTH__JWT_SECRET`); an error naming the setting
@@ -106,7 +125,8 @@ impl Keys {
         let auth = settings.auth.as_ref().ok_or_else(|| {
             anyhow::anyhow!("auth.jwt_secret is not set: export SEATS_AUTH__JWT_SECRET (32+ bytes)")
         })?;
-        Self::new(auth.jwt_secret.expose_secret().as_bytes())
+        Ok(Self::new(auth.jwt_secret.expose_secret().as_bytes())?
+            .with_max_lifetime(Duration::from_secs(auth.max_token_lifetime_secs)))
     }
 
     /// An admission token: `v1.{expires_unix}.{hex HMAC-SHA256 over "event|user|expires"}`,
@@ -149,7 +169,19 @@ impl Keys {
         let (Some("v1"), Some(exp), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(AdmissionRefusal::Malformed);
         };
-        let exp: i64 = exp.parse().map_err(|_| AdmissionRefusal::Malformed)?;
+        // Canonical encoding only, as minted: a decimal expiry without sign or leading zeros
+        // and 64 lowercase hex digits. Anything else ("+17…", "017…", upper case) would be a
+        // second spelling of one token, and a cache or a log keyed by the token would count
+        // one admission as several.
+        let exp_value: i64 = exp.parse().map_err(|_| AdmissionRefusal::Malformed)?;
+        let canonical_sig = sig.len() == 64
+            && sig
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if exp_value.to_string() != exp || !canonical_sig {
+            return Err(AdmissionRefusal::Malformed);
+        }
+        let exp = exp_value;
         let sig = hex::decode(sig).map_err(|_| AdmissionRefusal::Malformed)?;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.admission)
             .map_err(|_| AdmissionRefusal::Malformed)?;
@@ -169,8 +201,9 @@ impl Keys {
         let claims = Claims {
             sub: user.to_string(),
             role,
-            iat: now,
+            iat: Some(now),
             exp: now + ttl.as_secs(),
+            nbf: None,
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -182,15 +215,51 @@ impl Keys {
     fn verify(&self, token: &str) -> Result<Principal, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECS;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map_err(|e| unauthorized(&format!("invalid token: {e}")))?;
-        let user = UserId::parse(&data.claims.sub)
-            .map_err(|e| unauthorized(&format!("invalid token subject: {e}")))?;
+            .map_err(|e| unauthorized(plain_reason(e.kind())))?;
+        let claims = data.claims;
+        let iat = claims
+            .iat
+            .ok_or_else(|| unauthorized("the token has no iat (issued-at) claim"))?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if iat > now.saturating_add(LEEWAY_SECS) {
+            return Err(unauthorized("the token says it was issued in the future"));
+        }
+        if claims.exp.saturating_sub(iat) > self.max_lifetime.as_secs() {
+            return Err(unauthorized(&format!(
+                "the token's lifetime is longer than the {} s this service accepts",
+                self.max_lifetime.as_secs()
+            )));
+        }
+        let user = UserId::parse(&claims.sub)
+            .map_err(|_| unauthorized("the token's subject is not a valid user id"))?;
         Ok(Principal {
             user,
-            role: data.claims.role,
+            role: claims.role,
         })
+    }
+}
+
+/// Why a token was refused, in words for its holder: never the JWT library's internals (they
+/// name Rust types and help a forger more than a client).
+fn plain_reason(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match kind {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
+        ErrorKind::InvalidSignature => "the token's signature does not verify",
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "the token must be signed with HS256"
+        }
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp, iat)",
+        ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
+            "the token's claims are not in the expected form (sub, role, exp, iat)"
+        }
+        _ => "the token is not a well-formed JWT",
     }
 }
 
@@ -246,13 +315,111 @@ mod tests {
         let old = Claims {
             sub: "alice".into(),
             role: Role::Admin,
-            iat: 1,
+            iat: Some(1),
             exp: 2,
+            nbf: None,
         };
         let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &keys.encoding)
             .expect("encode");
         assert!(keys.verify(&old).is_err());
         assert!(keys.verify(&expired).is_ok());
         assert!(Keys::new(b"short").is_err());
+    }
+
+    fn forge(keys: &Keys, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+            .expect("encode")
+    }
+
+    fn refusal(keys: &Keys, token: &str) -> String {
+        match keys.verify(token) {
+            Ok(p) => panic!("accepted: {p:?}"),
+            Err(e) => {
+                assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+                e.message
+            }
+        }
+    }
+
+    #[test]
+    fn lifetime_nbf_and_iat_are_enforced_with_plain_messages() {
+        let keys = Keys::new(&[7u8; 32])
+            .expect("key")
+            .with_max_lifetime(Duration::from_secs(3_600));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let ok =
+            serde_json::json!({"sub": "alice", "role": "buyer", "iat": now, "exp": now + 3_600});
+        assert!(keys.verify(&forge(&keys, ok)).is_ok());
+        // Ten years ahead: refused, however well signed.
+        let decade = serde_json::json!({"sub": "alice", "role": "buyer", "iat": now,
+            "exp": now + 10 * 365 * 86_400});
+        assert!(refusal(&keys, &forge(&keys, decade)).contains("lifetime"));
+        // Issued "later" to shrink the apparent lifetime: refused as from the future.
+        let future_iat = serde_json::json!({"sub": "alice", "role": "buyer", "iat": now + 86_400,
+            "exp": now + 86_400 + 60});
+        assert!(refusal(&keys, &forge(&keys, future_iat)).contains("future"));
+        // nbf honoured.
+        let early = serde_json::json!({"sub": "alice", "role": "buyer", "iat": now,
+            "nbf": now + 600, "exp": now + 1_200});
+        assert!(refusal(&keys, &forge(&keys, early)).contains("not valid yet"));
+        // iat required.
+        let no_iat = serde_json::json!({"sub": "alice", "role": "buyer", "exp": now + 60});
+        assert!(refusal(&keys, &forge(&keys, no_iat)).contains("iat"));
+        // Messages never carry the library's internals or Rust type names.
+        for token in [
+            "garbage".to_owned(),
+            "a.b.c".to_owned(),
+            forge(
+                &keys,
+                serde_json::json!({"sub": 5, "role": "buyer", "iat": now, "exp": now + 60}),
+            ),
+            forge(
+                &keys,
+                serde_json::json!({"sub": "a", "role": "king", "iat": now, "exp": now + 60}),
+            ),
+            forge(
+                &keys,
+                serde_json::json!({"sub": "a", "role": "buyer", "iat": now, "exp": 1}),
+            ),
+            forge(
+                &Keys::new(&[9u8; 32]).expect("key"),
+                serde_json::json!({"sub": "a"}),
+            ),
+        ] {
+            let message = refusal(&keys, &token);
+            for leak in [
+                "Error", "Kind", "Json", "Base64", "u64", "String", "struct", "enum", "line ",
+            ] {
+                assert!(!message.contains(leak), "{message:?} leaks {leak:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn admission_tokens_have_one_spelling() {
+        let keys = Keys::new(&[7u8; 32]).expect("key");
+        let event = coordinator::EventId::parse("show").expect("event");
+        let user = UserId::parse("alice").expect("user");
+        let token = keys.mint_admission(&event, &user, 2_000_000_000);
+        assert_eq!(keys.verify_admission(&token, &event, &user, 1_000), Ok(()));
+        let (exp, sig) = token
+            .strip_prefix("v1.")
+            .and_then(|t| t.split_once('.'))
+            .expect("shape");
+        for respelled in [
+            format!("v1.+{exp}.{sig}"),
+            format!("v1.0{exp}.{sig}"),
+            format!("v1.{exp}.{}", sig.to_uppercase()),
+            format!("v1.{exp}.{sig}00"),
+        ] {
+            assert_eq!(
+                keys.verify_admission(&respelled, &event, &user, 1_000),
+                Err(AdmissionRefusal::Malformed),
+                "{respelled}"
+            );
+        }
     }
 }

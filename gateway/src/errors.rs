@@ -130,6 +130,9 @@ struct Inner<'a> {
     details: &'a serde_json::Value,
 }
 
+/// `Retry-After` of a 503 that names no wait of its own, s.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
+
 /// Renders an error in the one shape.
 pub fn reply(
     status: StatusCode,
@@ -151,7 +154,13 @@ pub fn reply(
             warp::http::HeaderValue::from_static("Bearer"),
         );
     }
-    if let Some(secs) = details.get("retry_after_secs").and_then(|s| s.as_u64()) {
+    // When to come back: what the error says, else (an outage) a second, so that clients and
+    // proxies back off instead of hammering a dependency that is recovering.
+    let retry_after = details
+        .get("retry_after_secs")
+        .and_then(|s| s.as_u64())
+        .or((status == StatusCode::SERVICE_UNAVAILABLE).then_some(UNAVAILABLE_RETRY_AFTER_SECS));
+    if let Some(secs) = retry_after {
         if let Ok(v) = warp::http::HeaderValue::from_str(&secs.to_string()) {
             response.headers_mut().insert("retry-after", v);
         }

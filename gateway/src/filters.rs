@@ -84,7 +84,8 @@ fn caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Reject
 
 /// Counts the request against its client IP's limit.
 fn ip_limited(app: &App) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
-    warp::addr::remote()
+    warp::ext::optional::<crate::listener::Peer>()
+        .map(|peer: Option<crate::listener::Peer>| peer.map(|p| p.0))
         .and(warp::header::headers_cloned())
         .and(with_app(app.clone()))
         .and_then(

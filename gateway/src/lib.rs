@@ -15,6 +15,7 @@ pub mod errors;
 pub mod filters;
 pub mod handlers;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod pace;
 pub mod room;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub pacer: Arc<pace::Pacer>,
     /// Request rate limits.
     pub limits: Arc<limits::Limits>,
+    /// Header-read timeout and connection cap of the listeners.
+    pub connections: listener::Connections,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
     _evictor: Arc<AbortOnDrop>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
@@ -132,7 +135,14 @@ impl App {
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
             .with_payments(payments, checkout)
-            .with_rate_limits(&settings.rate_limits))
+            .with_rate_limits(&settings.rate_limits)
+            .with_connections(listener::Connections::from_settings(&settings.http)))
+    }
+
+    /// Replaces the listeners' connection bounds (the default is [`listener::Connections::default`]).
+    pub fn with_connections(mut self, connections: listener::Connections) -> Self {
+        Arc::make_mut(&mut self.0).connections = connections;
+        self
     }
 
     /// Replaces the rate limits (the default is [`settings::RateLimits::default`]).
@@ -205,6 +215,7 @@ impl App {
             waiters,
             pacer,
             limits: limits.clone(),
+            connections: listener::Connections::default(),
             _evictor: Arc::new(AbortOnDrop(evictor(limits))),
             _watcher: Arc::new(AbortOnDrop(watcher)),
         })))
@@ -212,35 +223,54 @@ impl App {
 }
 
 /// Binds both listeners and serves until `shutdown` resolves. Returns the bound addresses (port 0
-/// picks a free port, as the tests do) and the server task.
+/// picks a free port, as the tests do) and the server task, which ends once every connection
+/// has finished its request.
 pub fn serve(
     app: App,
     public: SocketAddr,
     admin: SocketAddr,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
-    let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
-    let (public_addr, public_server) = warp::serve(filters::public(app.clone()))
-        .try_bind_with_graceful_shutdown(public, {
-            let mut rx = tx.subscribe();
-            async move {
-                let _ = rx.recv().await;
-            }
-        })?;
-    let (admin_addr, admin_server) = warp::serve(filters::admin(app))
-        .try_bind_with_graceful_shutdown(admin, {
-            let mut rx = tx.subscribe();
-            async move {
-                let _ = rx.recv().await;
-            }
-        })?;
+    let (public_listener, admin_listener) = (bind(public)?, bind(admin)?);
+    let (public_addr, admin_addr) = (public_listener.local_addr()?, admin_listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (bounds, metrics) = (app.connections, app.metrics.clone());
+    let public_server = listener::serve(
+        public_listener,
+        warp::service(filters::public(app.clone())),
+        bounds,
+        metrics.clone(),
+        "public",
+        stopped.clone(),
+    );
+    let admin_server = listener::serve(
+        admin_listener,
+        warp::service(filters::admin(app)),
+        bounds,
+        metrics,
+        "admin",
+        stopped,
+    );
     let task = tokio::spawn(async move {
-        let stop = tokio::spawn(async move {
+        let signal = tokio::spawn(async move {
             shutdown.await;
-            let _ = tx.send(());
+            let _ = stop.send(true);
         });
         tokio::join!(public_server, admin_server);
-        stop.abort();
+        signal.abort();
     });
     Ok((public_addr, admin_addr, task))
+}
+
+/// A listening socket with the backlog a flash sale's connection storm needs (the kernel's
+/// default of 128 drops SYNs while the accept loop catches up).
+fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(1024)?)
 }

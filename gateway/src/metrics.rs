@@ -42,6 +42,13 @@ pub struct Metrics {
     /// The share of their rate the waiting rooms admit at (1: full; lower while commits are
     /// slower than the pace target, see [`crate::pace`]).
     pub admission_pace: prometheus::Gauge,
+    /// Connections open now, by listener (public, admin).
+    pub connections_open: prometheus::IntGaugeVec,
+    /// Connections answered 503 and closed at the connection cap, by listener.
+    pub connections_refused_total: IntCounterVec,
+    /// Connections closed because a request head took longer than the header-read timeout
+    /// (slow clients, or idle kept-alive ones), by listener.
+    pub connections_timed_out_total: IntCounterVec,
     /// Postgres pool saturation, read when scraped.
     pub db_pool: catalog::pool::PoolGauge,
 }
@@ -149,6 +156,35 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let connections_open = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "gateway_connections_open",
+                "Connections open now, by listener",
+            ),
+            &["listener"],
+        )?;
+        let connections_refused_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_connections_refused_total",
+                "Connections answered 503 and closed at the connection cap, by listener",
+            ),
+            &["listener"],
+        )?;
+        let connections_timed_out_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_connections_timed_out_total",
+                "Connections closed for a request head slower than the header-read timeout, by listener",
+            ),
+            &["listener"],
+        )?;
+        for listener in ["public", "admin"] {
+            connections_open.with_label_values(&[listener]);
+            connections_refused_total.with_label_values(&[listener]);
+            connections_timed_out_total.with_label_values(&[listener]);
+        }
+        registry.register(Box::new(connections_open.clone()))?;
+        registry.register(Box::new(connections_refused_total.clone()))?;
+        registry.register(Box::new(connections_timed_out_total.clone()))?;
         let db_pool = catalog::pool::PoolGauge::new("gateway")?;
         registry.register(db_pool.collector())?;
         registry.register(Box::new(payments_total.clone()))?;
@@ -209,6 +245,9 @@ impl Metrics {
             queue_expected_wait_seconds,
             queue_wait_seconds,
             payments_total,
+            connections_open,
+            connections_refused_total,
+            connections_timed_out_total,
             db_pool,
         })
     }

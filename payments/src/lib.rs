@@ -34,6 +34,11 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// The largest single charge, in minor units: Stripe's limit (99,999,999 for most currencies).
+/// A charge is always of 1 to this many minor units: a provider never sees zero, a negative
+/// amount or a wrapped sum.
+pub const MAX_CHARGE_CENTS: i64 = 99_999_999;
+
 /// A charge, as checkout asks for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeRequest {
@@ -129,6 +134,10 @@ pub enum PaymentError {
     /// Transport or provider failure.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),
+    /// An amount outside 1..=[`MAX_CHARGE_CENTS`] (a bug on our side: callers check first).
+    /// Refused before the provider is asked.
+    #[error("a charge of {0} minor units is outside 1..={MAX_CHARGE_CENTS}")]
+    InvalidAmount(i64),
 }
 
 /// The provider chosen by configuration. Cheap to clone.
@@ -152,6 +161,9 @@ impl std::fmt::Debug for Provider {
 impl Provider {
     /// Charges (or replays the first result of) an idempotency key.
     pub async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, PaymentError> {
+        if !(1..=MAX_CHARGE_CENTS).contains(&request.amount_cents) {
+            return Err(PaymentError::InvalidAmount(request.amount_cents));
+        }
         match self {
             Self::Sandbox(p) => p.charge(request).await,
             Self::Stripe(p) => p.charge(request).await,

@@ -40,7 +40,23 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("t={timestamp},v1={}", hex::encode(digest))
 }
 
+/// Longest `Stripe-Signature` header accepted. Stripe sends one `t=` and a `v1=` per live
+/// secret (two during a rotation), about 150 bytes; anything much longer is not a provider's.
+pub const MAX_HEADER_BYTES: usize = 1024;
+
+/// Most `v1=` values compared. Each is one constant-time comparison against the one MAC
+/// computed per request; the cap keeps a forged header from costing more than a real one.
+pub const MAX_CANDIDATES: usize = 4;
+
+/// Length of a hex-encoded HMAC-SHA256.
+const HEX_MAC_LEN: usize = 64;
+
 /// Verifies a header against the raw body at `now` (unix seconds).
+///
+/// Cheap before it is expensive: the header's length, its shape, the number of candidates and
+/// the timestamp are checked before the body is hashed, and the MAC is computed once whatever
+/// the number of candidates (an attacker's 5,000 `v1=` values once cost 5,000 HMACs of a 64 KB
+/// body).
 pub fn verify(
     secret: &[u8],
     header: &str,
@@ -48,27 +64,41 @@ pub fn verify(
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), SignatureError> {
+    if header.len() > MAX_HEADER_BYTES {
+        return Err(SignatureError::Malformed);
+    }
     let mut timestamp = None;
-    let mut candidates = Vec::new();
+    let mut candidates = Vec::with_capacity(2);
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
-            Some(("v1", v)) => candidates.push(v),
+            Some(("v1", v)) => {
+                if candidates.len() == MAX_CANDIDATES {
+                    return Err(SignatureError::Malformed);
+                }
+                // Only a well-formed MAC is worth a comparison.
+                if v.len() == HEX_MAC_LEN {
+                    if let Ok(bytes) = hex::decode(v) {
+                        candidates.push(bytes);
+                    }
+                }
+            }
             _ => {}
         }
     }
     let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if candidates.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
     if now.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::OutsideTolerance);
     }
-    let matches = candidates.iter().any(|candidate| {
-        hex::decode(candidate)
-            .map(|bytes| mac(secret, timestamp, body).verify_slice(&bytes).is_ok())
-            .unwrap_or(false)
-    });
+    if candidates.is_empty() {
+        return Err(SignatureError::Mismatch);
+    }
+    // The body is hashed once; each candidate costs only the MAC's finalisation and a
+    // constant-time comparison.
+    let keyed = mac(secret, timestamp, body);
+    let matches = candidates
+        .iter()
+        .any(|candidate| keyed.clone().verify_slice(candidate).is_ok());
     if matches {
         Ok(())
     } else {
@@ -140,6 +170,49 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_forged_header_costs_no_more_than_a_real_one() {
+        let body = vec![b'x'; 64 * 1024];
+        let good = sign(SECRET, 1_700_000_000, &body);
+        let v1 = good.split("v1=").nth(1).unwrap_or_default().to_owned();
+        // More candidates than a rotation needs: refused before any hashing.
+        let one_wrong = format!("t=1700000000,v1={}", "0".repeat(64));
+        let five: String = std::iter::once("t=1700000000".to_owned())
+            .chain((0..MAX_CANDIDATES + 1).map(|_| format!("v1={}", "0".repeat(64))))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            verify(SECRET, &five, &body, 1_700_000_000, 300),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(SECRET, &one_wrong, &body, 1_700_000_000, 300),
+            Err(SignatureError::Mismatch)
+        );
+        // A header past the length cap: refused, even with the right MAC in it.
+        let long = format!("{good},{}", "x".repeat(MAX_HEADER_BYTES));
+        assert_eq!(
+            verify(SECRET, &long, &body, 1_700_000_000, 300),
+            Err(SignatureError::Malformed)
+        );
+        // The right MAC among the allowed number of wrong ones still verifies.
+        let mixed = format!(
+            "t=1700000000,v1={},v1={},v1={v1}",
+            "0".repeat(64),
+            "1".repeat(64)
+        );
+        assert_eq!(verify(SECRET, &mixed, &body, 1_700_000_000, 300), Ok(()));
+        // The same 5,000-value header that once cost 5,000 HMACs of the body.
+        let attack: String = std::iter::once("t=1700000000".to_owned())
+            .chain((0..5_000).map(|_| format!("v1={}", "0".repeat(64))))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            verify(SECRET, &attack, &body, 1_700_000_000, 300),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]

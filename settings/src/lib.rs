@@ -18,6 +18,11 @@ pub struct Http {
     pub addr: SocketAddr,
     /// Admin and metrics: a separate listener, kept off the public network.
     pub admin_addr: SocketAddr,
+    /// Longest wait for a complete request head, ms; also the idle timeout of a kept-alive
+    /// connection. A client that sends its head slower than this is disconnected.
+    pub header_read_timeout_ms: u64,
+    /// Most connections open at once per listener; past it new ones get 503 and are closed.
+    pub max_connections: usize,
 }
 
 /// Postgres.
@@ -124,6 +129,16 @@ impl Default for RateLimits {
 pub struct Auth {
     /// The signing key (at least 32 bytes; never printed).
     pub jwt_secret: SecretString,
+    /// The longest lifetime (`exp - iat`) a token may claim, s: a leaked token that says it is
+    /// good for ten years is refused. Identity providers issue access tokens of minutes to
+    /// hours.
+    #[serde(default = "default_max_token_lifetime_secs")]
+    pub max_token_lifetime_secs: u64,
+}
+
+/// A day: the longest of the usual access-token lifetimes.
+fn default_max_token_lifetime_secs() -> u64 {
+    86_400
 }
 
 /// Every setting.
@@ -170,6 +185,8 @@ impl Settings {
             http: Http {
                 addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+                header_read_timeout_ms: 10_000,
+                max_connections: 20_000,
             },
             reconciler: Reconciler {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9091)),

@@ -79,6 +79,10 @@ enum Command {
         /// A price, CATEGORY=CENTS; repeat for each category.
         #[arg(long = "price", value_parser = parse_price)]
         prices: Vec<(String, i64)>,
+        /// The organizer (user id) who may change the event through the API. Without it, only
+        /// an admin may.
+        #[arg(long)]
+        owner: Option<String>,
     },
     /// Open sales: load the inventory into Redis, then mark the event on sale.
     OpenSales {
@@ -162,7 +166,9 @@ async fn main() -> anyhow::Result<()> {
             starts_at,
             sale_opens_at,
             prices,
+            owner,
         } => {
+            let owner = owner.as_deref().map(UserId::parse).transpose()?;
             let db = sqlx::PgPool::connect(settings.database.url.expose_secret()).await?;
             catalog::migrate(&db).await?;
             let draft = EventDraft {
@@ -175,7 +181,8 @@ async fn main() -> anyhow::Result<()> {
                 prices: prices.into_iter().collect::<BTreeMap<_, _>>(),
                 currency: "USD".into(),
             };
-            match catalog::events::create_event(&db, &draft, None).await? {
+            let owner = owner.as_ref().map(UserId::as_str);
+            match catalog::events::create_event(&db, &draft, owner).await? {
                 EventOutcome::Done(e) => println!("event {} created ({:?})", e.id, e.status),
                 EventOutcome::AlreadyExists => bail!("event {} already exists", draft.id),
                 EventOutcome::NotFound => bail!("no venue {}", draft.venue_id),
@@ -207,6 +214,13 @@ async fn main() -> anyhow::Result<()> {
             ttl_secs,
         } => {
             let keys = Keys::from_settings(&settings)?;
+            let most = settings
+                .auth
+                .as_ref()
+                .map_or(0, |a| a.max_token_lifetime_secs);
+            if ttl_secs > most {
+                bail!("--ttl-secs {ttl_secs} is longer than auth.max_token_lifetime_secs ({most}): the gateway would refuse the token");
+            }
             let role = match role {
                 RoleArg::Buyer => Role::Buyer,
                 RoleArg::Organizer => Role::Organizer,
@@ -221,7 +235,10 @@ async fn main() -> anyhow::Result<()> {
             let (db, coordinator) = connect(&settings).await?;
             let id = EventId::parse(&event)?;
             catalog::load_demo(&db, &coordinator, &id).await?;
-            println!("demo event {event} at demo-theatre is on sale");
+            println!(
+                "demo event {event} at demo-theatre is on sale (owner: {})",
+                catalog::DEMO_ORGANIZER
+            );
         }
     }
     Ok(())

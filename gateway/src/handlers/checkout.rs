@@ -237,6 +237,22 @@ async fn commit_inner(
             ))
         }
     }
+    // What will be charged, checked before anything is written: a provider never sees zero, a
+    // negative amount or more than one charge may be.
+    let (total_cents, currency) = quoted_total(app, &hold).await?;
+    if total_cents <= 0 {
+        return Err(ApiError::invalid(
+            "nothing_to_charge",
+            "this hold costs nothing; checkout sells only paid seats",
+        ));
+    }
+    if total_cents > payments::MAX_CHARGE_CENTS {
+        return Err(ApiError::invalid(
+            "total_out_of_range",
+            "this hold costs more than one payment may be; hold fewer seats",
+        )
+        .with_details(serde_json::json!({ "max_total_cents": payments::MAX_CHARGE_CENTS })));
+    }
     claim_key(app, user, &body, order, &id, hold.event.as_str()).await?;
     let pin_for = Duration::from_secs(app.coordinator.limits().max_pin_secs);
     // The pin extends the buyer's ticket count with the hold, in the same step.
@@ -273,7 +289,6 @@ async fn commit_inner(
             });
         }
     }
-    let (total_cents, currency) = quoted_total(app, &hold).await?;
     let charge = ChargeRequest {
         idempotency_key: format!("{id}:{}", body.idempotency_key),
         amount_cents: total_cents,

@@ -154,8 +154,9 @@ pub async fn transition(
     }
 }
 
-/// 404 for an unknown event; 403 unless the caller created it, is an admin, or it was made by an
-/// operator tool (no owner).
+/// 404 for an unknown event; 403 unless the caller created it or is an admin. An event without
+/// an owner (made by an operator tool without `--owner`) is an admin's alone: "no owner" must
+/// never read as "any organizer".
 pub(crate) async fn ensure_owner(
     app: &App,
     principal: &Principal,
@@ -164,15 +165,21 @@ pub(crate) async fn ensure_owner(
     let event = catalog::events::get_event(&app.db, raw)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_event", "no such event"))?;
+    if principal.role >= Role::Admin {
+        return Ok(());
+    }
     match event.owner.as_deref() {
-        Some(owner) if principal.role < Role::Admin && owner != principal.user.as_str() => {
-            Err(ApiError::client(
-                StatusCode::FORBIDDEN,
-                "not_event_owner",
-                "only the organizer who created this event may change it",
-            ))
-        }
-        _ => Ok(()),
+        Some(owner) if owner == principal.user.as_str() => Ok(()),
+        Some(_) => Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "not_event_owner",
+            "only the organizer who created this event may change it",
+        )),
+        None => Err(ApiError::client(
+            StatusCode::FORBIDDEN,
+            "not_event_owner",
+            "this event has no owner; only an admin may change it",
+        )),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::App;
 
 /// Refuses a new hold on a queued event without a valid admission token (of this buyer, for
 /// this event, within its window).
-pub fn check_admission(
+pub async fn check_admission(
     app: &App,
     event_id: &EventId,
     event: &catalog::events::Event,
@@ -31,31 +31,43 @@ pub fn check_admission(
         return Ok(());
     }
     let queue = format!("/events/{event_id}/queue");
+    let refuse = |code: &'static str, message: &str| {
+        ApiError::client(StatusCode::FORBIDDEN, code, message)
+            .with_details(serde_json::json!({ "queue": queue }))
+    };
     let Some(token) = token else {
-        return Err(ApiError::client(
-            StatusCode::FORBIDDEN,
+        return Err(refuse(
             "admission_required",
             "this sale has a waiting room: join it and send the admission token it gives you as X-Admission-Token",
-        )
-        .with_details(serde_json::json!({ "queue": queue })));
+        ));
     };
     let now = chrono::Utc::now().timestamp();
     app.keys
         .verify_admission(token, event_id, user, now)
-        .map_err(|refusal| {
-            let (code, message) = match refusal {
-                AdmissionRefusal::Expired => (
-                    "admission_expired",
-                    "the admission's shopping window is over: join the queue again",
-                ),
-                AdmissionRefusal::Malformed | AdmissionRefusal::Invalid => (
-                    "invalid_admission_token",
-                    "the admission token is not valid for this buyer and event",
-                ),
-            };
-            ApiError::client(StatusCode::FORBIDDEN, code, message)
-                .with_details(serde_json::json!({ "queue": queue }))
-        })
+        .map_err(|refusal| match refusal {
+            AdmissionRefusal::Expired => refuse(
+                "admission_expired",
+                "the admission's shopping window is over: join the queue again",
+            ),
+            AdmissionRefusal::Malformed | AdmissionRefusal::Invalid => refuse(
+                "invalid_admission_token",
+                "the admission token is not valid for this buyer and event",
+            ),
+        })?;
+    // One admission, one checkout: once the buyer's checkout finished, the token (good for
+    // the rest of its window) no longer opens holds. A room lost from Redis (no ticket) does
+    // not lock out a buyer holding a valid token: the room is soft state, as holds are.
+    match app
+        .coordinator
+        .queue_check(event_id, user, app.pacer.pace())
+        .await?
+    {
+        QueueOutcome::Ticket(view) if view.status == TicketStatus::Done => Err(refuse(
+            "admission_used",
+            "this admission ended with a finished checkout; a waiting room admits each buyer for one checkout",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// How often a buyer told "sold out" may look again.

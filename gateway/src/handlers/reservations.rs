@@ -65,7 +65,9 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The price of seats at the event's current prices: (cents, currency).
+/// The price of seats at the event's current prices: (cents, currency). Summed with checked
+/// arithmetic, and refused (422, nothing held) when the total is more than one charge may be:
+/// a sum that wrapped once became a charge of -2 cents.
 async fn price(app: &App, event: &EventId, seats: &[SeatId]) -> Result<(i64, String), ApiError> {
     let Some(event) = app.caches.event(app, event).await? else {
         return Ok((0, "USD".into()));
@@ -75,8 +77,18 @@ async fn price(app: &App, event: &EventId, seats: &[SeatId]) -> Result<(i64, Str
         .iter()
         .filter_map(|s| layout.seats.get(s))
         .filter_map(|place| event.prices.iter().find(|p| p.category == place.category))
-        .map(|p| p.amount_cents)
-        .sum::<i64>();
+        .try_fold(0i64, |sum, p| sum.checked_add(p.amount_cents))
+        .filter(|total| (0..=payments::MAX_CHARGE_CENTS).contains(total))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "total_out_of_range",
+                format!(
+                    "these seats cost more than one payment may be ({} minor units); hold fewer",
+                    payments::MAX_CHARGE_CENTS
+                ),
+            )
+            .with_details(serde_json::json!({ "max_total_cents": payments::MAX_CHARGE_CENTS }))
+        })?;
     let currency = event
         .prices
         .first()
@@ -225,7 +237,7 @@ async fn create_inner(
     };
     if earlier.is_none() {
         check_on_sale(&event)?;
-        super::queue::check_admission(app, &event_id, &event, &user, admission.as_deref())?;
+        super::queue::check_admission(app, &event_id, &event, &user, admission.as_deref()).await?;
     }
     let limits = app.coordinator.limits();
 
