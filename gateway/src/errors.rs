@@ -231,3 +231,32 @@ pub async fn recover(rejection: Rejection) -> Result<warp::reply::Response, Infa
     };
     Ok(reply(status, code, &message, details))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_503_says_when_to_come_back() {
+        let outage = ApiError::unavailable("redis", "connection refused");
+        let response = reply(outage.status, outage.code, &outage.message, &outage.details);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        // A wait of its own wins; other errors carry none.
+        let waited = serde_json::json!({"retry_after_secs": 7});
+        let response = reply(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "slow down",
+            &waited,
+        );
+        assert_eq!(response.headers()["retry-after"], "7");
+        let response = reply(
+            StatusCode::CONFLICT,
+            "seats_unavailable",
+            "taken",
+            &serde_json::Value::Null,
+        );
+        assert!(response.headers().get("retry-after").is_none());
+    }
+}
