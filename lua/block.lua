@@ -9,7 +9,8 @@
   KEYS[6]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  tag              why the seats are blocked (e.g. "press"), kept for the audit trail
   ARGV[2]  actor            who blocks, for the audit trail
-  ARGV[3..] seat_id
+  ARGV[3..] seat_id         at most 2,000 (coordinator::block::MAX_SEATS_PER_BLOCK): the reply
+                            unpacks up to two values a seat, and Lua stops near 8,000
 
   Returns  {0, seat_id, ...}            all seats are blocked; lists the ones newly blocked by this
                                         call (already blocked seats are left as they were)

@@ -47,7 +47,8 @@
   so that hold_transition.lua, which knows only the hold id, keeps it (a cancel gives the seats
   back, a pin or extension moves the count's expiry, a sale moves it to KEYS[4]); hold_settle.lua
   gives it back when the attempt is rolled back. A count expires with its hold (+5 s) unless the
-  hold is sold, and expired counts are purged here, before the sum: no process is needed.
+  hold is sold; expired counts are skipped by the sum and purged here, 256 a call: no process
+  is needed, and no call's work grows with the pile.
 ]]
 local record = KEYS[1]
 local event, user, fingerprint = ARGV[1], ARGV[2], ARGV[3]
@@ -66,7 +67,10 @@ local limit = tonumber(ARGV[12])
 
 -- Counts the attempt's seats against the buyer's limit; false (and the count) when over.
 local function take_count()
-  local expired = redis.call('ZRANGEBYSCORE', live_counts, '-inf', now)
+  -- Housekeeping in slices: a tag whose counts piled up (8,000 expired ones once made every
+  -- hold on it fail, past Lua's unpack limit) is emptied over several calls. The sum below
+  -- skips expired counts itself, so what is left of the pile changes no answer.
+  local expired = redis.call('ZRANGEBYSCORE', live_counts, '-inf', now, 'LIMIT', 0, 256)
   if #expired > 0 then
     redis.call('ZREM', live_counts, unpack(expired))
     redis.call('HDEL', live_seats, unpack(expired))
@@ -82,10 +86,14 @@ local function take_count()
   -- each within their own limit: the scan is short.
   local owner = event .. ' ' .. user
   local sum = 0
-  for _, v in ipairs(redis.call('HVALS', live_seats)) do
-    local n, who = string.match(v, '^(%d+) (.*)$')
+  local entries = redis.call('HGETALL', live_seats)
+  for i = 1, #entries, 2 do
+    local n, who = string.match(entries[i + 1], '^(%d+) (.*)$')
     if who == owner then
-      sum = sum + tonumber(n)
+      local until_ms = redis.call('ZSCORE', live_counts, entries[i])
+      if until_ms and tonumber(until_ms) > now then
+        sum = sum + tonumber(n)
+      end
     end
   end
   for _, n in ipairs(redis.call('HVALS', bought)) do

@@ -5,7 +5,8 @@
   KEYS[2]  ver      STRING  change counter
   KEYS[3]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
   ARGV[1]  actor            who unblocks, for the audit trail
-  ARGV[2..] seat_id
+  ARGV[2..] seat_id         at most 2,000 (coordinator::block::MAX_SEATS_PER_BLOCK): the reply
+                            unpacks up to two values a seat, and Lua stops near 8,000
 
   Returns  {0, seat_id, ...}   the seats that were blocked and are now free (others are untouched:
                                unblocking a free, held or sold seat changes nothing; idempotent)

@@ -15,6 +15,33 @@ pub enum InvalidBlock {
     /// The tag is empty, too long or has spaces.
     #[error("the block tag must be 1 to 64 characters without spaces")]
     BadTag,
+    /// More seats than one request may name ([`MAX_SEATS_PER_BLOCK`]).
+    #[error("{requested} seats given; at most {max} per request")]
+    TooManySeats {
+        /// The bound.
+        max: usize,
+        /// What was asked.
+        requested: usize,
+    },
+}
+
+/// Most seats one block or unblock names. `lua/block.lua` answers with up to two values per
+/// seat, and Lua's `unpack` stops at about 8,000 values: past it the script would fail after
+/// writing (Lua errors do not roll back). A whole 2,000-seat theatre fits; a bigger venue is
+/// blocked in several requests.
+pub const MAX_SEATS_PER_BLOCK: usize = 2_000;
+
+fn check_count(seats: &[SeatId]) -> Option<InvalidBlock> {
+    if seats.is_empty() {
+        Some(InvalidBlock::NoSeats)
+    } else if seats.len() > MAX_SEATS_PER_BLOCK {
+        Some(InvalidBlock::TooManySeats {
+            max: MAX_SEATS_PER_BLOCK,
+            requested: seats.len(),
+        })
+    } else {
+        None
+    }
 }
 
 /// What blocking came to.
@@ -53,8 +80,8 @@ impl Coordinator {
         seats: &[SeatId],
         tag: &str,
     ) -> Result<BlockOutcome, CoordinatorError> {
-        if seats.is_empty() {
-            return Ok(BlockOutcome::Invalid(InvalidBlock::NoSeats));
+        if let Some(invalid) = check_count(seats) {
+            return Ok(BlockOutcome::Invalid(invalid));
         }
         if tag.is_empty() || tag.len() > 64 || tag.contains(char::is_whitespace) {
             return Ok(BlockOutcome::Invalid(InvalidBlock::BadTag));
@@ -131,8 +158,8 @@ impl Coordinator {
         event: &EventId,
         seats: &[SeatId],
     ) -> Result<UnblockOutcome, CoordinatorError> {
-        if seats.is_empty() {
-            return Ok(UnblockOutcome::Invalid(InvalidBlock::NoSeats));
+        if let Some(invalid) = check_count(seats) {
+            return Ok(UnblockOutcome::Invalid(invalid));
         }
         let groups = match self.group_by_section(event, seats).await? {
             None => return Ok(UnblockOutcome::UnknownEvent),

@@ -201,7 +201,13 @@ fn seats(raw: &[String]) -> Result<Vec<SeatId>, ApiError> {
 }
 
 fn invalid_block(e: InvalidBlock) -> ApiError {
-    ApiError::invalid("invalid_block", e.to_string())
+    let details = match &e {
+        InvalidBlock::TooManySeats { max, requested } => {
+            serde_json::json!({"field": "seat_ids", "max": max, "requested": requested})
+        }
+        _ => serde_json::Value::Null,
+    };
+    ApiError::invalid("invalid_block", e.to_string()).with_details(details)
 }
 
 /// `POST /events/{id}/blocks`: block free seats (press, production).
