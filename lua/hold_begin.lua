@@ -32,7 +32,8 @@
                             refused past it; 0: no limit, and nothing is counted
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
-                                             calls hold_settle.lua
+                                             calls hold_settle.lua (also the answer to the same
+                                             call resent with its attempt token after a lost reply)
            {1, state, expires_ms, cap_ms, created_ms, now_ms, quote}
                                              a replay of a finished request: nothing written
            {-1}                              the id exists for another event, user or request
@@ -58,7 +59,7 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local current = redis.call('HMGET', record, 'state', 'event', 'user', 'fingerprint', 'attempt_until_ms',
-  'expires_ms', 'cap_ms', 'created_ms', 'quote')
+  'expires_ms', 'cap_ms', 'created_ms', 'quote', 'attempt')
 local state = current[1]
 
 local live_counts, live_seats, bought, hold_id = KEYS[2], KEYS[3], KEYS[4], ARGV[11]
@@ -128,6 +129,11 @@ if not state then
 end
 if state == 'aborting' then
   return {-2, 100}
+end
+if state == 'pending' and current[10] == ARGV[9] then
+  -- This very call again: the client resent it after losing the reply (a dropped connection).
+  -- The attempt is the caller's own; it goes on as if the first reply had arrived.
+  return {0, tonumber(current[6]), tonumber(current[7]), now}
 end
 if state == 'pending' then
   local attempt_until = tonumber(current[5])

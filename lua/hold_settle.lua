@@ -15,7 +15,9 @@
   ARGV[3]  attempt          the caller's attempt token (hold_begin.lua ARGV[9])
   ARGV[4]  hold_id          the member of KEYS[2] and KEYS[3]
 
-  Returns  {0, expires_ms}          done (expires_ms is 0 for "aborting" and "abort")
+  Returns  {0, expires_ms}          done (expires_ms is 0 for "aborting" and "abort"); also the
+                                    answer to "held" resent by its own attempt after a lost reply
+                                    (the record is held or already pinned: nothing written)
            {-1, state}              the record is not this attempt's (taken over by a retry after
                                     the attempt window, or gone); nothing written: the caller must
                                     not touch the seats and must not report a hold
@@ -28,6 +30,11 @@ local outcome, retain_ms, attempt = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local current = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'attempt')
 local state = current[1]
 local mine = current[4] == attempt
+if mine and outcome == 'held' and (state == 'held' or state == 'pinned') then
+  -- This very call again (the client resent it after losing the reply): the hold is this
+  -- attempt's, and the answer is the one the first call gave.
+  return {0, tonumber(current[2])}
+end
 if not mine or (state ~= 'pending' and state ~= 'aborting') then
   return {-1, state or ''}
 end

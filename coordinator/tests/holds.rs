@@ -639,6 +639,91 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     let _: i64 = client.del(record).await.unwrap();
 }
 
+/// The Redis client resends a call whose reply it lost (a dropped connection): the resent
+/// begin or settle, carrying the same attempt token, gets the answer the first call got, so a
+/// hold that exists is never answered 409 `request_in_progress`.
+#[tokio::test]
+async fn a_call_resent_after_a_lost_reply_gets_the_first_answer() {
+    use fred::prelude::*;
+    let c = shared().await;
+    let client = c.redis().next();
+    let tag = unique_event("resent");
+    let record = vec![
+        format!("seat:{{t-{tag}}}:hold"),
+        format!("seat:{{t-{tag}}}:quota:live"),
+        format!("seat:{{t-{tag}}}:quota:live:seats"),
+        format!("seat:{{t-{tag}}}:quota:e:u:bought"),
+    ];
+    let settled = record[..3].to_vec();
+    let begin = include_str!("../../lua/hold_begin.lua");
+    let settle = include_str!("../../lua/hold_settle.lua");
+    let begin_args: Vec<String> = [
+        "e", "u", "fp", "60000", "600000", "10000", "s1 s2", "a", "A", "", "h1", "3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let settle_args: Vec<String> = ["held", "1000", "A", "h1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let reply = |v: Value| -> Vec<i64> {
+        match v {
+            Value::Array(items) => items.iter().map(|i| i.as_i64().unwrap_or(-99)).collect(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let first = reply(
+        client
+            .eval(begin, record.clone(), begin_args.clone())
+            .await
+            .unwrap(),
+    );
+    let again = reply(
+        client
+            .eval(begin, record.clone(), begin_args.clone())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first[0], 0);
+    assert_eq!(
+        (again[0], again[1], again[2]),
+        (0, first[1], first[2]),
+        "the resent begin is the same attempt, with the same clocks"
+    );
+    // Counted once, not twice.
+    let counted: Option<String> = client.hget(&record[2], "h1").await.unwrap();
+    assert_eq!(counted.as_deref(), Some("2 e u"));
+    let held = reply(
+        client
+            .eval(settle, settled.clone(), settle_args.clone())
+            .await
+            .unwrap(),
+    );
+    let resent = reply(
+        client
+            .eval(settle, settled.clone(), settle_args.clone())
+            .await
+            .unwrap(),
+    );
+    assert_eq!((held[0], resent[0]), (0, 0), "{held:?} {resent:?}");
+    assert_eq!(held[1], resent[1]);
+    // Another attempt's token is still refused, and a later replay sees the finished hold.
+    let mut other = settle_args.clone();
+    other[2] = "B".to_owned();
+    assert_eq!(
+        reply(client.eval(settle, settled.clone(), other).await.unwrap())[0],
+        -1
+    );
+    let mut replay = begin_args.clone();
+    replay[8] = "C".to_owned();
+    assert_eq!(
+        reply(client.eval(begin, record.clone(), replay).await.unwrap())[0],
+        1
+    );
+    let _: i64 = client.del(record).await.unwrap();
+}
+
 /// The live ticket counts are kept per buyer tag, shared by every buyer whose holds carry it:
 /// two buyers of one tag are counted apart, and each transition of a hold moves its count in the
 /// same script (a cancel gives the seats back, an extension and a pin move the count's expiry, a
