@@ -12,7 +12,8 @@
   ARGV[2]  mode             "strict": every seat must be live-held by hold_id (checkout)
                             "repair": Postgres says these seats are sold to hold_id; make Redis agree
                             whatever holds or blocks are on them (reconciler), but never take a seat
-                            sold to someone else
+                            sold to someone else; a hold or block it removes gets its own audit
+                            entry (released or expired, unblocked) before the sale's
   ARGV[3]  actor            who sells (checkout, reconciler), for the audit trail
   ARGV[4..] seat_id
 
@@ -60,6 +61,20 @@ if #not_held > 0 then
 end
 
 for _, seat in ipairs(todo) do
+  if mode == 'repair' then
+    -- What the repair takes away is recorded like any other change: another buyer's hold
+    -- (released while live, else expired) and the organizer's block.
+    local previous = redis.call('HGET', holder, seat)
+    if previous and previous ~= hold_id then
+      local until_ms = tonumber(redis.call('ZSCORE', held, seat) or '0')
+      local why = until_ms > now and 'released' or 'expired'
+      redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', why, 'h', previous, 'u', actor, 't', now, 's', seat)
+    end
+    local tag = redis.call('HGET', blocked, seat)
+    if tag then
+      redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'unblocked', 'h', tag, 'u', actor, 't', now, 's', seat)
+    end
+  end
   redis.call('HSET', sold, seat, hold_id)
   redis.call('ZREM', held, seat)
   redis.call('HDEL', holder, seat)

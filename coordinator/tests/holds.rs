@@ -411,6 +411,31 @@ async fn pin_sell_and_never_sell_twice() {
             .unwrap(),
         SellOutcome::Sold { newly_sold: 1 }
     );
+    // ... and says so in the audit trail: carol's hold released by the repair, then the sale.
+    let trail = c
+        .read_audit(
+            &event,
+            &coordinator::SectionId::parse("s0").unwrap(),
+            "0-0",
+            1_000,
+        )
+        .await
+        .unwrap();
+    let on_s0_2: Vec<(&str, &str)> = trail
+        .iter()
+        .filter(|e| e.seats.iter().any(|s| s == "s0-2"))
+        .map(|e| (e.action.as_str(), e.hold.as_str()))
+        .collect();
+    let carol_id = carol.id.to_string();
+    let bob_id = bob_hold.id.to_string();
+    assert_eq!(
+        on_s0_2,
+        vec![
+            ("held", carol_id.as_str()),
+            ("released", carol_id.as_str()),
+            ("sold", bob_id.as_str())
+        ]
+    );
     // Carol's hold lost its seat: selling it is refused. (Only pinned holds are sold; the pin
     // itself reports the lost seat.)
     assert_eq!(
