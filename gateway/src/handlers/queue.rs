@@ -14,7 +14,7 @@ use warp::Rejection;
 use super::events::{event_id, visible_event};
 use super::json_status;
 use super::organizer::ensure_owner;
-use crate::auth::{AdmissionRefusal, Principal};
+use crate::auth::Principal;
 use crate::errors::ApiError;
 use crate::App;
 
@@ -41,27 +41,35 @@ pub async fn check_admission(
             "this sale has a waiting room: join it and send the admission token it gives you as X-Admission-Token",
         ));
     };
-    let now = chrono::Utc::now().timestamp();
-    app.keys
-        .verify_admission(token, event_id, user, now)
-        .map_err(|refusal| match refusal {
-            AdmissionRefusal::Expired => refuse(
-                "admission_expired",
-                "the admission's shopping window is over: join the queue again",
-            ),
-            AdmissionRefusal::Malformed | AdmissionRefusal::Invalid => refuse(
+    let expires = app
+        .keys
+        .admission_expiry(token, event_id, user)
+        .map_err(|_| {
+            refuse(
                 "invalid_admission_token",
                 "the admission token is not valid for this buyer and event",
-            ),
+            )
         })?;
     // One admission, one checkout: once the buyer's checkout finished, the token (good for
     // the rest of its window) no longer opens holds. A room lost from Redis (no ticket) does
     // not lock out a buyer holding a valid token: the room is soft state, as holds are.
-    match app
+    let room = app
         .coordinator
         .queue_check(event_id, user, app.pacer.pace())
-        .await?
-    {
+        .await?;
+    // The window ends by the clock that started it (Redis TIME, which minted the expiry), not
+    // this process's, which may be seconds off.
+    let now = match &room {
+        QueueOutcome::Ticket(view) => view.now_ms.div_euclid(1000),
+        _ => chrono::Utc::now().timestamp(),
+    };
+    if expires <= now {
+        return Err(refuse(
+            "admission_expired",
+            "the admission's shopping window is over: join the queue again",
+        ));
+    }
+    match room {
         QueueOutcome::Ticket(view) if view.status == TicketStatus::Done => Err(refuse(
             "admission_used",
             "this admission ended with a finished checkout; a waiting room admits each buyer for one checkout",
