@@ -1,25 +1,54 @@
 --[[
-  open_section.lua: load (part of) one section's seat inventory. Seats start free.
+  open_section.lua: load (part of) one section's seat inventory together with the seats of it
+  that Postgres says are sold, in one step. A section lost from Redis (a primary restarted
+  empty, a replica promoted with a lag) is rebuilt by this script: a seat becomes holdable in
+  the same call that marks it sold if it is, so no hold or commit ever sees a sold seat free
+  (once, a reopened section was free until a later pass re-marked its sales one order at a
+  time, and a commit in between was refused as an oversell, refunded, and froze the event).
 
   KEYS[1]  inv      SET     every seat id of the section (its capacity)    seat:{ev:E:sec:S}:inv
   KEYS[2]  ver      STRING  the section's change counter (seat-map cache version)
-  ARGV[1..] seat_id         seats to add (a chunk; callers send at most a few thousand)
+  KEYS[3]  sold     HASH    seat_id -> hold_id that bought it
+  KEYS[4]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
+  ARGV[1]  sold_n           how many (seat_id, hold_id) pairs follow: this chunk's seats that
+                            Postgres says are live-sold, and to which hold
+  ARGV[2 .. 2*sold_n+1]     seat_id, hold_id, seat_id, hold_id, ...
+  ARGV[2*sold_n+2 ..]       seat_id: the chunk's seats (callers send at most a few thousand,
+                            the sold ones among them)
 
-  Returns  {0, added, capacity}   `added` seats were new; a re-run adds 0 (idempotent)
+  Returns  {0, added, capacity, marked}   `added` seats were new; `marked` sold seats Redis
+                                          lacked were marked (a re-run adds and marks 0:
+                                          idempotent)
 
-  Cluster: both KEYS share the hash tag {ev:E:sec:S}.   Clock: not used.
-  Opening never frees, sells or un-blocks a seat that already exists: re-opening an event that is on
-  sale is harmless.
+  Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
+  Opening never frees, un-sells or un-blocks a seat that already exists, and never changes a
+  sale Redis already has (a seat sold to another hold is left for the reconciler's oversell
+  check): re-opening an event that is on sale is harmless. Marks are audited ("sold" by
+  system:rebuild).
 ]]
-local inv, ver = KEYS[1], KEYS[2]
+local inv, ver, sold, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local sold_n = tonumber(ARGV[1])
+
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+
+local marked = 0
+for i = 2, 2 * sold_n, 2 do
+  local seat, hold = ARGV[i], ARGV[i + 1]
+  if redis.call('HSETNX', sold, seat, hold) == 1 then
+    marked = marked + 1
+    redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'sold', 'h', hold, 'u', 'system:rebuild', 't', now, 's', seat)
+  end
+end
 
 local added = 0
+local first_seat = 2 * sold_n + 2
 local chunk = 500 -- unpack() is bounded by Lua's stack; stay far below it
-for first = 1, #ARGV, chunk do
+for first = first_seat, #ARGV, chunk do
   local last = math.min(first + chunk - 1, #ARGV)
   added = added + redis.call('SADD', inv, unpack(ARGV, first, last))
 end
-if added > 0 then
+if added > 0 or marked > 0 then
   redis.call('INCR', ver)
 end
-return {0, added, redis.call('SCARD', inv)}
+return {0, added, redis.call('SCARD', inv), marked}

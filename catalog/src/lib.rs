@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use coordinator::open::{OpenOutcome, SectionInventory};
-use coordinator::{Coordinator, CoordinatorError, EventId, SeatId, SectionId};
+use coordinator::{Coordinator, CoordinatorError, EventId, HoldId, SeatId, SectionId};
 use sqlx::PgPool;
 
 /// The schema migrations, embedded at build time.
@@ -73,10 +73,31 @@ pub async fn inventory(
     .bind(event_id.as_str())
     .fetch_all(pool)
     .await?;
+    // The live sales, read after the seats: a sale written in between is marked by the
+    // writer itself (it marks Redis after its commit), or by the next pass.
+    let sales: Vec<(String, String, uuid::Uuid)> = sqlx::query_as(
+        "SELECT s.section_id, ss.seat_id, o.hold_id
+           FROM sold_seats ss
+           JOIN orders o ON o.id = ss.order_id
+           JOIN events e ON e.id = ss.event_id
+           JOIN seats s ON s.venue_id = e.venue_id AND s.id = ss.seat_id
+          WHERE ss.event_id = $1 AND ss.live",
+    )
+    .bind(event_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    let bad = |e: coordinator::InvalidId| CatalogError::Inconsistent(e.to_string());
+    let mut sold: HashMap<String, HashMap<SeatId, HoldId>> = HashMap::new();
+    for (section, seat, hold) in sales {
+        sold.entry(section).or_default().insert(
+            SeatId::parse(&seat).map_err(bad)?,
+            HoldId::parse(&hold.to_string()).map_err(bad)?,
+        );
+    }
     rows.into_iter()
         .map(|(section, seats)| {
-            let bad = |e: coordinator::InvalidId| CatalogError::Inconsistent(e.to_string());
             Ok(SectionInventory {
+                sold: sold.remove(&section).unwrap_or_default(),
                 section: SectionId::parse(&section).map_err(bad)?,
                 seats: seats
                     .iter()

@@ -4,17 +4,20 @@ use std::collections::HashMap;
 
 use fred::prelude::*;
 
-use crate::ids::{EventId, SeatId, SectionId};
+use crate::ids::{EventId, HoldId, SeatId, SectionId};
 use crate::reply::Reply;
 use crate::{keys, seat_ids, Coordinator, CoordinatorError};
 
-/// One section's seats, as the catalog lists them.
+/// One section's seats, as the catalog lists them, with the ones Postgres says are sold.
 #[derive(Debug, Clone)]
 pub struct SectionInventory {
     /// The section.
     pub section: SectionId,
     /// Its seats.
     pub seats: Vec<SeatId>,
+    /// Its live sales: seat -> the hold that bought it. Loaded with the seats, in the same
+    /// script call, so a section rebuilt after Redis lost it never shows a sold seat free.
+    pub sold: HashMap<SeatId, HoldId>,
 }
 
 /// What opening did.
@@ -68,8 +71,9 @@ impl Coordinator {
     }
 
     /// Loads (or re-loads, idempotently) an event's inventory. Layout first, then each section's
-    /// seats, so a seat the layout knows but whose section is not loaded yet is simply refused as
-    /// "not open" by hold.lua for that instant.
+    /// seats with their sales, so a seat the layout knows but whose section is not loaded yet is
+    /// simply refused as "not open" by hold.lua for that instant, and a seat is never holdable
+    /// before its sale is marked.
     pub async fn open_event(
         &self,
         event: &EventId,
@@ -128,14 +132,30 @@ impl Coordinator {
             let k = keys::section(event, &inv.section);
             let mut section_capacity = 0;
             for chunk in inv.seats.chunks(CHUNK) {
+                let sold: Vec<(&SeatId, &HoldId)> = chunk
+                    .iter()
+                    .filter_map(|seat| inv.sold.get(seat).map(|hold| (seat, hold)))
+                    .collect();
+                let mut args = Vec::with_capacity(1 + 2 * sold.len() + chunk.len());
+                args.push(sold.len().to_string());
+                for (seat, hold) in &sold {
+                    args.push(seat.to_string());
+                    args.push(hold.to_string());
+                }
+                args.extend(chunk.iter().map(ToString::to_string));
                 let script = &self.scripts.open_section;
                 let reply = Reply::new(
                     script.name,
                     script
                         .run(
                             client,
-                            vec![k.inv.clone(), k.ver.clone()],
-                            chunk.iter().map(ToString::to_string).collect(),
+                            vec![
+                                k.inv.clone(),
+                                k.ver.clone(),
+                                k.sold.clone(),
+                                k.audit.clone(),
+                            ],
+                            args,
                         )
                         .await?,
                 )?;

@@ -212,6 +212,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     );
     // Opening with a seat in two sections is refused.
     let twice = vec![SectionInventory {
+        sold: Default::default(),
         section: coordinator::SectionId::parse("s0").unwrap(),
         seats: seats(&["s1-1"]),
     }];
@@ -527,6 +528,7 @@ async fn large_venue_snapshot_counts() {
     // Re-opening is idempotent.
     let inv = (0..25)
         .map(|s| SectionInventory {
+            sold: Default::default(),
             section: coordinator::SectionId::parse(&format!("s{s}")).unwrap(),
             seats: (0..2_000).map(|n| seat(&format!("s{s}-{n}"))).collect(),
         })

@@ -71,3 +71,95 @@ async fn lost_inventory_is_reloaded_from_the_catalog() {
 
     test_db.drop().await;
 }
+
+/// A section Redis lost comes back with its sales in the same step as its seats: no hold and
+/// no commit ever sees a seat Postgres sold as free (once, reopened seats were free until a later
+/// pass re-marked the sales, and a commit in between was refunded as an oversell and froze the
+/// event).
+#[tokio::test]
+async fn a_lost_section_comes_back_with_its_sales_before_any_hold_sees_it() {
+    use coordinator::hold::{HoldOutcome, HoldRequest};
+    use coordinator::{ClientReservationId, HoldId, SeatId, SeatState, UserId};
+
+    let test_db = db::TestDb::new("rebuild").await;
+    let db = test_db.pool.clone();
+    let c = support::shared().await;
+    let counts = catalog::SectionCounts::default();
+    let event = support::unique_event("rebuild");
+    catalog::load_demo(&db, &c, &event).await.unwrap();
+    let section = SectionId::parse("mezz").unwrap();
+    let seat = catalog::seatmap::demo_theatre()
+        .seats()
+        .find(|(s, _, _)| s.id == "mezz")
+        .map(|(_, _, s)| s.id.clone())
+        .unwrap();
+    // A paid order for the seat, in Postgres (the durable truth).
+    let buyer = UserId::parse("paid-buyer").unwrap();
+    let hold = HoldId::derive(
+        &event,
+        &buyer,
+        &ClientReservationId::parse("bought").unwrap(),
+    );
+    let order = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
+         VALUES ($1, $2, $3::uuid, $4, 'paid', 100, 'USD', $5, 'k')",
+    )
+    .bind(order)
+    .bind(event.as_str())
+    .bind(hold.to_string())
+    .bind(buyer.as_str())
+    .bind(format!("pi_{order}"))
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO sold_seats (order_id, event_id, seat_id) VALUES ($1, $2, $3)")
+        .bind(order)
+        .bind(event.as_str())
+        .bind(&seat)
+        .execute(&db)
+        .await
+        .unwrap();
+    // Redis loses the section whole (its keys share a slot).
+    let k = keys::section(&event, &section);
+    let _: i64 = c
+        .redis()
+        .next()
+        .del(vec![
+            k.inv.clone(),
+            k.held,
+            k.holder,
+            k.sold,
+            k.blocked,
+            k.ver,
+            k.audit.clone(),
+        ])
+        .await
+        .unwrap();
+    // The reopen alone (no repair pass after it) brings the sale back.
+    catalog::ensure_in_coordinator(&db, &c, &event, &counts)
+        .await
+        .unwrap();
+    let limits = c.limits().clone();
+    let grab = HoldRequest::new(
+        event.clone(),
+        UserId::parse("latecomer").unwrap(),
+        ClientReservationId::parse("grab").unwrap(),
+        vec![SeatId::parse(&seat).unwrap()],
+        None,
+        &limits,
+    )
+    .unwrap();
+    match c.hold(&grab).await.unwrap() {
+        HoldOutcome::Unavailable(list) => assert_eq!(list[0].state, SeatState::Sold),
+        other => panic!("a seat Postgres sold was holdable after the rebuild: {other:?}"),
+    }
+    let trail = c.read_audit(&event, &section, "0-0", 100).await.unwrap();
+    assert!(
+        trail.iter().any(|e| e.action == "sold"
+            && e.actor == "system:rebuild"
+            && e.seats == [seat.clone()]),
+        "{trail:?}"
+    );
+    test_db.drop().await;
+}
