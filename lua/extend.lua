@@ -12,7 +12,8 @@
 
   Returns  {0, seats}       every seat's expiry is now expires_ms
            {-1, seat_id, ...} these seats are no longer held by hold_id (expired, or lost in a
-                            failover); nothing written
+                            failover), or expires_ms is already past by this node's clock
+                            (extended, pinned); nothing written
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   A seat whose hold has expired cannot be revived here: another buyer may already hold it.
@@ -26,10 +27,15 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local lost = {}
+-- The new expiry was computed on the record's node (hold_transition.lua); by this node's clock
+-- it may already be past (clock skew, a slow call). Writing it would free the seats while the
+-- record says they are held or pinned: they are reported lost instead. An unpin writes the
+-- hold's own expiry back, which may rightly be past (the hold ended during the payment).
+local stale = action ~= 'unpinned' and expires_ms <= now
 for i = 5, #ARGV do
   local seat = ARGV[i]
   local score = redis.call('ZSCORE', held, seat)
-  if not score or tonumber(score) <= now or redis.call('HGET', holder, seat) ~= hold_id then
+  if stale or not score or tonumber(score) <= now or redis.call('HGET', holder, seat) ~= hold_id then
     lost[#lost + 1] = seat
   end
 end

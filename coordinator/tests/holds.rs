@@ -666,6 +666,55 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     let _: i64 = client.del(record).await.unwrap();
 }
 
+/// A pin's or extension's expiry is computed on the record's node and written on the section's:
+/// one already past by the section's clock is refused as lost seats, never written (it would
+/// free seats the record calls pinned). An unpin may write a past expiry: the hold has ended.
+#[tokio::test]
+async fn an_expiry_already_past_on_the_sections_clock_is_not_written() {
+    use fred::prelude::*;
+    let c = shared().await;
+    let client = c.redis().next();
+    let tag = unique_event("skew");
+    let keys = vec![
+        format!("seat:{{t-{tag}}}:held"),
+        format!("seat:{{t-{tag}}}:holder"),
+        format!("seat:{{t-{tag}}}:audit"),
+    ];
+    let extend = include_str!("../../lua/extend.lua");
+    let far = 32_503_680_000_000_i64; // year 3000
+    let _: () = client
+        .zadd(&keys[0], None, None, false, false, (far as f64, "s1"))
+        .await
+        .unwrap();
+    let _: () = client.hset(&keys[1], ("s1", "h1")).await.unwrap();
+    for action in ["pinned", "extended"] {
+        let reply: Value = client
+            .eval(extend, keys.clone(), vec!["h1", "1", action, "alice", "s1"])
+            .await
+            .unwrap();
+        let code = match &reply {
+            Value::Array(items) => items[0].as_i64().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(code, -1, "{action}: {reply:?}");
+        let score: f64 = client.zscore(&keys[0], "s1").await.unwrap();
+        assert_eq!(score as i64, far, "{action} wrote a past expiry");
+    }
+    let reply: Value = client
+        .eval(
+            extend,
+            keys.clone(),
+            vec!["h1", "1", "unpinned", "alice", "s1"],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reply, Value::Array(items) if items[0].as_i64() == Some(0)),
+        "{reply:?}"
+    );
+    let _: i64 = client.del(keys).await.unwrap();
+}
+
 /// The Redis client resends a call whose reply it lost (a dropped connection): the resent
 /// begin or settle, carrying the same attempt token, gets the answer the first call got, so a
 /// hold that exists is never answered 409 `request_in_progress`.
