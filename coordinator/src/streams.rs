@@ -29,6 +29,15 @@ pub struct Entry {
     pub fields: HashMap<String, String>,
 }
 
+/// A section's audit trail by its counts (see [`Coordinator::audit_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCounts {
+    /// Entries ever added to the stream (`entries-added`).
+    pub added: u64,
+    /// Entries in it now.
+    pub length: u64,
+}
+
 /// One seat change from a section's audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -251,6 +260,55 @@ impl Coordinator {
                     .unwrap_or_default(),
             })
             .collect())
+    }
+
+    /// A section's audit trail by its counts: entries ever added to the stream and entries in
+    /// it now (`XINFO STREAM`, one snapshot); `None` when the stream does not exist. Our trims
+    /// remove only what was copied, so entries added but neither copied nor still there were
+    /// dropped by the stream's length cap.
+    pub async fn audit_counts(
+        &self,
+        event: &EventId,
+        section: &SectionId,
+    ) -> Result<Option<AuditCounts>, CoordinatorError> {
+        let key = keys::section(event, section).audit;
+        let exists: i64 = self.client().exists(key.clone()).await?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        let info: Value = self
+            .client()
+            .custom(
+                fred::cmd!("XINFO"),
+                vec![Value::from("STREAM"), Value::from(key)],
+            )
+            .await?;
+        let pairs: Vec<(String, Value)> = match info {
+            Value::Array(items) => items
+                .chunks(2)
+                .filter_map(|pair| match pair {
+                    [k, v] => Some((text(k)?, v.clone())),
+                    _ => None,
+                })
+                .collect(),
+            Value::Map(map) => map
+                .inner()
+                .into_iter()
+                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v)))
+                .collect(),
+            other => return Err(bad("XINFO STREAM", &other)),
+        };
+        let field = |name: &str| -> Result<u64, CoordinatorError> {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| text(v)?.parse().ok())
+                .ok_or_else(|| bad("XINFO STREAM", &Value::from(name)))
+        };
+        Ok(Some(AuditCounts {
+            added: field("entries-added")?,
+            length: field("length")?,
+        }))
     }
 
     /// Drops audit entries up to `upto` (inclusive) once they are safely in Postgres.

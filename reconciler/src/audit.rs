@@ -121,22 +121,59 @@ pub async fn copy_section(
     .execute(&mut *tx)
     .await?;
     // Another reconciler copying this section right now has the row: skip it.
-    let cursor: Option<(String,)> = sqlx::query_as(
-        "SELECT last_id FROM audit_cursors WHERE stream = $1 FOR UPDATE SKIP LOCKED",
+    let cursor: Option<(String, Option<i64>)> = sqlx::query_as(
+        "SELECT last_id, copied_entries FROM audit_cursors WHERE stream = $1 FOR UPDATE SKIP LOCKED",
     )
     .bind(&stream)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((last,)) = cursor else {
+    let Some((last, copied_entries)) = cursor else {
         return Ok(0);
+    };
+    // Entries the stream's length cap dropped before they were copied (a copy outage long
+    // enough to fill it): our trims remove only copied entries, so the stream's all-time count
+    // minus what was copied minus what is still there is what was lost. Recorded, so the audit
+    // says where it is incomplete, and counted for the alert; the copy goes on with what is left.
+    let counts = coordinator.audit_counts(event, section).await?;
+    let mut accounted = match (copied_entries, counts) {
+        // First look at this stream (or its count restarted: Redis lost and recreated it, which
+        // is a failover's loss, not the cap's): what is gone counts as accounted for.
+        (None, Some(c)) => Some(c.added.saturating_sub(c.length)),
+        (Some(done), Some(c)) if (done as u64) > c.added => Some(c.added.saturating_sub(c.length)),
+        (Some(done), Some(c)) => {
+            let dropped = c.added.saturating_sub(done as u64 + c.length);
+            if dropped > 0 {
+                tracing::error!(%event, %section, after = %last, dropped,
+                    "audit entries were dropped by the stream's cap before they were copied");
+                sqlx::query(
+                    "INSERT INTO audit_gaps (stream, after_id, dropped) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&stream)
+                .bind(&last)
+                .bind(i64::try_from(dropped).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await?;
+                metrics.audit_gaps_total.inc();
+            }
+            Some(done as u64 + dropped)
+        }
+        (done, None) => done.map(|d| d as u64),
     };
     let entries = coordinator
         .read_audit(event, section, &last, COPY_BATCH)
         .await?;
     let Some(newest) = entries.last().map(|e| e.id.clone()) else {
+        sqlx::query("UPDATE audit_cursors SET copied_entries = $2 WHERE stream = $1")
+            .bind(&stream)
+            .bind(accounted.map(|a| i64::try_from(a).unwrap_or(i64::MAX)))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         copied.set(&stream, &last);
         return Ok(0);
     };
+    accounted = accounted.map(|a| a + entries.len() as u64);
     let now_ms = chrono::Utc::now().timestamp_millis();
     let oldest_ms = entries
         .first()
@@ -167,11 +204,14 @@ pub async fn copy_section(
     .bind(&cols.source)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE audit_cursors SET last_id = $2, updated_at = now() WHERE stream = $1")
-        .bind(&stream)
-        .bind(&newest)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE audit_cursors SET last_id = $2, copied_entries = $3, updated_at = now() WHERE stream = $1",
+    )
+    .bind(&stream)
+    .bind(&newest)
+    .bind(accounted.map(|a| i64::try_from(a).unwrap_or(i64::MAX)))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     copied.set(&stream, &newest);
     // Only once the rows are safely in Postgres does Redis let go of them.

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub audit_rows_total: IntCounterVec,
     /// Age of the oldest seat change not yet in Postgres at the last copy, seconds.
     pub audit_lag_seconds: prometheus::Gauge,
+    /// Audit trails found to have lost entries before they were copied (the stream's length
+    /// cap trimmed them during a long copy outage), each gap recorded in `audit_gaps`.
+    pub audit_gaps_total: prometheus::IntCounter,
     /// Captured payments settled by reconciliation, by outcome.
     pub payments_settled_total: IntCounterVec,
     /// Sold seats Redis lacked and was told again.
@@ -193,6 +196,11 @@ impl Metrics {
             "Age of the oldest seat change not yet copied to Postgres at the last pass",
         )?;
         registry.register(Box::new(audit_lag_seconds.clone()))?;
+        let audit_gaps_total = prometheus::IntCounter::new(
+            "reconciler_audit_gaps_total",
+            "Audit trails that lost entries before they reached Postgres (see the audit_gaps table)",
+        )?;
+        registry.register(Box::new(audit_gaps_total.clone()))?;
         Ok(Self {
             registry,
             passes_total,
@@ -209,6 +217,7 @@ impl Metrics {
             expirations_total,
             audit_rows_total,
             audit_lag_seconds,
+            audit_gaps_total,
             payments_settled_total,
             sales_repaired_total,
             sales_retold_total,

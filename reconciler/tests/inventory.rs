@@ -163,3 +163,77 @@ async fn a_lost_section_comes_back_with_its_sales_before_any_hold_sees_it() {
     );
     test_db.drop().await;
 }
+
+/// Audit entries the stream's length cap dropped before they were copied leave a recorded gap
+/// (a row in `audit_gaps` and a counted metric), never a trail that silently looks whole; the
+/// copy goes on with what is left, and a gap is recorded once.
+#[tokio::test]
+async fn audit_entries_dropped_before_the_copy_are_recorded_as_a_gap() {
+    use coordinator::block::BlockOutcome;
+    use coordinator::SeatId;
+
+    let test_db = db::TestDb::new("gap").await;
+    let db = test_db.pool.clone();
+    let c = support::shared().await;
+    let metrics = reconciler::Metrics::new().unwrap();
+    let copied = reconciler::audit::CopiedUpTo::default();
+    let event = support::unique_event("gap");
+    catalog::load_demo(&db, &c, &event).await.unwrap();
+    let section = SectionId::parse("mezz").unwrap();
+    let seats: Vec<SeatId> = catalog::seatmap::demo_theatre()
+        .seats()
+        .filter(|(s, _, _)| s.id == "mezz")
+        .take(3)
+        .map(|(_, _, s)| SeatId::parse(&s.id).unwrap())
+        .collect();
+    let copy = || reconciler::audit::copy_section(&db, &c, &metrics, &copied, &event, &section);
+    let block = |seat: &SeatId| {
+        let seat = seat.clone();
+        let c = &c;
+        let event = &event;
+        async move {
+            assert!(matches!(
+                c.block(event, &[seat], "press").await.unwrap(),
+                BlockOutcome::Blocked(_)
+            ));
+        }
+    };
+    block(&seats[0]).await;
+    copy().await.unwrap();
+    assert_eq!(
+        metrics.audit_gaps_total.get(),
+        0,
+        "a whole trail has no gap"
+    );
+    // Two entries are written and then dropped by the cap before any copy; a third survives.
+    block(&seats[1]).await;
+    let k = keys::section(&event, &section);
+    let _: i64 = c
+        .redis()
+        .next()
+        .xtrim(k.audit.clone(), ("MAXLEN", 0))
+        .await
+        .unwrap();
+    block(&seats[2]).await;
+    copy().await.unwrap();
+    assert_eq!(metrics.audit_gaps_total.get(), 1);
+    let gaps: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_gaps")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(gaps, 1);
+    let copied_seats: Vec<String> =
+        sqlx::query_scalar("SELECT seat_id FROM seat_audit WHERE action = 'blocked' ORDER BY at")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(
+        copied_seats,
+        vec![seats[0].to_string(), seats[2].to_string()]
+    );
+    // Recorded once: the next copy finds no new gap.
+    block(&seats[2]).await; // already blocked: no entry
+    copy().await.unwrap();
+    assert_eq!(metrics.audit_gaps_total.get(), 1);
+    test_db.drop().await;
+}
