@@ -987,6 +987,40 @@ async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
 }
 
 #[tokio::test]
+async fn an_integer_may_be_written_with_a_zero_fraction() {
+    let (gw, db, event) = setup("fraction").await;
+    let (s, hold) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "f", "user_id": "alice", "quantity": 2.0, "ttl_seconds": 300.0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hold}");
+    assert_eq!(hold["seats"].as_array().map(Vec::len), Some(2), "{hold}");
+    let id = hold["hold_id"].as_str().unwrap();
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{id}/extend"),
+            Some(&token("alice", Role::Buyer)),
+            Some(json!({"ttl_seconds": 400.0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // A fraction is still no integer.
+    let (s, v) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "g", "user_id": "alice", "quantity": 2.5}),
+        )
+        .await;
+    assert_error(s, &v, 422, "invalid_body");
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn an_unreachable_database_is_a_503_not_a_client_error() {
     let db = db::TestDb::new("down").await;
     let redis = RedisSettings {
