@@ -987,6 +987,26 @@ async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
 }
 
 #[tokio::test]
+async fn an_empty_cursor_is_the_first_page() {
+    let (gw, db, _event) = setup("cursor").await;
+    let (s, first, _) = gw.call(Method::GET, "/events?limit=1", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    for query in [
+        "cursor=&limit=1",
+        "limit=1&cursor=&q=&venue=&category=&from=&to=",
+    ] {
+        let (s, page, _) = gw
+            .call(Method::GET, &format!("/events?{query}"), None, None)
+            .await;
+        assert_eq!((s, &page), (StatusCode::OK, &first), "{query}");
+    }
+    // An unknown parameter is still refused, empty or not.
+    let (s, v, _) = gw.call(Method::GET, "/events?curser=", None, None).await;
+    assert_error(s, &v, 400, "invalid_query");
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn an_integer_may_be_written_with_a_zero_fraction() {
     let (gw, db, event) = setup("fraction").await;
     let (s, hold) = gw
