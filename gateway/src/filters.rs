@@ -169,6 +169,20 @@ pub fn route_label(method: &str, path: &str) -> String {
         .unwrap_or_else(|| "unmatched".to_owned())
 }
 
+/// A route's answer once its path and method matched, rejections rendered here: the routes
+/// after it never get to answer in its place (`GET /events/{id}/queue/lottery` is also a
+/// ticket poll's path, and that route's 401 would otherwise hide the lottery's 404 or 409 from
+/// the anonymous callers it serves).
+async fn answered(result: Result<warp::reply::Response, warp::Rejection>) -> warp::reply::Response {
+    match result {
+        Ok(response) => response,
+        Err(rejection) => match errors::recover(rejection).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+    }
+}
+
 fn health(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     let healthz = warp::path!("healthz")
         .and(warp::get())
@@ -285,11 +299,11 @@ fn waiting_room(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(organizer(&app))
         .and(with_app(app.clone()))
         .and_then(queue::status);
-    // Before `poll`: "lottery" would otherwise be taken for a ticket.
+    // Before `poll`, and answered in full: "lottery" would otherwise be taken for a ticket.
     let lottery = warp::path!("events" / String / "queue" / "lottery")
         .and(warp::get())
         .and(with_app(app.clone()))
-        .and_then(queue::lottery);
+        .then(|raw, app| async move { answered(queue::lottery(raw, app).await).await });
     let poll = warp::path!("events" / String / "queue" / String)
         .and(warp::get())
         .and(caller(&app))
