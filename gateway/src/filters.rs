@@ -1,7 +1,8 @@
 //! One function per route group, each returning `impl Filter + Clone`; state injected with
 //! [`with_app`]; every rejection recovered into the one JSON error shape. [`ROUTES`] and
-//! [`ADMIN_ROUTES`] list what the router serves; a test keeps them, the router and
-//! `openapi.json` in agreement.
+//! [`ADMIN_ROUTES`] list what each listener serves: a test keeps them, the router and
+//! `openapi.json` in agreement, and a method a path does not serve is answered 405 with
+//! `Allow` from them.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -9,6 +10,7 @@ use std::net::SocketAddr;
 
 use catalog::events::Transition;
 use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, Method, StatusCode};
 use warp::{Filter, Reply};
 
 use crate::auth::{self, Principal, Role};
@@ -52,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// Every route of the admin listener.
 pub const ADMIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
     ("GET", "/metrics"),
     ("GET", "/admin/holds/{hold_id}"),
     ("DELETE", "/admin/holds/{hold_id}"),
@@ -130,6 +133,8 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
                 .or(reserve(app.clone()))
                 .unify()
                 .or(organize(app))
+                .unify()
+                .or(wrong_method(ROUTES))
                 .unify(),
         ))
         .recover(errors::recover)
@@ -150,23 +155,66 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
 /// The route template a request matched, for metric labels: ids never become labels. Runs on
 /// every request, so it walks the segments without allocating.
 pub fn route_label(method: &str, path: &str) -> String {
-    let path = path.trim_matches('/');
-    let matches = |template: &str| {
-        let (mut t, mut s) = (template.trim_matches('/').split('/'), path.split('/'));
-        loop {
-            match (t.next(), s.next()) {
-                (None, None) => return true,
-                (Some(t), Some(s)) if t.starts_with('{') || t == s => {}
-                _ => return false,
-            }
-        }
-    };
     ROUTES
         .iter()
         .chain(ADMIN_ROUTES)
-        .find(|(m, template)| *m == method && matches(template))
+        .find(|(m, template)| *m == method && matches_template(template, path))
         .map(|(m, t)| format!("{m} {t}"))
         .unwrap_or_else(|| "unmatched".to_owned())
+}
+
+/// Whether `path` is an instance of `template` (`{name}` stands for any one segment).
+fn matches_template(template: &str, path: &str) -> bool {
+    let (mut t, mut s) = (
+        template.trim_matches('/').split('/'),
+        path.trim_matches('/').split('/'),
+    );
+    loop {
+        match (t.next(), s.next()) {
+            (None, None) => return true,
+            (Some(t), Some(s)) if t.starts_with('{') || t == s => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The methods `routes` serve at `path`, in the table's order; empty for an unknown path.
+pub fn allowed_methods(routes: &[(&'static str, &str)], path: &str) -> Vec<&'static str> {
+    routes
+        .iter()
+        .filter(|(_, template)| matches_template(template, path))
+        .map(|(method, _)| *method)
+        .collect()
+}
+
+/// A path of `routes` asked with a method it does not serve: 405 in the one error shape, with
+/// `Allow` naming the methods it does (RFC 9110 §15.5.6). Tried last, so it answers only what
+/// no route took; any other request it passes on as "no such route".
+fn wrong_method(
+    routes: &'static [(&'static str, &'static str)],
+) -> BoxedFilter<(warp::reply::Response,)> {
+    warp::method()
+        .and(warp::path::full())
+        .and_then(
+            move |method: Method, path: warp::path::FullPath| async move {
+                let allowed = allowed_methods(routes, path.as_str());
+                if allowed.is_empty() || allowed.contains(&method.as_str()) {
+                    return Err(warp::reject::not_found());
+                }
+                let allow = allowed.join(", ");
+                let mut response = errors::reply(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    &format!("{method} is not served here; this path allows {allow}"),
+                    &serde_json::json!({ "allow": allowed }),
+                );
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert("allow", v);
+                }
+                Ok::<_, warp::Rejection>(response)
+            },
+        )
+        .boxed()
 }
 
 /// A route's answer once its path and method matched, rejections rendered here: the routes
@@ -433,6 +481,8 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .or(audit)
         .unify()
         .or(healthz)
+        .unify()
+        .or(wrong_method(ADMIN_ROUTES))
         .unify()
         .recover(errors::recover)
 }

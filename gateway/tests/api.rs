@@ -987,6 +987,66 @@ async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
 }
 
 #[tokio::test]
+async fn a_wrong_method_is_405_with_allow_naming_the_methods_of_the_path() {
+    let db = db::TestDb::new("allow").await;
+    let gw = gateway_on(&db).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    for (routes, base) in [
+        (gateway::filters::ROUTES, &gw.base),
+        (gateway::filters::ADMIN_ROUTES, &gw.admin),
+    ] {
+        let paths: std::collections::BTreeSet<&str> = routes.iter().map(|(_, p)| *p).collect();
+        for path in paths {
+            let allowed: std::collections::BTreeSet<&str> = routes
+                .iter()
+                .filter(|(_, p)| *p == path)
+                .map(|(m, _)| *m)
+                .collect();
+            let concrete = path
+                .replace("{event_id}", "e1")
+                .replace("{hold_id}", &id)
+                .replace("{order_id}", &id)
+                .replace("{ticket}", &id);
+            for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
+                if allowed.contains(method) {
+                    continue;
+                }
+                let r = gw
+                    .http
+                    .request(
+                        Method::from_bytes(method.as_bytes()).unwrap(),
+                        format!("{base}{concrete}"),
+                    )
+                    .bearer_auth(token("root", Role::Admin))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let allow: std::collections::BTreeSet<String> = r
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                assert_eq!(
+                    (status, allow.iter().map(String::as_str).collect()),
+                    (StatusCode::METHOD_NOT_ALLOWED, allowed.clone()),
+                    "{method} {base}{path}: {body}"
+                );
+                if method != "HEAD" {
+                    assert_error(status, &body, 405, "method_not_allowed");
+                }
+            }
+        }
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn an_empty_cursor_is_the_first_page() {
     let (gw, db, _event) = setup("cursor").await;
     let (s, first, _) = gw.call(Method::GET, "/events?limit=1", None, None).await;
