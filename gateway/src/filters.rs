@@ -1,7 +1,7 @@
 //! One function per route group, each returning `impl Filter + Clone`; state injected with
 //! [`with_app`]; every rejection recovered into the one JSON error shape. [`ROUTES`] and
-//! [`ADMIN_ROUTES`] list what each listener serves: a test keeps them, the router and
-//! `openapi.json` in agreement, and a method a path does not serve is answered 405 with
+//! [`ADMIN_ROUTES`] list what each listener serves: a test keeps them, the router and the two
+//! OpenAPI documents in agreement, and a method a path does not serve is answered 405 with
 //! `Allow` from them.
 
 use std::collections::HashMap;
@@ -55,15 +55,13 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// Every route of the admin listener.
 pub const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
+    ("GET", "/admin/openapi.json"),
     ("GET", "/metrics"),
     ("GET", "/admin/holds/{hold_id}"),
     ("DELETE", "/admin/holds/{hold_id}"),
     ("POST", "/admin/orders/{order_id}/refund"),
     ("GET", "/admin/events/{event_id}/audit"),
 ];
-
-/// The OpenAPI 3.1 document, served as is.
-pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Injects the application state.
 pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone {
@@ -231,17 +229,31 @@ async fn answered(result: Result<warp::reply::Response, warp::Rejection>) -> war
     }
 }
 
+/// The OpenAPI document of a listener, as [`crate::openapi::Docs`] rendered it at start.
+fn document(
+    app: App,
+    pick: fn(&crate::openapi::Docs) -> &bytes::Bytes,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    with_app(app).map(move |app: App| {
+        let mut response = warp::reply::Response::new(pick(app.docs()).clone().into());
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        response
+    })
+}
+
 fn health(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
     let readyz = warp::path!("readyz")
         .and(warp::get())
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(handlers::readyz);
-    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
-        warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
-    });
+    let openapi = warp::path!("openapi.json")
+        .and(warp::get())
+        .and(document(app, |docs| &docs.public));
     healthz.or(readyz).unify().or(openapi).unify().boxed()
 }
 
@@ -466,11 +478,14 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .and(warp::get())
         .and(warp::query::<admin_handlers::AuditQuery>())
         .and(caller(&app))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(admin_handlers::audit);
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
+    let openapi = warp::path!("admin" / "openapi.json")
+        .and(warp::get())
+        .and(document(app, |docs| &docs.admin));
     metrics
         .or(read)
         .unify()
@@ -481,6 +496,8 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .or(audit)
         .unify()
         .or(healthz)
+        .unify()
+        .or(openapi)
         .unify()
         .or(wrong_method(ADMIN_ROUTES))
         .unify()

@@ -5,7 +5,7 @@
 //! place), [`auth`] (bearer JWTs and roles), [`body`] (JSON bodies: 400/413/415/422),
 //! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating),
 //! [`room`] (waiting-room polls answered from memory), [`pace`] (back-pressure from checkout to
-//! the waiting rooms).
+//! the waiting rooms), [`openapi`] (each listener's OpenAPI document).
 
 pub mod auth;
 pub mod best;
@@ -16,11 +16,12 @@ pub mod filters;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod pace;
 pub mod room;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use coordinator::Coordinator;
 use secrecy::ExposeSecret;
@@ -64,6 +65,10 @@ pub struct AppState {
     pub pacer: Arc<pace::Pacer>,
     /// Request rate limits.
     pub limits: Arc<limits::Limits>,
+    /// Where clients reach the public listener (`http.public_url`); `None`: its bound address.
+    pub public_url: Option<String>,
+    /// The listeners' OpenAPI documents, rendered by [`serve`] once the listeners are bound.
+    docs: Arc<OnceLock<openapi::Docs>>,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
     _evictor: Arc<AbortOnDrop>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
@@ -132,7 +137,20 @@ impl App {
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
             .with_payments(payments, checkout)
-            .with_rate_limits(&settings.rate_limits))
+            .with_rate_limits(&settings.rate_limits)
+            .with_public_url(settings.http.public_url.clone()))
+    }
+
+    /// The URL the public OpenAPI document names as its server (the default: the public
+    /// listener's bound address).
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        Arc::make_mut(&mut self.0).public_url = url;
+        self
+    }
+
+    /// The listeners' OpenAPI documents (servers relative until [`serve`] has bound them).
+    pub fn docs(&self) -> &openapi::Docs {
+        self.docs.get_or_init(openapi::Docs::default)
     }
 
     /// Replaces the rate limits (the default is [`settings::RateLimits::default`]).
@@ -205,6 +223,8 @@ impl App {
             waiters,
             pacer,
             limits: limits.clone(),
+            public_url: None,
+            docs: Arc::new(OnceLock::new()),
             _evictor: Arc::new(AbortOnDrop(evictor(limits))),
             _watcher: Arc::new(AbortOnDrop(watcher)),
         })))
@@ -220,6 +240,8 @@ pub fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
     let (tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let docs = app.docs.clone();
+    let public_url = app.public_url.clone();
     let (public_addr, public_server) = warp::serve(filters::public(app.clone()))
         .try_bind_with_graceful_shutdown(public, {
             let mut rx = tx.subscribe();
@@ -234,6 +256,12 @@ pub fn serve(
                 let _ = rx.recv().await;
             }
         })?;
+    // Before the first request can arrive: the servers are the addresses just bound.
+    let _ = docs.set(openapi::Docs::for_listeners(
+        public_url.as_deref(),
+        public_addr,
+        admin_addr,
+    ));
     let task = tokio::spawn(async move {
         let stop = tokio::spawn(async move {
             shutdown.await;

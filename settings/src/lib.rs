@@ -18,6 +18,11 @@ pub struct Http {
     pub addr: SocketAddr,
     /// Admin and metrics: a separate listener, kept off the public network.
     pub admin_addr: SocketAddr,
+    /// The URL clients reach the public listener at (e.g. `https://tickets.example.com` behind
+    /// a TLS proxy), named as the server of the public OpenAPI document; unset: `http://` and
+    /// `addr`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// Postgres.
@@ -170,6 +175,7 @@ impl Settings {
             http: Http {
                 addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+                public_url: None,
             },
             reconciler: Reconciler {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9091)),

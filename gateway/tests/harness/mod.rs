@@ -103,6 +103,8 @@ pub struct Opts {
     pub redis_nodes: Option<Vec<String>>,
     /// The commit latency the waiting rooms are paced to keep (default: the production one).
     pub pace_target: Option<Duration>,
+    /// The public listener's URL as configured (`http.public_url`; default: its address).
+    pub public_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -123,6 +125,7 @@ impl Default for Opts {
             },
             redis_nodes: None,
             pace_target: gateway::CheckoutConfig::default().pace_target,
+            public_url: None,
         }
     }
 }
@@ -161,6 +164,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         rate_limits,
         redis_nodes,
         pace_target,
+        public_url,
     } = opts;
     let redis = RedisSettings {
         nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
@@ -205,7 +209,8 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
                 pace_target,
             },
         )
-        .with_rate_limits(&rate_limits);
+        .with_rate_limits(&rate_limits)
+        .with_public_url(public_url);
     let public = SocketAddr::from(([127, 0, 0, 1], port));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
