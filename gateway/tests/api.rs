@@ -1185,7 +1185,7 @@ async fn every_429_is_documented_with_its_retry_after() {
 
 #[tokio::test]
 async fn an_empty_cursor_is_the_first_page() {
-    let (gw, db, _event) = setup("cursor").await;
+    let (gw, db, event) = setup("cursor").await;
     let (s, first, _) = gw.call(Method::GET, "/events?limit=1", None, None).await;
     assert_eq!(s, StatusCode::OK, "{first}");
     for query in [
@@ -1200,6 +1200,20 @@ async fn an_empty_cursor_is_the_first_page() {
     // An unknown parameter is still refused, empty or not.
     let (s, v, _) = gw.call(Method::GET, "/events?curser=", None, None).await;
     assert_error(s, &v, 400, "invalid_query");
+    // The same rule on the admin listener's audit.
+    let mut audits = Vec::new();
+    for query in ["", "?seat=&limit="] {
+        let r = gw
+            .http
+            .get(format!("{}/admin/events/{event}/audit{query}", gw.admin))
+            .bearer_auth(token("root", Role::Admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "audit{query}");
+        audits.push(r.json::<Value>().await.unwrap());
+    }
+    assert_eq!(audits[0], audits[1]);
     db.drop().await;
 }
 
