@@ -44,6 +44,12 @@ TICKET = path_param("ticket", UUID)
 INM = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
 CACHE = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
 BEARER = [{"bearer": []}]
+# A query parameter sent empty (`cursor=`, as a form or a URL template sends it) is an absent one.
+def or_empty(schema):
+    return {"anyOf": [schema, {"const": ""}]}
+# Text that must hold something other than spaces (catalog/src/events.rs, seatmap.rs).
+def text(max_len):
+    return {"type": "string", "minLength": 1, "maxLength": max_len, "pattern": "\\S"}
 # Printable ASCII without spaces (gateway/src/handlers/checkout.rs: both travel in headers).
 def printable(max_len, desc=None):
     s = {"type": "string", "pattern": f"^[!-~]{{1,{max_len}}}$"}
@@ -64,6 +70,7 @@ def op(summary, responses, params=None, request=None, security=None, tags=None, 
     if tags: o["tags"] = tags
     return o
 
+PRICES = {"type": "object", "propertyNames": key_safe(64), "additionalProperties": {"type": "integer", "minimum": 0}}
 # Probes are never limited (they must always get through) and read nothing.
 HEALTHZ = {"get": op("The process is up", {"200": r("ok")}, security=[], tags=["ops"], limited=False, reads=False)}
 paths = {
@@ -74,13 +81,13 @@ paths = {
     "get": op("List events (drafts hidden), keyset-paginated, cacheable 30 s", {
         "200": r("A page", ref("EventPage"), CACHE), "304": r("Not modified", headers=CACHE), **errors(400)},
         params=[{"name": n, "in": "query", "required": False, "schema": s, "description": d} for n, s, d in [
-          ("from", {"type": "string", "format": "date-time"}, "starts at or after"),
-          ("to", {"type": "string", "format": "date-time"}, "starts before"),
+          ("from", or_empty({"type": "string", "format": "date-time"}), "starts at or after"),
+          ("to", or_empty({"type": "string", "format": "date-time"}), "starts before"),
           ("q", {"type": "string"}, "case-insensitive title substring"),
           ("venue", {"type": "string"}, "venue id"),
           ("category", {"type": "string"}, "event category"),
-          ("cursor", {"type": "string"}, "next_cursor of the previous page (empty: the first page)"),
-          ("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")]] + [INM],
+          ("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"}, "next_cursor of the previous page, as issued (400 otherwise)"),
+          ("limit", or_empty({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}), "page size")]] + [INM],
         security=[], tags=["browse"]),
     "post": op("Create an event (draft) with a price per category", {
         "201": r("Created", ref("Event")), **errors(400, 401, 403, 404, 409, 413, 415, 422)},
@@ -102,7 +109,7 @@ paths = {
         desc="403 codes: admission_required, invalid_admission_token, admission_expired (details.queue names the waiting room), user_mismatch. 409 codes: seats_unavailable (details.unavailable names each seat and its state), ticket_limit (details: limit, counted), idempotency_conflict, request_in_progress, not_enough_seats, event_frozen, event_not_on_sale, sale_not_open.")},
   "/events/{event_id}/prices": {"put": op("Change prices", {"200": r("The event", ref("Event")), **errors(400, 401, 403, 404, 413, 415, 422)},
         params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["prices"],
-            "properties": {"prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}}}),
+            "properties": {"prices": PRICES | {"minProperties": 1, "description": "cents per seat category; the categories to change (each one the venue's)"}}}),
         security=BEARER, tags=["organizer"])},
   "/events/{event_id}/blocks": {"post": op("Block free seats (press, production)", {"200": r("Newly blocked seats", {"type": "object"}), **errors(400, 401, 403, 404, 409, 413, 415, 422)},
         params=[EVENT_ID], request=body(ref("BlockRequest")), security=BEARER, tags=["organizer"])},
@@ -127,7 +134,9 @@ paths = {
         params=[ORDER_ID], security=BEARER, tags=["checkout"])},
   "/webhooks/payments": {"post": op("Payment provider events, verified by Stripe-Signature over the raw body; deduplicated by event id",
         {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 413)},
-        params=[{"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        params=[{"name": "Stripe-Signature", "in": "header", "required": True,
+                 "schema": {"type": "string", "pattern": "^t=[0-9]+(,v1=[0-9a-fA-F]+)+$"},
+                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\" with the endpoint's signing secret> (more v1 values may follow); missing, malformed, stale or not matching: 400 invalid_signature"}],
         request=body({"type": "object", "required": ["id", "type", "data"]}), security=[], tags=["checkout"])},
   "/events/{event_id}/queue": {
     "post": op("Join the event's waiting room (one ticket per buyer; joining again returns it)",
@@ -167,12 +176,26 @@ admin_paths = {
         {"200": r("Refunded", {"type": "object"}), **errors(401, 403, 404, 409)}, params=[ORDER_ID], security=BEARER, tags=["admin"])},
   "/admin/events/{event_id}/audit": {"get": op("Every seat state change of an event, newest first (admin role)",
         {"200": r("Audit entries", {"type": "object"}), **errors(400, 401, 403, 404, 422)},
-        params=[EVENT_ID, {"name": "seat", "in": "query", "required": False, "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+        params=[EVENT_ID, {"name": "seat", "in": "query", "required": False, "schema": or_empty(key_safe(64))},
+                {"name": "limit", "in": "query", "required": False, "schema": or_empty({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})}],
         security=BEARER, tags=["admin"])},
 }
 
 seat_id = key_safe(64)
+seat_ids = {"type": "array", "items": seat_id, "minItems": 1}
+# docs/seatmap.md, as catalog/src/seatmap.rs reads and validates it.
+def strict(required, properties):
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+SEAT = strict(["id", "number", "x", "y", "category"], {
+    "id": key_safe(64, "unique in the venue"), "number": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+    "x": {"type": "number"}, "y": {"type": "number"}, "category": key_safe(64, "one of the venue's categories"),
+    "accessible": {"type": "boolean", "default": False}})
+ROW = strict(["label", "seats"], {"label": {"type": "string", "minLength": 1, "maxLength": 16}, "seats": {"type": "array", "items": SEAT}})
+SECTION = strict(["id", "name", "rows"], {"id": key_safe(64), "name": {"type": "string"}, "rows": {"type": "array", "minItems": 1, "items": ROW}})
+SEAT_MAP = strict(["venue", "categories", "sections"], {
+    "venue": strict(["id", "name"], {"id": key_safe(64), "name": text(200)}),
+    "categories": {"type": "array", "items": strict(["id", "name"], {"id": key_safe(64), "name": {"type": "string"}})},
+    "sections": {"type": "array", "minItems": 1, "maxItems": 200, "items": SECTION}}) | {"description": "docs/seatmap.md"}
 schemas = {
   "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details"],
       "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
@@ -183,17 +206,21 @@ schemas = {
       "prices": {"type": "array", "items": ref("Price")}}},
   "EventPage": {"type": "object", "properties": {"events": {"type": "array", "items": ref("Event")}, "next_cursor": {"type": ["string", "null"]}}},
   "EventDraft": {"type": "object", "additionalProperties": False, "required": ["id", "venue_id", "title", "category", "starts_at", "sale_opens_at", "prices"],
-      "properties": {"id": seat_id, "venue_id": {"type": "string"}, "title": {"type": "string"}, "category": {"type": "string"},
-        "starts_at": {"type": "string", "format": "date-time"}, "sale_opens_at": {"type": "string", "format": "date-time"},
-        "prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "cents per seat category; every category of the venue"},
-        "currency": {"type": "string", "default": "USD"}}},
+      "properties": {"id": key_safe(64), "venue_id": key_safe(64), "title": text(200), "category": text(64),
+        "starts_at": {"type": "string", "format": "date-time"}, "sale_opens_at": {"type": "string", "format": "date-time", "description": "not after starts_at"},
+        "prices": PRICES | {"description": "cents per seat category; every category of the venue"},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "USD"}}},
   "ReserveRequest": {"type": "object", "additionalProperties": False, "required": ["client_reservation_id", "user_id"],
-      "properties": {"client_reservation_id": {"type": "string", "description": "idempotency key: a replay returns the same hold"},
-        "user_id": {"type": "string", "description": "must be the token's subject"},
-        "seat_ids": {"type": "array", "items": seat_id, "minItems": 1, "maxItems": 10},
+      "properties": {"client_reservation_id": key_safe(128, "idempotency key: a replay returns the same hold"),
+        "user_id": key_safe(128, "must be the token's subject"),
+        "seat_ids": seat_ids | {"maxItems": 10},
         "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "best available instead of seat_ids"},
-        "section": {"type": "string"}, "category": {"type": "string"}, "adjacent": {"type": "boolean", "default": True},
-        "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900, "default": 300}}},
+        "section": key_safe(64, "best available only"), "category": key_safe(64, "best available only"),
+        "adjacent": {"type": "boolean", "const": True, "default": True, "description": "best available only: the group sits together where it can"},
+        "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900, "default": 300}},
+      # Chosen seats, or best available with its options (422 seats_or_quantity otherwise).
+      "oneOf": [{"required": ["seat_ids"], "not": {"anyOf": [{"required": [k]} for k in ["quantity", "section", "category", "adjacent"]]}},
+                {"required": ["quantity"], "not": {"required": ["seat_ids"]}}]},
   "Hold": {"type": "object", "properties": {"hold_id": {"type": "string", "format": "uuid"}, "event_id": {"type": "string"}, "user_id": {"type": "string"},
       "state": {"enum": ["pending", "held", "pinned", "sold", "released", "expired"]}, "seats": {"type": "array", "items": seat_id},
       "expires_at": {"type": "string", "format": "date-time"}, "cap_at": {"type": "string", "format": "date-time"},
@@ -211,8 +238,8 @@ schemas = {
   "Order": {"type": "object", "properties": {"order_id": {"type": "string", "format": "uuid"}, "status": {"enum": ["paid", "refunded", "pending", "requires_action", "declined"]},
       "seats": {"type": "array", "items": seat_id}, "total_amount": {"type": "number"}, "currency": {"type": "string"}}},
   "BlockRequest": {"type": "object", "additionalProperties": False, "required": ["seat_ids"],
-      "properties": {"seat_ids": {"type": "array", "items": seat_id}, "tag": {"type": "string"}}},
-  "SeatMap": {"type": "object", "description": "docs/seatmap.md", "required": ["venue", "categories", "sections"]},
+      "properties": {"seat_ids": seat_ids, "tag": {"type": "string", "pattern": "^\\S{1,64}$", "default": "organizer"}}},
+  "SeatMap": SEAT_MAP,
   "SeatmapResponse": {"type": "object", "properties": {"event_id": {"type": "string"}, "status": {"type": "string"}, "version": {"type": "string"},
       "layout": ref("SeatMap"), "availability": {"type": "array", "items": {"type": "object"}}}},
 }
@@ -226,14 +253,34 @@ components = {"schemas": schemas,
       "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 0}}},
       "content": {"application/json": {"schema": ref("Error")}}}},
   "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}
+def referenced(value, found):
+    """The names of the components `value` refers to, and theirs in turn."""
+    if isinstance(value, dict):
+        target = value.get("$ref", "")
+        if target.startswith("#/components/"):
+            kind, name = target.split("/")[2:4]
+            if (kind, name) not in found:
+                found.add((kind, name))
+                referenced(components[kind][name], found)
+        for v in value.values():
+            referenced(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            referenced(v, found)
+    return found
 def document(title, description, paths):
+    # Each document carries only the components its own operations use.
+    used = referenced(paths, set())
+    own = {kind: {name: spec for name, spec in specs.items() if (kind, name) in used}
+           for kind, specs in components.items() if kind != "securitySchemes"}
+    own["securitySchemes"] = components["securitySchemes"]
     return {
       "openapi": "3.1.0",
       "info": {"title": title, "version": "0.1.0",
                "description": description + " Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}; a method a path does not serve is 405 with Allow."},
       "security": [],
       "paths": paths,
-      "components": components,
+      "components": own,
     }
 gateway = pathlib.Path(__file__).resolve().parent.parent / "gateway"
 for name, doc in [
