@@ -105,14 +105,31 @@ fn integral_floats_as_integers(value: &mut serde_json::Value) -> bool {
                 None => false,
             }
         }
-        Value::Array(items) => items
-            .iter_mut()
-            .fold(false, |any, v| integral_floats_as_integers(v) || any),
-        Value::Object(fields) => fields
-            .values_mut()
-            .fold(false, |any, v| integral_floats_as_integers(v) || any),
+        // Every element is visited: no short cut once one was rewritten.
+        Value::Array(items) => {
+            let mut any = false;
+            for item in items {
+                any |= integral_floats_as_integers(item);
+            }
+            any
+        }
+        Value::Object(fields) => {
+            let mut any = false;
+            for field in fields.values_mut() {
+                any |= integral_floats_as_integers(field);
+            }
+            any
+        }
         _ => false,
     }
+}
+
+pub(crate) fn too_large(limit: u64) -> ApiError {
+    ApiError::client(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("the body is larger than {limit} bytes"),
+    )
 }
 
 #[cfg(test)]
@@ -156,12 +173,4 @@ mod tests {
             );
         }
     }
-}
-
-pub(crate) fn too_large(limit: u64) -> ApiError {
-    ApiError::client(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "body_too_large",
-        format!("the body is larger than {limit} bytes"),
-    )
 }
