@@ -4,8 +4,9 @@ served at /openapi.json) and gateway/openapi-admin.json (the admin listener's, s
 /admin/openapi.json on the admin listener only). Neither names a server: the gateway adds its
 configured address when it serves them (gateway/src/openapi.rs). Each document's routes must
 match gateway/src/filters.rs ROUTES and ADMIN_ROUTES: the gateway's tests compare them, and
-scripts/schemathesis checks the running gateway against both."""
-import json, pathlib
+scripts/schemathesis checks the running gateway against both. With --check it writes nothing and
+fails when the committed documents differ from what it would write (scripts/test runs that)."""
+import json, pathlib, sys
 
 ERR = {"$ref": "#/components/responses/Error"}
 # What every route answers besides its own errors: 429 on every rate-limited route (each one
@@ -283,10 +284,20 @@ def document(title, description, paths):
       "components": own,
     }
 gateway = pathlib.Path(__file__).resolve().parent.parent / "gateway"
+# --check: only say whether the committed documents are what this script writes (scripts/test).
+check = sys.argv[1:] == ["--check"]
+stale = []
 for name, doc in [
     ("openapi.json", document("Seat allocation API", "The public listener.", paths)),
     ("openapi-admin.json", document("Seat allocation admin API", "The admin listener: keep it off the public network.", admin_paths)),
 ]:
     out = gateway / name
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    text = json.dumps(doc, indent=2) + "\n"
+    if check:
+        if not out.exists() or out.read_text() != text:
+            stale.append(str(out))
+    else:
+        out.write_text(text)
+        print(f"wrote {out}")
+if stale:
+    sys.exit(f"not what scripts/gen-openapi.py writes (run it): {', '.join(stale)}")
