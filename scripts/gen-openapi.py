@@ -1,9 +1,18 @@
 #!/usr/bin/env python3
-"""Writes gateway/openapi.json (OpenAPI 3.1). The route list must match gateway/src/filters.rs
-ROUTES and ADMIN_ROUTES: the gateway's tests compare the two and fail when they drift."""
-import json, pathlib
+"""Writes the gateway's two OpenAPI 3.1 documents: gateway/openapi.json (the public listener's,
+served at /openapi.json) and gateway/openapi-admin.json (the admin listener's, served at
+/admin/openapi.json on the admin listener only). Neither names a server: the gateway adds its
+configured address when it serves them (gateway/src/openapi.rs). Each document's routes must
+match gateway/src/filters.rs ROUTES and ADMIN_ROUTES: the gateway's tests compare them, and
+scripts/schemathesis checks the running gateway against both. With --check it writes nothing and
+fails when the committed documents differ from what it would write (scripts/test runs that)."""
+import json, pathlib, sys
 
 ERR = {"$ref": "#/components/responses/Error"}
+# What every route answers besides its own errors: 429 on every rate-limited route (each one
+# behind the per-IP limit, and every authenticated one), 503 on every route that reads Redis
+# or Postgres.
+SHARED = {429: {"$ref": "#/components/responses/RateLimited"}, 503: {"$ref": "#/components/responses/Unavailable"}}
 def r(desc, schema=None, headers=None):
     out = {"description": desc}
     if schema is not None:
@@ -12,20 +21,48 @@ def r(desc, schema=None, headers=None):
         out["headers"] = headers
     return out
 def errors(*codes):
-    return {str(c): ERR for c in codes}
+    return {str(c): SHARED.get(c, ERR) for c in codes}
 def ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
 def body(schema, desc=None):
     b = {"required": True, "content": {"application/json": {"schema": schema}}}
     if desc: b["description"] = desc
     return b
-EVENT_ID = {"name": "event_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}}
-HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+# The ids as their parsers take them (coordinator/src/ids.rs: EventId, SeatId, SectionId, UserId,
+# ClientReservationId; HoldId and the order and ticket ids are UUIDs). A path id that does not
+# parse names nothing: 404.
+def key_safe(max_len, desc=None):
+    s = {"type": "string", "pattern": f"^[A-Za-z0-9_.-]{{1,{max_len}}}$"}
+    if desc: s["description"] = desc
+    return s
+UUID = {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}
+def path_param(name, schema):
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+EVENT_ID = path_param("event_id", key_safe(64))
+HOLD_ID = path_param("hold_id", UUID)
+ORDER_ID = path_param("order_id", UUID)
+TICKET = path_param("ticket", UUID)
 INM = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
 CACHE = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
 BEARER = [{"bearer": []}]
+# A query parameter sent empty (`cursor=`, as a form or a URL template sends it) is an absent one.
+def or_empty(schema):
+    return {"anyOf": [schema, {"const": ""}]}
+# Text that must hold something other than spaces (catalog/src/events.rs, seatmap.rs).
+def text(max_len):
+    return {"type": "string", "minLength": 1, "maxLength": max_len, "pattern": "\\S"}
+# Printable ASCII without spaces (gateway/src/handlers/checkout.rs: both travel in headers).
+def printable(max_len, desc=None):
+    s = {"type": "string", "pattern": f"^[!-~]{{1,{max_len}}}$"}
+    if desc: s["description"] = desc
+    return s
 
-def op(summary, responses, params=None, request=None, security=None, tags=None, desc=None):
+def op(summary, responses, params=None, request=None, security=None, tags=None, desc=None,
+       limited=True, reads=True):
+    """limited: behind a rate limit (429); reads: reads Redis or Postgres (503)."""
+    responses = dict(responses)
+    if limited: responses.update(errors(429))
+    if reads: responses.update(errors(503))
     o = {"summary": summary, "responses": responses}
     if desc: o["description"] = desc
     if params: o["parameters"] = params
@@ -34,112 +71,133 @@ def op(summary, responses, params=None, request=None, security=None, tags=None, 
     if tags: o["tags"] = tags
     return o
 
+# catalog::events::MAX_PRICE_CENTS
+PRICES = {"type": "object", "propertyNames": key_safe(64), "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 10_000_000}}
+# Probes are never limited (they must always get through) and read nothing.
+HEALTHZ = {"get": op("The process is up", {"200": r("ok")}, security=[], tags=["ops"], limited=False, reads=False)}
 paths = {
-  "/healthz": {"get": op("The process is up", {"200": r("ok")}, security=[], tags=["ops"])},
-  "/readyz": {"get": op("Redis and Postgres answer", {"200": r("ready"), **errors(503)}, security=[], tags=["ops"])},
-  "/openapi.json": {"get": op("This document", {"200": r("OpenAPI 3.1", {"type": "object"})}, security=[], tags=["ops"])},
+  "/healthz": HEALTHZ,
+  "/readyz": {"get": op("Redis and Postgres answer", {"200": r("ready")}, security=[], tags=["ops"], limited=False)},
+  "/openapi.json": {"get": op("This document", {"200": r("OpenAPI 3.1", {"type": "object"})}, security=[], tags=["ops"], limited=False, reads=False)},
   "/events": {
     "get": op("List events (drafts hidden), keyset-paginated, cacheable 30 s", {
-        "200": r("A page", ref("EventPage"), CACHE), "304": r("Not modified", headers=CACHE), **errors(400, 503)},
+        "200": r("A page", ref("EventPage"), CACHE), "304": r("Not modified", headers=CACHE), **errors(400)},
         params=[{"name": n, "in": "query", "required": False, "schema": s, "description": d} for n, s, d in [
-          ("from", {"type": "string", "format": "date-time"}, "starts at or after"),
-          ("to", {"type": "string", "format": "date-time"}, "starts before"),
+          ("from", or_empty({"type": "string", "format": "date-time"}), "starts at or after"),
+          ("to", or_empty({"type": "string", "format": "date-time"}), "starts before"),
           ("q", {"type": "string"}, "case-insensitive title substring"),
           ("venue", {"type": "string"}, "venue id"),
           ("category", {"type": "string"}, "event category"),
-          ("cursor", {"type": "string"}, "next_cursor of the previous page"),
-          ("limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}, "page size")]] + [INM],
+          ("cursor", {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"}, "next_cursor of the previous page, as issued (400 otherwise)"),
+          ("limit", or_empty({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}), "page size")]] + [INM],
         security=[], tags=["browse"]),
     "post": op("Create an event (draft) with a price per category", {
-        "201": r("Created", ref("Event")), **errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
+        "201": r("Created", ref("Event")), **errors(400, 401, 403, 404, 409, 413, 415, 422)},
         request=body(ref("EventDraft")), security=BEARER, tags=["organizer"]),
   },
-  "/events/{event_id}": {"get": op("One event", {"200": r("The event", ref("Event"), CACHE), "304": r("Not modified"), **errors(404, 503)},
+  "/events/{event_id}": {"get": op("One event", {"200": r("The event", ref("Event"), CACHE), "304": r("Not modified"), **errors(404)},
         params=[EVENT_ID, INM], security=[], tags=["browse"])},
   "/events/{event_id}/seatmap": {"get": op("Layout and availability (cached per process, 5 s bound, invalidated by pub/sub)",
-        {"200": r("The seat map", ref("SeatmapResponse"), CACHE), "304": r("Not modified"), **errors(404, 503)},
+        {"200": r("The seat map", ref("SeatmapResponse"), CACHE), "304": r("Not modified"), **errors(404)},
         params=[EVENT_ID, INM], security=[], tags=["browse"])},
   "/events/{event_id}/availability": {"get": op("Counts per section, straight from the coordinator",
-        {"200": r("Counts", {"type": "object"}), **errors(404, 503)}, params=[EVENT_ID], security=[], tags=["browse"])},
+        {"200": r("Counts", {"type": "object"}), **errors(404)}, params=[EVENT_ID], security=[], tags=["browse"])},
   "/events/{event_id}/reservations": {"post": op("Hold seats: chosen seat_ids, or quantity for best available",
         {"201": r("Held", ref("Hold")), "200": r("A replay of the same client_reservation_id", ref("Hold")),
-         **errors(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
+         **errors(400, 401, 403, 404, 409, 413, 415, 422)},
         params=[EVENT_ID, {"name": "X-Admission-Token", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "required when the event has a waiting room: the token its queue gave you once admitted"}],
         request=body(ref("ReserveRequest")), security=BEARER, tags=["holds"],
         desc="403 codes: admission_required, invalid_admission_token, admission_expired (details.queue names the waiting room), user_mismatch. 409 codes: seats_unavailable (details.unavailable names each seat and its state), ticket_limit (details: limit, counted), idempotency_conflict, request_in_progress, not_enough_seats, event_frozen, event_not_on_sale, sale_not_open.")},
-  "/events/{event_id}/prices": {"put": op("Change prices", {"200": r("The event", ref("Event")), **errors(400, 401, 403, 404, 413, 415, 422, 503)},
+  "/events/{event_id}/prices": {"put": op("Change prices", {"200": r("The event", ref("Event")), **errors(400, 401, 403, 404, 413, 415, 422)},
         params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["prices"],
-            "properties": {"prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}}}),
+            "properties": {"prices": PRICES | {"minProperties": 1, "description": "cents per seat category; the categories to change (each one the venue's)"}}}),
         security=BEARER, tags=["organizer"])},
-  "/events/{event_id}/blocks": {"post": op("Block free seats (press, production)", {"200": r("Newly blocked seats", {"type": "object"}), **errors(400, 401, 403, 404, 409, 413, 415, 422, 503)},
+  "/events/{event_id}/blocks": {"post": op("Block free seats (press, production)", {"200": r("Newly blocked seats", {"type": "object"}), **errors(400, 401, 403, 404, 409, 413, 415, 422)},
         params=[EVENT_ID], request=body(ref("BlockRequest")), security=BEARER, tags=["organizer"])},
-  "/events/{event_id}/blocks/release": {"post": op("Return blocked seats to sale", {"200": r("Released seats", {"type": "object"}), **errors(400, 401, 403, 404, 413, 415, 422, 503)},
+  "/events/{event_id}/blocks/release": {"post": op("Return blocked seats to sale", {"200": r("Released seats", {"type": "object"}), **errors(400, 401, 403, 404, 413, 415, 422)},
         params=[EVENT_ID], request=body(ref("BlockRequest")), security=BEARER, tags=["organizer"])},
   "/reservations/{hold_id}": {
-    "get": op("Read your hold", {"200": r("The hold", ref("Hold")), **errors(401, 404, 503)}, params=[HOLD_ID], security=BEARER, tags=["holds"]),
-    "delete": op("Cancel your hold", {"204": r("Cancelled"), **errors(401, 404, 409, 503)}, params=[HOLD_ID], security=BEARER, tags=["holds"]),
+    "get": op("Read your hold", {"200": r("The hold", ref("Hold")), **errors(401, 404)}, params=[HOLD_ID], security=BEARER, tags=["holds"]),
+    "delete": op("Cancel your hold", {"204": r("Cancelled"), **errors(401, 404, 409)}, params=[HOLD_ID], security=BEARER, tags=["holds"]),
   },
-  "/reservations/{hold_id}/extend": {"post": op("Extend your hold (never past its cap)", {"200": r("The hold", ref("Hold")), **errors(400, 401, 404, 409, 410, 413, 415, 422, 503)},
+  "/reservations/{hold_id}/extend": {"post": op("Extend your hold (never past its cap)", {"200": r("The hold", ref("Hold")), **errors(400, 401, 404, 409, 410, 413, 415, 422)},
         params=[HOLD_ID], request=body({"type": "object", "additionalProperties": False, "required": ["ttl_seconds"],
             "properties": {"ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900}}}), security=BEARER, tags=["holds"])},
   "/reservations/{hold_id}/commit": {"post": op("Pay for your hold: 200 only once the order is committed in Postgres",
         {"200": r("Paid", ref("Order")), "202": r("Outcome not known yet (status pending or requires_action): GET /orders/{order_id} or replay the same request", ref("PendingOrder")),
-         **errors(400, 401, 402, 403, 404, 409, 410, 413, 415, 422, 503)},
+         **errors(400, 401, 402, 403, 404, 409, 410, 413, 415, 422)},
         desc="402 declined (the hold stays until it expires); 403 another buyer's hold; 409 idempotency_key used with another hold or token, or a seat already sold (refunded); 410 the hold expired (a payment already taken is refunded).",
         params=[HOLD_ID], request=body({"type": "object", "additionalProperties": False, "required": ["idempotency_key", "payment_token"],
-            "properties": {"idempotency_key": {"type": "string", "maxLength": 255}, "payment_token": {"type": "string", "maxLength": 255,
-              "description": "sandbox: tok_visa, tok_chargeDeclined, tok_timeout, tok_requires_action"}}}),
+            "properties": {"idempotency_key": printable(200),
+              "payment_token": printable(255, "sandbox: tok_visa, tok_chargeDeclined, tok_timeout, tok_requires_action")}}),
         security=BEARER, tags=["checkout"])},
-  "/orders/{order_id}": {"get": op("Your order, or what is known of a commit in flight", {"200": r("The order (paid, refunded) or the attempt (pending, requires_action, declined)", ref("Order")), **errors(401, 404, 503)},
-        params=[{"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}], security=BEARER, tags=["checkout"])},
+  "/orders/{order_id}": {"get": op("Your order, or what is known of a commit in flight", {"200": r("The order (paid, refunded) or the attempt (pending, requires_action, declined)", ref("Order")), **errors(401, 404)},
+        params=[ORDER_ID], security=BEARER, tags=["checkout"])},
   "/webhooks/payments": {"post": op("Payment provider events, verified by Stripe-Signature over the raw body; deduplicated by event id",
-        {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 413, 503)},
-        params=[{"name": "Stripe-Signature", "in": "header", "required": True, "schema": {"type": "string"}}],
+        {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 413)},
+        params=[{"name": "Stripe-Signature", "in": "header", "required": True,
+                 "schema": {"type": "string", "pattern": "^t=[0-9]+(,v1=[0-9a-fA-F]+)+$"},
+                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\" with the endpoint's signing secret> (more v1 values may follow); missing, malformed, stale or not matching: 400 invalid_signature"}],
         request=body({"type": "object", "required": ["id", "type", "data"]}), security=[], tags=["checkout"])},
   "/events/{event_id}/queue": {
     "post": op("Join the event's waiting room (one ticket per buyer; joining again returns it)",
-        {"200": r("The ticket", ref("Ticket")), **errors(401, 404, 409, 503)}, params=[EVENT_ID], security=BEARER, tags=["queue"]),
+        {"200": r("The ticket", ref("Ticket")), **errors(401, 404, 409)}, params=[EVENT_ID], security=BEARER, tags=["queue"]),
     "get": op("The waiting room's state (the event's organizer, or admin)",
-        {"200": r("Joined, admitted, waiting, shopping, seats left, rate", {"type": "object"}), **errors(401, 403, 404, 409, 503)}, params=[EVENT_ID], security=BEARER, tags=["queue"])},
+        {"200": r("Joined, admitted, waiting, shopping, seats left, rate", {"type": "object"}), **errors(401, 403, 404, 409)}, params=[EVENT_ID], security=BEARER, tags=["queue"])},
   "/events/{event_id}/queue/{ticket}": {"get": op("Where your ticket stands; once admitted, the admission token to send as X-Admission-Token",
-        {"200": r("The ticket", ref("Ticket")), **errors(401, 403, 404, 409, 503)},
-        params=[EVENT_ID, {"name": "ticket", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}], security=BEARER, tags=["queue"])},
+        {"200": r("The ticket", ref("Ticket")), **errors(401, 403, 404, 409)},
+        params=[EVENT_ID, TICKET], security=BEARER, tags=["queue"])},
   "/events/{event_id}/queue/lottery": {"get": op("The lottery: the seed's SHA-256 before the draw; the seed and the pre-queue's tickets after (the order is the tickets sorted by hex SHA1(seed:ticket))",
-        {"200": r("The lottery", {"type": "object"}), **errors(404, 409, 503)}, params=[EVENT_ID], security=[], tags=["queue"])},
+        {"200": r("The lottery", {"type": "object"}), **errors(404, 409)}, params=[EVENT_ID], security=[], tags=["queue"])},
   "/events/{event_id}/admission": {"put": op("Set the event's admission: open, queue or lottery, rate, burst, window, per-buyer ticket limit, tie to the inventory",
-        {"200": r("The admission (with the lottery seed's SHA-256)", {"type": "object"}), **errors(400, 401, 403, 404, 413, 415, 422, 503)},
+        {"200": r("The admission (with the lottery seed's SHA-256)", {"type": "object"}), **errors(400, 401, 403, 404, 413, 415, 422)},
         params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["mode"],
             "properties": {"mode": {"enum": ["open", "queue", "lottery"]}, "rate_per_second": {"type": "number", "minimum": 0.1, "maximum": 100000},
               "burst": {"type": "integer", "minimum": 1, "maximum": 1000000}, "window_seconds": {"type": "integer", "minimum": 60, "maximum": 3600},
               "max_tickets_per_buyer": {"type": "integer", "minimum": 1, "maximum": 100},
               "shoppers_per_free_seat": {"type": "number", "minimum": 0, "maximum": 1000,
                 "description": "admission tied to the inventory: at most this many buyers shopping per seat free (0: not tied)"}}}), security=BEARER, tags=["organizer"])},
-  "/venues": {"post": op("Import a venue from its seat map (docs/seatmap.md)", {"201": r("Created", {"type": "object"}), **errors(400, 401, 403, 409, 413, 415, 422, 503)},
+  "/venues": {"post": op("Import a venue from its seat map (docs/seatmap.md)", {"201": r("Created", {"type": "object"}), **errors(400, 401, 403, 409, 413, 415, 422)},
         request=body(ref("SeatMap")), security=BEARER, tags=["organizer"])},
 }
 for verb, summary in [("open", "Open sales: load the inventory into the coordinator, then on_sale"),
                       ("freeze", "Pause sales"), ("unfreeze", "Resume sales")]:
-    paths[f"/events/{{event_id}}/{verb}"] = {"post": op(summary, {"200": r("The event", ref("Event")), **errors(401, 403, 404, 409, 503)},
+    paths[f"/events/{{event_id}}/{verb}"] = {"post": op(summary, {"200": r("The event", ref("Event")), **errors(401, 403, 404, 409)},
         params=[EVENT_ID], security=BEARER, tags=["organizer"])}
-ADMIN = [{"url": "http://127.0.0.1:9090", "description": "the admin listener (not public)"}]
-paths["/metrics"] = {"servers": ADMIN, "get": op("Prometheus metrics", {"200": r("Text exposition format")}, security=[], tags=["admin"])}
-paths["/admin/holds/{hold_id}"] = {"servers": ADMIN,
-    "get": op("Any hold (admin role)", {"200": r("The hold", {"type": "object"}), **errors(401, 403, 404, 503)}, params=[HOLD_ID], security=BEARER, tags=["admin"]),
-    "delete": op("Release any hold (admin role)", {"204": r("Released"), **errors(401, 403, 404, 409, 503)}, params=[HOLD_ID], security=BEARER, tags=["admin"])}
+# The admin listener's document.
+admin_paths = {
+  "/healthz": HEALTHZ,
+  "/admin/openapi.json": {"get": op("This document (the admin listener's)", {"200": r("OpenAPI 3.1", {"type": "object"})},
+        security=[], tags=["ops"], limited=False, reads=False)},
+  "/metrics": {"get": op("Prometheus metrics", {"200": r("Text exposition format")}, security=[], tags=["admin"], limited=False, reads=False)},
+  "/admin/holds/{hold_id}": {
+    "get": op("Any hold (admin role)", {"200": r("The hold", {"type": "object"}), **errors(401, 403, 404)}, params=[HOLD_ID], security=BEARER, tags=["admin"]),
+    "delete": op("Release any hold (admin role)", {"204": r("Released"), **errors(401, 403, 404, 409)}, params=[HOLD_ID], security=BEARER, tags=["admin"])},
+  "/admin/orders/{order_id}/refund": {"post": op("Refund an order through the provider (idempotent) and return its seats to sale (admin role)",
+        {"200": r("Refunded", {"type": "object"}), **errors(401, 403, 404, 409)}, params=[ORDER_ID], security=BEARER, tags=["admin"])},
+  "/admin/events/{event_id}/audit": {"get": op("Every seat state change of an event, newest first (admin role)",
+        {"200": r("Audit entries", {"type": "object"}), **errors(400, 401, 403, 404, 422)},
+        params=[EVENT_ID, {"name": "seat", "in": "query", "required": False, "schema": or_empty(key_safe(64))},
+                {"name": "limit", "in": "query", "required": False, "schema": or_empty({"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})}],
+        security=BEARER, tags=["admin"])},
+}
 
-ORDER_ID = {"name": "order_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-paths["/admin/orders/{order_id}/refund"] = {"servers": ADMIN,
-    "post": op("Refund an order through the provider (idempotent) and return its seats to sale (admin role)",
-        {"200": r("Refunded", {"type": "object"}), **errors(401, 403, 404, 409, 503)}, params=[ORDER_ID], security=BEARER, tags=["admin"])}
-paths["/admin/events/{event_id}/audit"] = {"servers": ADMIN,
-    "get": op("Every seat state change of an event, newest first (admin role)",
-        {"200": r("Audit entries", {"type": "object"}), **errors(400, 401, 403, 422, 503)},
-        params=[EVENT_ID, {"name": "seat", "in": "query", "required": False, "schema": {"type": "string"}},
-                {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
-        security=BEARER, tags=["admin"])}
-
-seat_id = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}
+seat_id = key_safe(64)
+seat_ids = {"type": "array", "items": seat_id, "minItems": 1}
+# docs/seatmap.md, as catalog/src/seatmap.rs reads and validates it.
+def strict(required, properties):
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+SEAT = strict(["id", "number", "x", "y", "category"], {
+    "id": key_safe(64, "unique in the venue"), "number": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+    "x": {"type": "number"}, "y": {"type": "number"}, "category": key_safe(64, "one of the venue's categories"),
+    "accessible": {"type": "boolean", "default": False}})
+ROW = strict(["label", "seats"], {"label": {"type": "string", "minLength": 1, "maxLength": 16}, "seats": {"type": "array", "items": SEAT}})
+SECTION = strict(["id", "name", "rows"], {"id": key_safe(64), "name": {"type": "string"}, "rows": {"type": "array", "minItems": 1, "items": ROW}})
+SEAT_MAP = strict(["venue", "categories", "sections"], {
+    "venue": strict(["id", "name"], {"id": key_safe(64), "name": text(200)}),
+    "categories": {"type": "array", "items": strict(["id", "name"], {"id": key_safe(64), "name": {"type": "string"}})},
+    "sections": {"type": "array", "minItems": 1, "maxItems": 200, "items": SECTION}}) | {"description": "docs/seatmap.md"}
 schemas = {
   "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details"],
       "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
@@ -150,17 +208,21 @@ schemas = {
       "prices": {"type": "array", "items": ref("Price")}}},
   "EventPage": {"type": "object", "properties": {"events": {"type": "array", "items": ref("Event")}, "next_cursor": {"type": ["string", "null"]}}},
   "EventDraft": {"type": "object", "additionalProperties": False, "required": ["id", "venue_id", "title", "category", "starts_at", "sale_opens_at", "prices"],
-      "properties": {"id": seat_id, "venue_id": {"type": "string"}, "title": {"type": "string"}, "category": {"type": "string"},
-        "starts_at": {"type": "string", "format": "date-time"}, "sale_opens_at": {"type": "string", "format": "date-time"},
-        "prices": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}, "description": "cents per seat category; every category of the venue"},
-        "currency": {"type": "string", "default": "USD"}}},
+      "properties": {"id": key_safe(64), "venue_id": key_safe(64), "title": text(200), "category": text(64),
+        "starts_at": {"type": "string", "format": "date-time"}, "sale_opens_at": {"type": "string", "format": "date-time", "description": "not after starts_at"},
+        "prices": PRICES | {"description": "cents per seat category; every category of the venue"},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "default": "USD"}}},
   "ReserveRequest": {"type": "object", "additionalProperties": False, "required": ["client_reservation_id", "user_id"],
-      "properties": {"client_reservation_id": {"type": "string", "description": "idempotency key: a replay returns the same hold"},
-        "user_id": {"type": "string", "description": "must be the token's subject"},
-        "seat_ids": {"type": "array", "items": seat_id, "minItems": 1, "maxItems": 10},
+      "properties": {"client_reservation_id": key_safe(128, "idempotency key: a replay returns the same hold"),
+        "user_id": key_safe(128, "must be the token's subject"),
+        "seat_ids": seat_ids | {"maxItems": 10},
         "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "best available instead of seat_ids"},
-        "section": {"type": "string"}, "category": {"type": "string"}, "adjacent": {"type": "boolean", "default": True},
-        "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900, "default": 300}}},
+        "section": key_safe(64, "best available only"), "category": key_safe(64, "best available only"),
+        "adjacent": {"type": "boolean", "const": True, "default": True, "description": "best available only: the group sits together where it can"},
+        "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900, "default": 300}},
+      # Chosen seats, or best available with its options (422 seats_or_quantity otherwise).
+      "oneOf": [{"required": ["seat_ids"], "not": {"anyOf": [{"required": [k]} for k in ["quantity", "section", "category", "adjacent"]]}},
+                {"required": ["quantity"], "not": {"required": ["seat_ids"]}}]},
   "Hold": {"type": "object", "properties": {"hold_id": {"type": "string", "format": "uuid"}, "event_id": {"type": "string"}, "user_id": {"type": "string"},
       "state": {"enum": ["pending", "held", "pinned", "sold", "released", "expired"]}, "seats": {"type": "array", "items": seat_id},
       "expires_at": {"type": "string", "format": "date-time"}, "cap_at": {"type": "string", "format": "date-time"},
@@ -178,22 +240,65 @@ schemas = {
   "Order": {"type": "object", "properties": {"order_id": {"type": "string", "format": "uuid"}, "status": {"enum": ["paid", "refunded", "pending", "requires_action", "declined"]},
       "seats": {"type": "array", "items": seat_id}, "total_amount": {"type": "number"}, "currency": {"type": "string"}}},
   "BlockRequest": {"type": "object", "additionalProperties": False, "required": ["seat_ids"],
-      "properties": {"seat_ids": {"type": "array", "items": seat_id}, "tag": {"type": "string"}}},
-  "SeatMap": {"type": "object", "description": "docs/seatmap.md", "required": ["venue", "categories", "sections"]},
+      "properties": {"seat_ids": seat_ids | {"maxItems": 2000, "description": "at most coordinator::block::MAX_SEATS_PER_BLOCK"}, "tag": {"type": "string", "pattern": "^\\S{1,64}$", "default": "organizer"}}},
+  "SeatMap": SEAT_MAP,
   "SeatmapResponse": {"type": "object", "properties": {"event_id": {"type": "string"}, "status": {"type": "string"}, "version": {"type": "string"},
       "layout": ref("SeatMap"), "availability": {"type": "array", "items": {"type": "object"}}}},
 }
-doc = {
-  "openapi": "3.1.0",
-  "info": {"title": "Seat allocation API", "version": "0.1.0",
-           "description": "Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}."},
-  "servers": [{"url": "http://127.0.0.1:8080"}],
-  "security": [],
-  "paths": paths,
-  "components": {"schemas": schemas,
-    "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": ref("Error")}}}},
-    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
-}
-out = pathlib.Path(__file__).resolve().parent.parent / "gateway" / "openapi.json"
-out.write_text(json.dumps(doc, indent=2) + "\n")
-print(f"wrote {out}")
+components = {"schemas": schemas,
+  "responses": {
+    "Error": {"description": "An error", "content": {"application/json": {"schema": ref("Error")}}},
+    "RateLimited": {"description": "Over the per-IP or per-user request rate (code rate_limited)",
+      "headers": {"Retry-After": {"required": True, "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+      "content": {"application/json": {"schema": ref("Error")}}},
+    "Unavailable": {"description": "Redis or Postgres did not answer (code dependency_unavailable): retry shortly",
+      "headers": {"Retry-After": {"required": True, "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+      "content": {"application/json": {"schema": ref("Error")}}}},
+  "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}
+def referenced(value, found):
+    """The names of the components `value` refers to, and theirs in turn."""
+    if isinstance(value, dict):
+        target = value.get("$ref", "")
+        if target.startswith("#/components/"):
+            kind, name = target.split("/")[2:4]
+            if (kind, name) not in found:
+                found.add((kind, name))
+                referenced(components[kind][name], found)
+        for v in value.values():
+            referenced(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            referenced(v, found)
+    return found
+def document(title, description, paths):
+    # Each document carries only the components its own operations use.
+    used = referenced(paths, set())
+    own = {kind: {name: spec for name, spec in specs.items() if (kind, name) in used}
+           for kind, specs in components.items() if kind != "securitySchemes"}
+    own["securitySchemes"] = components["securitySchemes"]
+    return {
+      "openapi": "3.1.0",
+      "info": {"title": title, "version": "0.1.0",
+               "description": description + " Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}; a method a path does not serve is 405 with Allow."},
+      "security": [],
+      "paths": paths,
+      "components": own,
+    }
+gateway = pathlib.Path(__file__).resolve().parent.parent / "gateway"
+# --check: only say whether the committed documents are what this script writes (scripts/test).
+check = sys.argv[1:] == ["--check"]
+stale = []
+for name, doc in [
+    ("openapi.json", document("Seat allocation API", "The public listener.", paths)),
+    ("openapi-admin.json", document("Seat allocation admin API", "The admin listener: keep it off the public network.", admin_paths)),
+]:
+    out = gateway / name
+    text = json.dumps(doc, indent=2) + "\n"
+    if check:
+        if not out.exists() or out.read_text() != text:
+            stale.append(str(out))
+    else:
+        out.write_text(text)
+        print(f"wrote {out}")
+if stale:
+    sys.exit(f"not what scripts/gen-openapi.py writes (run it): {', '.join(stale)}")

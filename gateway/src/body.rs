@@ -1,5 +1,7 @@
 //! JSON request bodies: a named size limit (413), `application/json` only (415), malformed JSON
 //! (400) told apart from well-formed JSON that breaks the schema (422, unknown fields included).
+//! An integer may be written with a zero fraction (`178.0`): JSON Schema's `integer` is any
+//! number without a fractional part, and that is what the OpenAPI document promises.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -47,17 +49,79 @@ pub fn json<T: DeserializeOwned + Send>(
         .untuple_one()
         .and(warp::body::content_length_limit(limit))
         .and(warp::body::bytes())
-        .and_then(|raw: Bytes| async move {
-            serde_json::from_slice::<T>(&raw).map_err(|e| {
-                let (status, code) = match e.classify() {
-                    serde_json::error::Category::Data => {
-                        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body")
-                    }
-                    _ => (StatusCode::BAD_REQUEST, "malformed_json"),
-                };
-                warp::reject::custom(ApiError::client(status, code, plain_serde_error(&e)))
-            })
+        .and_then(|raw: Bytes| async move { parse::<T>(&raw).map_err(warp::reject::custom) })
+}
+
+/// Parses a body. The direct parse serves every ordinary request; only one that it refuses on
+/// its data is parsed again with integral floats made integers, and keeps the first error if
+/// that does not help either.
+pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    let first = match serde_json::from_slice::<T>(raw) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    if first.classify() != serde_json::error::Category::Data {
+        return Err(ApiError::client(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            plain_serde_error(&first),
+        ));
+    }
+    serde_json::from_slice::<serde_json::Value>(raw)
+        .ok()
+        .and_then(|mut value| integral_floats_as_integers(&mut value).then_some(value))
+        .and_then(|value| serde_json::from_value::<T>(value).ok())
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                plain_serde_error(&first),
+            )
         })
+}
+
+/// Rewrites every float without a fractional part that fits an `i64` or a `u64` (`178.0`,
+/// `1e3`) as that integer; whether any was.
+fn integral_floats_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // The bounds are exact powers of two, so the comparisons are exact too.
+            let integer = if f.fract() != 0.0 {
+                None
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                Some(serde_json::Number::from(f as i64))
+            } else if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                Some(serde_json::Number::from(f as u64))
+            } else {
+                None
+            };
+            match integer {
+                Some(i) => {
+                    *n = i;
+                    true
+                }
+                None => false,
+            }
+        }
+        // Every element is visited: no short cut once one was rewritten.
+        Value::Array(items) => {
+            let mut any = false;
+            for item in items {
+                any |= integral_floats_as_integers(item);
+            }
+            any
+        }
+        Value::Object(fields) => {
+            let mut any = false;
+            for field in fields.values_mut() {
+                any |= integral_floats_as_integers(field);
+            }
+            any
+        }
+        _ => false,
+    }
 }
 
 pub(crate) fn too_large(limit: u64) -> ApiError {
@@ -127,7 +191,7 @@ pub(crate) fn plain_serde_error(e: &serde_json::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod plain_messages {
     use super::plain_serde_error;
 
     #[derive(Debug, serde::Deserialize)]
@@ -163,6 +227,49 @@ mod tests {
             for rust in ["CommitBody", "struct", "u32", "i64", "sequence"] {
                 assert!(!message.contains(rust), "{body}: {message:?} names {rust}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        count: u32,
+        offset: Option<i64>,
+        #[serde(default)]
+        prices: std::collections::BTreeMap<String, i64>,
+        #[serde(default)]
+        rate: f64,
+    }
+
+    #[test]
+    fn an_integer_may_have_a_zero_fraction_and_nothing_else() {
+        let ok: Sample =
+            parse(br#"{"count": 178.0, "offset": -3.0, "prices": {"a": 1e3}, "rate": 2.0}"#)
+                .expect("integral floats are integers");
+        assert_eq!(
+            (ok.count, ok.offset, ok.prices["a"], ok.rate),
+            (178, Some(-3), 1000, 2.0)
+        );
+        for (body, status) in [
+            (&br#"{"count": 178.5}"#[..], 422),
+            (br#"{"count": 1e20}"#, 422),
+            (br#"{"count": -1.0}"#, 422),
+            (br#"{"count": "1"}"#, 422),
+            (br#"{"count": 1, "extra": 2.0}"#, 422),
+            (br#"{"count": 1"#, 400),
+        ] {
+            let e = parse::<Sample>(body).expect_err("refused");
+            assert_eq!(
+                e.status.as_u16(),
+                status,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One function per route group, each returning `impl Filter + Clone`; state injected with
 //! [`with_app`]; every rejection recovered into the one JSON error shape. [`ROUTES`] and
-//! [`ADMIN_ROUTES`] list what the router serves; a test keeps them, the router and
-//! `openapi.json` in agreement.
+//! [`ADMIN_ROUTES`] list what each listener serves: a test keeps them, the router and the two
+//! OpenAPI documents in agreement, and a method a path does not serve is answered 405 with
+//! `Allow` from them.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -9,6 +10,7 @@ use std::net::SocketAddr;
 
 use catalog::events::Transition;
 use warp::filters::BoxedFilter;
+use warp::http::{HeaderValue, Method, StatusCode};
 use warp::{Filter, Reply};
 
 use crate::auth::{self, Principal, Role};
@@ -52,15 +54,14 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// Every route of the admin listener.
 pub const ADMIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/admin/openapi.json"),
     ("GET", "/metrics"),
     ("GET", "/admin/holds/{hold_id}"),
     ("DELETE", "/admin/holds/{hold_id}"),
     ("POST", "/admin/orders/{order_id}/refund"),
     ("GET", "/admin/events/{event_id}/audit"),
 ];
-
-/// The OpenAPI 3.1 document, served as is.
-pub const OPENAPI: &str = include_str!("../openapi.json");
 
 /// Injects the application state.
 pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> + Clone {
@@ -131,6 +132,8 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
                 .or(reserve(app.clone()))
                 .unify()
                 .or(organize(app))
+                .unify()
+                .or(wrong_method(ROUTES))
                 .unify(),
         ))
         .recover(errors::recover)
@@ -151,23 +154,94 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
 /// The route template a request matched, for metric labels: ids never become labels. Runs on
 /// every request, so it walks the segments without allocating.
 pub fn route_label(method: &str, path: &str) -> String {
-    let path = path.trim_matches('/');
-    let matches = |template: &str| {
-        let (mut t, mut s) = (template.trim_matches('/').split('/'), path.split('/'));
-        loop {
-            match (t.next(), s.next()) {
-                (None, None) => return true,
-                (Some(t), Some(s)) if t.starts_with('{') || t == s => {}
-                _ => return false,
-            }
-        }
-    };
     ROUTES
         .iter()
         .chain(ADMIN_ROUTES)
-        .find(|(m, template)| *m == method && matches(template))
+        .find(|(m, template)| *m == method && matches_template(template, path))
         .map(|(m, t)| format!("{m} {t}"))
         .unwrap_or_else(|| "unmatched".to_owned())
+}
+
+/// Whether `path` is an instance of `template` (`{name}` stands for any one segment).
+fn matches_template(template: &str, path: &str) -> bool {
+    let (mut t, mut s) = (
+        template.trim_matches('/').split('/'),
+        path.trim_matches('/').split('/'),
+    );
+    loop {
+        match (t.next(), s.next()) {
+            (None, None) => return true,
+            (Some(t), Some(s)) if t.starts_with('{') || t == s => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The methods `routes` serve at `path`, in the table's order; empty for an unknown path.
+pub fn allowed_methods(routes: &[(&'static str, &str)], path: &str) -> Vec<&'static str> {
+    routes
+        .iter()
+        .filter(|(_, template)| matches_template(template, path))
+        .map(|(method, _)| *method)
+        .collect()
+}
+
+/// A path of `routes` asked with a method it does not serve: 405 in the one error shape, with
+/// `Allow` naming the methods it does (RFC 9110 §15.5.6). Tried last, so it answers only what
+/// no route took; any other request it passes on as "no such route".
+fn wrong_method(
+    routes: &'static [(&'static str, &'static str)],
+) -> BoxedFilter<(warp::reply::Response,)> {
+    warp::method()
+        .and(warp::path::full())
+        .and_then(
+            move |method: Method, path: warp::path::FullPath| async move {
+                let allowed = allowed_methods(routes, path.as_str());
+                if allowed.is_empty() || allowed.contains(&method.as_str()) {
+                    return Err(warp::reject::not_found());
+                }
+                let allow = allowed.join(", ");
+                let mut response = errors::reply(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    &format!("{method} is not served here; this path allows {allow}"),
+                    &serde_json::json!({ "allow": allowed }),
+                );
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert("allow", v);
+                }
+                Ok::<_, warp::Rejection>(response)
+            },
+        )
+        .boxed()
+}
+
+/// A route's answer once its path and method matched, rejections rendered here: the routes
+/// after it never get to answer in its place (`GET /events/{id}/queue/lottery` is also a
+/// ticket poll's path, and that route's 401 would otherwise hide the lottery's 404 or 409 from
+/// the anonymous callers it serves).
+async fn answered(result: Result<warp::reply::Response, warp::Rejection>) -> warp::reply::Response {
+    match result {
+        Ok(response) => response,
+        Err(rejection) => match errors::recover(rejection).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
+    }
+}
+
+/// The OpenAPI document of a listener, as [`crate::openapi::Docs`] rendered it at start.
+fn document(
+    app: App,
+    pick: fn(&crate::openapi::Docs) -> &bytes::Bytes,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone {
+    with_app(app).map(move |app: App| {
+        let mut response = warp::reply::Response::new(pick(app.docs()).clone().into());
+        response
+            .headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        response
+    })
 }
 
 fn health(app: App) -> BoxedFilter<(warp::reply::Response,)> {
@@ -176,11 +250,11 @@ fn health(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
     let readyz = warp::path!("readyz")
         .and(warp::get())
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(handlers::readyz);
-    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
-        warp::reply::with_header(OPENAPI, "content-type", "application/json").into_response()
-    });
+    let openapi = warp::path!("openapi.json")
+        .and(warp::get())
+        .and(document(app, |docs| &docs.public));
     healthz.or(readyz).unify().or(openapi).unify().boxed()
 }
 
@@ -286,11 +360,11 @@ fn waiting_room(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(organizer(&app))
         .and(with_app(app.clone()))
         .and_then(queue::status);
-    // Before `poll`: "lottery" would otherwise be taken for a ticket.
+    // Before `poll`, and answered in full: "lottery" would otherwise be taken for a ticket.
     let lottery = warp::path!("events" / String / "queue" / "lottery")
         .and(warp::get())
         .and(with_app(app.clone()))
-        .and_then(queue::lottery);
+        .then(|raw, app| async move { answered(queue::lottery(raw, app).await).await });
     let poll = warp::path!("events" / String / "queue" / String)
         .and(warp::get())
         .and(caller(&app))
@@ -405,11 +479,14 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .and(warp::get())
         .and(warp::query::<admin_handlers::AuditQuery>())
         .and(caller(&app))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(admin_handlers::audit);
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
+    let openapi = warp::path!("admin" / "openapi.json")
+        .and(warp::get())
+        .and(document(app, |docs| &docs.admin));
     metrics
         .or(read)
         .unify()
@@ -420,6 +497,10 @@ pub fn admin(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallibl
         .or(audit)
         .unify()
         .or(healthz)
+        .unify()
+        .or(openapi)
+        .unify()
+        .or(wrong_method(ADMIN_ROUTES))
         .unify()
         .recover(errors::recover)
 }

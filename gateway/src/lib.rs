@@ -5,7 +5,7 @@
 //! place), [`auth`] (bearer JWTs and roles), [`body`] (JSON bodies: 400/413/415/422),
 //! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating),
 //! [`room`] (waiting-room polls answered from memory), [`pace`] (back-pressure from checkout to
-//! the waiting rooms).
+//! the waiting rooms), [`openapi`] (each listener's OpenAPI document).
 
 pub mod auth;
 pub mod best;
@@ -17,11 +17,12 @@ pub mod handlers;
 pub mod limits;
 pub mod listener;
 pub mod metrics;
+pub mod openapi;
 pub mod pace;
 pub mod room;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use coordinator::Coordinator;
 use secrecy::ExposeSecret;
@@ -67,6 +68,10 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Header-read timeout and connection cap of the listeners.
     pub connections: listener::Connections,
+    /// Where clients reach the public listener (`http.public_url`); `None`: its bound address.
+    pub public_url: Option<String>,
+    /// The listeners' OpenAPI documents, rendered by [`serve`] once the listeners are bound.
+    docs: Arc<OnceLock<openapi::Docs>>,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
     _evictor: Arc<AbortOnDrop>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
@@ -136,13 +141,26 @@ impl App {
             .await?
             .with_payments(payments, checkout)
             .with_rate_limits(&settings.rate_limits)
-            .with_connections(listener::Connections::from_settings(&settings.http)))
+            .with_connections(listener::Connections::from_settings(&settings.http))
+            .with_public_url(settings.http.public_url.clone()))
     }
 
     /// Replaces the listeners' connection bounds (the default is [`listener::Connections::default`]).
     pub fn with_connections(mut self, connections: listener::Connections) -> Self {
         Arc::make_mut(&mut self.0).connections = connections;
         self
+    }
+
+    /// The URL the public OpenAPI document names as its server (the default: the public
+    /// listener's bound address).
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        Arc::make_mut(&mut self.0).public_url = url;
+        self
+    }
+
+    /// The listeners' OpenAPI documents (servers relative until [`serve`] has bound them).
+    pub fn docs(&self) -> &openapi::Docs {
+        self.docs.get_or_init(openapi::Docs::default)
     }
 
     /// Replaces the rate limits (the default is [`settings::RateLimits::default`]).
@@ -216,6 +234,8 @@ impl App {
             pacer,
             limits: limits.clone(),
             connections: listener::Connections::default(),
+            public_url: None,
+            docs: Arc::new(OnceLock::new()),
             _evictor: Arc::new(AbortOnDrop(evictor(limits))),
             _watcher: Arc::new(AbortOnDrop(watcher)),
         })))
@@ -233,6 +253,12 @@ pub fn serve(
 ) -> anyhow::Result<(SocketAddr, SocketAddr, tokio::task::JoinHandle<()>)> {
     let (public_listener, admin_listener) = (bind(public)?, bind(admin)?);
     let (public_addr, admin_addr) = (public_listener.local_addr()?, admin_listener.local_addr()?);
+    // Before the first request can arrive: the servers are the addresses just bound.
+    let _ = app.docs.set(openapi::Docs::for_listeners(
+        app.public_url.as_deref(),
+        public_addr,
+        admin_addr,
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (bounds, metrics) = (app.connections, app.metrics.clone());
     let public_server = listener::serve(

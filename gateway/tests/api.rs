@@ -921,13 +921,70 @@ async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
         assert!(metrics.contains(series), "{series} missing from\n{metrics}");
     }
 
-    // The OpenAPI document lists exactly the routes the router serves.
-    let (s, doc, _) = gw.call(Method::GET, "/openapi.json", None, None).await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
-        Some(true)
-    );
+    // Each listener's OpenAPI document lists exactly the routes that listener serves.
+    let public_doc = document(&gw.http, &gw.base, "/openapi.json").await;
+    let admin_doc = document(&gw.http, &gw.admin, "/admin/openapi.json").await;
+    for (doc, routes, name) in [
+        (&public_doc, gateway::filters::ROUTES, "openapi.json"),
+        (
+            &admin_doc,
+            gateway::filters::ADMIN_ROUTES,
+            "openapi-admin.json",
+        ),
+    ] {
+        assert_eq!(
+            doc["openapi"].as_str().map(|v| v.starts_with("3.1")),
+            Some(true)
+        );
+        let served: std::collections::BTreeSet<(String, String)> = routes
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(operations(doc), served, "{name} and the route table differ");
+    }
+    // And each route table is what its listener really serves: each route answers with
+    // something other than "no such route" (placeholders filled with ids that exist or not).
+    let order = uuid::Uuid::new_v4().to_string();
+    let concrete = |path: &str| {
+        path.replace("{event_id}", event.as_str())
+            .replace("{hold_id}", id)
+            .replace("{order_id}", &order)
+            .replace("{ticket}", &order)
+    };
+    for (routes, base) in [
+        (gateway::filters::ROUTES, &gw.base),
+        (gateway::filters::ADMIN_ROUTES, &gw.admin),
+    ] {
+        for (method, path) in routes {
+            let r = gw
+                .http
+                .request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    format!("{base}{}", concrete(path)),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            assert!(
+                body["error"]["code"] != "not_found" && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is not routed on {base}: {status} {body}"
+            );
+        }
+    }
+    db.drop().await;
+}
+
+/// A listener's OpenAPI document.
+async fn document(http: &reqwest::Client, base: &str, path: &str) -> Value {
+    let r = http.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{base}{path}");
+    r.json().await.unwrap()
+}
+
+/// Every (METHOD, path) a document describes.
+fn operations(doc: &Value) -> std::collections::BTreeSet<(String, String)> {
     let mut documented = std::collections::BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -936,53 +993,261 @@ async fn admin_listener_metrics_and_openapi_agree_with_the_router() {
             }
         }
     }
-    let served: std::collections::BTreeSet<(String, String)> = gateway::filters::ROUTES
-        .iter()
-        .chain(gateway::filters::ADMIN_ROUTES)
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(
-        documented, served,
-        "openapi.json and the route table differ"
+    documented
+}
+
+/// Fails unless `doc` documents `status` for the operation, with every header it requires.
+fn assert_documented(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+) {
+    let op = &doc["paths"][path][method.to_lowercase()];
+    let mut response = &op["responses"][status.as_str()];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which its document does not list"
     );
-    // And the route table is what the router really serves: each route answers with something
-    // other than "no such route" (placeholders filled with ids that exist or not).
-    for (method, path) in gateway::filters::ROUTES {
-        let concrete = path
-            .replace("{event_id}", event.as_str())
-            .replace("{hold_id}", id);
+    if let Some(name) = response["$ref"].as_str() {
+        let name = name.rsplit('/').next().unwrap();
+        response = &doc["components"]["responses"][name];
+    }
+    for (header, spec) in response["headers"].as_object().into_iter().flatten() {
+        if spec["required"] == true {
+            assert!(
+                headers.contains_key(header.as_str()),
+                "{method} {path} answered {status} without {header}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_listener_serves_its_own_document_naming_its_configured_address() {
+    let db = db::TestDb::new("docs").await;
+    let gw = gateway_on(&db).await;
+    let public = document(&gw.http, &gw.base, "/openapi.json").await;
+    let admin = document(&gw.http, &gw.admin, "/admin/openapi.json").await;
+    assert_eq!(public["servers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        public["servers"][0]["url"],
+        gw.base.as_str(),
+        "{}",
+        public["servers"]
+    );
+    assert_eq!(
+        admin["servers"][0]["url"],
+        gw.admin.as_str(),
+        "{}",
+        admin["servers"]
+    );
+    // The public document never advertises the admin listener, its address or its routes.
+    let text = public.to_string();
+    let admin_port = gw.admin.rsplit(':').next().unwrap();
+    assert!(
+        !text.contains(&format!(":{admin_port}")),
+        "{}",
+        public["servers"]
+    );
+    assert!(!text.contains(":9090") && !text.contains("/admin/") && !text.contains("/metrics"));
+    // Nor does the public listener serve the admin document.
+    let (s, v, _) = gw
+        .call(Method::GET, "/admin/openapi.json", None, None)
+        .await;
+    assert_error(s, &v, 404, "not_found");
+
+    // Behind a proxy, the configured public URL is the server.
+    let proxied = harness::gateway_opts(
+        &db,
+        harness::Opts {
+            public_url: Some("https://tickets.example.com".into()),
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let public = document(&proxied.http, &proxied.base, "/openapi.json").await;
+    assert_eq!(public["servers"][0]["url"], "https://tickets.example.com");
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow_naming_the_methods_of_the_path() {
+    let db = db::TestDb::new("allow").await;
+    let gw = gateway_on(&db).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    for (routes, base) in [
+        (gateway::filters::ROUTES, &gw.base),
+        (gateway::filters::ADMIN_ROUTES, &gw.admin),
+    ] {
+        let paths: std::collections::BTreeSet<&str> = routes.iter().map(|(_, p)| *p).collect();
+        for path in paths {
+            let allowed: std::collections::BTreeSet<&str> = routes
+                .iter()
+                .filter(|(_, p)| *p == path)
+                .map(|(m, _)| *m)
+                .collect();
+            let concrete = path
+                .replace("{event_id}", "e1")
+                .replace("{hold_id}", &id)
+                .replace("{order_id}", &id)
+                .replace("{ticket}", &id);
+            for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"] {
+                if allowed.contains(method) {
+                    continue;
+                }
+                let r = gw
+                    .http
+                    .request(
+                        Method::from_bytes(method.as_bytes()).unwrap(),
+                        format!("{base}{concrete}"),
+                    )
+                    .bearer_auth(token("root", Role::Admin))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let allow: std::collections::BTreeSet<String> = r
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+                let body: Value = r.json().await.unwrap_or(Value::Null);
+                assert_eq!(
+                    (status, allow.iter().map(String::as_str).collect()),
+                    (StatusCode::METHOD_NOT_ALLOWED, allowed.clone()),
+                    "{method} {base}{path}: {body}"
+                );
+                if method != "HEAD" {
+                    assert_error(status, &body, 405, "method_not_allowed");
+                }
+            }
+        }
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn every_429_is_documented_with_its_retry_after() {
+    let db = db::TestDb::new("limited").await;
+    let gw = harness::gateway_opts(
+        &db,
+        harness::Opts {
+            rate_limits: settings::RateLimits {
+                per_ip_per_sec: 1,
+                per_ip_burst: 1,
+                per_user_per_sec: 1,
+                per_user_burst: 1,
+                client_ip_header: None,
+            },
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let public = document(&gw.http, &gw.base, "/openapi.json").await;
+    let admin = document(&gw.http, &gw.admin, "/admin/openapi.json").await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let admin_token = token("root", Role::Admin);
+    for (doc, routes, base) in [
+        (&public, gateway::filters::ROUTES, &gw.base),
+        (&admin, gateway::filters::ADMIN_ROUTES, &gw.admin),
+    ] {
+        for (method, path) in routes {
+            let concrete = path
+                .replace("{event_id}", "e1")
+                .replace("{hold_id}", &id)
+                .replace("{order_id}", &id)
+                .replace("{ticket}", &id);
+            // Twice: the first may still find the bucket full.
+            for _ in 0..2 {
+                let r = gw
+                    .http
+                    .request(
+                        Method::from_bytes(method.as_bytes()).unwrap(),
+                        format!("{base}{concrete}"),
+                    )
+                    .bearer_auth(&admin_token)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_documented(doc, method, path, r.status(), r.headers());
+            }
+        }
+    }
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_empty_cursor_is_the_first_page() {
+    let (gw, db, event) = setup("cursor").await;
+    let (s, first, _) = gw.call(Method::GET, "/events?limit=1", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    for query in [
+        "cursor=&limit=1",
+        "limit=1&cursor=&q=&venue=&category=&from=&to=",
+    ] {
+        let (s, page, _) = gw
+            .call(Method::GET, &format!("/events?{query}"), None, None)
+            .await;
+        assert_eq!((s, &page), (StatusCode::OK, &first), "{query}");
+    }
+    // An unknown parameter is still refused, empty or not.
+    let (s, v, _) = gw.call(Method::GET, "/events?curser=", None, None).await;
+    assert_error(s, &v, 400, "invalid_query");
+    // The same rule on the admin listener's audit.
+    let mut audits = Vec::new();
+    for query in ["", "?seat=&limit="] {
         let r = gw
             .http
-            .request(
-                Method::from_bytes(method.as_bytes()).unwrap(),
-                format!("{}{concrete}", gw.base),
-            )
+            .get(format!("{}/admin/events/{event}/audit{query}", gw.admin))
+            .bearer_auth(token("root", Role::Admin))
             .send()
             .await
             .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(
-            body["error"]["code"] != "not_found" && status != StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {path} is not routed: {status} {body}"
-        );
+        assert_eq!(r.status(), StatusCode::OK, "audit{query}");
+        audits.push(r.json::<Value>().await.unwrap());
     }
-    for (method, path) in gateway::filters::ADMIN_ROUTES {
-        let r = gw
-            .http
-            .request(
-                Method::from_bytes(method.as_bytes()).unwrap(),
-                format!("{}{}", gw.admin, path.replace("{hold_id}", id)),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_ne!(
-            r.status(),
-            StatusCode::NOT_FOUND,
-            "{method} {path} is not routed on the admin listener"
-        );
-    }
+    assert_eq!(audits[0], audits[1]);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn an_integer_may_be_written_with_a_zero_fraction() {
+    let (gw, db, event) = setup("fraction").await;
+    let (s, hold) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "f", "user_id": "alice", "quantity": 2.0, "ttl_seconds": 300.0}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{hold}");
+    assert_eq!(hold["seats"].as_array().map(Vec::len), Some(2), "{hold}");
+    let id = hold["hold_id"].as_str().unwrap();
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{id}/extend"),
+            Some(&token("alice", Role::Buyer)),
+            Some(json!({"ttl_seconds": 400.0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // A fraction is still no integer.
+    let (s, v) = gw
+        .hold(
+            &event,
+            "alice",
+            json!({"client_reservation_id": "g", "user_id": "alice", "quantity": 2.5}),
+        )
+        .await;
+    assert_error(s, &v, 422, "invalid_body");
     db.drop().await;
 }
 

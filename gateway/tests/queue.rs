@@ -247,6 +247,36 @@ async fn status_of(gw: &Gw, event: &EventId) -> coordinator::queue::TicketView {
     }
 }
 
+#[tokio::test]
+async fn the_lottery_answers_anonymous_callers_its_own_404_and_409() {
+    let (gw, db, event) = setup("lotterynot").await;
+    // Its path is also a ticket poll's (`/events/{id}/queue/{ticket}`), which wants a token:
+    // that route's 401 must not stand in for the lottery's own answers.
+    let lottery = |event: &str| format!("/events/{event}/queue/lottery");
+    let (s, v, _) = gw
+        .call(Method::GET, &lottery("no-such-event"), None, None)
+        .await;
+    assert_error(s, &v, 404, "unknown_event");
+    let (s, set) = set_admission(&gw, &event, json!({"mode": "queue"})).await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    let (s, v, _) = gw
+        .call(Method::GET, &lottery(event.as_str()), None, None)
+        .await;
+    assert_error(s, &v, 409, "no_lottery");
+    // A ticket poll still wants its token.
+    let ticket = uuid::Uuid::new_v4();
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/events/{event}/queue/{ticket}"),
+            None,
+            None,
+        )
+        .await;
+    assert_error(s, &v, 401, "unauthorized");
+    db.drop().await;
+}
+
 /// The lottery's order: tickets sorted by hex SHA1(seed + ":" + ticket), as `lua/queue.lua`
 /// draws it and as anyone can recompute it.
 fn lottery_order(seed: &str, tickets: &[String]) -> Vec<String> {

@@ -23,6 +23,11 @@ pub struct Http {
     pub header_read_timeout_ms: u64,
     /// Most connections open at once per listener; past it new ones get 503 and are closed.
     pub max_connections: usize,
+    /// The URL clients reach the public listener at (e.g. `https://tickets.example.com` behind
+    /// a TLS proxy), named as the server of the public OpenAPI document; unset: `http://` and
+    /// `addr`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// Postgres.
@@ -187,6 +192,7 @@ impl Settings {
                 admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
                 header_read_timeout_ms: 10_000,
                 max_connections: 20_000,
+                public_url: None,
             },
             reconciler: Reconciler {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9091)),

@@ -47,12 +47,12 @@ pub async fn refund(
     }
 }
 
-/// `GET /admin/events/{id}/audit` query.
+/// `GET /admin/events/{id}/audit` query. An empty parameter is an absent one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     seat: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
 }
 
 /// `GET /admin/events/{id}/audit?seat=&limit=`: the event's seat changes, newest first.
@@ -64,7 +64,16 @@ pub async fn audit(
 ) -> Result<warp::reply::Response, Rejection> {
     principal.require(Role::Admin)?;
     let event = event_id(&raw)?;
-    let limit = query.limit.unwrap_or(100);
+    let limit = match query.limit.as_deref().filter(|l| !l.is_empty()) {
+        None => 100,
+        Some(raw) => raw.parse::<i64>().map_err(|_| {
+            ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "limit must be an integer",
+            )
+        })?,
+    };
     if !(1..=1000).contains(&limit) {
         return Err(
             ApiError::invalid("invalid_field", "limit must be 1 to 1000")
@@ -72,7 +81,7 @@ pub async fn audit(
                 .into(),
         );
     }
-    let seat = match &query.seat {
+    let seat = match query.seat.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(
             coordinator::SeatId::parse(s)
                 .map_err(|e| {

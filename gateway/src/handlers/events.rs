@@ -34,6 +34,23 @@ pub struct ListQuery {
     limit: Option<String>,
 }
 
+impl ListQuery {
+    /// An empty parameter (`cursor=`, as a client that fills a template sends for the first
+    /// page) is an absent one.
+    fn without_empty_values(self) -> Self {
+        let present = |v: Option<String>| v.filter(|v| !v.is_empty());
+        Self {
+            from: present(self.from),
+            to: present(self.to),
+            q: present(self.q),
+            venue: present(self.venue),
+            category: present(self.category),
+            cursor: present(self.cursor),
+            limit: present(self.limit),
+        }
+    }
+}
+
 fn bad_query(message: impl Into<String>) -> ApiError {
     ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", message)
 }
@@ -79,9 +96,10 @@ pub async fn list(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     // Unknown parameters are refused rather than ignored: a typo must not silently widen a search.
-    let query: ListQuery = serde_json::to_value(&query)
-        .and_then(serde_json::from_value)
-        .map_err(|e| bad_query(e.to_string()))?;
+    let query = serde_json::to_value(&query)
+        .and_then(serde_json::from_value::<ListQuery>)
+        .map_err(|e| bad_query(e.to_string()))?
+        .without_empty_values();
     let limit = match &query.limit {
         None => DEFAULT_PAGE,
         Some(raw) => raw
@@ -93,7 +111,7 @@ pub async fn list(
     let filter = catalog::events::EventFilter {
         from: parse_time("from", query.from.as_ref())?,
         to: parse_time("to", query.to.as_ref())?,
-        q: query.q.filter(|q| !q.is_empty()),
+        q: query.q,
         venue: query.venue,
         category: query.category,
         after: query.cursor.as_deref().map(decode_cursor).transpose()?,

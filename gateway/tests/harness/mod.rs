@@ -105,6 +105,8 @@ pub struct Opts {
     pub pace_target: Option<Duration>,
     /// The listeners' header-read timeout and connection cap (default: the production ones).
     pub connections: gateway::listener::Connections,
+    /// The public listener's URL as configured (`http.public_url`; default: its address).
+    pub public_url: Option<String>,
 }
 
 impl Default for Opts {
@@ -126,6 +128,7 @@ impl Default for Opts {
             redis_nodes: None,
             pace_target: gateway::CheckoutConfig::default().pace_target,
             connections: gateway::listener::Connections::default(),
+            public_url: None,
         }
     }
 }
@@ -165,6 +168,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         redis_nodes,
         pace_target,
         connections,
+        public_url,
     } = opts;
     let redis = RedisSettings {
         nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
@@ -210,7 +214,8 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
             },
         )
         .with_rate_limits(&rate_limits)
-        .with_connections(connections);
+        .with_connections(connections)
+        .with_public_url(public_url);
     let public = SocketAddr::from(([127, 0, 0, 1], port));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
