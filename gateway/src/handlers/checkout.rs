@@ -319,10 +319,12 @@ async fn commit_inner(
             set_attempt(app, user, &body.idempotency_key, "declined", None).await;
             // The hold stays, unpinned: the buyer may try another card, or cancel, until it
             // expires. Not while another commit of the same hold (another key) is in flight:
-            // unpinning would let the hold expire under a payment that succeeds.
+            // unpinning would let the hold expire under a payment that succeeds. Nor once one is
+            // paid: its order is in Postgres and the writer is about to mark the seats sold; an
+            // unpinned hold could expire first and its seats go to another buyer.
             let others: Option<(i32,)> = sqlx::query_as(
                 "SELECT 1 FROM commit_attempts WHERE order_id = $1
-                   AND status IN ('charging', 'pending', 'requires_action')
+                   AND status IN ('charging', 'pending', 'requires_action', 'paid')
                    AND NOT (user_id = $2 AND idempotency_key = $3) LIMIT 1",
             )
             .bind(order)
