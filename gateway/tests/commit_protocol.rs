@@ -8,6 +8,8 @@
 
 mod harness;
 
+use std::time::{Duration, Instant};
+
 use coordinator::EventId;
 use gateway::auth::Role;
 use harness::{token, Gw};
@@ -50,6 +52,80 @@ async fn reservation(gw: &Gw, user: &str, hold: &str) -> Value {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v
+}
+
+/// A seat's state as Redis has it: free, held, sold or blocked.
+async fn seat_state(gw: &Gw, event: &EventId, seat: &str) -> &'static str {
+    let sections = gw
+        .app
+        .coordinator
+        .seat_states(event)
+        .await
+        .unwrap()
+        .unwrap();
+    let is = |seats: &[coordinator::SeatId]| seats.iter().any(|s| s.as_str() == seat);
+    for section in &sections {
+        if is(&section.held) {
+            return "held";
+        }
+        if is(&section.sold) {
+            return "sold";
+        }
+        if is(&section.blocked) {
+            return "blocked";
+        }
+    }
+    "free"
+}
+
+/// Hole 3: every replay of a commit waiting for the buyer's action (3-D Secure) pinned the hold
+/// again, past its cap, for as long as replays came.
+#[tokio::test]
+async fn replayed_commits_never_pin_a_hold_past_its_cap() {
+    let limits = coordinator::Limits {
+        min_ttl_secs: 1,
+        max_ttl_secs: 4,
+        default_ttl_secs: 2,
+        max_hold_lifetime_secs: 4,
+        max_pin_secs: 2,
+        ..coordinator::Limits::default()
+    };
+    let (gw, db, event) = harness::setup_opts(
+        "pincap",
+        harness::Opts {
+            limits,
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-F-1"], 2).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-3ds", "tok_requires_action").await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("requires_action")),
+        "{v}"
+    );
+    let cap_at = reservation(&gw, "alice", &hold).await["cap_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cap_at = chrono::DateTime::parse_from_rfc3339(&cap_at).unwrap();
+    // The buyer's client replays the commit every 1.5 s for 10 s.
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let (s, v) = commit(&gw, "alice", &hold, "k-3ds", "tok_requires_action").await;
+        assert!(
+            s == StatusCode::ACCEPTED || s == StatusCode::GONE,
+            "{s}: {v}"
+        );
+    }
+    assert!(chrono::Utc::now() > cap_at);
+    let after = reservation(&gw, "alice", &hold).await;
+    assert_eq!(after["state"], "expired", "{after}");
+    assert_eq!(seat_state(&gw, &event, "orch-F-1").await, "free");
+    db.drop().await;
 }
 
 /// Hole 4: a declined commit unpinned the hold although another key's commit of it was already
