@@ -10,11 +10,33 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use coordinator::EventId;
+use coordinator::{keys, EventId, HoldId, UserId};
+use fred::prelude::*;
 use gateway::auth::Role;
-use harness::{token, Gw};
+use harness::{db, token, Gw};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
+async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(db: &db::TestDb, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.pool).await.unwrap();
+    n
+}
 
 async fn hold_seats(gw: &Gw, event: &EventId, user: &str, seats: &[&str], ttl: u64) -> String {
     let (s, v) = gw
@@ -76,6 +98,144 @@ async fn seat_state(gw: &Gw, event: &EventId, seat: &str) -> &'static str {
         }
     }
     "free"
+}
+
+/// Hole 2: a replayed commit job of an order refunded since, whose hold record is gone, was read
+/// as paid and its seats sold again in Redis (repair mode).
+#[tokio::test]
+async fn a_replayed_job_of_a_refunded_order_sells_nothing_again() {
+    let (gw, db, event) = harness::setup_opts(
+        "resell",
+        harness::Opts {
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-E-5"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-1", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    let (payment, total, currency): (String, i64, String) =
+        sqlx::query_as("SELECT payment_ref, total_cents, currency FROM orders WHERE id = $1::uuid")
+            .bind(&order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let res = gw
+        .http
+        .post(format!("{}/admin/orders/{order}/refund", gw.admin))
+        .bearer_auth(token("root", Role::Admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(seat_state(&gw, &event, "orch-E-5").await, "free");
+
+    // The hold's record is gone (its retention ran out, or a failover lost it), and the original
+    // job comes round again (a writer that died before acknowledging it).
+    let hold_id = HoldId::parse(&hold).unwrap();
+    let redis = gw.app.coordinator.redis().next().clone();
+    let _: i64 = redis.del(keys::hold(&hold_id)).await.unwrap();
+    let job = orders::CommitJob {
+        order_id: uuid::Uuid::parse_str(&order).unwrap(),
+        hold_id: hold.clone(),
+        event_id: event.to_string(),
+        user_id: "alice".into(),
+        seats: vec!["orch-E-5".into()],
+        total_cents: total,
+        currency,
+        payment_ref: payment,
+        idempotency_key: "k-1".into(),
+    };
+    let metrics = gw.reconciler_metrics();
+    let written = || {
+        ["paid", "superseded", "oversold", "expired"]
+            .iter()
+            .map(|l| metrics.commits_total.with_label_values(&[l]).get())
+            .sum::<u64>()
+    };
+    let before = written();
+    gw.app
+        .coordinator
+        .enqueue_commit(&serde_json::to_string(&job).unwrap())
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the writer takes the job",
+        || async { (written() > before).then_some(()) },
+    )
+    .await;
+    assert_eq!(seat_state(&gw, &event, "orch-E-5").await, "free");
+    let (status,): (String,) =
+        sqlx::query_as("SELECT status::text FROM orders WHERE id = $1::uuid")
+            .bind(&order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "refunded");
+    db.drop().await;
+}
+
+/// Hole 2, the race: a sale read as paid, then refunded (which returned its seats), then told to
+/// Redis. Whoever told it reads Postgres again afterwards and takes it back, audited.
+#[tokio::test]
+async fn a_sale_told_to_redis_after_its_refund_is_taken_back_and_audited() {
+    let (gw, db, event) = harness::setup_opts(
+        "untold",
+        harness::Opts {
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-E-7"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-1", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let order = uuid::Uuid::parse_str(v["order_id"].as_str().unwrap()).unwrap();
+    let refunded = orders::refund::refund_order(&gw.app.services(), order, "root")
+        .await
+        .unwrap();
+    assert!(matches!(
+        refunded,
+        orders::refund::RefundResult::Refunded { .. }
+    ));
+    assert_eq!(seat_state(&gw, &event, "orch-E-7").await, "free");
+    // The late sale (a writer or a repair pass that read the order before the refund).
+    let (hold_id, user) = (
+        HoldId::parse(&hold).unwrap(),
+        UserId::parse("alice").unwrap(),
+    );
+    let seats = vec![coordinator::SeatId::parse("orch-E-7").unwrap()];
+    gw.app
+        .coordinator
+        .repair_sale(&event, &hold_id, Some(&user), &seats)
+        .await
+        .unwrap();
+    assert_eq!(seat_state(&gw, &event, "orch-E-7").await, "sold");
+    let sale = orders::refund::ToldSale {
+        order,
+        event: event.clone(),
+        hold: hold_id,
+        user: Some(user),
+        seats,
+    };
+    let freed = orders::refund::untell_unpaid(&db.pool, &gw.app.coordinator, &[sale], "test")
+        .await
+        .unwrap();
+    assert_eq!(freed, 1);
+    assert_eq!(seat_state(&gw, &event, "orch-E-7").await, "free");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM seat_audit WHERE seat_id = 'orch-E-7' AND action = 'refunded'
+             AND actor = 'test'"
+        )
+        .await,
+        1
+    );
+    db.drop().await;
 }
 
 /// Hole 3: every replay of a commit waiting for the buyer's action (3-D Secure) pinned the hold

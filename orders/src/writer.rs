@@ -10,6 +10,10 @@
 //! The live-sale unique index is the last guard against overselling. A batch that trips it is
 //! rolled back and replayed job by job, so only the job that would oversell is refused
 //! ([`Written::Oversold`]): its payment is refunded, the incident recorded, the event frozen.
+//!
+//! What Redis is told is what Postgres has: a replayed job of an order refunded since sells
+//! nothing, and after telling Redis the writer reads the orders again, so a refund that committed
+//! in between does not leave its seats sold ([`refund::untell_unpaid`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,6 +22,7 @@ use coordinator::sell::SellOutcome;
 use coordinator::{EventId, HoldId, SeatId};
 use uuid::Uuid;
 
+use crate::refund::{self, ToldSale};
 use crate::{constraint, CommitJob, Done, OrdersError, Services, Written};
 
 /// Writer tuning.
@@ -122,27 +127,32 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .await?
         .into_iter();
     // A hold that is no longer live may still have its order already (a replayed job): that
-    // is a replay, not an expiry. Every `= ANY($1)` lookup here is planned each time
-    // (`persistent(false)`): a connection's cached generic plan, chosen while the table was
-    // empty, scans the whole table for each batch once it is not (seen: 3 scans of every order
-    // per batch, a third of the machine's CPU in a checkout storm, where autovacuum is off).
+    // is a replay, not an expiry; of an order refunded since, it sells nothing again. Every
+    // `= ANY($1)` lookup here is planned each time (`persistent(false)`): a connection's cached
+    // generic plan, chosen while the table was empty, scans the whole table for each batch once
+    // it is not (seen: 3 scans of every order per batch, a third of the machine's CPU in a
+    // checkout storm, where autovacuum is off).
     let order_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.order_id).collect();
-    let existing: HashMap<uuid::Uuid, String> = sqlx::query_as::<_, (uuid::Uuid, String)>(
-        "SELECT id, payment_ref FROM orders WHERE id = ANY($1)",
-    )
-    .bind(&order_ids)
-    .persistent(false)
-    .fetch_all(&svc.db)
-    .await?
-    .into_iter()
-    .collect();
+    let existing: HashMap<uuid::Uuid, (String, String)> =
+        sqlx::query_as::<_, (uuid::Uuid, String, String)>(
+            "SELECT id, payment_ref, status::text FROM orders WHERE id = ANY($1)",
+        )
+        .bind(&order_ids)
+        .persistent(false)
+        .fetch_all(&svc.db)
+        .await?
+        .into_iter()
+        .map(|(id, p, s)| (id, (p, s)))
+        .collect();
     let written: Vec<Written> = jobs
         .iter()
         .zip(&live)
         .map(|(job, l)| match l {
             Ok(l) if l.is_live() => written_live.next().unwrap_or(Written::Expired),
             _ => match existing.get(&job.order_id) {
-                Some(p) if *p == job.payment_ref => Written::Paid,
+                Some((p, s)) if *p == job.payment_ref && s == "paid" => Written::Paid,
+                // Refunded since (its payment with it): as `write_together` answers a replay.
+                Some((p, _)) if *p == job.payment_ref => Written::Expired,
                 Some(_) => Written::Superseded,
                 None => Written::Expired,
             },
@@ -150,7 +160,7 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .collect();
     // Each job's Redis and refund calls go together: one after the other they made a batch
     // last (calls per job) × (jobs) round trips, the writer's ceiling.
-    let told =
+    let mut told =
         futures::future::join_all(jobs.iter().zip(&written).zip(&live).map(|((j, w), l)| {
             let pinned = match l {
                 Ok(Live::Pinned(hold)) => Some(hold),
@@ -159,6 +169,22 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
             after_commit(svc, j, *w, pinned)
         }))
         .await;
+    // Redis was told what Postgres had when it was read; a refund may have committed since (its
+    // own return of the seats before this sale). Read again; on failure the jobs are done again.
+    let sales: Vec<ToldSale> = jobs
+        .iter()
+        .zip(&written)
+        .filter(|(_, w)| matches!(w, Written::Paid | Written::Expired))
+        .filter_map(|(job, _)| told_sale(job))
+        .collect();
+    if let Err(e) = refund::untell_unpaid(&svc.db, co, &sales, "system:writer").await {
+        tracing::warn!(error = %e, "sales not checked against refunds; the jobs are done again");
+        for (t, w) in told.iter_mut().zip(&written) {
+            if matches!(w, Written::Paid | Written::Expired) {
+                *t = false;
+            }
+        }
+    }
     for outcome in &written {
         match outcome {
             Written::Paid => report.paid += 1,
@@ -366,6 +392,22 @@ async fn write_together(
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// The sale a job tells Redis of, with ids the coordinator accepts.
+fn told_sale(job: &CommitJob) -> Option<ToldSale> {
+    Some(ToldSale {
+        order: job.order_id,
+        event: EventId::parse(&job.event_id).ok()?,
+        hold: HoldId::parse(&job.hold_id).ok()?,
+        user: coordinator::UserId::parse(&job.user_id).ok(),
+        seats: job
+            .seats
+            .iter()
+            .map(|s| SeatId::parse(s))
+            .collect::<Result<_, _>>()
+            .ok()?,
+    })
 }
 
 /// What follows a durable outcome. Failures are logged, not returned: Postgres already holds the
