@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use coordinator::{keys, EventId, HoldId, UserId};
 use fred::prelude::*;
 use gateway::auth::Role;
-use harness::{db, token, Gw};
+use harness::{db, sandbox, token, Gw};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -313,5 +313,55 @@ async fn a_declined_commit_leaves_a_hold_sold_in_postgres_pinned() {
     let (s, v) = commit(&gw, "alice", &hold, "k-declined", "tok_chargeDeclined").await;
     assert_eq!(s.as_u16(), 402, "{v}");
     assert_eq!(reservation(&gw, "alice", &hold).await["state"], "pinned");
+    db.drop().await;
+}
+
+/// Hole 5: the writer recorded the job's seats in Postgres but sold the seats of the hold's
+/// record, as its pin read them, without comparing the two.
+#[tokio::test]
+async fn the_writer_refuses_a_job_whose_seats_are_not_the_holds() {
+    let (gw, db, event) = harness::setup_opts(
+        "seatdiff",
+        harness::Opts {
+            reconciler: false,
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-H-1", "orch-H-2"], 300).await;
+    // No writer runs: the commit charges, queues its job and answers 202 after its deadline.
+    let (s, v) = commit(&gw, "alice", &hold, "k", "tok_visa").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    // Between the job's queueing and its write, the record's seats change (one of the two).
+    let hold_id = HoldId::parse(&hold).unwrap();
+    let redis = gw.app.coordinator.redis().next().clone();
+    let _: i64 = redis
+        .hset(keys::hold(&hold_id), ("seats", "orch-H-1"))
+        .await
+        .unwrap();
+    let svc = gw.app.services();
+    svc.coordinator.ensure_commit_group().await.unwrap();
+    let report = orders::writer::step(
+        &svc,
+        &orders::writer::WriterConfig {
+            consumer: "seatdiff".into(),
+            batch: 64,
+            stale_after: Duration::from_secs(2),
+            pause_in_batch: Duration::ZERO,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.jobs, report.paid), (1, 0), "{report:?}");
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM sold_seats").await, 0);
+    assert!(
+        sandbox(&gw).kept_payments().await.unwrap().is_empty(),
+        "refunded"
+    );
+    for seat in ["orch-H-1", "orch-H-2"] {
+        assert_ne!(seat_state(&gw, &event, seat).await, "sold", "{seat}");
+    }
     db.drop().await;
 }
