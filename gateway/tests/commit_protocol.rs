@@ -8,12 +8,14 @@
 
 mod harness;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coordinator::{keys, EventId, HoldId, UserId};
+use coordinator::{keys, ClientReservationId, EventId, HoldId, UserId};
 use fred::prelude::*;
 use gateway::auth::Role;
 use harness::{db, sandbox, token, Gw};
+use payments::{ChargeOutcome, ChargeRequest, PaymentStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -98,6 +100,132 @@ async fn seat_state(gw: &Gw, event: &EventId, seat: &str) -> &'static str {
         }
     }
     "free"
+}
+
+/// A captured payment for a hold whose commit died before anything else happened: charged as
+/// checkout charges, then nobody wrote its order.
+async fn orphaned_payment(provider: &payments::Provider, event: &EventId, n: usize) -> String {
+    let user = UserId::parse("orphan").unwrap();
+    let client = ClientReservationId::parse(&format!("orphan-{n}")).unwrap();
+    let hold = HoldId::derive(event, &user, &client);
+    let request = ChargeRequest {
+        idempotency_key: format!("{hold}:k"),
+        amount_cents: 1_000,
+        currency: "EUR".into(),
+        token: "tok_visa".into(),
+        metadata: [
+            (orders::meta::ORDER, orders::order_id(&hold).to_string()),
+            (orders::meta::HOLD, hold.to_string()),
+            (orders::meta::EVENT, event.to_string()),
+            (orders::meta::USER, user.to_string()),
+            (orders::meta::CLIENT_KEY, "k".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
+    match provider.charge(&request).await.unwrap() {
+        ChargeOutcome::Succeeded { payment_id } => payment_id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Reconciliation passes run by hand, by a reconciler that starts now, with no grace: every
+/// payment is old enough to settle. At most two pages of the provider's listing a pass.
+async fn reconcile(gw: &Gw, passes: usize) {
+    let svc = gw.app.services();
+    let metrics = reconciler::Metrics::new().unwrap();
+    let config = reconciler::Config {
+        payment_grace: Duration::ZERO,
+        payment_pages_per_pass: 2,
+        ..harness::reconciler_config("by-hand")
+    };
+    let counts = catalog::SectionCounts::default();
+    let mut repaired = reconciler::RepairCursor::default();
+    for _ in 0..passes {
+        reconciler::reconcile_once(&svc, &metrics, &config, &mut repaired, &counts).await;
+    }
+}
+
+async fn status_of(provider: &payments::Provider, payment: &str) -> PaymentStatus {
+    provider.retrieve(payment).await.unwrap().unwrap().status
+}
+
+/// Hole 1: the provider's listing of a window longer than the client's page bound was refused,
+/// every pass, and its payments were never settled.
+#[tokio::test]
+async fn reconciliation_pages_through_any_volume_and_refunds_every_orphan() {
+    let db = db::TestDb::new("pages").await;
+    let (addr, _stub) = payments::stripe::stub::spawn_stub("sk_test_stub").await;
+    let mut config = payments::stripe::StripeConfig::new("sk_test_stub".to_owned().into());
+    config.base_url = format!("http://{addr}");
+    // One payment a page; the client used to refuse a listing of more than two.
+    let stripe = payments::stripe::Stripe::new(config)
+        .unwrap()
+        .with_list_paging(1, 2);
+    let provider = payments::Provider::Stripe(Arc::new(stripe));
+    let gw = harness::gateway_opts(
+        &db,
+        harness::Opts {
+            provider: Some(provider.clone()),
+            reconciler: false,
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let event = harness::support::unique_event("pages");
+    let mut orphans = Vec::new();
+    for n in 0..3 {
+        orphans.push(orphaned_payment(&provider, &event, n).await);
+    }
+    reconcile(&gw, 1).await;
+    let mut refunded = 0;
+    for p in &orphans {
+        if status_of(&provider, p).await == PaymentStatus::Refunded {
+            refunded += 1;
+        }
+    }
+    assert_eq!(refunded, 2, "the first pass reads two pages of one");
+    reconcile(&gw, 1).await;
+    for p in &orphans {
+        assert_eq!(
+            status_of(&provider, p).await,
+            PaymentStatus::Refunded,
+            "{p} refunded after two passes"
+        );
+    }
+    db.drop().await;
+}
+
+/// Hole 1: a reconciler looked back six hours at most; an older payment without an order was
+/// never settled.
+#[tokio::test]
+async fn an_orphaned_payment_seven_hours_old_is_refunded() {
+    let (gw, db, event) = harness::setup_opts(
+        "oldpay",
+        harness::Opts {
+            reconciler: false,
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let payment = orphaned_payment(&gw.app.payments, &event, 0).await;
+    sqlx::query(
+        "UPDATE sandbox_payments SET created_at = now() - interval '7 hours' WHERE id = $1",
+    )
+    .bind(&payment)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    reconcile(&gw, 2).await;
+    assert_eq!(
+        status_of(&gw.app.payments, &payment).await,
+        PaymentStatus::Refunded
+    );
+    assert!(sandbox(&gw).kept_payments().await.unwrap().is_empty());
+    db.drop().await;
 }
 
 /// Hole 2: a replayed commit job of an order refunded since, whose hold record is gone, was read

@@ -11,7 +11,7 @@
 //!   rows it copied (exactly once);
 //! - **reconciliation**: every event on sale has its inventory in Redis; sold seats in Postgres
 //!   are sold in Redis; every captured payment ends as an order or a refund
-//!   ([`orders::settle::settle_recent`]).
+//!   ([`orders::settle::settle_pages`]).
 
 pub mod audit;
 
@@ -356,6 +356,8 @@ pub struct Config {
     pub writer: WriterConfig,
     /// Captured payments without an order are settled once this old.
     pub payment_grace: Duration,
+    /// Most pages of the provider's listing of captured payments a pass reads.
+    pub payment_pages_per_pass: usize,
 }
 
 impl Config {
@@ -371,6 +373,7 @@ impl Config {
                 pause_in_batch: Duration::from_millis(s.writer_pause_in_batch_ms),
             },
             payment_grace: Duration::from_millis(s.payment_grace_ms),
+            payment_pages_per_pass: s.payment_pages_per_pass.max(1),
         }
     }
 }
@@ -437,12 +440,11 @@ pub async fn run(
     ));
     tokio::pin!(shutdown);
     let mut repaired = RepairCursor::default();
-    let mut payments = PaymentCursor::default();
     let counts = catalog::SectionCounts::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &mut payments, &counts) => {}
+            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &counts) => {}
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -478,34 +480,6 @@ pub async fn run(
 #[derive(Debug, Default)]
 pub struct RepairCursor {
     last_ok: Option<(std::time::Instant, Option<coordinator::epoch::DataEpoch>)>,
-}
-
-/// Which captured payments a pass looks at: those created since the oldest one the last good
-/// pass left unfinished (queued for its order, busy, failed, or younger than the grace), less
-/// a minute for the provider's clock; six hours back on a reconciler's first pass, and never
-/// further. Every pass listing six hours of payments (the provider's list, and an `= ANY` of
-/// all of them in Postgres) grew with the sale: a million payments at 50 a second.
-#[derive(Debug, Default)]
-pub struct PaymentCursor {
-    open_since: Option<i64>,
-}
-
-impl PaymentCursor {
-    const FIRST: i64 = 6 * 3_600;
-    const MARGIN: i64 = 60;
-
-    /// Where the pass starting now begins (unix s).
-    pub fn since(&self) -> i64 {
-        let now = payments::now_unix();
-        self.open_since.map_or(now - Self::FIRST, |s| {
-            (s - Self::MARGIN).max(now - Self::FIRST)
-        })
-    }
-
-    /// A pass finished; `open_since` is its [`Settlement::open_since`](orders::settle::Settlement).
-    pub fn passed(&mut self, open_since: i64) {
-        self.open_since = Some(open_since);
-    }
 }
 
 /// Why a pass tells sales again.
@@ -568,7 +542,6 @@ pub async fn reconcile_once(
     metrics: &Metrics,
     config: &Config,
     repaired: &mut RepairCursor,
-    payments: &mut PaymentCursor,
     counts: &catalog::SectionCounts,
 ) {
     let label = |ok: bool| {
@@ -586,9 +559,18 @@ pub async fn reconcile_once(
         .passes_total
         .with_label_values(&[label(inventory.is_ok())])
         .inc();
-    match orders::settle::settle_recent(svc, payments.since(), config.payment_grace).await {
+    // Where the last pass stopped is in Postgres: the listing resumes there, whichever
+    // reconciler reads it, and however long ago that was.
+    let settled =
+        orders::settle::settle_pages(svc, config.payment_grace, config.payment_pages_per_pass)
+            .await;
+    match settled {
         Ok(settlement) => {
-            payments.passed(settlement.open_since);
+            tracing::debug!(
+                pages = settlement.pages,
+                listing_done = settlement.listing_done,
+                "captured payments reconciled"
+            );
             for outcome in settlement.done {
                 if outcome != Settled::Paid {
                     tracing::warn!(?outcome, "captured payment without an order settled");
