@@ -228,6 +228,47 @@ async fn an_orphaned_payment_seven_hours_old_is_refunded() {
     db.drop().await;
 }
 
+/// Hole 1: the provider's webhook for a charge that answers after the commit's deadline (202)
+/// arrives while the commit is still charging; it was recorded as handled and did nothing, so
+/// only reconciliation could write the order. Reconciliation is off here: the webhook must do it.
+#[tokio::test]
+async fn a_timed_out_charge_is_finished_by_its_webhook() {
+    let (gw, db, event) = harness::setup_opts(
+        "hook202",
+        harness::Opts {
+            // The reconciler's first pass runs at once (nothing to settle yet); the next in an hour.
+            reconcile_every: Duration::from_secs(3_600),
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-C-5"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-slow", "tok_timeout").await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{v}"
+    );
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    eventually(
+        Duration::from_secs(15),
+        "the webhook writes the order",
+        || async {
+            let n: (i64,) = sqlx::query_as(
+                "SELECT count(*) FROM orders WHERE id = $1::uuid AND status = 'paid'",
+            )
+            .bind(&order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            (n.0 == 1).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(seat_state(&gw, &event, "orch-C-5").await, "sold");
+    db.drop().await;
+}
+
 /// Hole 2: a replayed commit job of an order refunded since, whose hold record is gone, was read
 /// as paid and its seats sold again in Redis (repair mode).
 #[tokio::test]
