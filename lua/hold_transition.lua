@@ -3,7 +3,7 @@
   scripts; this script decides whether a transition is allowed and records it.
 
       pending --settle--> held --pin--> pinned --sold--> sold
-                             ^            |
+                             ^            |  (a pin moves the expiry too, never past cap_ms)
                              +---unpin----+  (payment declined: back to the expiry it had)
                            |  \--extend--> held (expiry moved, never past cap_ms)
                            \--release--> released        (pinned cannot be released: a payment is in flight)
@@ -17,7 +17,8 @@
                             KEYS[4])                                 seat:{h:T}:quota:E:U:bought
   ARGV[1]  op               read | release | extend | pin | unpin | sold
   ARGV[2]  user_id          the caller; "" for the system (reconciler, admin), which skips the owner check
-  ARGV[3]  param_ms         extend: the new TTL from now | pin: how long the payment may take | else 0
+  ARGV[3]  param_ms         extend: the new TTL from now | pin: how long the payment may take
+                            (the expiry moves to now + param_ms, but never past cap_ms) | else 0
   ARGV[4]  hold_id          the member of KEYS[2], KEYS[3] and KEYS[4]
 
   Returns  {code, state, expires_ms, cap_ms, created_ms, now_ms, event, user, seats, quote}
@@ -109,12 +110,12 @@ elseif op == 'pin' then
     -- Remembered so an unpin (payment declined) gives the buyer back exactly their hold.
     redis.call('HSET', record, 'held_expires_ms', expires_ms)
   end
-  expires_ms = math.max(expires_ms, now + param_ms)
-  -- The record must outlive the pin even when the pin passes the cap.
+  -- The cap is absolute: a pin is taken again by every replay of a commit (and by the writer),
+  -- so a pin past it would keep the seats for as long as replays come. A payment that completes
+  -- after the cap finds the hold expired and is refunded. (The record outlives the cap by its
+  -- retention, so it outlives any pin.)
+  expires_ms = math.max(expires_ms, math.min(now + param_ms, cap_ms))
   redis.call('HSET', record, 'state', 'pinned', 'expires_ms', expires_ms)
-  if redis.call('PTTL', record) < expires_ms - now then
-    redis.call('PEXPIREAT', record, expires_ms + 3600000)
-  end
   count_until(expires_ms)
   local was = state
   shown = 'pinned'

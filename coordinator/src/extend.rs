@@ -1,5 +1,6 @@
-//! Moving a live hold's expiry: a buyer's extension (never past the cap) and the payment pin
-//! (the hold cannot expire or be released while a payment is in flight; bounded by `max_pin_secs`).
+//! Moving a live hold's expiry: a buyer's extension and the payment pin (the hold cannot be
+//! released while a payment is in flight; bounded by `max_pin_secs`). Neither ever moves the
+//! expiry past the hold's cap.
 
 use std::time::Duration;
 
@@ -45,8 +46,8 @@ impl Coordinator {
         self.move_expiry(hold_id, "extend", caller, ttl).await
     }
 
-    /// Pins a live hold for a payment: it stays held at least `pin_for` from now (at most
-    /// `max_pin_secs`), even past its cap, and cannot be released meanwhile.
+    /// Pins a live hold for a payment: it stays held `pin_for` from now (at most `max_pin_secs`)
+    /// or until its cap, whichever comes first, and cannot be released meanwhile.
     pub async fn pin(
         &self,
         hold_id: &HoldId,

@@ -337,6 +337,13 @@ async fn holds_expire_with_no_process_running_and_extension_stops_at_the_cap() {
             .unwrap(),
         ExtendOutcome::Invalid(_)
     ));
+    // A payment's pin stops at the cap too, however often it is taken again.
+    for _ in 0..2 {
+        match c.pin(&bob.id, Duration::from_secs(60)).await.unwrap() {
+            ExtendOutcome::Extended(h) => assert_eq!(h.expires_at_ms, bob.cap_at_ms),
+            other => panic!("{other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

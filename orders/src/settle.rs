@@ -148,21 +148,103 @@ async fn mark_attempt(svc: &Services, order: Uuid, status: &str) -> Result<(), O
 pub struct Settlement {
     /// What was done, by payment settled.
     pub done: Vec<Settled>,
-    /// When the oldest payment that is not finished yet was created (unix s): queued for its
-    /// order, busy, failed, or younger than the grace. The next pass must look back to it.
-    pub open_since: i64,
+    /// Pages of the provider's listing read.
+    pub pages: usize,
+    /// Whether the pass read a listing's last page (otherwise the next pass resumes it).
+    pub listing_done: bool,
 }
 
-/// Reconciliation: every captured payment created since `since_unix` and older than `grace`
-/// (commits in flight get that long to finish on their own) is settled.
-pub async fn settle_recent(
+/// The listing [`settle_pages`] reads: one row of `payment_scans`.
+const SCAN: &str = "captured";
+
+/// Where that listing stands (the migration documents each column).
+#[derive(sqlx::FromRow)]
+struct Scan {
+    window_from: i64,
+    window_to: Option<i64>,
+    after_payment: Option<String>,
+    open_since: Option<i64>,
+}
+
+/// How far a new listing starts before the oldest payment the last one left unfinished (or
+/// before its end): for the provider's clock, and payments created as that listing began.
+const LISTING_OVERLAP_SECS: i64 = 60;
+
+/// Reconciliation: every captured payment older than `grace` (commits in flight get that long
+/// to finish on their own) that has no order is settled. The provider's listing is read at most
+/// `max_pages` pages a pass, each page settled and the cursor moved in one transaction on the
+/// listing's row (another reconciler holding it skips its turn), so a listing of any length
+/// finishes over passes, and a crash costs one page read again. A listing covers the payments
+/// created from where the last one left a payment unfinished (queued for its order, busy,
+/// failed, younger than the grace) to its own start, however old: none is left out for its age.
+pub async fn settle_pages(
     svc: &Services,
-    since_unix: i64,
     grace: Duration,
+    max_pages: usize,
 ) -> Result<Settlement, OrdersError> {
-    let now = payments::now_unix();
-    let ripe = now - grace.as_secs() as i64;
-    let payments = svc.payments.list_succeeded_since(since_unix).await?;
+    let mut settlement = Settlement::default();
+    while settlement.pages < max_pages && !settlement.listing_done {
+        let mut tx = svc.db.begin().await?;
+        sqlx::query("INSERT INTO payment_scans (scan) VALUES ($1) ON CONFLICT (scan) DO NOTHING")
+            .bind(SCAN)
+            .execute(&mut *tx)
+            .await?;
+        let scan: Option<Scan> = sqlx::query_as(
+            "SELECT window_from, window_to, after_payment, open_since FROM payment_scans
+             WHERE scan = $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(SCAN)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(scan) = scan else {
+            // Another reconciler is reading the listing now.
+            break;
+        };
+        let now = payments::now_unix();
+        let to = scan.window_to.unwrap_or(now);
+        let page = svc
+            .payments
+            .list_succeeded_page(scan.window_from, to, scan.after_payment.as_deref())
+            .await?;
+        let (done, open) = settle_page(svc, page.payments, now - grace.as_secs() as i64).await?;
+        let open_since = scan.open_since.into_iter().chain(open).min();
+        match &page.next {
+            Some(next) => sqlx::query(
+                "UPDATE payment_scans SET window_to = $2, after_payment = $3, open_since = $4,
+                         updated_at = now() WHERE scan = $1",
+            )
+            .bind(SCAN)
+            .bind(to)
+            .bind(next)
+            .bind(open_since),
+            None => {
+                let from = open_since.unwrap_or(to).min(to) - LISTING_OVERLAP_SECS;
+                sqlx::query(
+                    "UPDATE payment_scans SET window_from = $2, window_to = NULL,
+                         after_payment = NULL, open_since = NULL, updated_at = now()
+                     WHERE scan = $1",
+                )
+                .bind(SCAN)
+                .bind(from)
+            }
+        }
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        settlement.pages += 1;
+        settlement.listing_done = page.next.is_none();
+        settlement.done.extend(done);
+    }
+    Ok(settlement)
+}
+
+/// Settles one page's payments created at or before `ripe` that have no order. Returns what was
+/// done, and when the oldest payment left unfinished was created.
+async fn settle_page(
+    svc: &Services,
+    payments: Vec<Payment>,
+    ripe: i64,
+) -> Result<(Vec<Settled>, Option<i64>), OrdersError> {
     let ids: Vec<String> = payments.iter().map(|p| p.id.clone()).collect();
     let with_orders: std::collections::HashSet<String> = sqlx::query_as::<_, (String,)>(
         "SELECT payment_ref FROM orders WHERE payment_ref = ANY($1)",
@@ -175,9 +257,14 @@ pub async fn settle_recent(
     .map(|(p,)| p)
     .collect();
     let mut done = Vec::new();
-    let mut open_since = ripe;
+    let mut open: Option<i64> = None;
+    let mut left_open = |created: i64| open = Some(open.map_or(created, |o| o.min(created)));
     for payment in payments {
-        if with_orders.contains(&payment.id) || payment.created > ripe {
+        if with_orders.contains(&payment.id) {
+            continue;
+        }
+        if payment.created > ripe {
+            left_open(payment.created);
             continue;
         }
         // One payment that cannot be settled now must not hold up the others.
@@ -185,15 +272,15 @@ pub async fn settle_recent(
             Ok(outcome) => {
                 // Queued: its order is not written yet, and the queue is Redis soft state.
                 if matches!(outcome, Settled::Queued | Settled::Busy) {
-                    open_since = open_since.min(payment.created);
+                    left_open(payment.created);
                 }
                 done.push(outcome);
             }
             Err(e) => {
-                open_since = open_since.min(payment.created);
-                tracing::error!(payment = %payment.id, error = %e, "payment not settled; retried next pass")
+                left_open(payment.created);
+                tracing::error!(payment = %payment.id, error = %e, "payment not settled; retried next listing")
             }
         }
     }
-    Ok(Settlement { done, open_since })
+    Ok((done, open))
 }

@@ -10,6 +10,11 @@
 //! The live-sale unique index is the last guard against overselling. A batch that trips it is
 //! rolled back and replayed job by job, so only the job that would oversell is refused
 //! ([`Written::Oversold`]): its payment is refunded, the incident recorded, the event frozen.
+//!
+//! What Redis is told is what Postgres has: a job is written only if its pinned hold has exactly
+//! the job's seats (those the order records are those sold), a replayed job of an order refunded
+//! since sells nothing, and after telling Redis the writer reads the orders again, so a refund
+//! that committed in between does not leave its seats sold ([`refund::untell_unpaid`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,6 +23,7 @@ use coordinator::sell::SellOutcome;
 use coordinator::{EventId, HoldId, SeatId};
 use uuid::Uuid;
 
+use crate::refund::{self, ToldSale};
 use crate::{constraint, CommitJob, Done, OrdersError, Services, Written};
 
 /// Writer tuning.
@@ -105,7 +111,7 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
     }
     report.jobs = jobs.len();
     tracing::debug!(jobs = jobs.len(), claimed, consumer = %config.consumer, "commit batch read");
-    // Only holds that still have their seats are written: each is pinned again (which also
+    // Only holds that still have the job's seats are written: each is pinned again (which also
     // keeps it from expiring during the write). A hold that lost its seats is refunded.
     let live = futures::future::join_all(jobs.iter().map(|job| still_held(svc, job))).await;
     let mut to_write = Vec::with_capacity(jobs.len());
@@ -122,27 +128,32 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .await?
         .into_iter();
     // A hold that is no longer live may still have its order already (a replayed job): that
-    // is a replay, not an expiry. Every `= ANY($1)` lookup here is planned each time
-    // (`persistent(false)`): a connection's cached generic plan, chosen while the table was
-    // empty, scans the whole table for each batch once it is not (seen: 3 scans of every order
-    // per batch, a third of the machine's CPU in a checkout storm, where autovacuum is off).
+    // is a replay, not an expiry; of an order refunded since, it sells nothing again. Every
+    // `= ANY($1)` lookup here is planned each time (`persistent(false)`): a connection's cached
+    // generic plan, chosen while the table was empty, scans the whole table for each batch once
+    // it is not (seen: 3 scans of every order per batch, a third of the machine's CPU in a
+    // checkout storm, where autovacuum is off).
     let order_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.order_id).collect();
-    let existing: HashMap<uuid::Uuid, String> = sqlx::query_as::<_, (uuid::Uuid, String)>(
-        "SELECT id, payment_ref FROM orders WHERE id = ANY($1)",
-    )
-    .bind(&order_ids)
-    .persistent(false)
-    .fetch_all(&svc.db)
-    .await?
-    .into_iter()
-    .collect();
+    let existing: HashMap<uuid::Uuid, (String, String)> =
+        sqlx::query_as::<_, (uuid::Uuid, String, String)>(
+            "SELECT id, payment_ref, status::text FROM orders WHERE id = ANY($1)",
+        )
+        .bind(&order_ids)
+        .persistent(false)
+        .fetch_all(&svc.db)
+        .await?
+        .into_iter()
+        .map(|(id, p, s)| (id, (p, s)))
+        .collect();
     let written: Vec<Written> = jobs
         .iter()
         .zip(&live)
         .map(|(job, l)| match l {
             Ok(l) if l.is_live() => written_live.next().unwrap_or(Written::Expired),
             _ => match existing.get(&job.order_id) {
-                Some(p) if *p == job.payment_ref => Written::Paid,
+                Some((p, s)) if *p == job.payment_ref && s == "paid" => Written::Paid,
+                // Refunded since (its payment with it): as `write_together` answers a replay.
+                Some((p, _)) if *p == job.payment_ref => Written::Expired,
                 Some(_) => Written::Superseded,
                 None => Written::Expired,
             },
@@ -150,15 +161,29 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .collect();
     // Each job's Redis and refund calls go together: one after the other they made a batch
     // last (calls per job) × (jobs) round trips, the writer's ceiling.
-    let told =
-        futures::future::join_all(jobs.iter().zip(&written).zip(&live).map(|((j, w), l)| {
-            let pinned = match l {
-                Ok(Live::Pinned(hold)) => Some(hold),
-                _ => None,
-            };
-            after_commit(svc, j, *w, pinned)
-        }))
-        .await;
+    let mut told = futures::future::join_all(
+        jobs.iter()
+            .zip(&written)
+            .zip(&live)
+            .map(|((j, w), l)| after_commit(svc, j, *w, l.as_ref().unwrap_or(&Live::Gone))),
+    )
+    .await;
+    // Redis was told what Postgres had when it was read; a refund may have committed since (its
+    // own return of the seats before this sale). Read again; on failure the jobs are done again.
+    let sales: Vec<ToldSale> = jobs
+        .iter()
+        .zip(&written)
+        .filter(|(_, w)| matches!(w, Written::Paid | Written::Expired))
+        .filter_map(|(job, _)| told_sale(job))
+        .collect();
+    if let Err(e) = refund::untell_unpaid(&svc.db, co, &sales, "system:writer").await {
+        tracing::warn!(error = %e, "sales not checked against refunds; the jobs are done again");
+        for (t, w) in told.iter_mut().zip(&written) {
+            if matches!(w, Written::Paid | Written::Expired) {
+                *t = false;
+            }
+        }
+    }
     for outcome in &written {
         match outcome {
             Written::Paid => report.paid += 1,
@@ -368,17 +393,28 @@ async fn write_together(
     Ok(outcomes)
 }
 
+/// The sale a job tells Redis of, with ids the coordinator accepts.
+fn told_sale(job: &CommitJob) -> Option<ToldSale> {
+    Some(ToldSale {
+        order: job.order_id,
+        event: EventId::parse(&job.event_id).ok()?,
+        hold: HoldId::parse(&job.hold_id).ok()?,
+        user: coordinator::UserId::parse(&job.user_id).ok(),
+        seats: job
+            .seats
+            .iter()
+            .map(|s| SeatId::parse(s))
+            .collect::<Result<_, _>>()
+            .ok()?,
+    })
+}
+
 /// What follows a durable outcome. Failures are logged, not returned: Postgres already holds the
 /// truth, and reconciliation completes whatever is left (Redis repaired, payments refunded).
 ///
 /// Returns whether Redis was told what it must be (a paid job's seats sold and counted); when
 /// not, the caller leaves the job in the queue to be done again.
-async fn after_commit(
-    svc: &Services,
-    job: &CommitJob,
-    outcome: Written,
-    pinned: Option<&coordinator::Hold>,
-) -> bool {
+async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written, live: &Live) -> bool {
     let parsed = (
         HoldId::parse(&job.hold_id),
         EventId::parse(&job.event_id),
@@ -393,9 +429,13 @@ async fn after_commit(
     };
     match outcome {
         Written::Paid => {
-            let marked = match pinned {
-                Some(h) => svc.coordinator.mark_read_hold_sold(h).await,
-                None => svc.coordinator.mark_sold(&hold).await,
+            // The seats sold are the job's, which the order records: never the record's alone.
+            let marked = match live {
+                // Checked before the write: the pinned record has the job's seats.
+                Live::Pinned(h) => svc.coordinator.mark_read_hold_sold(h).await,
+                Live::Sold => svc.coordinator.mark_sold(&hold).await,
+                // No record to sell by, or one naming other seats: repaired from the job below.
+                Live::OtherSeats | Live::Gone => Ok(SellOutcome::NotFound),
             };
             let sold = match marked {
                 // The sale also counted the seats against the buyer's limit for good.
@@ -485,11 +525,14 @@ async fn after_commit(
 
 /// Where a job's hold stands before its order is written.
 enum Live {
-    /// Pinned again now, with its seats: as the pin read it.
+    /// Pinned again now, with exactly the job's seats: as the pin read it.
     Pinned(coordinator::Hold),
     /// Sold already, to this hold (a replayed job; Postgres decides whether it is this
     /// payment's).
     Sold,
+    /// Pinned again now, but its record names other seats than the job: the order would record
+    /// one set of seats and Redis sell another. Not written (refunded), unless it was already.
+    OtherSeats,
     /// Expired, released, or the record lost in a failover: holds are soft state, and a hold
     /// that lost its seats is not sold (the seats may be someone else's now).
     Gone,
@@ -497,7 +540,7 @@ enum Live {
 
 impl Live {
     fn is_live(&self) -> bool {
-        !matches!(self, Self::Gone)
+        matches!(self, Self::Pinned(_) | Self::Sold)
     }
 }
 
@@ -512,10 +555,24 @@ async fn still_held(
     };
     let pin_for = Duration::from_secs(svc.coordinator.limits().max_pin_secs);
     Ok(match svc.coordinator.pin(&hold, pin_for).await? {
-        ExtendOutcome::Extended(h) => Live::Pinned(h),
+        ExtendOutcome::Extended(h) if same_seats(&h.seats, &job.seats) => Live::Pinned(h),
+        ExtendOutcome::Extended(h) => {
+            tracing::error!(order = %job.order_id, hold = %hold, record = ?h.seats, job = ?job.seats,
+                "the job's seats are not its hold's; not written");
+            Live::OtherSeats
+        }
         ExtendOutcome::WrongState(h) if h.state == coordinator::HoldState::Sold => Live::Sold,
         _ => Live::Gone,
     })
+}
+
+/// The same seats, in any order.
+fn same_seats(record: &[SeatId], job: &[String]) -> bool {
+    let mut record: Vec<&str> = record.iter().map(SeatId::as_str).collect();
+    let mut job: Vec<&str> = job.iter().map(String::as_str).collect();
+    record.sort_unstable();
+    job.sort_unstable();
+    record == job
 }
 
 fn clone_err(e: &coordinator::CoordinatorError) -> coordinator::CoordinatorError {

@@ -111,6 +111,15 @@ pub struct Payment {
     pub created: i64,
 }
 
+/// One page of a listing of captured payments ([`Provider::list_succeeded_page`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentPage {
+    /// The page's captured (succeeded, not refunded) payments, in the provider's order.
+    pub payments: Vec<Payment>,
+    /// Where the next page starts (the `after` of the next call); `None`: this was the last.
+    pub next: Option<String>,
+}
+
 /// What a refund did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefundOutcome {
@@ -186,15 +195,23 @@ impl Provider {
         }
     }
 
-    /// Captured (succeeded, not refunded) payments created at or after `since_unix`, oldest
-    /// first: what reconciliation matches with orders.
-    pub async fn list_succeeded_since(
+    /// One page of the captured (succeeded, not refunded) payments created from `since_unix`
+    /// to `until_unix`, both included: what reconciliation matches with orders. `after` is
+    /// `None` for the first page, then the previous page's [`PaymentPage::next`]. A listing of
+    /// any length is read a page at a time, and may be resumed from any page (by another
+    /// process, after a restart): the cursor is all it needs.
+    pub async fn list_succeeded_page(
         &self,
         since_unix: i64,
-    ) -> Result<Vec<Payment>, PaymentError> {
+        until_unix: i64,
+        after: Option<&str>,
+    ) -> Result<PaymentPage, PaymentError> {
         match self {
-            Self::Sandbox(p) => p.list_succeeded_since(since_unix).await,
-            Self::Stripe(p) => p.list_succeeded_since(since_unix).await,
+            Self::Sandbox(p) => p.list_succeeded_page(since_unix, until_unix, after).await,
+            Self::Stripe(p) => {
+                p.list_succeeded_page(since_unix, Some(until_unix), after)
+                    .await
+            }
         }
     }
 }

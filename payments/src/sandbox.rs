@@ -25,7 +25,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
-use crate::{ChargeOutcome, ChargeRequest, Payment, PaymentError, PaymentStatus, RefundOutcome};
+use crate::{
+    ChargeOutcome, ChargeRequest, Payment, PaymentError, PaymentPage, PaymentStatus, RefundOutcome,
+};
 
 /// Where the sandbox delivers its webhooks.
 #[derive(Debug, Clone)]
@@ -65,6 +67,9 @@ pub struct Sandbox {
     /// Webhook deliveries in flight at most (see [`MAX_DELIVERIES`]).
     deliveries: Arc<tokio::sync::Semaphore>,
 }
+
+/// Payments a page of [`Sandbox::list_succeeded_page`] holds (Stripe's largest page).
+pub const LIST_PAGE_SIZE: i64 = 100;
 
 /// Webhook deliveries in flight at once, and idle connections kept for them. Unbounded, a
 /// checkout burst held one connection per payment open to the gateway it notifies: in a flash
@@ -254,6 +259,41 @@ impl Sandbox {
             after = Some(last);
         }
         Ok(out)
+    }
+
+    /// One page of the captured, unrefunded payments created from `since_unix` to `until_unix`
+    /// (both included, as `created` reads them), oldest first, after the payment `after`.
+    pub async fn list_succeeded_page(
+        &self,
+        since_unix: i64,
+        until_unix: i64,
+        after: Option<&str>,
+    ) -> Result<PaymentPage, PaymentError> {
+        // Keyset pages on (created_at, id): the cursor is the last payment's id, whatever its
+        // status now. `created` is created_at rounded to the second, so `until` reaches to half
+        // a second past it.
+        let mut rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM sandbox_payments
+             WHERE status = 'succeeded' AND created_at >= to_timestamp($1)
+               AND created_at < to_timestamp($2 + 0.5)
+               AND ($3::text IS NULL
+                    OR (created_at, id) > (SELECT created_at, id FROM sandbox_payments WHERE id = $3))
+             ORDER BY created_at, id LIMIT $4"
+        ))
+        .bind(since_unix as f64)
+        .bind(until_unix as f64)
+        .bind(after)
+        .bind(LIST_PAGE_SIZE + 1)
+        .fetch_all(&self.db)
+        .await
+        .map_err(unavailable)?;
+        let more = rows.len() as i64 > LIST_PAGE_SIZE;
+        rows.truncate(LIST_PAGE_SIZE as usize);
+        let payments: Vec<Payment> = rows.into_iter().map(payment_of).collect();
+        let next = more
+            .then(|| payments.last().map(|p| p.id.clone()))
+            .flatten();
+        Ok(PaymentPage { payments, next })
     }
 
     /// The buyer completed the action a `tok_requires_action` charge needed: it succeeds (and a

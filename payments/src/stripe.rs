@@ -43,7 +43,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::{ChargeOutcome, ChargeRequest, Payment, PaymentError, PaymentStatus, RefundOutcome};
+use crate::{
+    ChargeOutcome, ChargeRequest, Payment, PaymentError, PaymentPage, PaymentStatus, RefundOutcome,
+};
 
 /// Stripe's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
@@ -120,8 +122,9 @@ impl Stripe {
         })
     }
 
-    /// Changes how [`Self::list_succeeded_since`] pages: `page_size` is clamped to Stripe's
-    /// 1..=100, `max_pages` to at least 1. Small pages are for tests of the paging itself.
+    /// Changes how lists page: `page_size` (of every page) is clamped to Stripe's 1..=100,
+    /// `max_pages` (of [`Self::list_succeeded_since`]) to at least 1. Small pages are for tests
+    /// of the paging itself.
     pub fn with_list_paging(mut self, page_size: u8, max_pages: usize) -> Self {
         self.page_size = page_size.clamp(1, MAX_PAGE_SIZE);
         self.max_pages = max_pages.max(1);
@@ -249,47 +252,78 @@ impl Stripe {
     /// Succeeded, not refunded PaymentIntents created at or after `since_unix`, oldest first
     /// (by `created`, then id). Stripe lists newest first, a page at a time; reading more than
     /// the page bound (100 pages by default) is refused rather than answered in part, because a
-    /// partial answer would silently lose the oldest payments.
+    /// partial answer would silently lose the oldest payments. (Reconciliation reads
+    /// [`Self::list_succeeded_page`] instead: any length, a page at a time.)
     pub async fn list_succeeded_since(
         &self,
         since_unix: i64,
     ) -> Result<Vec<Payment>, PaymentError> {
         let mut payments = Vec::new();
-        let mut starting_after: Option<String> = None;
+        let mut after: Option<String> = None;
         for _ in 0..self.max_pages {
-            let mut query = vec![
-                ("created[gte]", since_unix.to_string()),
-                ("limit", self.page_size.to_string()),
-                ("expand[]", "data.latest_charge".to_owned()),
-            ];
-            if let Some(last) = &starting_after {
-                query.push(("starting_after", last.clone()));
-            }
-            let call = self
-                .request(Method::GET, "/v1/payment_intents")
-                .query(&query);
-            let page = match self.send(call).await? {
-                Ok(body) => decode::<WireList>(&body, "list of PaymentIntents")?,
-                Err(failure) => return Err(self.unavailable(&failure)),
-            };
-            starting_after = page.data.last().map(|intent| intent.id.clone());
-            payments.extend(page.data.into_iter().map(payment_of));
-            if !page.has_more {
-                payments.retain(|payment| payment.status == PaymentStatus::Succeeded);
+            let page = self
+                .list_succeeded_page(since_unix, None, after.as_deref())
+                .await?;
+            payments.extend(page.payments);
+            after = page.next;
+            if after.is_none() {
                 payments.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
                 payments.dedup_by(|a, b| a.id == b.id);
                 return Ok(payments);
-            }
-            if starting_after.is_none() {
-                return Err(PaymentError::Unavailable(
-                    "stripe: an empty list page said it has more".into(),
-                ));
             }
         }
         Err(PaymentError::Unavailable(format!(
             "stripe: more than {} pages of payments since {since_unix}",
             self.max_pages
         )))
+    }
+
+    /// One page (newest first, as Stripe lists) of the succeeded, not refunded PaymentIntents
+    /// created from `since_unix` to `until_unix` (both included; `None`: no upper bound),
+    /// after the PaymentIntent `after` (`starting_after`). Its `next` is the page's last
+    /// PaymentIntent, refunded or not, while Stripe says it has more.
+    pub async fn list_succeeded_page(
+        &self,
+        since_unix: i64,
+        until_unix: Option<i64>,
+        after: Option<&str>,
+    ) -> Result<PaymentPage, PaymentError> {
+        let mut query = vec![
+            ("created[gte]", since_unix.to_string()),
+            ("limit", self.page_size.to_string()),
+            ("expand[]", "data.latest_charge".to_owned()),
+        ];
+        if let Some(until) = until_unix {
+            query.push(("created[lte]", until.to_string()));
+        }
+        if let Some(last) = after {
+            query.push(("starting_after", last.to_owned()));
+        }
+        let call = self
+            .request(Method::GET, "/v1/payment_intents")
+            .query(&query);
+        let page = match self.send(call).await? {
+            Ok(body) => decode::<WireList>(&body, "list of PaymentIntents")?,
+            Err(failure) => return Err(self.unavailable(&failure)),
+        };
+        let next = match (page.has_more, page.data.last()) {
+            (false, _) => None,
+            (true, Some(last)) => Some(last.id.clone()),
+            (true, None) => {
+                return Err(PaymentError::Unavailable(
+                    "stripe: an empty list page said it has more".into(),
+                ))
+            }
+        };
+        Ok(PaymentPage {
+            payments: page
+                .data
+                .into_iter()
+                .map(payment_of)
+                .filter(|payment| payment.status == PaymentStatus::Succeeded)
+                .collect(),
+            next,
+        })
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -879,6 +913,40 @@ mod tests {
             bounded.list_succeeded_since(0).await,
             Err(PaymentError::Unavailable(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn pages_of_a_window_are_read_one_at_a_time_from_their_cursor() {
+        let (stub, stripe) = setup().await;
+        let stripe = stripe.with_list_paging(2, 1);
+        let mut kept = BTreeSet::new();
+        for n in 0..5 {
+            kept.insert(succeeded(&stripe, &format!("k-page-{n}")).await);
+        }
+        let refunded = succeeded(&stripe, "k-page-refunded").await;
+        assert_eq!(stripe.refund(&refunded).await, Ok(RefundOutcome::Refunded));
+        let now = crate::now_unix();
+        // Six intents at two a page: three calls, each resumed from the last one's cursor (the
+        // whole list would be refused at one page).
+        let before = stub.requests_served();
+        let (mut listed, mut after, mut pages) = (BTreeSet::new(), None, 0);
+        loop {
+            let page = stripe
+                .list_succeeded_page(0, Some(now), after.as_deref())
+                .await
+                .expect("a page");
+            pages += 1;
+            listed.extend(page.payments.into_iter().map(|p| p.id));
+            after = page.next;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!((pages, stub.requests_served() - before), (3, 3));
+        assert_eq!(listed, kept);
+        // A window that ends before they were created lists none of them.
+        let first = stripe.list_succeeded_page(0, Some(now - 3_600), None).await;
+        assert_eq!(first, Ok(PaymentPage::default()));
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@
 //!   rows it copied (exactly once);
 //! - **reconciliation**: every event on sale has its inventory in Redis; sold seats in Postgres
 //!   are sold in Redis; every captured payment ends as an order or a refund
-//!   ([`orders::settle::settle_recent`]).
+//!   ([`orders::settle::settle_pages`]).
 
 pub mod audit;
 
@@ -284,20 +284,21 @@ pub async fn reconcile_inventory(
 /// Tells Redis again about live sales (of one event, or of orders younger than `within`): a sale
 /// Postgres has and Redis lacks is marked sold, and its seats are counted again against the
 /// buyer's ticket limit (that count is soft state too: without this, a failover that lost it
-/// would let the buyer go over the limit). Returns the seats that changed in Redis.
+/// would let the buyer go over the limit). The orders are read again afterwards: one refunded
+/// while the pass told Redis of it gets its seats back. Returns the seats that changed in Redis.
 pub async fn repair_sales(
     db: &PgPool,
     coordinator: &Coordinator,
     event: Option<&EventId>,
     within: Option<Duration>,
 ) -> Result<Repaired, catalog::CatalogError> {
-    let rows: Vec<(String, String, String, Vec<String>)> = sqlx::query_as(
-        "SELECT o.event_id, o.hold_id::text, o.user_id, array_agg(s.seat_id ORDER BY s.seat_id)
+    let rows: Vec<(uuid::Uuid, String, String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT o.id, o.event_id, o.hold_id::text, o.user_id, array_agg(s.seat_id ORDER BY s.seat_id)
          FROM orders o JOIN sold_seats s ON s.order_id = o.id
          WHERE o.status = 'paid' AND s.live
            AND ($1::text IS NULL OR o.event_id = $1)
            AND ($2::double precision IS NULL OR o.created_at > now() - make_interval(secs => $2))
-         GROUP BY o.event_id, o.hold_id, o.user_id",
+         GROUP BY o.id, o.event_id, o.hold_id, o.user_id",
     )
     .bind(event.map(|e| e.to_string()))
     .bind(within.map(|w| w.as_secs_f64()))
@@ -305,7 +306,8 @@ pub async fn repair_sales(
     .await?;
     let mut changed = 0;
     let told = rows.len() as u64;
-    for (event, hold, user, seats) in rows {
+    let mut sales = Vec::with_capacity(rows.len());
+    for (order, event, hold, user, seats) in rows {
         let (Ok(event), Ok(hold), Ok(user)) = (
             EventId::parse(&event),
             HoldId::parse(&hold),
@@ -323,7 +325,23 @@ pub async fn repair_sales(
                 tracing::error!(%event, %hold, ?other, "a live sale Redis refuses to mark sold")
             }
         }
+        sales.push(orders::refund::ToldSale {
+            order,
+            event,
+            hold,
+            user: Some(user),
+            seats,
+        });
     }
+    // A refund that committed after the read above may have returned its seats before they were
+    // told sold here: read again, and return them again.
+    orders::refund::untell_unpaid(db, coordinator, &sales, "system:reconciler")
+        .await
+        .map_err(|e| match e {
+            orders::OrdersError::Db(e) => catalog::CatalogError::Postgres(e),
+            orders::OrdersError::Coordinator(e) => catalog::CatalogError::Coordinator(e),
+            other => catalog::CatalogError::Inconsistent(other.to_string()),
+        })?;
     Ok(Repaired { told, changed })
 }
 
@@ -347,6 +365,8 @@ pub struct Config {
     pub writer: WriterConfig,
     /// Captured payments without an order are settled once this old.
     pub payment_grace: Duration,
+    /// Most pages of the provider's listing of captured payments a pass reads.
+    pub payment_pages_per_pass: usize,
 }
 
 impl Config {
@@ -362,6 +382,7 @@ impl Config {
                 pause_in_batch: Duration::from_millis(s.writer_pause_in_batch_ms),
             },
             payment_grace: Duration::from_millis(s.payment_grace_ms),
+            payment_pages_per_pass: s.payment_pages_per_pass.max(1),
         }
     }
 }
@@ -428,12 +449,11 @@ pub async fn run(
     ));
     tokio::pin!(shutdown);
     let mut repaired = RepairCursor::default();
-    let mut payments = PaymentCursor::default();
     let counts = catalog::SectionCounts::default();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &mut payments, &counts) => {}
+            _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &counts) => {}
         }
         tokio::select! {
             _ = &mut shutdown => break,
@@ -469,34 +489,6 @@ pub async fn run(
 #[derive(Debug, Default)]
 pub struct RepairCursor {
     last_ok: Option<(std::time::Instant, Option<coordinator::epoch::DataEpoch>)>,
-}
-
-/// Which captured payments a pass looks at: those created since the oldest one the last good
-/// pass left unfinished (queued for its order, busy, failed, or younger than the grace), less
-/// a minute for the provider's clock; six hours back on a reconciler's first pass, and never
-/// further. Every pass listing six hours of payments (the provider's list, and an `= ANY` of
-/// all of them in Postgres) grew with the sale: a million payments at 50 a second.
-#[derive(Debug, Default)]
-pub struct PaymentCursor {
-    open_since: Option<i64>,
-}
-
-impl PaymentCursor {
-    const FIRST: i64 = 6 * 3_600;
-    const MARGIN: i64 = 60;
-
-    /// Where the pass starting now begins (unix s).
-    pub fn since(&self) -> i64 {
-        let now = payments::now_unix();
-        self.open_since.map_or(now - Self::FIRST, |s| {
-            (s - Self::MARGIN).max(now - Self::FIRST)
-        })
-    }
-
-    /// A pass finished; `open_since` is its [`Settlement::open_since`](orders::settle::Settlement).
-    pub fn passed(&mut self, open_since: i64) {
-        self.open_since = Some(open_since);
-    }
 }
 
 /// Why a pass tells sales again.
@@ -559,7 +551,6 @@ pub async fn reconcile_once(
     metrics: &Metrics,
     config: &Config,
     repaired: &mut RepairCursor,
-    payments: &mut PaymentCursor,
     counts: &catalog::SectionCounts,
 ) {
     let label = |ok: bool| {
@@ -577,9 +568,18 @@ pub async fn reconcile_once(
         .passes_total
         .with_label_values(&[label(inventory.is_ok())])
         .inc();
-    match orders::settle::settle_recent(svc, payments.since(), config.payment_grace).await {
+    // Where the last pass stopped is in Postgres: the listing resumes there, whichever
+    // reconciler reads it, and however long ago that was.
+    let settled =
+        orders::settle::settle_pages(svc, config.payment_grace, config.payment_pages_per_pass)
+            .await;
+    match settled {
         Ok(settlement) => {
-            payments.passed(settlement.open_since);
+            tracing::debug!(
+                pages = settlement.pages,
+                listing_done = settlement.listing_done,
+                "captured payments reconciled"
+            );
             for outcome in settlement.done {
                 if outcome != Settled::Paid {
                     tracing::warn!(?outcome, "captured payment without an order settled");

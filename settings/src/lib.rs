@@ -59,6 +59,9 @@ pub struct Reconciler {
     /// Captured payments without an order are settled once they are this old, ms (commits in
     /// flight finish on their own first).
     pub payment_grace_ms: u64,
+    /// Most pages of the provider's listing of captured payments one pass reads (a longer
+    /// listing is resumed by the next pass).
+    pub payment_pages_per_pass: usize,
 }
 
 /// Which payment provider checkout charges.
@@ -202,6 +205,7 @@ impl Settings {
                 writer_stale_after_ms: 5_000,
                 writer_pause_in_batch_ms: 0,
                 payment_grace_ms: 15_000,
+                payment_pages_per_pass: 20,
             },
             rate_limits: RateLimits::default(),
             payments: Payments {

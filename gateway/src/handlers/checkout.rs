@@ -334,10 +334,12 @@ async fn commit_inner(
             set_attempt(app, user, &body.idempotency_key, "declined", None).await;
             // The hold stays, unpinned: the buyer may try another card, or cancel, until it
             // expires. Not while another commit of the same hold (another key) is in flight:
-            // unpinning would let the hold expire under a payment that succeeds.
+            // unpinning would let the hold expire under a payment that succeeds. Nor once one is
+            // paid: its order is in Postgres and the writer is about to mark the seats sold; an
+            // unpinned hold could expire first and its seats go to another buyer.
             let others: Option<(i32,)> = sqlx::query_as(
                 "SELECT 1 FROM commit_attempts WHERE order_id = $1
-                   AND status IN ('charging', 'pending', 'requires_action')
+                   AND status IN ('charging', 'pending', 'requires_action', 'paid')
                    AND NOT (user_id = $2 AND idempotency_key = $3) LIMIT 1",
             )
             .bind(order)
@@ -660,7 +662,10 @@ pub async fn get_order(
 /// `POST /webhooks/payments`: the provider tells us a payment changed. The signature is checked
 /// on the raw body; the payment is then fetched again from the provider and settled (so a
 /// delivery that is late, repeated or out of order acts on the current state), and the event id
-/// is recorded so a redelivery changes nothing.
+/// is recorded so a redelivery changes nothing. An event that arrives while the commit that
+/// made the payment is still running is not recorded: a 409, and the provider delivers it
+/// again, by when that commit has its order written, or gave up (202) or died, and the event
+/// settles the payment.
 pub async fn webhook(
     signature: Option<String>,
     raw: bytes::Bytes,
@@ -715,30 +720,44 @@ pub async fn webhook(
             .await
             .map_err(|e| ApiError::unavailable("payment provider", e))?;
         // Whether it was handled before, and whether the commit that made this payment is still
-        // running (it finishes the order itself: settling now would only queue the same order
-        // twice; if that commit dies, reconciliation settles the payment after its grace
-        // period). That commit is found by the buyer and key the payment carries, charging or
-        // waiting for its order: the provider's webhook can arrive before the commit has
-        // recorded the payment's id.
+        // running and will queue its order itself: charging, or waiting for its order with this
+        // payment (it is found by the buyer and key the payment carries: the webhook can arrive
+        // before the commit has recorded the payment's id). Settling now would only queue the
+        // order twice; recording the event would leave the payment to reconciliation should
+        // that commit give up (a 202 on the provider's late answer) or die. So the event is not
+        // recorded: a 409, and the provider delivers it again. A commit that gave up waiting
+        // for the provider (pending, without the payment) queues nothing: the event settles.
         let meta = |k: &str| payment.as_ref().and_then(|p| p.metadata.get(k).cloned());
         let (seen, in_flight): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE id = $1),
                     EXISTS (SELECT 1 FROM commit_attempts WHERE user_id = $2 AND idempotency_key = $3
-                            AND status IN ('charging', 'pending')
+                            AND (status = 'charging' OR (status = 'pending' AND payment_ref = $4))
                             AND updated_at > now() - interval '10 seconds')",
         )
         .bind(&event.id)
         .bind(meta(orders::meta::USER))
         .bind(meta(orders::meta::CLIENT_KEY))
+        .bind(&event.payment_id)
         .fetch_one(&app.db)
         .await?;
         if seen {
             return Ok::<_, ApiError>(None);
         }
+        if in_flight
+            && payment
+                .as_ref()
+                .is_some_and(|p| p.status == payments::PaymentStatus::Succeeded)
+        {
+            app.metrics
+                .webhooks_total
+                .with_label_values(&["commit_in_flight"])
+                .inc();
+            return Err(ApiError::conflict(
+                "commit_in_flight",
+                "the commit that made this payment is still running; deliver the event again",
+            ));
+        }
         let outcome = match &payment {
-            Some(p) if in_flight && p.status == payments::PaymentStatus::Succeeded => {
-                Some(orders::settle::Settled::Queued)
-            }
             Some(payment) => Some(
                 orders::settle::settle(&app.services(), payment)
                     .await
@@ -757,8 +776,13 @@ pub async fn webhook(
         .bind(&event.payment_id)
         .execute(&app.db)
         .await?;
-        let label = outcome.map_or("unknown_payment".to_owned(), |o| format!("{o:?}").to_lowercase());
-        app.metrics.webhooks_total.with_label_values(&[&label]).inc();
+        let label = outcome.map_or("unknown_payment".to_owned(), |o| {
+            format!("{o:?}").to_lowercase()
+        });
+        app.metrics
+            .webhooks_total
+            .with_label_values(&[&label])
+            .inc();
         Ok(Some(label))
     })
     .await??;

@@ -56,6 +56,8 @@ pub fn reconciler_config(consumer: &str) -> reconciler::Config {
             pause_in_batch: Duration::ZERO,
         },
         payment_grace: Duration::from_secs(2),
+        // Small: with a provider paging small, a listing is read over several passes.
+        payment_pages_per_pass: 2,
     }
 }
 

@@ -21,8 +21,8 @@
 //! - Refunds by `payment_intent`: the latest charge becomes `refunded: true`; again is
 //!   `400 charge_already_refunded`; no captured charge is `400` "does not have a successful
 //!   charge to refund"; an unknown PaymentIntent is `400 resource_missing`.
-//! - Lists newest first, with `created[gte]`, `limit` (1..=100, default 10), `starting_after`,
-//!   `has_more`, and `expand[]=data.latest_charge`.
+//! - Lists newest first, with `created[gte]`, `created[lte]`, `limit` (1..=100, default 10),
+//!   `starting_after`, `has_more`, and `expand[]=data.latest_charge`.
 //!
 //! What it does not: webhooks, partial refunds, captures, any other endpoint (`404`).
 
@@ -558,17 +558,21 @@ impl State {
                 )
             }
         };
-        let since = match param(query, "created[gte]").map(str::parse::<i64>) {
-            None => i64::MIN,
-            Some(Ok(since)) => since,
-            Some(Err(_)) => {
-                return Answer::invalid(
-                    "Invalid integer.",
-                    Some("parameter_invalid_integer"),
-                    Some("created[gte]"),
-                )
+        let mut bounds = [i64::MIN, i64::MAX];
+        for (bound, name) in bounds.iter_mut().zip(["created[gte]", "created[lte]"]) {
+            match param(query, name).map(str::parse::<i64>) {
+                None => {}
+                Some(Ok(value)) => *bound = value,
+                Some(Err(_)) => {
+                    return Answer::invalid(
+                        "Invalid integer.",
+                        Some("parameter_invalid_integer"),
+                        Some(name),
+                    )
+                }
             }
-        };
+        }
+        let [since, until] = bounds;
         // Newest first: by `created`, then by creation within a second.
         let mut newest_first: Vec<&Intent> = self
             .created_order
@@ -593,7 +597,7 @@ impl State {
         let matching: Vec<&Intent> = newest_first
             .into_iter()
             .skip(after_cursor)
-            .filter(|intent| intent.created >= since)
+            .filter(|intent| (since..=until).contains(&intent.created))
             .collect();
         let expand = expands(query, "data.latest_charge");
         let data: Vec<Value> = matching
