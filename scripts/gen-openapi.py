@@ -135,10 +135,10 @@ paths = {
   "/orders/{order_id}": {"get": op("Your order, or what is known of a commit in flight", {"200": r("The order (paid, refunded) or the attempt (pending, requires_action, declined)", ref("Order")), **errors(401, 404)},
         params=[ORDER_ID], security=BEARER, tags=["checkout"])},
   "/webhooks/payments": {"post": op("Payment provider events, verified by Stripe-Signature over the raw body; deduplicated by event id",
-        {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 413)},
+        {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 409, 413)},
         params=[{"name": "Stripe-Signature", "in": "header", "required": True,
-                 "schema": {"type": "string", "pattern": "^t=[0-9]+(,v1=[0-9a-fA-F]+)+$"},
-                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\" with the endpoint's signing secret> (more v1 values may follow); missing, malformed, stale or not matching: 400 invalid_signature"}],
+                 "schema": {"type": "string", "maxLength": 1024, "pattern": "^t=[0-9]+(,v1=[0-9a-fA-F]+)+$"},
+                 "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\" with the endpoint's signing secret> (at most 4 v1 values, 1 KiB in all); missing, malformed, stale or not matching: 400 invalid_signature. 409 commit_in_flight: the commit that made the payment is still running; the event was not recorded, deliver it again"}],
         request=body({"type": "object", "required": ["id", "type", "data"]}), security=[], tags=["checkout"])},
   "/events/{event_id}/queue": {
     "post": op("Join the event's waiting room (one ticket per buyer; joining again returns it)",
