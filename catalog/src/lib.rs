@@ -109,6 +109,32 @@ pub async fn inventory(
         .collect()
 }
 
+/// Live sales of an event per section, as Postgres has them: what Redis's sold marks must add
+/// up to.
+pub async fn sold_per_section(
+    pool: &PgPool,
+    event_id: &EventId,
+) -> Result<Vec<(SectionId, u64)>, CatalogError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT s.section_id, count(*)
+           FROM sold_seats ss
+           JOIN events e ON e.id = ss.event_id
+           JOIN seats s ON s.venue_id = e.venue_id AND s.id = ss.seat_id
+          WHERE ss.event_id = $1 AND ss.live
+          GROUP BY s.section_id",
+    )
+    .bind(event_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(section, n)| {
+            SectionId::parse(&section)
+                .map(|s| (s, n.max(0) as u64))
+                .map_err(|e| CatalogError::Inconsistent(e.to_string()))
+        })
+        .collect()
+}
+
 /// Events on sale, the ones whose inventory must be open in the coordinator.
 pub async fn events_on_sale(pool: &PgPool) -> Result<Vec<EventId>, CatalogError> {
     let ids: Vec<(String,)> =

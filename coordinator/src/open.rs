@@ -70,6 +70,23 @@ impl Coordinator {
             .all(|((_, want), have)| *want == have))
     }
 
+    /// Seats marked sold in Redis per section (`HLEN` of each section's sold hash, one call per
+    /// section, concurrently), in the order of `sections`: what the reconciler compares with
+    /// Postgres's live sales to find sales Redis lacks, whatever their age.
+    pub async fn sold_counts(
+        &self,
+        event: &EventId,
+        sections: &[SectionId],
+    ) -> Result<Vec<u64>, CoordinatorError> {
+        let client = self.client();
+        Ok(futures::future::try_join_all(
+            sections
+                .iter()
+                .map(|section| client.hlen::<u64, _>(keys::section(event, section).sold)),
+        )
+        .await?)
+    }
+
     /// Loads (or re-loads, idempotently) an event's inventory. Layout first, then each section's
     /// seats with their sales, so a seat the layout knows but whose section is not loaded yet is
     /// simply refused as "not open" by hold.lua for that instant, and a seat is never holdable

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::open::OpenOutcome;
-use coordinator::{Coordinator, EventId, HoldId, SeatId};
+use coordinator::{Coordinator, EventId, HoldId, SeatId, SectionId};
 use orders::settle::Settled;
 use orders::writer::WriterConfig;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
@@ -183,7 +183,9 @@ impl Metrics {
             payments_settled_total.with_label_values(&[outcome]);
         }
         expirations_total.with_label_values(&["ttl"]);
-        sales_repaired_total.with_label_values(&["recent"]);
+        for reason in ["recent", "redis_lost_state", "sold_missing_in_redis"] {
+            sales_repaired_total.with_label_values(&[reason]);
+        }
         for reason in Retell::ALL {
             sales_retold_total.with_label_values(&[reason.label()]);
         }
@@ -275,6 +277,26 @@ pub async fn reconcile_inventory(
                 tracing::error!(%event, ?other, "catalog inventory refused by the coordinator")
             }
             None => {}
+        }
+        // Sales by content, whatever their age: Redis's sold marks per section against
+        // Postgres's live sales, and the event's sales told again only where Redis has fewer.
+        let sold = catalog::sold_per_section(db, event).await?;
+        if sold.is_empty() {
+            continue;
+        }
+        let sections: Vec<SectionId> = sold.iter().map(|(s, _)| s.clone()).collect();
+        let marked = coordinator.sold_counts(event, &sections).await?;
+        let missing = sold
+            .iter()
+            .zip(&marked)
+            .any(|((_, in_postgres), in_redis)| in_redis < in_postgres);
+        if missing {
+            let repaired = repair_sales(db, coordinator, Some(event), None).await?;
+            tracing::warn!(%event, seats = repaired.changed, "Redis lacked sales Postgres has; marked again");
+            metrics
+                .sales_repaired_total
+                .with_label_values(&["sold_missing_in_redis"])
+                .inc_by(repaired.changed);
         }
     }
     metrics.events_on_sale.set(events.len() as i64);

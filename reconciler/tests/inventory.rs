@@ -237,3 +237,73 @@ async fn audit_entries_dropped_before_the_copy_are_recorded_as_a_gap() {
     assert_eq!(metrics.audit_gaps_total.get(), 1);
     test_db.drop().await;
 }
+
+/// A sale Redis lacks is marked again whatever its age: the pass compares Redis's sold marks
+/// per section with Postgres's live sales (once, only sales of the last few minutes were told
+/// again, so an older sale lost from Redis stayed free for the next buyer, whose commit was
+/// refunded as an oversell and froze the event).
+#[tokio::test]
+async fn an_old_sale_missing_from_redis_is_marked_again() {
+    use coordinator::{ClientReservationId, HoldId, UserId};
+
+    let test_db = db::TestDb::new("oldsale").await;
+    let db = test_db.pool.clone();
+    let c = support::shared().await;
+    let metrics = reconciler::Metrics::new().unwrap();
+    let counts = catalog::SectionCounts::default();
+    let event = support::unique_event("oldsale");
+    catalog::load_demo(&db, &c, &event).await.unwrap();
+    let seat = "mezz-A-2";
+    let buyer = UserId::parse("old-buyer").unwrap();
+    let hold = HoldId::derive(&event, &buyer, &ClientReservationId::parse("old").unwrap());
+    let order = uuid::Uuid::new_v4();
+    // Sold two days ago, in Postgres; Redis never heard of it (or lost it).
+    sqlx::query(
+        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key, created_at)
+         VALUES ($1, $2, $3::uuid, $4, 'paid', 100, 'USD', $5, 'k', now() - interval '2 days')",
+    )
+    .bind(order)
+    .bind(event.as_str())
+    .bind(hold.to_string())
+    .bind(buyer.as_str())
+    .bind(format!("pi_{order}"))
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sold_seats (order_id, event_id, seat_id, sold_at) VALUES ($1, $2, $3, now() - interval '2 days')",
+    )
+    .bind(order)
+    .bind(event.as_str())
+    .bind(seat)
+    .execute(&db)
+    .await
+    .unwrap();
+    let sold_in_redis = || async {
+        c.seat_states(&event)
+            .await
+            .unwrap()
+            .unwrap()
+            .iter()
+            .any(|s| s.sold.iter().any(|x| x.as_str() == seat))
+    };
+    assert!(
+        !sold_in_redis().await,
+        "the test starts with the sale missing from Redis"
+    );
+    reconciler::reconcile_inventory(&db, &c, &metrics, &counts)
+        .await
+        .unwrap();
+    assert!(sold_in_redis().await, "an old sale was not marked again");
+    assert!(metrics
+        .render()
+        .contains("reconciler_sales_repaired_total{reason=\"sold_missing_in_redis\"} 1"));
+    // Counts equal now: the next pass tells nothing again.
+    reconciler::reconcile_inventory(&db, &c, &metrics, &counts)
+        .await
+        .unwrap();
+    assert!(metrics
+        .render()
+        .contains("reconciler_sales_repaired_total{reason=\"sold_missing_in_redis\"} 1"));
+    test_db.drop().await;
+}
