@@ -549,16 +549,10 @@ async fn large_venue_snapshot_counts() {
     );
 }
 
-/// The attempt protocol of hold_begin.lua / hold_settle.lua, driven directly: an attempt that
-/// was taken over after the attempt window can neither settle nor roll back its successor.
-#[tokio::test]
-async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
-    use fred::prelude::*;
-    let c = shared().await;
-    let client = c.redis().next();
-    // The record and the buyer's ticket count, on one slot as keys::hold, keys::counted and
-    // keys::bought put them. hold_settle.lua takes the first three.
-    let tag = unique_event("attempt");
+/// The keys hold_begin.lua takes (the record, the live counts and seats, the buyer's bought
+/// hash, on one slot as keys::hold, keys::counted and keys::bought put them) and the first three,
+/// which hold_settle.lua takes.
+fn attempt_keys(tag: &EventId) -> (Vec<String>, Vec<String>) {
     let record = vec![
         format!("seat:{{t-{tag}}}:hold"),
         format!("seat:{{t-{tag}}}:quota:live"),
@@ -566,6 +560,18 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
         format!("seat:{{t-{tag}}}:quota:e:u:bought"),
     ];
     let settled = record[..3].to_vec();
+    (record, settled)
+}
+
+/// The attempt protocol of hold_begin.lua / hold_settle.lua, driven directly: an attempt that
+/// was taken over after the attempt window can neither settle nor roll back its successor.
+#[tokio::test]
+async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
+    use fred::prelude::*;
+    let c = shared().await;
+    let client = c.redis().next();
+    let tag = unique_event("attempt");
+    let (record, settled) = attempt_keys(&tag);
     let begin = include_str!("../../lua/hold_begin.lua");
     let settle = include_str!("../../lua/hold_settle.lua");
     let begin_args = |token: &str| -> Vec<String> {
@@ -731,13 +737,7 @@ async fn a_call_resent_after_a_lost_reply_gets_the_first_answer() {
     let c = shared().await;
     let client = c.redis().next();
     let tag = unique_event("resent");
-    let record = vec![
-        format!("seat:{{t-{tag}}}:hold"),
-        format!("seat:{{t-{tag}}}:quota:live"),
-        format!("seat:{{t-{tag}}}:quota:live:seats"),
-        format!("seat:{{t-{tag}}}:quota:e:u:bought"),
-    ];
-    let settled = record[..3].to_vec();
+    let (record, settled) = attempt_keys(&tag);
     let begin = include_str!("../../lua/hold_begin.lua");
     let settle = include_str!("../../lua/hold_settle.lua");
     let begin_args: Vec<String> = [

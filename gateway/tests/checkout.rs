@@ -5,11 +5,13 @@
 
 mod harness;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use coordinator::EventId;
 use gateway::auth::Role;
-use harness::{assert_error, db, gateway_full, sandbox, setup, support, token, Gw, WEBHOOK_SECRET};
+use harness::{
+    assert_error, commit, count, db, eventually, gateway_full, hold_seats, sandbox, setup, support,
+    token, Gw, WEBHOOK_SECRET,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -291,22 +293,6 @@ async fn concurrent_commits_with_different_keys_make_one_order_and_refund_the_re
     db.drop().await;
 }
 
-/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let until = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < until, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn order_status(gw: &Gw, user: &str, order: &str) -> Value {
     let (s, v, _) = gw
         .call(
@@ -342,36 +328,6 @@ async fn post_webhook(gw: &Gw, body: &str, header: Option<&str>) -> (StatusCode,
     let res = req.send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn count(db: &db::TestDb, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.pool).await.unwrap();
-    n
-}
-
-async fn hold_seats(gw: &Gw, event: &EventId, user: &str, seats: &[&str], ttl: u64) -> String {
-    let (s, v) = gw
-        .hold(
-            event,
-            user,
-            json!({"client_reservation_id": format!("c-{user}-{}", seats.join("-")),
-                "user_id": user, "seat_ids": seats, "ttl_seconds": ttl}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    v["hold_id"].as_str().unwrap().to_owned()
-}
-
-async fn commit(gw: &Gw, user: &str, hold: &str, key: &str, token_: &str) -> (StatusCode, Value) {
-    let (s, v, _) = gw
-        .call(
-            Method::POST,
-            &format!("/reservations/{hold}/commit"),
-            Some(&token(user, Role::Buyer)),
-            Some(json!({"idempotency_key": key, "payment_token": token_})),
-        )
-        .await;
-    (s, v)
 }
 
 #[tokio::test]

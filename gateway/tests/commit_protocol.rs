@@ -14,56 +14,10 @@ use std::time::{Duration, Instant};
 use coordinator::{keys, ClientReservationId, EventId, HoldId, UserId};
 use fred::prelude::*;
 use gateway::auth::Role;
-use harness::{db, sandbox, token, Gw};
+use harness::{commit, count, db, eventually, hold_seats, sandbox, token, Gw};
 use payments::{ChargeOutcome, ChargeRequest, PaymentStatus};
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let until = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < until, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn count(db: &db::TestDb, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.pool).await.unwrap();
-    n
-}
-
-async fn hold_seats(gw: &Gw, event: &EventId, user: &str, seats: &[&str], ttl: u64) -> String {
-    let (s, v) = gw
-        .hold(
-            event,
-            user,
-            json!({"client_reservation_id": format!("c-{user}-{}", seats.join("-")),
-                "user_id": user, "seat_ids": seats, "ttl_seconds": ttl}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    v["hold_id"].as_str().unwrap().to_owned()
-}
-
-async fn commit(gw: &Gw, user: &str, hold: &str, key: &str, token_: &str) -> (StatusCode, Value) {
-    let (s, v, _) = gw
-        .call(
-            Method::POST,
-            &format!("/reservations/{hold}/commit"),
-            Some(&token(user, Role::Buyer)),
-            Some(json!({"idempotency_key": key, "payment_token": token_})),
-        )
-        .await;
-    (s, v)
-}
+use serde_json::Value;
 
 async fn reservation(gw: &Gw, user: &str, hold: &str) -> Value {
     let (s, v, _) = gw

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use coordinator::EventId;
 use gateway::auth::Role;
-use harness::{assert_error, setup, setup_opts, token, Gw, Opts, SECRET};
+use harness::{assert_error, count, setup, setup_opts, token, Gw, Opts, SECRET};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,13 +31,6 @@ async fn put_prices(
         )
         .await;
     (s, v)
-}
-
-async fn count(db: &harness::db::TestDb, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(&db.pool)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -129,12 +122,12 @@ async fn money_never_overflows_and_nothing_is_charged_for_a_refused_total() {
         .await;
     assert_error(s, &v, 422, "nothing_to_charge");
     assert_eq!(
-        count(&db, "sandbox_payments").await,
+        count(&db, "SELECT count(*) FROM sandbox_payments").await,
         0,
         "no charge reached the provider"
     );
     assert_eq!(
-        count(&db, "commit_attempts").await,
+        count(&db, "SELECT count(*) FROM commit_attempts").await,
         0,
         "no attempt was recorded"
     );
@@ -163,7 +156,7 @@ async fn money_never_overflows_and_nothing_is_charged_for_a_refused_total() {
         gw.app.payments.charge(&charge).await,
         Err(payments::PaymentError::InvalidAmount(-2))
     );
-    assert_eq!(count(&db, "sandbox_payments").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM sandbox_payments").await, 0);
     db.drop().await;
 }
 

@@ -10,6 +10,42 @@ use fred::prelude::*;
 #[path = "../../catalog/tests/db/mod.rs"]
 mod db;
 
+/// A paid order of `hold` for `seat`, written to Postgres only, `days_ago` old.
+async fn paid_order(
+    db: &sqlx::PgPool,
+    event: &coordinator::EventId,
+    buyer: &coordinator::UserId,
+    hold: &coordinator::HoldId,
+    seat: &str,
+    days_ago: i32,
+) {
+    let order = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key, created_at)
+         VALUES ($1, $2, $3::uuid, $4, 'paid', 100, 'USD', $5, 'k', now() - make_interval(days => $6))",
+    )
+    .bind(order)
+    .bind(event.as_str())
+    .bind(hold.to_string())
+    .bind(buyer.as_str())
+    .bind(format!("pi_{order}"))
+    .bind(days_ago)
+    .execute(db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sold_seats (order_id, event_id, seat_id, sold_at)
+         VALUES ($1, $2, $3, now() - make_interval(days => $4))",
+    )
+    .bind(order)
+    .bind(event.as_str())
+    .bind(seat)
+    .bind(days_ago)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn lost_inventory_is_reloaded_from_the_catalog() {
     let test_db = db::TestDb::new("rc").await;
@@ -100,26 +136,7 @@ async fn a_lost_section_comes_back_with_its_sales_before_any_hold_sees_it() {
         &buyer,
         &ClientReservationId::parse("bought").unwrap(),
     );
-    let order = uuid::Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
-         VALUES ($1, $2, $3::uuid, $4, 'paid', 100, 'USD', $5, 'k')",
-    )
-    .bind(order)
-    .bind(event.as_str())
-    .bind(hold.to_string())
-    .bind(buyer.as_str())
-    .bind(format!("pi_{order}"))
-    .execute(&db)
-    .await
-    .unwrap();
-    sqlx::query("INSERT INTO sold_seats (order_id, event_id, seat_id) VALUES ($1, $2, $3)")
-        .bind(order)
-        .bind(event.as_str())
-        .bind(&seat)
-        .execute(&db)
-        .await
-        .unwrap();
+    paid_order(&db, &event, &buyer, &hold, &seat, 0).await;
     // Redis loses the section whole (its keys share a slot).
     let k = keys::section(&event, &section);
     let _: i64 = c
@@ -256,29 +273,8 @@ async fn an_old_sale_missing_from_redis_is_marked_again() {
     let seat = "mezz-A-2";
     let buyer = UserId::parse("old-buyer").unwrap();
     let hold = HoldId::derive(&event, &buyer, &ClientReservationId::parse("old").unwrap());
-    let order = uuid::Uuid::new_v4();
     // Sold two days ago, in Postgres; Redis never heard of it (or lost it).
-    sqlx::query(
-        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key, created_at)
-         VALUES ($1, $2, $3::uuid, $4, 'paid', 100, 'USD', $5, 'k', now() - interval '2 days')",
-    )
-    .bind(order)
-    .bind(event.as_str())
-    .bind(hold.to_string())
-    .bind(buyer.as_str())
-    .bind(format!("pi_{order}"))
-    .execute(&db)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO sold_seats (order_id, event_id, seat_id, sold_at) VALUES ($1, $2, $3, now() - interval '2 days')",
-    )
-    .bind(order)
-    .bind(event.as_str())
-    .bind(seat)
-    .execute(&db)
-    .await
-    .unwrap();
+    paid_order(&db, &event, &buyer, &hold, seat, 2).await;
     let sold_in_redis = || async {
         c.seat_states(&event)
             .await

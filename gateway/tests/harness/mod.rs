@@ -469,3 +469,55 @@ pub async fn assert_books_balance(gw: &Gw, db: &db::TestDb) {
     ordered.sort();
     assert_eq!(kept, ordered, "captured payments and paid orders differ");
 }
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn count(db: &db::TestDb, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&db.pool).await.unwrap();
+    n
+}
+
+pub async fn hold_seats(gw: &Gw, event: &EventId, user: &str, seats: &[&str], ttl: u64) -> String {
+    let (s, v) = gw
+        .hold(
+            event,
+            user,
+            serde_json::json!({"client_reservation_id": format!("c-{user}-{}", seats.join("-")),
+                "user_id": user, "seat_ids": seats, "ttl_seconds": ttl}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["hold_id"].as_str().unwrap().to_owned()
+}
+
+pub async fn commit(
+    gw: &Gw,
+    user: &str,
+    hold: &str,
+    key: &str,
+    token_: &str,
+) -> (StatusCode, Value) {
+    let (s, v, _) = gw
+        .call(
+            Method::POST,
+            &format!("/reservations/{hold}/commit"),
+            Some(&token(user, Role::Buyer)),
+            Some(serde_json::json!({"idempotency_key": key, "payment_token": token_})),
+        )
+        .await;
+    (s, v)
+}
