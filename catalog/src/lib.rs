@@ -109,21 +109,24 @@ pub async fn inventory(
         .collect()
 }
 
-/// Live sales of an event per section, as Postgres has them: what Redis's sold marks must add
-/// up to.
+/// Live sales of an event per section, as Postgres has them, of those sold at least `settled`
+/// ago: Redis's sold marks must add up to at least that (younger sales may still be on their
+/// way to Redis: the writer marks them right after its commit).
 pub async fn sold_per_section(
     pool: &PgPool,
     event_id: &EventId,
+    settled: std::time::Duration,
 ) -> Result<Vec<(SectionId, u64)>, CatalogError> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT s.section_id, count(*)
            FROM sold_seats ss
            JOIN events e ON e.id = ss.event_id
            JOIN seats s ON s.venue_id = e.venue_id AND s.id = ss.seat_id
-          WHERE ss.event_id = $1 AND ss.live
+          WHERE ss.event_id = $1 AND ss.live AND ss.sold_at < now() - make_interval(secs => $2)
           GROUP BY s.section_id",
     )
     .bind(event_id.as_str())
+    .bind(settled.as_secs_f64())
     .fetch_all(pool)
     .await?;
     rows.into_iter()

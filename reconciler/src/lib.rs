@@ -243,6 +243,10 @@ pub struct PassReport {
     pub seats_reopened: u64,
 }
 
+/// How long after its durable write a sale must be marked in Redis before the inventory pass
+/// counts it as missing there (the writer marks it right after its commit).
+pub const SOLD_MARK_MARGIN: Duration = Duration::from_secs(30);
+
 /// One pass: every event on sale is open in Redis with every catalog seat; an event whose
 /// inventory Redis had lost also gets its sold seats told again.
 pub async fn reconcile_inventory(
@@ -280,7 +284,9 @@ pub async fn reconcile_inventory(
         }
         // Sales by content, whatever their age: Redis's sold marks per section against
         // Postgres's live sales, and the event's sales told again only where Redis has fewer.
-        let sold = catalog::sold_per_section(db, event).await?;
+        // Sales younger than the margin are left out, so a write on its way to Redis during a
+        // sale does not make every pass tell the event's every sale again.
+        let sold = catalog::sold_per_section(db, event, SOLD_MARK_MARGIN).await?;
         if sold.is_empty() {
             continue;
         }
