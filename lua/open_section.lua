@@ -1,6 +1,6 @@
 --[[
   open_section.lua: load (part of) one section's seat inventory together with the seats of it
-  that Postgres says are sold, in one step. A section lost from Redis (a primary restarted
+  that Postgres says are sold or blocked, in one step. A section lost from Redis (a primary restarted
   empty, a replica promoted with a lag) is rebuilt by this script: a seat becomes holdable in
   the same call that marks it sold if it is, so no hold or commit ever sees a sold seat free
   (once, a reopened section was free until a later pass re-marked its sales one order at a
@@ -10,39 +10,52 @@
   KEYS[2]  ver      STRING  the section's change counter (seat-map cache version)
   KEYS[3]  sold     HASH    seat_id -> hold_id that bought it
   KEYS[4]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
+  KEYS[5]  blocked  HASH    seat_id -> organizer's tag
   ARGV[1]  sold_n           how many (seat_id, hold_id) pairs follow: this chunk's seats that
                             Postgres says are live-sold, and to which hold
-  ARGV[2 .. 2*sold_n+1]     seat_id, hold_id, seat_id, hold_id, ...
-  ARGV[2*sold_n+2 ..]       seat_id: the chunk's seats (callers send at most a few thousand,
-                            the sold ones among them)
+  ARGV[2]  blocked_n        how many (seat_id, tag) pairs follow them: this chunk's seats the
+                            organizer blocked (seat_blocks)
+  ARGV[3 .. 2*sold_n+2]     seat_id, hold_id, ...
+  then 2*blocked_n          seat_id, tag, ...
+  then                      seat_id: the chunk's seats (callers send at most a few thousand,
+                            the sold and blocked ones among them)
 
-  Returns  {0, added, capacity, marked}   `added` seats were new; `marked` sold seats Redis
-                                          lacked were marked (a re-run adds and marks 0:
-                                          idempotent)
+  Returns  {0, added, capacity, marked}   `added` seats were new; `marked` sold or blocked
+                                          seats Redis lacked were marked (a re-run adds and
+                                          marks 0: idempotent)
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
   Opening never frees, un-sells or un-blocks a seat that already exists, and never changes a
   sale Redis already has (a seat sold to another hold is left for the reconciler's oversell
-  check): re-opening an event that is on sale is harmless. Marks are audited ("sold" by
-  system:rebuild).
+  check), and never blocks a sold seat: re-opening an event that is on sale is harmless. Marks
+  are audited ("sold", "blocked" by system:rebuild).
 ]]
-local inv, ver, sold, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local sold_n = tonumber(ARGV[1])
+local inv, ver, sold, audit, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local sold_n, blocked_n = tonumber(ARGV[1]), tonumber(ARGV[2])
 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 
 local marked = 0
-for i = 2, 2 * sold_n, 2 do
+local first_sold = 3
+for i = first_sold, first_sold + 2 * sold_n - 1, 2 do
   local seat, hold = ARGV[i], ARGV[i + 1]
   if redis.call('HSETNX', sold, seat, hold) == 1 then
     marked = marked + 1
     redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'sold', 'h', hold, 'u', 'system:rebuild', 't', now, 's', seat)
   end
 end
+local first_blocked = first_sold + 2 * sold_n
+for i = first_blocked, first_blocked + 2 * blocked_n - 1, 2 do
+  local seat, tag = ARGV[i], ARGV[i + 1]
+  if redis.call('HEXISTS', sold, seat) == 0 and redis.call('HSETNX', blocked, seat, tag) == 1 then
+    marked = marked + 1
+    redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'blocked', 'h', tag, 'u', 'system:rebuild', 't', now, 's', seat)
+  end
+end
 
 local added = 0
-local first_seat = 2 * sold_n + 2
+local first_seat = first_blocked + 2 * blocked_n
 local chunk = 500 -- unpack() is bounded by Lua's stack; stay far below it
 for first = first_seat, #ARGV, chunk do
   local last = math.min(first + chunk - 1, #ARGV)

@@ -6,6 +6,7 @@
 //! return values.
 
 pub mod admission;
+pub mod blocks;
 pub mod events;
 pub mod pool;
 pub mod seatmap;
@@ -94,10 +95,28 @@ pub async fn inventory(
             HoldId::parse(&hold.to_string()).map_err(bad)?,
         );
     }
+    let blocks: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT s.section_id, b.seat_id, b.tag
+           FROM seat_blocks b
+           JOIN events e ON e.id = b.event_id
+           JOIN seats s ON s.venue_id = e.venue_id AND s.id = b.seat_id
+          WHERE b.event_id = $1",
+    )
+    .bind(event_id.as_str())
+    .fetch_all(pool)
+    .await?;
+    let mut blocked: HashMap<String, HashMap<SeatId, String>> = HashMap::new();
+    for (section, seat, tag) in blocks {
+        blocked
+            .entry(section)
+            .or_default()
+            .insert(SeatId::parse(&seat).map_err(bad)?, tag);
+    }
     rows.into_iter()
         .map(|(section, seats)| {
             Ok(SectionInventory {
                 sold: sold.remove(&section).unwrap_or_default(),
+                blocked: blocked.remove(&section).unwrap_or_default(),
                 section: SectionId::parse(&section).map_err(bad)?,
                 seats: seats
                     .iter()

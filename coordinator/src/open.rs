@@ -18,6 +18,8 @@ pub struct SectionInventory {
     /// Its live sales: seat -> the hold that bought it. Loaded with the seats, in the same
     /// script call, so a section rebuilt after Redis lost it never shows a sold seat free.
     pub sold: HashMap<SeatId, HoldId>,
+    /// Its organizer blocks: seat -> tag, loaded the same way.
+    pub blocked: HashMap<SeatId, String>,
 }
 
 /// What opening did.
@@ -153,11 +155,21 @@ impl Coordinator {
                     .iter()
                     .filter_map(|seat| inv.sold.get(seat).map(|hold| (seat, hold)))
                     .collect();
-                let mut args = Vec::with_capacity(1 + 2 * sold.len() + chunk.len());
+                let blocked: Vec<(&SeatId, &String)> = chunk
+                    .iter()
+                    .filter_map(|seat| inv.blocked.get(seat).map(|tag| (seat, tag)))
+                    .collect();
+                let mut args =
+                    Vec::with_capacity(2 + 2 * (sold.len() + blocked.len()) + chunk.len());
                 args.push(sold.len().to_string());
+                args.push(blocked.len().to_string());
                 for (seat, hold) in &sold {
                     args.push(seat.to_string());
                     args.push(hold.to_string());
+                }
+                for (seat, tag) in &blocked {
+                    args.push(seat.to_string());
+                    args.push((*tag).clone());
                 }
                 args.extend(chunk.iter().map(ToString::to_string));
                 let script = &self.scripts.open_section;
@@ -171,6 +183,7 @@ impl Coordinator {
                                 k.ver.clone(),
                                 k.sold.clone(),
                                 k.audit.clone(),
+                                k.blocked.clone(),
                             ],
                             args,
                         )

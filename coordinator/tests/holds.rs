@@ -213,6 +213,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     // Opening with a seat in two sections is refused.
     let twice = vec![SectionInventory {
         sold: Default::default(),
+        blocked: Default::default(),
         section: coordinator::SectionId::parse("s0").unwrap(),
         seats: seats(&["s1-1"]),
     }];
@@ -536,6 +537,7 @@ async fn large_venue_snapshot_counts() {
     let inv = (0..25)
         .map(|s| SectionInventory {
             sold: Default::default(),
+            blocked: Default::default(),
             section: coordinator::SectionId::parse(&format!("s{s}")).unwrap(),
             seats: (0..2_000).map(|n| seat(&format!("s{s}-{n}"))).collect(),
         })

@@ -794,6 +794,15 @@ async fn organizers_run_venues_events_prices_sales_and_blocks() {
         (s, v["released"].clone()),
         (StatusCode::OK, json!(["front-A-1"]))
     );
+    // Postgres keeps the blocks Redis has, and only those (the refused back-A-1 is not kept),
+    // so a section Redis loses is rebuilt with them.
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT seat_id FROM seat_blocks WHERE event_id = $1 ORDER BY seat_id")
+            .bind(event.as_str())
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, vec!["front-A-2".to_owned()]);
 
     // Freeze stops holds on every gateway (announced); unfreeze restores them.
     let (s, _, _) = gw

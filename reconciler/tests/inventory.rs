@@ -137,6 +137,16 @@ async fn a_lost_section_comes_back_with_its_sales_before_any_hold_sees_it() {
         &ClientReservationId::parse("bought").unwrap(),
     );
     paid_order(&db, &event, &buyer, &hold, &seat, 0).await;
+    // And a block of the organizer's, kept in Postgres as the gateway keeps it.
+    let press = SeatId::parse("mezz-A-5").unwrap();
+    let mut tx = db.begin().await.unwrap();
+    catalog::blocks::keep(&mut tx, &event, std::slice::from_ref(&press), "press")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    c.block(&event, std::slice::from_ref(&press), "press")
+        .await
+        .unwrap();
     // Redis loses the section whole (its keys share a slot).
     let k = keys::section(&event, &section);
     let _: i64 = c
@@ -170,6 +180,19 @@ async fn a_lost_section_comes_back_with_its_sales_before_any_hold_sees_it() {
     match c.hold(&grab).await.unwrap() {
         HoldOutcome::Unavailable(list) => assert_eq!(list[0].state, SeatState::Sold),
         other => panic!("a seat Postgres sold was holdable after the rebuild: {other:?}"),
+    }
+    let press_hold = HoldRequest::new(
+        event.clone(),
+        UserId::parse("latecomer").unwrap(),
+        ClientReservationId::parse("press").unwrap(),
+        vec![press.clone()],
+        None,
+        &limits,
+    )
+    .unwrap();
+    match c.hold(&press_hold).await.unwrap() {
+        HoldOutcome::Unavailable(list) => assert_eq!(list[0].state, SeatState::Blocked),
+        other => panic!("a blocked seat was holdable after the rebuild: {other:?}"),
     }
     let trail = c.read_audit(&event, &section, "0-0", 100).await.unwrap();
     assert!(

@@ -164,6 +164,7 @@ pub async fn open_grid(
     let inventory: Vec<SectionInventory> = (0..sections)
         .map(|s| SectionInventory {
             sold: Default::default(),
+            blocked: Default::default(),
             section: SectionId::parse(&format!("s{s}")).unwrap(),
             seats: (0..per_section)
                 .map(|n| seat(&format!("s{s}-{n}")))

@@ -221,16 +221,26 @@ pub async fn block(
     ensure_owner(&app, &principal, &raw).await?;
     let id = super::events::event_id(&raw)?;
     let tag = body.tag.as_deref().unwrap_or("organizer");
+    let seat_ids = seats(&body.seat_ids)?;
+    // Kept in Postgres too (a section Redis loses is rebuilt with its blocks), in a transaction
+    // that commits only if Redis blocked the seats: a refused block is kept nowhere.
+    let mut tx = app.db.begin().await.map_err(ApiError::from)?;
+    catalog::blocks::keep(&mut tx, &id, &seat_ids, tag)
+        .await
+        .map_err(ApiError::from)?;
     match app
         .coordinator
-        .block(&id, &seats(&body.seat_ids)?, tag)
+        .block(&id, &seat_ids, tag)
         .await
         .map_err(ApiError::from)?
     {
-        BlockOutcome::Blocked(newly) => Ok(json_status(
-            &serde_json::json!({ "blocked": newly }),
-            StatusCode::OK,
-        )),
+        BlockOutcome::Blocked(newly) => {
+            tx.commit().await.map_err(ApiError::from)?;
+            Ok(json_status(
+                &serde_json::json!({ "blocked": newly }),
+                StatusCode::OK,
+            ))
+        }
         BlockOutcome::Unavailable(list) => Err(ApiError::seats_unavailable(
             &list,
             "only free seats can be blocked; nothing was blocked",
@@ -254,16 +264,26 @@ pub async fn unblock(
     principal.require(Role::Organizer)?;
     ensure_owner(&app, &principal, &raw).await?;
     let id = super::events::event_id(&raw)?;
+    let seat_ids = seats(&body.seat_ids)?;
+    // Forgotten in Postgres in a transaction that commits once Redis freed the seats (a
+    // failure between the two leaves the seats blocked on a rebuild: the safe side).
+    let mut tx = app.db.begin().await.map_err(ApiError::from)?;
+    catalog::blocks::forget(&mut tx, &id, &seat_ids)
+        .await
+        .map_err(ApiError::from)?;
     match app
         .coordinator
-        .unblock(&id, &seats(&body.seat_ids)?)
+        .unblock(&id, &seat_ids)
         .await
         .map_err(ApiError::from)?
     {
-        UnblockOutcome::Unblocked(freed) => Ok(json_status(
-            &serde_json::json!({ "released": freed }),
-            StatusCode::OK,
-        )),
+        UnblockOutcome::Unblocked(freed) => {
+            tx.commit().await.map_err(ApiError::from)?;
+            Ok(json_status(
+                &serde_json::json!({ "released": freed }),
+                StatusCode::OK,
+            ))
+        }
         UnblockOutcome::UnknownEvent => {
             Err(ApiError::not_found("unknown_event", "the event has no inventory open").into())
         }
