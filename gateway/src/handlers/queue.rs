@@ -19,7 +19,7 @@ use crate::errors::ApiError;
 use crate::App;
 
 /// Refuses a new hold on a queued event without a valid admission token (of this buyer, for
-/// this event, within its window).
+/// this event, within its window by Redis's clock, and not yet used for a finished checkout).
 pub async fn check_admission(
     app: &App,
     event_id: &EventId,
