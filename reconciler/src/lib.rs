@@ -324,6 +324,7 @@ pub async fn repair_sales(
         "SELECT o.id, o.event_id, o.hold_id::text, o.user_id, array_agg(s.seat_id ORDER BY s.seat_id)
          FROM orders o JOIN sold_seats s ON s.order_id = o.id
          WHERE o.status = 'paid' AND s.live
+           AND o.event_id IN (SELECT id FROM events WHERE status IN ('on_sale', 'frozen'))
            AND ($1::text IS NULL OR o.event_id = $1)
            AND ($2::double precision IS NULL OR o.created_at > now() - make_interval(secs => $2))
          GROUP BY o.id, o.event_id, o.hold_id, o.user_id",
@@ -546,20 +547,26 @@ impl RepairCursor {
     const FIRST: Duration = Duration::from_secs(600);
     const MARGIN: Duration = Duration::from_secs(60);
 
-    /// The window of the pass starting now with Redis at `epoch`, and why; `None`: nothing
-    /// Redis acknowledged was lost since the last good pass.
+    /// The window of the pass starting now with Redis at `epoch` (`Some(None)`: every live sale
+    /// of the events on sale, whatever its age), and why; `None`: nothing Redis acknowledged was
+    /// lost since the last good pass.
+    ///
+    /// A changed epoch means a primary lost data or restarted: whatever it held is gone, sales
+    /// of any age included (the buyers' ticket counts live on the buyers' slots, which the
+    /// sections' count check does not see), so every sale is told again, once. An unknown epoch
+    /// (a primary not answering) tells the recent window, pass after pass, until it is known.
     pub fn window(
         &self,
         epoch: Option<&coordinator::epoch::DataEpoch>,
-    ) -> Option<(Duration, Retell)> {
+    ) -> Option<(Option<Duration>, Retell)> {
         let Some((start, then)) = &self.last_ok else {
-            return Some((Self::FIRST, Retell::FirstPass));
+            return Some((Some(Self::FIRST), Retell::FirstPass));
         };
         let back = start.elapsed() + Self::MARGIN;
         match (epoch, then) {
             (Some(now), Some(then)) if now == then => None,
-            (Some(_), Some(_)) => Some((back, Retell::EpochChanged)),
-            _ => Some((back, Retell::EpochUnknown)),
+            (Some(_), Some(_)) => Some((None, Retell::EpochChanged)),
+            _ => Some((Some(back), Retell::EpochUnknown)),
         }
     }
 
@@ -641,7 +648,7 @@ pub async fn reconcile_once(
     };
     let retold = match repaired.window(epoch.as_ref()) {
         None => Ok(None),
-        Some((window, why)) => repair_sales(&svc.db, &svc.coordinator, None, Some(window))
+        Some((window, why)) => repair_sales(&svc.db, &svc.coordinator, None, window)
             .await
             .map(|r| Some((r, why))),
     };
@@ -765,23 +772,24 @@ mod tests {
         let mut cursor = RepairCursor::default();
         assert_eq!(
             cursor.window(Some(&epoch("a"))),
-            Some((Duration::from_secs(600), Retell::FirstPass)),
+            Some((Some(Duration::from_secs(600)), Retell::FirstPass)),
             "first pass"
         );
         let started = std::time::Instant::now() - Duration::from_secs(30);
         cursor.passed(started, Some(epoch("a")));
         assert_eq!(cursor.window(Some(&epoch("a"))), None, "same epoch");
-        for (now, why) in [
-            (Some(epoch("b")), Retell::EpochChanged),
-            (None, Retell::EpochUnknown),
-        ] {
-            let (w, reason) = cursor.window(now.as_ref()).expect("a window");
-            assert_eq!(reason, why);
-            assert!(
-                (Duration::from_secs(90)..Duration::from_secs(95)).contains(&w),
-                "30 s since the last good pass, plus the margin: {w:?}"
-            );
-        }
+        assert_eq!(
+            cursor.window(Some(&epoch("b"))),
+            Some((None, Retell::EpochChanged)),
+            "a changed epoch tells every sale again, whatever its age"
+        );
+        let (w, reason) = cursor.window(None).expect("a window");
+        assert_eq!(reason, Retell::EpochUnknown);
+        let w = w.expect("a window, not everything");
+        assert!(
+            (Duration::from_secs(90)..Duration::from_secs(95)).contains(&w),
+            "30 s since the last good pass, plus the margin: {w:?}"
+        );
         cursor.passed(started, None);
         assert_eq!(
             cursor.window(Some(&epoch("a"))).map(|(_, r)| r),

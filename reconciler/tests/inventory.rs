@@ -341,3 +341,46 @@ async fn an_old_sale_missing_from_redis_is_marked_again() {
         .contains("reconciler_sales_repaired_total{reason=\"sold_missing_in_redis\"} 2"));
     test_db.drop().await;
 }
+
+/// After Redis lost data (its epoch changed), every live sale of the events on sale is told
+/// again, whatever its age: a buyer's bought seats, which count against the ticket limit and
+/// live on the buyer's slot, come back even for a sale days old (once, only the last minutes'
+/// sales were told again, so an old buyer could pass the limit after a failover).
+#[tokio::test]
+async fn after_a_loss_every_sale_counts_again_against_its_buyer_whatever_its_age() {
+    use coordinator::{ClientReservationId, HoldId, UserId};
+
+    let test_db = db::TestDb::new("counts").await;
+    let db = test_db.pool.clone();
+    let c = support::shared().await;
+    let event = support::unique_event("counts");
+    catalog::load_demo(&db, &c, &event).await.unwrap();
+    let buyer = UserId::parse("loyal").unwrap();
+    let hold = HoldId::derive(
+        &event,
+        &buyer,
+        &ClientReservationId::parse("long-ago").unwrap(),
+    );
+    paid_order(&db, &event, &buyer, &hold, "mezz-A-7", 2).await;
+    let bought = keys::bought(&event, &buyer);
+    let counted = || async {
+        let n: i64 = c
+            .redis()
+            .next()
+            .hexists(&bought, hold.to_string())
+            .await
+            .unwrap();
+        n == 1
+    };
+    assert!(!counted().await, "Redis lost the buyer's count");
+    // The recent window (what a pass with an unknown epoch tells) does not reach it...
+    reconciler::repair_sales(&db, &c, None, Some(std::time::Duration::from_secs(600)))
+        .await
+        .unwrap();
+    assert!(!counted().await);
+    // ... what a changed epoch tells does.
+    let repaired = reconciler::repair_sales(&db, &c, None, None).await.unwrap();
+    assert!(repaired.told >= 1);
+    assert!(counted().await, "the buyer's bought seat counts again");
+    test_db.drop().await;
+}
