@@ -8,8 +8,14 @@
 //! - [`scripts`]: the registry of `lua/*.lua`, EVALSHA with reload on NOSCRIPT.
 //! - [`config`]: named bounds ([`Limits`]) and connection settings.
 //! - one module per operation, each with its request, its outcome enum and its reply parsing:
-//!   [`open`], [`hold`], [`release`], [`extend`] (extension and payment pin), [`sell`],
-//!   [`block`], [`snapshot`].
+//!   [`open`] (a section loaded, or rebuilt after Redis lost it, with its sales and blocks),
+//!   [`hold`], [`release`], [`extend`] (extension and payment pin), [`sell`], [`block`],
+//!   [`snapshot`], [`queue`] (the waiting room).
+//! - [`streams`]: the commit queue the durable writer reads and each section's audit trail.
+//! - [`updates`]: pub/sub announcements of changed sections, events and orders.
+//! - [`epoch`]: whether Redis may have lost acknowledged writes (the primaries' replication ids).
+//! - `layout` (private): the cache of each event's seat-to-section map; `reply` (private): script
+//!   reply parsing.
 //! - [`error`]: infrastructure failures only ([`CoordinatorError`], a 503 for an HTTP caller).
 //!
 //! # The seat state machine
