@@ -223,42 +223,26 @@ impl Sandbox {
         })
     }
 
-    /// Captured, unrefunded payments created at or after `since_unix`, oldest first.
+    /// Captured, unrefunded payments created at or after `since_unix`, oldest first: every
+    /// page of [`Self::list_succeeded_page`] (a long list is read whole; a silent cap would hide
+    /// the newest), up to a day ahead of now (the sandbox dates payments by its own clock).
     pub async fn list_succeeded_since(
         &self,
         since_unix: i64,
     ) -> Result<Vec<Payment>, PaymentError> {
-        // Keyset pages, so a long list is read whole (a silent cap would hide the newest).
+        let until = crate::now_unix() + 86_400;
         let mut out = Vec::new();
-        let mut after: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
+        let mut after: Option<String> = None;
         loop {
-            let rows: Vec<(chrono::DateTime<chrono::Utc>, String)> = sqlx::query_as(
-                "SELECT created_at, id FROM sandbox_payments
-                 WHERE status = 'succeeded' AND created_at >= to_timestamp($1)
-                   AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
-                 ORDER BY created_at, id LIMIT 5000",
-            )
-            .bind(since_unix as f64)
-            .bind(after.as_ref().map(|a| a.0))
-            .bind(after.as_ref().map(|a| a.1.clone()).unwrap_or_default())
-            .fetch_all(&self.db)
-            .await
-            .map_err(unavailable)?;
-            let Some(last) = rows.last().cloned() else {
-                break;
-            };
-            let ids: Vec<String> = rows.into_iter().map(|(_, id)| id).collect();
-            let page: Vec<Row> = sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM sandbox_payments WHERE id = ANY($1) ORDER BY created_at, id"
-            ))
-            .bind(&ids)
-            .fetch_all(&self.db)
-            .await
-            .map_err(unavailable)?;
-            out.extend(page.into_iter().map(payment_of));
-            after = Some(last);
+            let page = self
+                .list_succeeded_page(since_unix, until, after.as_deref())
+                .await?;
+            out.extend(page.payments);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
         }
-        Ok(out)
     }
 
     /// One page of the captured, unrefunded payments created from `since_unix` to `until_unix`
