@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/events/{event_id}"),
     ("GET", "/events/{event_id}/seatmap"),
     ("GET", "/events/{event_id}/availability"),
+    ("GET", "/payments/config"),
     ("POST", "/events/{event_id}/reservations"),
     ("PUT", "/events/{event_id}/prices"),
     ("POST", "/events/{event_id}/open"),
@@ -277,13 +278,20 @@ fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and_then(events::seatmap);
     let availability = warp::path!("events" / String / "availability")
         .and(warp::get())
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(events::availability);
+    let payment_config = warp::path!("payments" / "config")
+        .and(warp::get())
+        .and(if_none_match())
+        .and(with_app(app))
+        .and_then(handlers::payments::get);
     list.or(one)
         .unify()
         .or(seatmap)
         .unify()
         .or(availability)
+        .unify()
+        .or(payment_config)
         .unify()
         .boxed()
 }

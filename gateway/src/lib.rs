@@ -58,6 +58,8 @@ pub struct AppState {
     pub caches: Arc<cache::Caches>,
     /// The payment provider.
     pub payments: payments::Provider,
+    /// What browsers need to pay through the provider (`GET /payments/config`).
+    pub payment_config: Arc<handlers::payments::PaymentConfig>,
     /// Checkout's deadlines and the webhook secret.
     pub checkout: Arc<CheckoutConfig>,
     /// Commits waiting for the durable writer's answer.
@@ -140,6 +142,9 @@ impl App {
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
             .with_payments(payments, checkout)
+            .with_payment_config(handlers::payments::PaymentConfig::from_settings(
+                &settings.payments,
+            ))
             .with_rate_limits(&settings.rate_limits)
             .with_connections(listener::Connections::from_settings(&settings.http))
             .with_public_url(settings.http.public_url.clone()))
@@ -182,6 +187,13 @@ impl App {
             state.metrics.admission_pace.clone(),
         ));
         state.checkout = Arc::new(checkout);
+        self
+    }
+
+    /// Replaces what `GET /payments/config` tells browsers (the default: the embedded
+    /// sandbox's).
+    pub fn with_payment_config(mut self, config: handlers::payments::PaymentConfig) -> Self {
+        Arc::make_mut(&mut self.0).payment_config = Arc::new(config);
         self
     }
 
@@ -229,6 +241,7 @@ impl App {
                 db.clone(),
                 payments::sandbox::SandboxConfig::default(),
             ))),
+            payment_config: Arc::default(),
             checkout: Arc::new(checkout),
             waiters,
             pacer,

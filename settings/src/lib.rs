@@ -95,6 +95,12 @@ pub struct Payments {
     /// Stripe's secret key (never printed).
     #[serde(skip_serializing)]
     pub stripe_secret_key: Option<SecretString>,
+    /// The publishable key browsers tokenize cards with (`pk_…`; public by design).
+    pub stripe_publishable_key: Option<String>,
+    /// Where browsers reach the provider's card tokenization and 3-D Secure step: the sandbox
+    /// provider service's address (`sandbox-provider`). Unset with Stripe itself, whose
+    /// Stripe.js knows its own.
+    pub stripe_public_url: Option<String>,
     /// How long checkout waits for the provider before answering 202, ms.
     pub charge_deadline_ms: u64,
     /// How long checkout waits for the durable writer before answering 202, ms.
@@ -216,6 +222,8 @@ impl Settings {
                 sandbox_slow_answer_ms: 30_000,
                 stripe_base_url: "https://api.stripe.com".into(),
                 stripe_secret_key: None,
+                stripe_publishable_key: None,
+                stripe_public_url: None,
                 charge_deadline_ms: 10_000,
                 write_deadline_ms: 5_000,
                 // Half the design's checkout SLO (p99 < 2 s): slowed before it is missed.

@@ -309,8 +309,10 @@ async fn commit_inner(
     let charged = tokio::time::timeout(deadline, app.payments.charge(&charge)).await;
     let outcome = match &charged {
         Err(_) | Ok(Err(PaymentError::Timeout)) => "timeout",
+        Ok(Err(PaymentError::TokenRefused(_))) | Ok(Ok(ChargeOutcome::Declined { .. })) => {
+            "declined"
+        }
         Ok(Err(_)) => "error",
-        Ok(Ok(ChargeOutcome::Declined { .. })) => "declined",
         Ok(Ok(ChargeOutcome::RequiresAction { .. })) => "requires_action",
         Ok(Ok(ChargeOutcome::Succeeded { .. })) => "succeeded",
     };
@@ -329,8 +331,8 @@ async fn commit_inner(
                 "this idempotency_key was used with another payment",
             ))
         }
-        Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
-        Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
+        Ok(Err(PaymentError::TokenRefused(reason)))
+        | Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
             set_attempt(app, user, &body.idempotency_key, "declined", None).await;
             // The hold stays, unpinned: the buyer may try another card, or cancel, until it
             // expires. Not while another commit of the same hold (another key) is in flight:
@@ -359,6 +361,7 @@ async fn commit_inner(
             )
             .with_details(serde_json::json!({ "reason": reason })));
         }
+        Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
         Ok(Ok(ChargeOutcome::RequiresAction { payment_id })) => {
             set_attempt(
                 app,
