@@ -5,7 +5,8 @@
 //! place), [`auth`] (bearer JWTs and roles), [`body`] (JSON bodies: 400/413/415/422),
 //! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating),
 //! [`room`] (waiting-room polls answered from memory), [`pace`] (back-pressure from checkout to
-//! the waiting rooms), [`openapi`] (each listener's OpenAPI document).
+//! the waiting rooms), [`openapi`] (each listener's OpenAPI document), [`shed`] (load shedding:
+//! adaptive concurrency limits for holds and commits).
 
 pub mod auth;
 pub mod best;
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pace;
 pub mod room;
+pub mod shed;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -70,6 +72,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Header-read timeout and connection cap of the listeners.
     pub connections: listener::Connections,
+    /// Load shedding of the public listener's holds and commits; `None`: off.
+    pub shedder: Option<shed::Shedder>,
     /// Where clients reach the public listener (`http.public_url`); `None`: its bound address.
     pub public_url: Option<String>,
     /// The listeners' OpenAPI documents, rendered by [`serve`] once the listeners are bound.
@@ -147,12 +151,20 @@ impl App {
             ))
             .with_rate_limits(&settings.rate_limits)
             .with_connections(listener::Connections::from_settings(&settings.http))
+            .with_shedding(&settings.shed)
             .with_public_url(settings.http.public_url.clone()))
     }
 
     /// Replaces the listeners' connection bounds (the default is [`listener::Connections::default`]).
     pub fn with_connections(mut self, connections: listener::Connections) -> Self {
         Arc::make_mut(&mut self.0).connections = connections;
+        self
+    }
+
+    /// Replaces load shedding (the default is off).
+    pub fn with_shedding(mut self, settings: &settings::Shed) -> Self {
+        let shedder = shed::Shedder::new(settings, Some(self.metrics.clone()));
+        Arc::make_mut(&mut self.0).shedder = shedder;
         self
     }
 
@@ -247,6 +259,7 @@ impl App {
             pacer,
             limits: limits.clone(),
             connections: listener::Connections::default(),
+            shedder: None,
             public_url: None,
             docs: Arc::new(OnceLock::new()),
             _evictor: Arc::new(AbortOnDrop(evictor(limits))),
@@ -278,6 +291,7 @@ pub fn serve(
         public_listener,
         warp::service(filters::public(app.clone())),
         bounds,
+        app.shedder.clone(),
         metrics.clone(),
         "public",
         stopped.clone(),
@@ -286,6 +300,7 @@ pub fn serve(
         admin_listener,
         warp::service(filters::admin(app)),
         bounds,
+        None,
         metrics,
         "admin",
         stopped,

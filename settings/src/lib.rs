@@ -110,6 +110,38 @@ pub struct Payments {
     pub pace_target_ms: u64,
 }
 
+/// Load shedding at the gateway: an adaptive concurrency limit for holds and for commits (see
+/// `gateway::shed`). Past it a request is answered 503 `overloaded` with `Retry-After` at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shed {
+    /// Off: every request is admitted.
+    pub enabled: bool,
+    /// The latency admitted holds should keep, ms (their p99 goal is 50 ms).
+    pub hold_target_ms: u64,
+    /// The latency admitted commits should keep, ms: above the payment provider's normal
+    /// answer time, which a commit includes.
+    pub commit_target_ms: u64,
+    /// Each limit at start.
+    pub initial_limit: usize,
+    /// The floor of each limit.
+    pub min_limit: usize,
+    /// The ceiling of each limit.
+    pub max_limit: usize,
+}
+
+impl Default for Shed {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hold_target_ms: 30,
+            commit_target_ms: 1_000,
+            initial_limit: 256,
+            min_limit: 8,
+            max_limit: 4_096,
+        }
+    }
+}
+
 /// Request rate limits at the gateway (per client IP and per authenticated user).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimits {
@@ -175,6 +207,8 @@ pub struct Settings {
     pub payments: Payments,
     /// Gateway rate limits.
     pub rate_limits: RateLimits,
+    /// Gateway load shedding.
+    pub shed: Shed,
 }
 
 #[derive(Serialize)]
@@ -184,6 +218,7 @@ struct Defaults {
     database: DatabaseDefaults,
     payments: Payments,
     rate_limits: RateLimits,
+    shed: Shed,
 }
 
 #[derive(Serialize)]
@@ -214,6 +249,7 @@ impl Settings {
                 payment_pages_per_pass: 20,
             },
             rate_limits: RateLimits::default(),
+            shed: Shed::default(),
             payments: Payments {
                 provider: ProviderKind::Sandbox,
                 webhook_secret: None,

@@ -112,6 +112,8 @@ pub struct Opts {
     /// The public listener's port (default: a free one), for a provider that must know where
     /// to send webhooks before the gateway starts.
     pub port: Option<u16>,
+    /// Load shedding (default: off, as tests send bursts a production limit would shed).
+    pub shed: Option<settings::Shed>,
 }
 
 impl Default for Opts {
@@ -135,6 +137,7 @@ impl Default for Opts {
             connections: gateway::listener::Connections::default(),
             public_url: None,
             port: None,
+            shed: None,
         }
     }
 }
@@ -176,6 +179,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         connections,
         public_url,
         port,
+        shed,
     } = opts;
     let redis = RedisSettings {
         nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
@@ -221,6 +225,10 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         .with_rate_limits(&rate_limits)
         .with_connections(connections)
         .with_public_url(public_url);
+    let app = match shed {
+        Some(shed) => app.with_shedding(&shed),
+        None => app,
+    };
     let public = SocketAddr::from(([127, 0, 0, 1], port));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
