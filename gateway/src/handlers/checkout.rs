@@ -768,17 +768,27 @@ pub async fn webhook(
             ),
             None => None,
         };
-        // Recorded only once handled: a failure above is a 503 and the provider redelivers.
-        sqlx::query(&format!(
-            "{ASYNC_COMMIT}
-             INSERT INTO webhook_events (id, kind, payment_ref)
-             SELECT $1, $2, $3 FROM async_commit ON CONFLICT (id) DO NOTHING"
-        ))
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.payment_id)
-        .execute(&app.db)
-        .await?;
+        // Recorded only once handled (a failure above is a 503 and the provider redelivers),
+        // and only when it acted (queued an order, refunded): an event about an order already
+        // written, or about nothing captured, only read; its redelivery reads again, which
+        // costs less than a write, and the common case (the commit wrote the order, the event
+        // arrives after) writes nothing at all.
+        let acted = matches!(
+            outcome,
+            Some(orders::settle::Settled::Queued | orders::settle::Settled::Refunded)
+        );
+        if acted {
+            sqlx::query(&format!(
+                "{ASYNC_COMMIT}
+                 INSERT INTO webhook_events (id, kind, payment_ref)
+                 SELECT $1, $2, $3 FROM async_commit ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(&event.payment_id)
+            .execute(&app.db)
+            .await?;
+        }
         let label = outcome.map_or("unknown_payment".to_owned(), |o| {
             format!("{o:?}").to_lowercase()
         });
