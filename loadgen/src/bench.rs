@@ -424,6 +424,15 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         .map(|r| r.achieved_rate)
         .fold(0.0_f64, f64::max);
 
+    // What checkout sustained: the fastest step kept up with; when none was (a loaded
+    // machine), what the first step achieved.
+    let checkout_sustained = if checkout_capacity > 0.0 {
+        checkout_capacity
+    } else {
+        runs.iter()
+            .find(|r| r.name.starts_with("checkout"))
+            .map_or(0.0, |r| r.achieved_rate.floor())
+    };
     log("overload (load shedding)");
     let over_event = format!("bench-overload-{id}");
     let over_seats = Arc::new(t.setup_event(&over_event, &big, 1_000_000).await?);
@@ -432,7 +441,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         plan,
         &buyers,
         &storm(0.0),
-        (best, checkout_capacity),
+        (best, checkout_sustained),
         (&over_event, over_seats),
     )
     .await;
