@@ -7,12 +7,16 @@
 //! - [`settle`]: what to do with a captured payment found by a webhook or by reconciliation:
 //!   write its order if its hold still has the seats, otherwise refund it. Never money without
 //!   seats.
+//! - [`attempts`]: checkout's bookkeeping (idempotency keys in `commit_attempts`, the order as
+//!   its buyer sees it, the writer's verdict as Postgres shows it, webhook events acted on):
+//!   every statement checkout makes on these tables.
 //! - [`refund`]: an order refunded (by an admin, or at the provider): the money goes back and
 //!   the seats return to sale.
 //!
 //! Business outcomes are enums ([`Written`], [`settle::Settled`], [`refund::RefundResult`]);
 //! [`OrdersError`] is infrastructure only (Postgres, Redis, the provider did not answer).
 
+pub mod attempts;
 pub mod refund;
 pub mod settle;
 pub mod writer;

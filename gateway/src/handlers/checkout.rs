@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use coordinator::extend::ExtendOutcome;
 use coordinator::hold::ReadOutcome;
 use coordinator::{Caller, HoldId, HoldState, UserId};
+use orders::attempts::{OrderView, Status};
 use orders::{meta, CommitJob, Done, Written};
 use payments::{ChargeOutcome, ChargeRequest, PaymentError};
 use serde::Deserialize;
-use sha2::Digest;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 use warp::http::StatusCode;
@@ -92,25 +92,6 @@ impl Waiters {
     }
 }
 
-/// An order as its buyer sees it.
-struct OrderRow {
-    key: String,
-    user: String,
-    status: String,
-    seats: Vec<String>,
-    total_cents: i64,
-    currency: String,
-}
-
-impl OrderRow {
-    fn view(&self, order: Uuid) -> serde_json::Value {
-        serde_json::json!({
-            "order_id": order, "status": self.status, "seats": self.seats,
-            "total_amount": self.total_cents as f64 / 100.0, "currency": self.currency,
-        })
-    }
-}
-
 fn pending(order: Uuid, status: &str, payment: Option<&str>) -> (StatusCode, serde_json::Value) {
     (
         StatusCode::ACCEPTED,
@@ -127,29 +108,8 @@ fn forbidden() -> ApiError {
     )
 }
 
-async fn existing_order(app: &App, order: Uuid) -> Result<Option<OrderRow>, ApiError> {
-    let row: Option<(String, String, String, i64, String)> = sqlx::query_as(
-        "SELECT idempotency_key, user_id, status::text, total_cents, currency FROM orders WHERE id = $1",
-    )
-    .bind(order)
-    .fetch_optional(&app.db)
-    .await?;
-    let Some((key, user, status, total_cents, currency)) = row else {
-        return Ok(None);
-    };
-    let seats: Vec<(String,)> =
-        sqlx::query_as("SELECT seat_id FROM sold_seats WHERE order_id = $1 ORDER BY seat_id")
-            .bind(order)
-            .fetch_all(&app.db)
-            .await?;
-    Ok(Some(OrderRow {
-        key,
-        user,
-        status,
-        seats: seats.into_iter().map(|(s,)| s).collect(),
-        total_cents,
-        currency,
-    }))
+async fn existing_order(app: &App, order: Uuid) -> Result<Option<OrderView>, ApiError> {
+    Ok(orders::attempts::order(&app.db, order).await?)
 }
 
 /// `POST /reservations/{id}/commit`.
@@ -211,7 +171,7 @@ async fn commit_inner(
                     "this hold was committed with another idempotency_key",
                 ));
             }
-            return Ok((StatusCode::OK, row.view(order)));
+            return Ok((StatusCode::OK, row.json(order)));
         }
     }
     let hold = match read {
@@ -322,7 +282,7 @@ async fn commit_inner(
         .inc();
     let payment_id = match charged {
         Err(_) | Ok(Err(PaymentError::Timeout)) => {
-            set_attempt(app, user, &body.idempotency_key, "pending", None).await;
+            set_attempt(app, user, &body.idempotency_key, Status::Pending, None).await;
             return Ok(pending(order, "pending", None));
         }
         Ok(Err(PaymentError::IdempotencyMismatch)) => {
@@ -333,23 +293,16 @@ async fn commit_inner(
         }
         Ok(Err(PaymentError::TokenRefused(reason)))
         | Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
-            set_attempt(app, user, &body.idempotency_key, "declined", None).await;
+            set_attempt(app, user, &body.idempotency_key, Status::Declined, None).await;
             // The hold stays, unpinned: the buyer may try another card, or cancel, until it
             // expires. Not while another commit of the same hold (another key) is in flight:
             // unpinning would let the hold expire under a payment that succeeds. Nor once one is
             // paid: its order is in Postgres and the writer is about to mark the seats sold; an
             // unpinned hold could expire first and its seats go to another buyer.
-            let others: Option<(i32,)> = sqlx::query_as(
-                "SELECT 1 FROM commit_attempts WHERE order_id = $1
-                   AND status IN ('charging', 'pending', 'requires_action', 'paid')
-                   AND NOT (user_id = $2 AND idempotency_key = $3) LIMIT 1",
-            )
-            .bind(order)
-            .bind(user.as_str())
-            .bind(&body.idempotency_key)
-            .fetch_optional(&app.db)
-            .await?;
-            if others.is_none() {
+            let others =
+                orders::attempts::others_may_pay(&app.db, order, user, &body.idempotency_key)
+                    .await?;
+            if !others {
                 if let Err(e) = app.coordinator.unpin(&id).await {
                     tracing::warn!(hold = %id, error = %e, "declined payment: hold stays pinned until the pin ends");
                 }
@@ -367,7 +320,7 @@ async fn commit_inner(
                 app,
                 user,
                 &body.idempotency_key,
-                "requires_action",
+                Status::RequiresAction,
                 Some(&payment_id),
             )
             .await;
@@ -379,7 +332,7 @@ async fn commit_inner(
         app,
         user,
         &body.idempotency_key,
-        "pending",
+        Status::Pending,
         Some(&payment_id),
     )
     .await;
@@ -441,7 +394,7 @@ async fn commit_inner(
                 }
             }
             // The order the writer just committed for this payment: what it wrote is the job.
-            let row = OrderRow {
+            let row = OrderView {
                 key: job.idempotency_key,
                 user: job.user_id,
                 status: "paid".to_owned(),
@@ -449,7 +402,7 @@ async fn commit_inner(
                 total_cents: job.total_cents,
                 currency: job.currency,
             };
-            Ok((StatusCode::OK, row.view(order)))
+            Ok((StatusCode::OK, row.json(order)))
         }
         // Another commit of this hold (another key) won; ours was refunded by the writer.
         Some(Written::Superseded) if depth == 0 => {
@@ -478,14 +431,6 @@ async fn commit_inner(
     }
 }
 
-/// A statement's opening that lets its transaction commit without waiting for the disk
-/// (`synchronous_commit = off` for that transaction only); the statement must read
-/// `async_commit` for it to run. For the commit attempts and webhook records: hints and
-/// de-duplication, not the truth about money (the provider is, and orders are written by the
-/// durable writer, which waits). A crash may lose the last of them; nothing is inconsistent.
-const ASYNC_COMMIT: &str =
-    "WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS v)";
-
 /// Claims the buyer's idempotency key for this hold and token; a key already used for another
 /// hold or another token is a conflict. A replay of the same request passes.
 async fn claim_key(
@@ -496,77 +441,33 @@ async fn claim_key(
     hold: &HoldId,
     event: &str,
 ) -> Result<(), ApiError> {
-    let hash = hex::encode(sha2::Sha256::digest(body.payment_token.as_bytes()));
-    // One statement: the claim, or the claim made before. (A claim committed by a concurrent
-    // request after this statement's snapshot is invisible to it: then it is read again.)
-    let claimed: Option<(Uuid, String)> = sqlx::query_as(&format!(
-        "{ASYNC_COMMIT}, ins AS (
-             INSERT INTO commit_attempts (user_id, idempotency_key, order_id, hold_id, event_id, request_hash, status)
-             VALUES ($1, $2, $3, $4::uuid, $5, $6, 'charging') ON CONFLICT (user_id, idempotency_key) DO NOTHING
-             RETURNING order_id, request_hash)
-         SELECT order_id, request_hash FROM ins, async_commit
-         UNION ALL
-         SELECT order_id, request_hash FROM commit_attempts
-         WHERE user_id = $1 AND idempotency_key = $2
-         LIMIT 1"
-    ))
-    .bind(user.as_str())
-    .bind(&body.idempotency_key)
-    .bind(order)
-    .bind(hold.to_string())
-    .bind(event)
-    .bind(&hash)
-    .fetch_optional(&app.db)
-    .await?;
-    let (claimed_order, claimed_hash) = match claimed {
-        Some(c) => c,
-        None => {
-            sqlx::query_as(
-                "SELECT order_id, request_hash FROM commit_attempts WHERE user_id = $1 AND idempotency_key = $2",
-            )
-            .bind(user.as_str())
-            .bind(&body.idempotency_key)
-            .fetch_one(&app.db)
-            .await?
-        }
+    let attempt = orders::attempts::Attempt {
+        user,
+        key: &body.idempotency_key,
+        token: &body.payment_token,
+        order,
+        hold,
+        event,
     };
-    if claimed_order != order || claimed_hash != hash {
-        return Err(ApiError::conflict(
+    match orders::attempts::claim(&app.db, attempt).await? {
+        orders::attempts::Claim::Ours => Ok(()),
+        orders::attempts::Claim::Conflict => Err(ApiError::conflict(
             "idempotency_conflict",
             "this idempotency_key was already used for another hold or payment",
-        ));
+        )),
     }
-    Ok(())
 }
 
-/// Forgets a claimed key whose commit stopped before any charge.
+/// Forgets a claimed key whose commit stopped before any charge (best effort).
 async fn drop_unused_attempt(app: &App, user: &UserId, key: &str) {
-    let deleted = sqlx::query(
-        "DELETE FROM commit_attempts WHERE user_id = $1 AND idempotency_key = $2 AND status = 'charging'",
-    )
-    .bind(user.as_str())
-    .bind(key)
-    .execute(&app.db)
-    .await;
-    if let Err(e) = deleted {
+    if let Err(e) = orders::attempts::drop_unused(&app.db, user, key).await {
         tracing::warn!(error = %e, "unused commit attempt not removed");
     }
 }
 
 /// Records what became of an attempt (best effort: a hint for GET /orders/{id}).
-async fn set_attempt(app: &App, user: &UserId, key: &str, status: &str, payment: Option<&str>) {
-    let updated = sqlx::query(&format!(
-        "{ASYNC_COMMIT}
-         UPDATE commit_attempts SET status = $3::attempt_status, payment_ref = coalesce($4, payment_ref), updated_at = now()
-         FROM async_commit WHERE user_id = $1 AND idempotency_key = $2 AND status <> 'paid'"
-    ))
-    .bind(user.as_str())
-    .bind(key)
-    .bind(status)
-    .bind(payment)
-    .execute(&app.db)
-    .await;
-    if let Err(e) = updated {
+async fn set_attempt(app: &App, user: &UserId, key: &str, status: Status, payment: Option<&str>) {
+    if let Err(e) = orders::attempts::set_status(&app.db, user, key, status, payment).await {
         tracing::warn!(error = %e, "commit attempt status not recorded");
     }
 }
@@ -596,27 +497,12 @@ async fn wait_written(
             _ = tokio::time::sleep(left.min(Duration::from_millis(250))) => {}
         }
         // The announcement may be lost: Postgres is the truth.
-        // The most decisive fact first: an order, then an oversell, then a refund.
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT v FROM (
-                 SELECT 0 AS rank, payment_ref AS v FROM orders WHERE id = $1
-                 UNION ALL SELECT 1, 'oversold:' || payment_ref FROM oversell_incidents WHERE payment_ref = $2
-                 UNION ALL SELECT 2, 'expired:' FROM commit_attempts
-                     WHERE order_id = $1 AND payment_ref = $2 AND status = 'refunded'
-             ) x ORDER BY rank LIMIT 1",
-        )
-        .bind(order)
-        .bind(payment)
-        .fetch_optional(&app.db)
-        .await?;
-        if row.is_some() {
+        let verdict = orders::attempts::verdict(&app.db, order, payment).await?;
+        if verdict.is_some() {
             app.waiters.forget(order);
         }
-        match row {
-            Some((p,)) if p == payment => return Ok(Some(Written::Paid)),
-            Some((p,)) if p.starts_with("oversold:") => return Ok(Some(Written::Oversold)),
-            Some((p,)) if p.starts_with("expired:") => return Ok(Some(Written::Expired)),
-            Some(_) => return Ok(Some(Written::Superseded)),
+        match verdict {
+            Some(written) => return Ok(Some(written)),
             None if Instant::now() >= until => {
                 app.waiters.forget(order);
                 return Ok(None);
@@ -638,17 +524,11 @@ pub async fn get_order(
         if row.user != principal.user.as_str() {
             return Err(not_found().into());
         }
-        return Ok(json_status(&row.view(order), StatusCode::OK));
+        return Ok(json_status(&row.json(order), StatusCode::OK));
     }
-    let attempt: Option<(String, Option<String>)> = sqlx::query_as(
-        "SELECT status::text, payment_ref FROM commit_attempts
-         WHERE order_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT 1",
-    )
-    .bind(order)
-    .bind(principal.user.as_str())
-    .fetch_optional(&app.db)
-    .await
-    .map_err(ApiError::from)?;
+    let attempt = orders::attempts::latest(&app.db, order, &principal.user)
+        .await
+        .map_err(ApiError::from)?;
     let Some((status, payment)) = attempt else {
         return Err(not_found().into());
     };
@@ -731,17 +611,16 @@ pub async fn webhook(
         // recorded: a 409, and the provider delivers it again. A commit that gave up waiting
         // for the provider (pending, without the payment) queues nothing: the event settles.
         let meta = |k: &str| payment.as_ref().and_then(|p| p.metadata.get(k).cloned());
-        let (seen, in_flight): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM webhook_events WHERE id = $1),
-                    EXISTS (SELECT 1 FROM commit_attempts WHERE user_id = $2 AND idempotency_key = $3
-                            AND (status = 'charging' OR (status = 'pending' AND payment_ref = $4))
-                            AND updated_at > now() - interval '10 seconds')",
+        let orders::attempts::EventState {
+            seen,
+            commit_in_flight: in_flight,
+        } = orders::attempts::event_state(
+            &app.db,
+            &event.id,
+            meta(orders::meta::USER).as_deref(),
+            meta(orders::meta::CLIENT_KEY).as_deref(),
+            &event.payment_id,
         )
-        .bind(&event.id)
-        .bind(meta(orders::meta::USER))
-        .bind(meta(orders::meta::CLIENT_KEY))
-        .bind(&event.payment_id)
-        .fetch_one(&app.db)
         .await?;
         if seen {
             return Ok::<_, ApiError>(None);
@@ -778,16 +657,8 @@ pub async fn webhook(
             Some(orders::settle::Settled::Queued | orders::settle::Settled::Refunded)
         );
         if acted {
-            sqlx::query(&format!(
-                "{ASYNC_COMMIT}
-                 INSERT INTO webhook_events (id, kind, payment_ref)
-                 SELECT $1, $2, $3 FROM async_commit ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(&event.id)
-            .bind(&event.kind)
-            .bind(&event.payment_id)
-            .execute(&app.db)
-            .await?;
+            orders::attempts::record_event(&app.db, &event.id, &event.kind, &event.payment_id)
+                .await?;
         }
         let label = outcome.map_or("unknown_payment".to_owned(), |o| {
             format!("{o:?}").to_lowercase()
