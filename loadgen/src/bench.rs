@@ -140,6 +140,8 @@ pub struct Report {
     pub runs: Vec<Stats>,
     /// Holds and checkouts offered past what they sustain (load shedding at work).
     pub overload: Vec<Overload>,
+    /// Postgres's work per checkout, by checkout step.
+    pub pg_per_checkout: Vec<PgPerCheckout>,
     /// The sustained hold run.
     pub sustained_holds: Stats,
     /// The fastest step of the hold ladder kept up with, whatever its p99: what a hold costs
@@ -395,7 +397,9 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     quiesce(t).await;
     log("checkout");
     let mut offset = 0usize;
+    let mut pg_per_checkout = Vec::new();
     for rate in &plan.checkout_rates {
+        let before = pg_counters(&t.db).await;
         let n = (rate * step.as_secs_f64()) as usize;
         let end = (offset + n).min(checkout_seats.len());
         let slice = Arc::new(checkout_seats[offset..end].to_vec());
@@ -410,6 +414,15 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
             )
             .await,
         );
+        if let (Some(b), Some(a)) = (before, pg_counters(&t.db).await) {
+            let n = s.ok.max(1) as f64;
+            pg_per_checkout.push(PgPerCheckout {
+                rate: *rate,
+                xacts: (a.0 - b.0) as f64 / n,
+                wal_syncs: (a.1 - b.1) as f64 / n,
+                rows_written: (a.2 - b.2) as f64 / n,
+            });
+        }
         let go_on = climb(t, &s).await;
         runs.push(s);
         if !go_on {
@@ -514,6 +527,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         pg_ceiling,
         runs,
         overload,
+        pg_per_checkout,
         sustained_holds,
         fastest_holds,
         hold_profile,
@@ -521,6 +535,36 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         baselines: compared,
         targets,
     })
+}
+
+/// Postgres's work per checkout in one checkout step, from `pg_stat_database` (the bench's
+/// database) and `pg_stat_wal` (the server's) deltas: every process of ours that touches
+/// Postgres is in them (the sandbox provider service keeps its own books in memory).
+#[derive(Clone, Debug, Serialize)]
+pub struct PgPerCheckout {
+    /// The step's rate.
+    pub rate: f64,
+    /// Transactions committed (reads included: each statement outside a transaction is one).
+    pub xacts: f64,
+    /// WAL flushes to disk (`wal_sync`): the synchronous commits, several of which a group
+    /// commit may share.
+    pub wal_syncs: f64,
+    /// Rows inserted, updated or deleted.
+    pub rows_written: f64,
+}
+
+/// The counters [`PgPerCheckout`] is made of, now.
+async fn pg_counters(db: &sqlx::PgPool) -> Option<(i64, i64, i64)> {
+    // Statistics reach the shared counters when a backend reports them (at most every second
+    // or so for a busy one): wait for that before reading.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    sqlx::query_as(
+        "SELECT d.xact_commit, w.wal_sync, d.tup_inserted + d.tup_updated + d.tup_deleted
+         FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()",
+    )
+    .fetch_one(db)
+    .await
+    .ok()
 }
 
 /// One overload run: a class offered `factor` times the rate it sustained in this run.
@@ -965,6 +1009,15 @@ impl Report {
         md.push_str(&shares.join("; "));
         md.push_str(".\n");
 
+        if !self.pg_per_checkout.is_empty() {
+            md.push_str("\n## Postgres per checkout\n\nFrom `pg_stat_database` (this database) and `pg_stat_wal` deltas over each checkout step, divided by the checkouts paid; everything of ours that touches Postgres is in them (gateway, reconciler), the payment provider is not (its own service). A transaction is any statement that commits, reads included; a WAL flush is a synchronous commit reaching the disk (a group commit shares one among several).\n\n| checkout step /s | transactions per checkout | WAL flushes per checkout | rows written per checkout |\n|---:|---:|---:|---:|\n");
+            for p in &self.pg_per_checkout {
+                md.push_str(&format!(
+                    "| {:.0} | {:.2} | {:.2} | {:.2} |\n",
+                    p.rate, p.xacts, p.wal_syncs, p.rows_written
+                ));
+            }
+        }
         if !self.overload.is_empty() {
             md.push_str("\n## Overload: load shedding\n\n");
             md.push_str("Holds and checkouts offered at multiples of the rate each sustained earlier in this run. Past the gateway's adaptive concurrency limit (`gateway/src/shed.rs`) a request is answered `503 overloaded` at once (`shed`); goodput is what was done as asked per second, and the admitted p99 is over those only. Goal: goodput ≥ 90% of the sustained rate, admitted p99 ≤ 50 ms (holds) / 250 ms (checkout).\n\n| class | sustained/s | offered/s | goodput/s | of sustained | shed | failed | admitted p99 ms | p99 all ms | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");

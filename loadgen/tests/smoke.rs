@@ -111,6 +111,13 @@ async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
     for o in &report.overload {
         assert!(o.stats.completed > 0, "{o:?}");
     }
+    // Postgres's work per checkout was read: a paid checkout writes rows.
+    assert!(
+        report.pg_per_checkout.iter().all(|p| p.rows_written > 0.0),
+        "{:?}",
+        report.pg_per_checkout
+    );
+    assert!(!report.pg_per_checkout.is_empty());
 
     // The report names every target with a figure.
     let md = report.markdown("scripts/bench --smoke", "test");
