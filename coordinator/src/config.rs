@@ -59,6 +59,9 @@ pub struct RedisSettings {
     /// The commit queue's name: deployments (or test databases) sharing one cluster keep their
     /// commits apart by it. Gateways and reconcilers of one deployment must agree.
     pub commit_queue: String,
+    /// About how many entries each section's audit stream keeps in Redis (the scripts'
+    /// `XADD ... MAXLEN ~`); the reconciler copies them to Postgres and trims what it copied.
+    pub audit_max_len: u64,
 }
 
 impl Default for RedisSettings {
@@ -69,6 +72,7 @@ impl Default for RedisSettings {
             command_timeout_ms: 5_000,
             max_command_attempts: 6,
             commit_queue: "main".into(),
+            audit_max_len: 1_000_000,
         }
     }
 }

@@ -329,27 +329,29 @@ impl Coordinator {
         // Names this attempt, so a retry that takes over after the attempt window can neither be
         // settled nor rolled back by this (slow) one.
         let attempt = uuid::Uuid::new_v4().simple().to_string();
+        // One section: the record is written held at once and the section's call is the rest
+        // of the hold (hold_begin.lua, mode "direct"): 2 calls. Several: settled after all.
+        let direct = groups.len() == 1;
         let begin = &self.scripts.hold_begin;
-        let begun = begin
-            .run(
-                client,
-                record.to_vec(),
-                vec![
-                    request.event.to_string(),
-                    request.user.to_string(),
-                    request.fingerprint(),
-                    request.ttl.as_millis().to_string(),
-                    (self.limits.max_hold_lifetime_secs * 1000).to_string(),
-                    self.limits.attempt_window_ms.to_string(),
-                    seats_arg,
-                    sections_arg,
-                    attempt.clone(),
-                    request.quote.clone(),
-                    hold_id.to_string(),
-                    request.ticket_limit.to_string(),
-                ],
-            )
-            .await;
+        let mut args = vec![
+            request.event.to_string(),
+            request.user.to_string(),
+            request.fingerprint(),
+            request.ttl.as_millis().to_string(),
+            (self.limits.max_hold_lifetime_secs * 1000).to_string(),
+            self.limits.attempt_window_ms.to_string(),
+            seats_arg,
+            sections_arg,
+            attempt.clone(),
+            request.quote.clone(),
+            hold_id.to_string(),
+            request.ticket_limit.to_string(),
+        ];
+        if direct {
+            args.push("direct".to_owned());
+            args.push((self.limits.record_retention_secs * 1000).to_string());
+        }
+        let begun = begin.run(client, record.to_vec(), args).await;
         let reply = match begun {
             Ok(value) => Reply::new(begin.name, value)?,
             // The script may have run before the reply was lost: the record may be this
@@ -371,24 +373,92 @@ impl Coordinator {
             now_ms,
             quote,
         };
+        let replayed = |reply: &Reply| -> Result<Hold, CoordinatorError> {
+            let state = HoldState::parse(begin.name, &reply.string(1)?)?;
+            let (expires, cap, created, now) =
+                (reply.int(2)?, reply.int(3)?, reply.int(4)?, reply.int(5)?);
+            let state = match state {
+                HoldState::Held | HoldState::Pinned if expires <= now => HoldState::Expired,
+                other => other,
+            };
+            let quote = if reply.len() > 6 {
+                reply.string(6)?
+            } else {
+                String::new()
+            };
+            Ok(hold(state, expires, cap, created, now, quote))
+        };
+        let half_window = (self.limits.attempt_window_ms / 2) as i64;
         let (expires_at_ms, cap_at_ms, now_ms) = match reply.code()? {
             0 => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
-            1 => {
-                let state = HoldState::parse(begin.name, &reply.string(1)?)?;
-                let (expires, cap, created, now) =
-                    (reply.int(2)?, reply.int(3)?, reply.int(4)?, reply.int(5)?);
-                let state = match state {
-                    HoldState::Held | HoldState::Pinned if expires <= now => HoldState::Expired,
-                    other => other,
+            1 => return Ok(HoldOutcome::Replayed(replayed(&reply)?)),
+            // A direct hold replayed while its original may still be in flight: confirmed by
+            // its section, and adopted so the original can no longer roll it back.
+            2 => {
+                let earlier = replayed(&reply)?;
+                let original = reply.string(7)?;
+                let (section, seats) = groups.iter().next().ok_or_else(|| {
+                    CoordinatorError::protocol(begin.name, "a direct hold without a section")
+                })?;
+                let confirmed = self
+                    .hold_section(
+                        client,
+                        &request.event,
+                        section,
+                        &hold_id,
+                        earlier.expires_at_ms,
+                        request.user.as_str(),
+                        seats,
+                        SectionMode::Confirm,
+                        0,
+                    )
+                    .await?;
+                if confirmed.is_none()
+                    && self
+                        .settle(client, &record, &hold_id, "adopt", &original, &attempt)
+                        .await?
+                {
+                    return Ok(HoldOutcome::Replayed(earlier));
+                }
+                return Ok(HoldOutcome::InProgress {
+                    retry_after_ms: 100,
+                });
+            }
+            // A direct hold replayed after its attempt window: this call owns it now and takes
+            // its section again, with the hold's own clocks.
+            3 => {
+                let earlier = replayed(&reply)?;
+                let deadline = reply.int(7)?;
+                let (section, seats) = groups.iter().next().ok_or_else(|| {
+                    CoordinatorError::protocol(begin.name, "a direct hold without a section")
+                })?;
+                let failure = match self
+                    .hold_section(
+                        client,
+                        &request.event,
+                        section,
+                        &hold_id,
+                        earlier.expires_at_ms,
+                        request.user.as_str(),
+                        seats,
+                        SectionMode::Take,
+                        deadline,
+                    )
+                    .await
+                {
+                    Ok(None) => return Ok(HoldOutcome::Replayed(earlier)),
+                    Ok(Some(refusal)) => Ok(refusal),
+                    Err(e) => Err(e),
                 };
-                let quote = if reply.len() > 6 {
-                    reply.string(6)?
-                } else {
-                    String::new()
+                let touched: Vec<(&SectionId, &Vec<SeatId>)> = match &failure {
+                    Ok(_) => Vec::new(),
+                    Err(_) => vec![(section, seats)],
                 };
-                return Ok(HoldOutcome::Replayed(hold(
-                    state, expires, cap, created, now, quote,
-                )));
+                return self
+                    .finish_failed(
+                        client, request, &record, &attempt, &hold_id, &touched, failure,
+                    )
+                    .await;
             }
             -1 => return Ok(HoldOutcome::IdempotencyConflict),
             -2 => {
@@ -404,6 +474,7 @@ impl Coordinator {
             }
             _ => return Err(reply.unknown_code()),
         };
+        let deadline = if direct { now_ms + half_window } else { 0 };
 
         // Sections this attempt may have written to: a section whose call failed is included,
         // since the script may have run before the connection dropped.
@@ -419,9 +490,23 @@ impl Coordinator {
                     expires_at_ms,
                     request.user.as_str(),
                     seats,
+                    SectionMode::Take,
+                    deadline,
                 )
                 .await
             {
+                // Direct: the hold is complete with its one section (nothing to settle).
+                Ok(None) if direct => {
+                    self.announce_sections(&request.event, groups.keys()).await;
+                    return Ok(HoldOutcome::Created(hold(
+                        HoldState::Held,
+                        expires_at_ms,
+                        cap_at_ms,
+                        now_ms,
+                        now_ms,
+                        request.quote.clone(),
+                    )));
+                }
                 Ok(None) => touched.push((section, seats)),
                 Ok(Some(outcome)) => {
                     failure = Some(Ok(outcome));
@@ -436,7 +521,7 @@ impl Coordinator {
         }
         let failure = match failure {
             None => match self
-                .settle(client, &record, &hold_id, "held", &attempt)
+                .settle(client, &record, &hold_id, "held", &attempt, "")
                 .await
             {
                 Ok(true) => {
@@ -461,20 +546,31 @@ impl Coordinator {
             },
             Some(failure) => failure,
         };
-        // Roll back. If Redis fails here too the caller gets the error (a 503, never a business
-        // answer), and the rollback goes on in the background.
+        self.finish_failed(
+            client, request, &record, &attempt, &hold_id, &touched, failure,
+        )
+        .await
+    }
+
+    /// Rolls a refused or failed attempt back and returns its answer. If Redis fails here too
+    /// the caller gets the error (a 503, never a business answer), and the rollback goes on in
+    /// the background.
+    #[allow(clippy::too_many_arguments)] // the attempt's parts, one each
+    async fn finish_failed(
+        &self,
+        client: &fred::prelude::Client,
+        request: &HoldRequest,
+        record: &[String; 4],
+        attempt: &str,
+        hold_id: &HoldId,
+        touched: &[(&SectionId, &Vec<SeatId>)],
+        failure: Result<HoldOutcome, CoordinatorError>,
+    ) -> Result<HoldOutcome, CoordinatorError> {
         if let Err(e) = self
-            .roll_back(
-                client,
-                &request.event,
-                &record,
-                &attempt,
-                &hold_id,
-                &touched,
-            )
+            .roll_back(client, &request.event, record, attempt, hold_id, touched)
             .await
         {
-            self.roll_back_later(&request.event, &record, &attempt, &hold_id, &touched);
+            self.roll_back_later(&request.event, record, attempt, hold_id, touched);
             return Err(e);
         }
         failure
@@ -540,8 +636,15 @@ impl Coordinator {
         hold_id: &HoldId,
         touched: &[(&SectionId, &Vec<SeatId>)],
     ) -> Result<(), CoordinatorError> {
+        if touched.is_empty() {
+            // Nothing was written to any section (a refusal writes nothing): no other attempt
+            // needs holding off while seats are released, so the record goes in one step.
+            self.settle(client, record, hold_id, "abort", attempt, "")
+                .await?;
+            return Ok(());
+        }
         if !self
-            .settle(client, record, hold_id, "aborting", attempt)
+            .settle(client, record, hold_id, "aborting", attempt, "")
             .await?
         {
             // Taken over: the seats belong to the attempt that owns the record now.
@@ -551,7 +654,7 @@ impl Coordinator {
             self.release_section(client, event, section, hold_id, "system:rollback", seats)
                 .await?;
         }
-        self.settle(client, record, hold_id, "abort", attempt)
+        self.settle(client, record, hold_id, "abort", attempt, "")
             .await?;
         Ok(())
     }
@@ -567,12 +670,16 @@ impl Coordinator {
         expires_at_ms: i64,
         actor: &str,
         seats: &[SeatId],
+        mode: SectionMode,
+        deadline_ms: i64,
     ) -> Result<Option<HoldOutcome>, CoordinatorError> {
         let k = keys::section(event, section);
-        let mut args = Vec::with_capacity(seats.len() + 3);
+        let mut args = Vec::with_capacity(seats.len() + 5);
         args.push(hold_id.to_string());
         args.push(expires_at_ms.to_string());
         args.push(actor.to_owned());
+        args.push(mode.as_arg().to_owned());
+        args.push(deadline_ms.to_string());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.hold;
         let reply = Reply::new(
@@ -599,6 +706,10 @@ impl Coordinator {
             -3 => Some(HoldOutcome::InProgress { retry_after_ms: 0 }),
             // Layout knows the seat but the section's inventory is not loaded (opening underway).
             -4 => Some(HoldOutcome::UnknownSeats(seats.to_vec())),
+            // Past the attempt's deadline (a retry may own it now), or not confirmed.
+            -5 => Some(HoldOutcome::InProgress {
+                retry_after_ms: 100,
+            }),
             _ => return Err(reply.unknown_code()),
         })
     }
@@ -612,6 +723,7 @@ impl Coordinator {
         hold_id: &HoldId,
         outcome: &str,
         attempt: &str,
+        new_attempt: &str,
     ) -> Result<bool, CoordinatorError> {
         let script = &self.scripts.hold_settle;
         let retain_ms = self.limits.record_retention_secs * 1000;
@@ -626,6 +738,7 @@ impl Coordinator {
                         retain_ms.to_string(),
                         attempt.to_owned(),
                         hold_id.to_string(),
+                        new_attempt.to_owned(),
                     ],
                 )
                 .await?,
@@ -751,6 +864,24 @@ impl Coordinator {
                     hold.id
                 ),
             )),
+        }
+    }
+}
+
+/// How `hold.lua` treats the seats it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SectionMode {
+    /// Hold them.
+    Take,
+    /// Only check that they are the hold's already; write nothing.
+    Confirm,
+}
+
+impl SectionMode {
+    fn as_arg(self) -> &'static str {
+        match self {
+            Self::Take => "take",
+            Self::Confirm => "confirm",
         }
     }
 }

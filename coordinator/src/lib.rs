@@ -123,7 +123,9 @@ impl Coordinator {
         pool.init().await?;
         let coordinator = Self {
             pool,
-            scripts: Arc::new(Scripts::load()),
+            scripts: Arc::new(Scripts::load(&scripts::ScriptConfig {
+                audit_max_len: settings.audit_max_len,
+            })),
             limits,
             layouts: Arc::default(),
             commit_queue: keys::commit_queue(&settings.commit_queue),
