@@ -34,9 +34,18 @@
 //! allowed. Selling is guarded twice: `sell.lua` never sells a seat sold to another hold, and
 //! Postgres' unique constraint on sold seats is the last word (see the reconciler).
 //!
+//! A hold on seats of one section (the common case) is two script calls: `hold_begin.lua` writes
+//! the hold's record, held, and counts the seats against the buyer's limit (the buyer's slot),
+//! then `hold.lua` takes the seats (the section's slot). There is no settle step: a replay
+//! inside the attempt window asks the section to confirm the seats, one after it takes the
+//! record over, and `hold.lua` refuses an attempt past its deadline (the window's middle), so a
+//! slow original cannot take seats under a successor (`lua/hold_begin.lua` says what this gives
+//! up). A release is two calls too: the record and count, then the seats.
+//!
 //! A hold on seats of several sections (several slots, maybe several primaries) takes the sections
 //! one by one in sorted order and releases those already taken on the first refusal, so it is all
-//! or nothing; the hold's record (`hold_begin.lua`) makes a replay find the same hold.
+//! or nothing; its record is pending until `hold_settle.lua` settles it, and the record makes a
+//! replay find the same hold.
 
 pub mod block;
 pub mod config;
