@@ -48,8 +48,9 @@
 
   Returns  {code, position, admitted_upto, joined, admitted_at_ms, now_ms, ticket, rate, window_ms,
             opens_ms, waited_ms, shopping}
-           code 0 waiting, 1 in the lottery pre-queue (not drawn yet), 2 admitted (admitted_at_ms
-           is when it was first seen admitted: its shopping window starts there), 3 done;
+           code 0 waiting, code 1 in the lottery pre-queue (not drawn yet), code 2 admitted
+           (admitted_at_ms is when it was first seen admitted: its shopping window starts there),
+           code 3 done;
            waited_ms: on the call that first sees the ticket admitted, how long it waited (from
            joining, or from the opening if it joined before); -1 otherwise;
            shopping: status only, the buyers shopping now; -1 otherwise

@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::config::Limits;
 use crate::ids::{ClientReservationId, EventId, HoldId, SeatId, SectionId, UserId};
+use crate::protocol::{
+    BeginCode, HoldCode, SectionMode, SettleCode, SettleOutcome, TransitionCode, TransitionOp,
+};
 use crate::reply::Reply;
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
 
@@ -351,9 +354,9 @@ impl Coordinator {
             args.push("direct".to_owned());
             args.push((self.limits.record_retention_secs * 1000).to_string());
         }
-        let begun = begin.run(client, record.to_vec(), args).await;
-        let reply = match begun {
-            Ok(value) => Reply::new(begin.name, value)?,
+        let begun = begin.call::<BeginCode>(client, record.to_vec(), args).await;
+        let (code, reply) = match begun {
+            Ok(begun) => begun,
             // The script may have run before the reply was lost: the record may be this
             // attempt's, pending, with no seats taken yet.
             Err(e) => {
@@ -389,12 +392,12 @@ impl Coordinator {
             Ok(hold(state, expires, cap, created, now, quote))
         };
         let half_window = (self.limits.attempt_window_ms / 2) as i64;
-        let (expires_at_ms, cap_at_ms, now_ms) = match reply.code()? {
-            0 => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
-            1 => return Ok(HoldOutcome::Replayed(replayed(&reply)?)),
+        let (expires_at_ms, cap_at_ms, now_ms) = match code {
+            BeginCode::Started => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
+            BeginCode::Replayed => return Ok(HoldOutcome::Replayed(replayed(&reply)?)),
             // A direct hold replayed while its original may still be in flight: confirmed by
             // its section, and adopted so the original can no longer roll it back.
-            2 => {
+            BeginCode::Confirm => {
                 let earlier = replayed(&reply)?;
                 let original = reply.string(7)?;
                 let (section, seats) = groups.iter().next().ok_or_else(|| {
@@ -415,7 +418,14 @@ impl Coordinator {
                     .await?;
                 if confirmed.is_none()
                     && self
-                        .settle(client, &record, &hold_id, "adopt", &original, &attempt)
+                        .settle(
+                            client,
+                            &record,
+                            &hold_id,
+                            SettleOutcome::Adopt,
+                            &original,
+                            &attempt,
+                        )
                         .await?
                 {
                     return Ok(HoldOutcome::Replayed(earlier));
@@ -426,7 +436,7 @@ impl Coordinator {
             }
             // A direct hold replayed after its attempt window: this call owns it now and takes
             // its section again, with the hold's own clocks.
-            3 => {
+            BeginCode::TakenOver => {
                 let earlier = replayed(&reply)?;
                 let deadline = reply.int(7)?;
                 let (section, seats) = groups.iter().next().ok_or_else(|| {
@@ -460,19 +470,18 @@ impl Coordinator {
                     )
                     .await;
             }
-            -1 => return Ok(HoldOutcome::IdempotencyConflict),
-            -2 => {
+            BeginCode::Conflict => return Ok(HoldOutcome::IdempotencyConflict),
+            BeginCode::InProgress => {
                 return Ok(HoldOutcome::InProgress {
                     retry_after_ms: reply.int(1)?.max(1) as u64,
                 })
             }
-            -3 => {
+            BeginCode::OverLimit => {
                 return Ok(HoldOutcome::OverLimit {
                     limit: request.ticket_limit,
                     counted: reply.int(1)?.max(0) as u64,
                 })
             }
-            _ => return Err(reply.unknown_code()),
         };
         let deadline = if direct { now_ms + half_window } else { 0 };
 
@@ -521,7 +530,7 @@ impl Coordinator {
         }
         let failure = match failure {
             None => match self
-                .settle(client, &record, &hold_id, "held", &attempt, "")
+                .settle(client, &record, &hold_id, SettleOutcome::Held, &attempt, "")
                 .await
             {
                 Ok(true) => {
@@ -639,12 +648,19 @@ impl Coordinator {
         if touched.is_empty() {
             // Nothing was written to any section (a refusal writes nothing): no other attempt
             // needs holding off while seats are released, so the record goes in one step.
-            self.settle(client, record, hold_id, "abort", attempt, "")
+            self.settle(client, record, hold_id, SettleOutcome::Abort, attempt, "")
                 .await?;
             return Ok(());
         }
         if !self
-            .settle(client, record, hold_id, "aborting", attempt, "")
+            .settle(
+                client,
+                record,
+                hold_id,
+                SettleOutcome::Aborting,
+                attempt,
+                "",
+            )
             .await?
         {
             // Taken over: the seats belong to the attempt that owns the record now.
@@ -654,7 +670,7 @@ impl Coordinator {
             self.release_section(client, event, section, hold_id, "system:rollback", seats)
                 .await?;
         }
-        self.settle(client, record, hold_id, "abort", attempt, "")
+        self.settle(client, record, hold_id, SettleOutcome::Abort, attempt, "")
             .await?;
         Ok(())
     }
@@ -682,35 +698,31 @@ impl Coordinator {
         args.push(deadline_ms.to_string());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.hold;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    client,
-                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
-                    args,
-                )
-                .await?,
-        )?;
-        Ok(match reply.code()? {
-            0 => None,
-            -1 => Some(HoldOutcome::Unavailable(parse_unavailable(
+        let (code, reply) = script
+            .call::<HoldCode>(
+                client,
+                vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
+                args,
+            )
+            .await?;
+        Ok(match code {
+            HoldCode::Held => None,
+            HoldCode::Unavailable => Some(HoldOutcome::Unavailable(parse_unavailable(
                 script.name,
                 reply.strings_from(1)?,
             )?)),
-            -2 => Some(HoldOutcome::UnknownSeats(seat_ids(
+            HoldCode::UnknownSeats => Some(HoldOutcome::UnknownSeats(seat_ids(
                 script.name,
                 reply.strings_from(1)?,
             )?)),
             // The attempt outlived its own expiry (a very slow call): nothing can be held.
-            -3 => Some(HoldOutcome::InProgress { retry_after_ms: 0 }),
+            HoldCode::ExpiryPast => Some(HoldOutcome::InProgress { retry_after_ms: 0 }),
             // Layout knows the seat but the section's inventory is not loaded (opening underway).
-            -4 => Some(HoldOutcome::UnknownSeats(seats.to_vec())),
+            HoldCode::NoInventory => Some(HoldOutcome::UnknownSeats(seats.to_vec())),
             // Past the attempt's deadline (a retry may own it now), or not confirmed.
-            -5 => Some(HoldOutcome::InProgress {
+            HoldCode::NotNow => Some(HoldOutcome::InProgress {
                 retry_after_ms: 100,
             }),
-            _ => return Err(reply.unknown_code()),
         })
     }
 
@@ -721,33 +733,26 @@ impl Coordinator {
         client: &fred::prelude::Client,
         record: &[String; 4],
         hold_id: &HoldId,
-        outcome: &str,
+        outcome: SettleOutcome,
         attempt: &str,
         new_attempt: &str,
     ) -> Result<bool, CoordinatorError> {
         let script = &self.scripts.hold_settle;
         let retain_ms = self.limits.record_retention_secs * 1000;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    client,
-                    record[..3].to_vec(),
-                    vec![
-                        outcome.to_owned(),
-                        retain_ms.to_string(),
-                        attempt.to_owned(),
-                        hold_id.to_string(),
-                        new_attempt.to_owned(),
-                    ],
-                )
-                .await?,
-        )?;
-        match reply.code()? {
-            0 => Ok(true),
-            -1 => Ok(false),
-            _ => Err(reply.unknown_code()),
-        }
+        let (code, _) = script
+            .call::<SettleCode>(
+                client,
+                record[..3].to_vec(),
+                vec![
+                    outcome.as_arg().to_owned(),
+                    retain_ms.to_string(),
+                    attempt.to_owned(),
+                    hold_id.to_string(),
+                    new_attempt.to_owned(),
+                ],
+            )
+            .await?;
+        Ok(code == SettleCode::Done)
     }
 
     /// Reads a hold. A buyer may only read their own.
@@ -757,7 +762,10 @@ impl Coordinator {
         caller: Caller<'_>,
     ) -> Result<ReadOutcome, CoordinatorError> {
         Ok(
-            match self.transition(hold_id, "read", caller, 0, None).await? {
+            match self
+                .transition(hold_id, TransitionOp::Read, caller, 0, None)
+                .await?
+            {
                 Transition::Done(hold) | Transition::Replay(hold) => ReadOutcome::Found(hold),
                 Transition::NotFound => ReadOutcome::NotFound,
                 Transition::NotOwner => ReadOutcome::NotOwner,
@@ -776,7 +784,7 @@ impl Coordinator {
     pub(crate) async fn transition(
         &self,
         hold_id: &HoldId,
-        op: &str,
+        op: TransitionOp,
         caller: Caller<'_>,
         param_ms: u64,
         sold_to: Option<(&EventId, &UserId)>,
@@ -784,29 +792,25 @@ impl Coordinator {
         let script = &self.scripts.hold_transition;
         let mut names = vec![keys::hold(hold_id)];
         // A read moves no count: its keys are not named (reads are the commonest transition).
-        if op != "read" {
+        if op != TransitionOp::Read {
             names.extend(keys::counted(hold_id));
             names.extend(sold_to.map(|(event, user)| keys::bought(event, user)));
         }
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    self.client(),
-                    names,
-                    vec![
-                        op.to_owned(),
-                        caller.as_arg(),
-                        param_ms.to_string(),
-                        hold_id.to_string(),
-                    ],
-                )
-                .await?,
-        )?;
-        let code = reply.code()?;
+        let (code, reply) = script
+            .call::<TransitionCode>(
+                self.client(),
+                names,
+                vec![
+                    op.as_arg().to_owned(),
+                    caller.as_arg(),
+                    param_ms.to_string(),
+                    hold_id.to_string(),
+                ],
+            )
+            .await?;
         match code {
-            -1 => return Ok(Transition::NotFound),
-            -2 => return Ok(Transition::NotOwner),
+            TransitionCode::NotFound => return Ok(Transition::NotFound),
+            TransitionCode::NotOwner => return Ok(Transition::NotOwner),
             _ => {}
         }
         if reply.len() < 9 {
@@ -841,12 +845,13 @@ impl Coordinator {
             },
         };
         Ok(match code {
-            0 => Transition::Done(hold),
-            1 => Transition::Replay(hold),
-            -3 => Transition::Refused(Refusal::WrongState, hold),
-            -4 => Transition::Refused(Refusal::Expired, hold),
-            -5 => Transition::Refused(Refusal::PastCap, hold),
-            _ => return Err(reply.unknown_code()),
+            TransitionCode::Done => Transition::Done(hold),
+            TransitionCode::Replay => Transition::Replay(hold),
+            TransitionCode::WrongState => Transition::Refused(Refusal::WrongState, hold),
+            TransitionCode::Expired => Transition::Refused(Refusal::Expired, hold),
+            TransitionCode::PastCap => Transition::Refused(Refusal::PastCap, hold),
+            TransitionCode::NotFound => Transition::NotFound,
+            TransitionCode::NotOwner => Transition::NotOwner,
         })
     }
 
@@ -864,24 +869,6 @@ impl Coordinator {
                     hold.id
                 ),
             )),
-        }
-    }
-}
-
-/// How `hold.lua` treats the seats it is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SectionMode {
-    /// Hold them.
-    Take,
-    /// Only check that they are the hold's already; write nothing.
-    Confirm,
-}
-
-impl SectionMode {
-    fn as_arg(self) -> &'static str {
-        match self {
-            Self::Take => "take",
-            Self::Confirm => "confirm",
         }
     }
 }

@@ -5,7 +5,11 @@
 //!
 //! - [`ids`]: identifier newtypes, parsed at the edge.
 //! - [`keys`]: the only module that formats a Redis key (hash tag per event and section).
-//! - [`scripts`]: the registry of `lua/*.lua`, EVALSHA with reload on NOSCRIPT.
+//! - [`scripts`]: the registry of `lua/*.lua`, expanded at load time with the shared snippets of
+//!   `lua/include/` (`--@include`), EVALSHA with reload on NOSCRIPT, and `Script::call`, which
+//!   reads a reply's code as the script's enum.
+//! - [`protocol`]: one enum per script for the return codes its header lists (a test checks
+//!   they agree), and enums for the operations and modes the scripts take.
 //! - [`config`]: named bounds ([`Limits`]) and connection settings.
 //! - one module per operation, each with its request, its outcome enum and its reply parsing:
 //!   [`open`] (a section loaded, or rebuilt after Redis lost it, with its sales and blocks),
@@ -56,6 +60,7 @@ pub mod hold;
 pub mod ids;
 pub mod keys;
 pub mod open;
+pub mod protocol;
 pub mod queue;
 pub mod release;
 mod reply;

@@ -19,6 +19,8 @@ use fred::types::MultipleValues;
 use prometheus::{HistogramOpts, HistogramVec};
 
 use crate::error::CoordinatorError;
+use crate::protocol::Codes;
+use crate::reply::Reply;
 
 /// Script latency, one series per script and result: process-wide because every coordinator of
 /// a process runs the same scripts; the processes register it in their own registries.
@@ -165,6 +167,20 @@ impl Script {
             .script_load_cluster::<(), _>(self.source().to_owned())
             .await?;
         Ok(())
+    }
+
+    /// Runs the script and reads its reply: the code as the script's enum (`C`, whose header
+    /// lists it) and the rest of the reply. A code the enum does not know is a protocol error.
+    pub(crate) async fn call<C: Codes>(
+        &self,
+        client: &Client,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<(C, Reply), CoordinatorError> {
+        debug_assert_eq!(C::SCRIPT, self.name, "codes of another script");
+        let reply = Reply::new(self.name, self.run(client, keys, args).await?)?;
+        let code = C::from_code(reply.code()?).ok_or_else(|| reply.unknown_code())?;
+        Ok((code, reply))
     }
 
     /// Runs the script; reloads it everywhere on NOSCRIPT and retries once.
