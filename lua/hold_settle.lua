@@ -18,6 +18,8 @@
   ARGV[3]  attempt          the caller's attempt token (hold_begin.lua ARGV[9])
   ARGV[4]  hold_id          the member of KEYS[2] and KEYS[3]
   ARGV[5]  new attempt      adopt only: the replay's token
+  ARGV[6]  seats            "held" only, optional: the seats to record, when the sections chose
+                            them (a general-admission hold: hold_area.lua picks its places)
 
   A direct record (hold_begin.lua mode "direct") is written held, not pending: "aborting" and
   "abort" accept it too, from its own attempt, while its attempt window is open (it has never
@@ -71,6 +73,9 @@ if state ~= 'pending' then
   return {-1, state}
 end
 redis.call('HSET', record, 'state', 'held')
+if ARGV[6] and ARGV[6] ~= '' then
+  redis.call('HSET', record, 'seats', ARGV[6])
+end
 redis.call('HDEL', record, 'attempt_until_ms')
 redis.call('PEXPIREAT', record, tonumber(current[3]) + retain_ms)
 return {0, tonumber(current[2])}

@@ -565,7 +565,7 @@ impl Coordinator {
     /// the caller gets the error (a 503, never a business answer), and the rollback goes on in
     /// the background.
     #[allow(clippy::too_many_arguments)] // the attempt's parts, one each
-    async fn finish_failed(
+    pub(crate) async fn finish_failed(
         &self,
         client: &fred::prelude::Client,
         request: &HoldRequest,
@@ -593,7 +593,7 @@ impl Coordinator {
     /// a replay that took over meanwhile: a rollback obeys only the attempt that owns the
     /// record. Should it never go through, the seats free themselves at their expiry and the
     /// record is taken over after the window, as before.
-    fn roll_back_later(
+    pub(crate) fn roll_back_later(
         &self,
         event: &EventId,
         record: &[String; 4],
@@ -636,7 +636,7 @@ impl Coordinator {
         });
     }
 
-    async fn roll_back(
+    pub(crate) async fn roll_back(
         &self,
         client: &fred::prelude::Client,
         event: &EventId,
@@ -728,7 +728,7 @@ impl Coordinator {
 
     /// Runs `hold_settle.lua` on `record` (the hold's keys as `hold_begin.lua` takes them);
     /// `false` when the record is not this attempt's any more.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         client: &fred::prelude::Client,
         record: &[String; 4],
@@ -736,6 +736,22 @@ impl Coordinator {
         outcome: SettleOutcome,
         attempt: &str,
         new_attempt: &str,
+    ) -> Result<bool, CoordinatorError> {
+        self.settle_seats(client, record, hold_id, outcome, attempt, new_attempt, "")
+            .await
+    }
+
+    /// [`Self::settle`], recording the seats the sections chose (a general-admission hold).
+    #[allow(clippy::too_many_arguments)] // the script's arguments, one each
+    pub(crate) async fn settle_seats(
+        &self,
+        client: &fred::prelude::Client,
+        record: &[String; 4],
+        hold_id: &HoldId,
+        outcome: SettleOutcome,
+        attempt: &str,
+        new_attempt: &str,
+        seats: &str,
     ) -> Result<bool, CoordinatorError> {
         let script = &self.scripts.hold_settle;
         let retain_ms = self.limits.record_retention_secs * 1000;
@@ -749,6 +765,7 @@ impl Coordinator {
                     attempt.to_owned(),
                     hold_id.to_string(),
                     new_attempt.to_owned(),
+                    seats.to_owned(),
                 ],
             )
             .await?;

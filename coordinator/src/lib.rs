@@ -14,7 +14,8 @@
 //! - one module per operation, each with its request, its outcome enum and its reply parsing:
 //!   [`open`] (a section loaded, or rebuilt after Redis lost it, with its sales and blocks),
 //!   [`hold`], [`release`], [`extend`] (extension and payment pin), [`sell`], [`block`],
-//!   [`snapshot`], [`queue`] (the waiting room).
+//!   [`snapshot`], [`queue`] (the waiting room), [`area`] (general-admission areas: holds by
+//!   quantity over shard sections of anonymous places).
 //! - [`streams`]: the commit queue the durable writer reads and each section's audit trail.
 //! - [`updates`]: pub/sub announcements of changed sections, events and orders.
 //! - [`epoch`]: whether Redis may have lost acknowledged writes (the primaries' replication ids).
@@ -51,6 +52,7 @@
 //! or nothing; its record is pending until `hold_settle.lua` settles it, and the record makes a
 //! replay find the same hold.
 
+pub mod area;
 pub mod block;
 pub mod config;
 pub mod epoch;

@@ -75,6 +75,19 @@ codes! {
         /// Past the attempt's deadline, or not confirmed; nothing written.
         NotNow = -5,
     }
+    /// `hold_area.lua`.
+    HoldAreaCode for "hold_area.lua" {
+        /// Held; newly held, version and the places follow.
+        Held = 0,
+        /// The expiry is not in the future; nothing written.
+        ExpiryPast = -3,
+        /// The shard has no inventory; nothing written.
+        NoInventory = -4,
+        /// Past the attempt's deadline; nothing written.
+        NotNow = -5,
+        /// Not enough free places in this shard; how many are free follows.
+        NotEnough = -6,
+    }
     /// `release.lua`.
     ReleaseCode for "release.lua" {
         /// Done; the number of seats freed follows.

@@ -128,6 +128,7 @@ scripts! {
     open_layout => "open_layout.lua",
     open_section => "open_section.lua",
     hold => "hold.lua",
+    hold_area => "hold_area.lua",
     release => "release.lua",
     extend => "extend.lua",
     sell => "sell.lua",
