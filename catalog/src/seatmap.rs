@@ -206,8 +206,8 @@ impl SeatMap {
                 add(format!("categories[{i}].id"), "is declared twice");
             }
         }
-        if self.sections.is_empty() && self.areas.is_empty() {
-            add("sections".into(), "must list at least one section or area");
+        if self.sections.is_empty() {
+            add("sections".into(), "must list at least one section");
         }
         let mut area_ids = HashSet::new();
         let mut area_places = 0usize;
