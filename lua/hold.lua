@@ -37,97 +37,21 @@
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   Expiry needs no background process: a seat whose score is <= now is free, whatever is left in
-  the keys. The bounded purge below is housekeeping only.
+  the keys. The bounded purge is housekeeping only. The work itself is lua/include/hold_seats.lua,
+  shared with hold_batch.lua.
 ]]
 --@include time.lua
 --@include audit.lua
-local inv, held, holder, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local hold_id = ARGV[1]
-local expires_ms = tonumber(ARGV[2])
-local actor = ARGV[3]
-local mode, deadline = ARGV[4], tonumber(ARGV[5])
-local FIRST = 6
-
+--@include hold_seats.lua
 local now = now_ms()
-
-if expires_ms <= now then
-  return {-3, now}
+local deadline = tonumber(ARGV[5])
+-- Housekeeping only when the call may write (a refusal for time, or a confirmation, does not).
+if ARGV[4] == 'take' and tonumber(ARGV[2]) > now and (deadline == 0 or now <= deadline)
+    and redis.call('EXISTS', KEYS[1]) == 1 then
+  purge_expired(now)
 end
-if deadline > 0 and now > deadline then
-  return {-5, now}
+local seats = {}
+for i = 6, #ARGV do
+  seats[#seats + 1] = ARGV[i]
 end
-if redis.call('EXISTS', inv) == 0 then
-  return {-4}
-end
-if mode == 'confirm' then
-  for i = FIRST, #ARGV do
-    local score = redis.call('ZSCORE', held, ARGV[i])
-    if not score or tonumber(score) <= now or redis.call('HGET', holder, ARGV[i]) ~= hold_id then
-      return {-5, now}
-    end
-  end
-  return {0, 0, tonumber(redis.call('GET', ver) or '0')}
-end
-
--- Housekeeping: forget at most 256 expired holds so the keys do not grow without bound.
-local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'LIMIT', 0, 256)
-if #expired > 0 then
-  for _, seat in ipairs(expired) do
-    audit_add(audit, 'expired', redis.call('HGET', holder, seat) or '', 'system:expiry', redis.call('ZSCORE', held, seat), seat)
-  end
-  redis.call('ZREM', held, unpack(expired))
-  redis.call('HDEL', holder, unpack(expired))
-end
-
-local unknown, taken, wanted = {}, {}, {}
-for i = FIRST, #ARGV do
-  local seat = ARGV[i]
-  if redis.call('SISMEMBER', inv, seat) == 0 then
-    unknown[#unknown + 1] = seat
-  elseif redis.call('HEXISTS', sold, seat) == 1 then
-    taken[#taken + 1] = seat
-    taken[#taken + 1] = 'sold'
-  elseif redis.call('HEXISTS', blocked, seat) == 1 then
-    taken[#taken + 1] = seat
-    taken[#taken + 1] = 'blocked'
-  else
-    local score = redis.call('ZSCORE', held, seat)
-    if score and tonumber(score) > now and redis.call('HGET', holder, seat) ~= hold_id then
-      taken[#taken + 1] = seat
-      taken[#taken + 1] = 'held'
-    else
-      wanted[#wanted + 1] = seat
-    end
-  end
-end
-if #unknown > 0 then
-  return {-2, unpack(unknown)}
-end
-if #taken > 0 then
-  return {-1, unpack(taken)}
-end
-
-local newly = {}
-for _, seat in ipairs(wanted) do
-  if redis.call('HGET', holder, seat) == hold_id then
-    -- Already this hold's (a replayed or taken-over attempt): never shorten its expiry.
-    redis.call('ZADD', held, 'GT', expires_ms, seat)
-  else
-    local previous = redis.call('HGET', holder, seat)
-    if previous then
-      -- An expired hold the purge above did not reach: its end is recorded before it is replaced.
-      audit_add(audit, 'expired', previous, 'system:expiry', redis.call('ZSCORE', held, seat) or now, seat)
-    end
-    newly[#newly + 1] = seat
-    redis.call('ZADD', held, expires_ms, seat)
-    redis.call('HSET', holder, seat, hold_id)
-  end
-end
-local version
-if #newly > 0 then
-  audit_add(audit, 'held', hold_id, actor, now, table.concat(newly, ' '))
-  version = redis.call('INCR', ver)
-else
-  version = tonumber(redis.call('GET', ver) or '0')
-end
-return {0, #newly, version}
+return hold_seats(ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], deadline, seats, now)

@@ -698,13 +698,17 @@ impl Coordinator {
         args.push(deadline_ms.to_string());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.hold;
-        let (code, reply) = script
-            .call::<HoldCode>(
-                client,
+        // Gathered with other holds of the section when a call to it is in flight (batch.rs).
+        let _ = client;
+        let (code, reply) = crate::scripts::typed::<HoldCode>(
+            script.name,
+            crate::batch::Batcher::hold(
+                self,
                 vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
                 args,
             )
-            .await?;
+            .await?,
+        )?;
         Ok(match code {
             HoldCode::Held => None,
             HoldCode::Unavailable => Some(HoldOutcome::Unavailable(parse_unavailable(

@@ -16,6 +16,8 @@
 //!   [`hold`], [`release`], [`extend`] (extension and payment pin), [`sell`], [`block`],
 //!   [`snapshot`], [`queue`] (the waiting room), [`area`] (general-admission areas: holds by
 //!   quantity over shard sections of anonymous places).
+//! - [`batch`]: holds on one section that arrive while a call to it is in flight, gathered
+//!   into one script call (`hold_batch.lua`), each answered on its own.
 //! - [`streams`]: the commit queue the durable writer reads and each section's audit trail.
 //! - [`updates`]: pub/sub announcements of changed sections, events and orders.
 //! - [`epoch`]: whether Redis may have lost acknowledged writes (the primaries' replication ids).
@@ -53,6 +55,7 @@
 //! replay find the same hold.
 
 pub mod area;
+pub mod batch;
 pub mod block;
 pub mod config;
 pub mod epoch;
@@ -127,6 +130,7 @@ pub struct Coordinator {
     layouts: Arc<LayoutCache>,
     commit_queue: String,
     announcer: Arc<updates::Announcer>,
+    batcher: Arc<batch::Batcher>,
 }
 
 impl Coordinator {
@@ -146,6 +150,10 @@ impl Coordinator {
             layouts: Arc::default(),
             commit_queue: keys::commit_queue(&settings.commit_queue),
             announcer: Arc::default(),
+            batcher: Arc::new(batch::Batcher::new(batch::BatchSettings {
+                window: Duration::from_micros(settings.hold_batch_window_us),
+                max: settings.hold_batch_max.max(1),
+            })),
         };
         coordinator.load_scripts().await?;
         Ok(coordinator)

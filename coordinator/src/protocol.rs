@@ -75,6 +75,11 @@ codes! {
         /// Past the attempt's deadline, or not confirmed; nothing written.
         NotNow = -5,
     }
+    /// `hold_batch.lua`: each request's reply follows, in `hold.lua`'s codes.
+    HoldBatchCode for "hold_batch.lua" {
+        /// Every request answered.
+        Answered = 0,
+    }
     /// `hold_area.lua`.
     HoldAreaCode for "hold_area.lua" {
         /// Held; newly held, version and the places follow.

@@ -62,6 +62,10 @@ impl Default for ScriptConfig {
 const INCLUDES: &[(&str, &str)] = &[
     ("time.lua", include_str!("../../lua/include/time.lua")),
     ("audit.lua", include_str!("../../lua/include/audit.lua")),
+    (
+        "hold_seats.lua",
+        include_str!("../../lua/include/hold_seats.lua"),
+    ),
 ];
 
 /// A script's body with its `--@include` lines replaced by the snippets they name.
@@ -86,6 +90,16 @@ pub fn expand(source: &str, config: &ScriptConfig) -> String {
         }
     }
     out
+}
+
+/// A reply of `script` read as its code (`C`) and the rest.
+pub(crate) fn typed<C: Codes>(
+    script: &'static str,
+    value: Value,
+) -> Result<(C, Reply), CoordinatorError> {
+    let reply = Reply::new(script, value)?;
+    let code = C::from_code(reply.code()?).ok_or_else(|| reply.unknown_code())?;
+    Ok((code, reply))
 }
 
 /// One Lua script: its file name (for errors and metrics) and its body.
@@ -129,6 +143,7 @@ scripts! {
     open_section => "open_section.lua",
     hold => "hold.lua",
     hold_area => "hold_area.lua",
+    hold_batch => "hold_batch.lua",
     release => "release.lua",
     extend => "extend.lua",
     sell => "sell.lua",
@@ -179,9 +194,7 @@ impl Script {
         args: Vec<String>,
     ) -> Result<(C, Reply), CoordinatorError> {
         debug_assert_eq!(C::SCRIPT, self.name, "codes of another script");
-        let reply = Reply::new(self.name, self.run(client, keys, args).await?)?;
-        let code = C::from_code(reply.code()?).ok_or_else(|| reply.unknown_code())?;
-        Ok((code, reply))
+        typed(self.name, self.run(client, keys, args).await?)
     }
 
     /// Runs the script; reloads it everywhere on NOSCRIPT and retries once.
