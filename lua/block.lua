@@ -20,11 +20,12 @@
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   A live hold is never broken by a block: the organizer waits for it to end (or it expires).
 ]]
+--@include time.lua
+--@include audit.lua
 local inv, held, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local tag, actor = ARGV[1], ARGV[2]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local unknown, taken, todo = {}, {}, {}
 for i = 3, #ARGV do
@@ -55,6 +56,6 @@ for _, seat in ipairs(todo) do
 end
 if #todo > 0 then
   redis.call('INCR', ver)
-  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'blocked', 'h', tag, 'u', actor, 't', now, 's', table.concat(todo, ' '))
+  audit_add(audit, 'blocked', tag, actor, now, table.concat(todo, ' '))
 end
 return {0, unpack(todo)}

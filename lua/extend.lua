@@ -18,13 +18,14 @@
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   A seat whose hold has expired cannot be revived here: another buyer may already hold it.
 ]]
+--@include time.lua
+--@include audit.lua
 local held, holder, audit = KEYS[1], KEYS[2], KEYS[3]
 local hold_id = ARGV[1]
 local expires_ms = tonumber(ARGV[2])
 local action, actor = ARGV[3], ARGV[4]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local lost = {}
 -- The new expiry was computed on the record's node (hold_transition.lua); by this node's clock
@@ -47,5 +48,5 @@ for i = 5, #ARGV do
   redis.call('ZADD', held, 'XX', expires_ms, ARGV[i])
   seats[#seats + 1] = ARGV[i]
 end
-redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', action, 'h', hold_id, 'u', actor, 't', now, 's', table.concat(seats, ' '))
+audit_add(audit, action, hold_id, actor, now, table.concat(seats, ' '))
 return {0, #seats}

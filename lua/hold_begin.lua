@@ -30,6 +30,14 @@
   ARGV[12] limit            the event's tickets per buyer; a new attempt counts its seats against
                             it (this buyer's live holds for the event and bought seats) and is
                             refused past it; 0: no limit, and nothing is counted
+  ARGV[13] mode             optional. "settle" (or absent): the record is written pending and the
+                            caller settles it with hold_settle.lua after every section is held
+                            (multi-section holds). "direct": a single-section hold. The record is
+                            written held at once, and the caller's one hold.lua call is the whole
+                            rest of the hold: 2 calls, no settle. What "pending" said is kept by
+                            the record's `direct` flag and its attempt window (see below).
+  ARGV[14] retain_ms        direct only: how long the record is kept after its cap (hold_settle.lua
+                            ARGV[2] for settled holds)
 
   Returns  {0, expires_ms, cap_ms, now_ms}   a new attempt: the caller now holds the sections, then
                                              calls hold_settle.lua (also the answer to the same
@@ -42,6 +50,33 @@
                                              rolling back), whatever its parameters
            {-3, counted}                     over the buyer's ticket limit (they have `counted`
                                              seats); nothing written
+           {2, state, expires_ms, cap_ms, created_ms, now_ms, quote, attempt}
+                                             direct record, replayed inside its attempt window:
+                                             the original may still be in flight. The caller asks
+                                             the section to confirm (hold.lua "confirm", writes
+                                             nothing); confirmed, it adopts the attempt
+                                             (hold_settle.lua "adopt" from `attempt`) so a failing
+                                             original can no longer roll it back, and answers the
+                                             replay; not confirmed, it answers "in progress".
+           {3, state, expires_ms, cap_ms, created_ms, now_ms, quote, deadline_ms}
+                                             direct record, live and held, replayed after its
+                                             attempt window: taken over (this call's token now
+                                             owns it, with a new window; the clocks are kept, so
+                                             a replay never lengthens a hold). The caller takes
+                                             the section again (hold.lua "take": the hold's own
+                                             seats are kept, seats a dead original never took
+                                             are taken) and rolls the record back on a refusal.
+
+  Direct mode, what it gives up and why: a settled record told replays "this hold exists"; a
+  direct record only says "this hold exists unless its attempt failed", because the one call
+  that could say more (settle) is the cost being removed. A replay inside the attempt window
+  therefore pays a confirmation (2-3 calls), and the slow-original guarantee moves to the
+  section: hold.lua refuses an attempt past its deadline (the middle of the window), so an
+  original slower than that can no longer take seats under a successor's record. This relies on
+  the record's and the section's primaries agreeing on the time within half the window (5 s by
+  default), where a settle step relied on nothing. A hold with its limit counted and its seats
+  freed at once on a cancel still costs 2 calls to hold and 2 to release: the buyer's count and
+  the section's seats live in two slots, and each operation must change both.
 
   Cluster: the KEYS share the buyer's tag {h:T} (carried in the hold id).   Clock: redis TIME;
   every section of the hold gets the expiry decided here. The live count is keyed by the tag alone
@@ -51,15 +86,16 @@
   hold is sold; expired counts are skipped by the sum and purged here, 256 a call: no process
   is needed, and no call's work grows with the pile.
 ]]
+--@include time.lua
 local record = KEYS[1]
 local event, user, fingerprint = ARGV[1], ARGV[2], ARGV[3]
 local ttl_ms, lifetime_ms, attempt_ms = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
+local direct = ARGV[13] == 'direct'
 
 local current = redis.call('HMGET', record, 'state', 'event', 'user', 'fingerprint', 'attempt_until_ms',
-  'expires_ms', 'cap_ms', 'created_ms', 'quote', 'attempt')
+  'expires_ms', 'cap_ms', 'created_ms', 'quote', 'attempt', 'direct')
 local state = current[1]
 
 local live_counts, live_seats, bought, hold_id = KEYS[2], KEYS[3], KEYS[4], ARGV[11]
@@ -117,10 +153,16 @@ local function start_attempt()
   end
   redis.call('HSET', record,
     'event', event, 'user', user, 'fingerprint', fingerprint, 'seats', ARGV[7], 'sections', ARGV[8],
-    'attempt', ARGV[9], 'quote', ARGV[10] or '', 'state', 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
+    'attempt', ARGV[9], 'quote', ARGV[10] or '', 'state', direct and 'held' or 'pending', 'created_ms', now, 'expires_ms', now + ttl_ms, 'cap_ms', now + lifetime_ms,
     'attempt_until_ms', now + attempt_ms)
-  -- A pending record whose caller died must not linger: it lives as long as the hold could.
-  redis.call('PEXPIRE', record, ttl_ms + attempt_ms)
+  if direct then
+    -- Held at once: kept as a settled record is, to answer replays after the cap.
+    redis.call('HSET', record, 'direct', 1)
+    redis.call('PEXPIREAT', record, now + lifetime_ms + tonumber(ARGV[14]))
+  else
+    -- A pending record whose caller died must not linger: it lives as long as the hold could.
+    redis.call('PEXPIRE', record, ttl_ms + attempt_ms)
+  end
   return {0, now + ttl_ms, now + lifetime_ms, now}
 end
 
@@ -130,7 +172,7 @@ end
 if state == 'aborting' then
   return {-2, 100}
 end
-if state == 'pending' and current[10] == ARGV[9] then
+if (state == 'pending' or (state == 'held' and current[11] == '1')) and current[10] == ARGV[9] then
   -- This very call again: the client resent it after losing the reply (a dropped connection).
   -- The attempt is the caller's own; it goes on as if the first reply had arrived.
   return {0, tonumber(current[6]), tonumber(current[7]), now}
@@ -149,5 +191,16 @@ if state == 'pending' then
 end
 if current[2] ~= event or current[3] ~= user or current[4] ~= fingerprint then
   return {-1}
+end
+local expires = tonumber(current[6])
+if state == 'held' and current[11] == '1' and expires > now then
+  local attempt_until = tonumber(current[5])
+  if attempt_until > now then
+    return {2, state, expires, tonumber(current[7]), tonumber(current[8]), now, current[9] or '', current[10]}
+  end
+  -- Past the window: this call owns the record now, with a new window of its own.
+  redis.call('HSET', record, 'attempt', ARGV[9], 'attempt_until_ms', now + attempt_ms)
+  return {3, state, expires, tonumber(current[7]), tonumber(current[8]), now, current[9] or '',
+    now + math.floor(attempt_ms / 2)}
 end
 return {1, state, tonumber(current[6]), tonumber(current[7]), tonumber(current[8]), now, current[9] or ''}

@@ -11,9 +11,19 @@
                             "abort": the sections are released; forget the attempt so the same
                             client reservation id can be tried again, and give its seats back to
                             the buyer's ticket count
+                            "adopt": a replay confirmed a direct record's seats (hold_begin.lua
+                            code 2): the record's attempt becomes ARGV[5], so the original, should
+                            it fail after all, can no longer roll back a hold a replay reported
   ARGV[2]  retain_ms        how long a finished record is kept after its cap, to answer replays
   ARGV[3]  attempt          the caller's attempt token (hold_begin.lua ARGV[9])
   ARGV[4]  hold_id          the member of KEYS[2] and KEYS[3]
+  ARGV[5]  new attempt      adopt only: the replay's token
+  ARGV[6]  seats            "held" only, optional: the seats to record, when the sections chose
+                            them (a general-admission hold: hold_area.lua picks its places)
+
+  A direct record (hold_begin.lua mode "direct") is written held, not pending: "aborting" and
+  "abort" accept it too, from its own attempt, while its attempt window is open (it has never
+  been reported held to anyone but through an adopt, which takes the attempt away).
 
   Returns  {0, expires_ms}          done (expires_ms is 0 for "aborting" and "abort"); also the
                                     answer to "held" resent by its own attempt after a lost reply
@@ -27,9 +37,20 @@
 local record = KEYS[1]
 local outcome, retain_ms, attempt = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 
-local current = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'attempt')
+local current = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'attempt', 'direct')
 local state = current[1]
 local mine = current[4] == attempt
+if mine and current[5] == '1' and (state == 'held' or state == 'aborting') and outcome ~= 'held' then
+  if outcome == 'adopt' then
+    if state ~= 'held' then
+      return {-1, state}
+    end
+    redis.call('HSET', record, 'attempt', ARGV[5])
+    return {0, tonumber(current[2])}
+  end
+  -- Rolling back a direct attempt: treated as the pending attempt it stands for.
+  state = state == 'held' and 'pending' or state
+end
 if mine and outcome == 'held' and (state == 'held' or state == 'pinned') then
   -- This very call again (the client resent it after losing the reply): the hold is this
   -- attempt's, and the answer is the one the first call gave.
@@ -52,6 +73,9 @@ if state ~= 'pending' then
   return {-1, state}
 end
 redis.call('HSET', record, 'state', 'held')
+if ARGV[6] and ARGV[6] ~= '' then
+  redis.call('HSET', record, 'seats', ARGV[6])
+end
 redis.call('HDEL', record, 'attempt_until_ms')
 redis.call('PEXPIREAT', record, tonumber(current[3]) + retain_ms)
 return {0, tonumber(current[2])}

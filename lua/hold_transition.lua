@@ -38,11 +38,11 @@
 
   Cluster: the KEYS share the buyer's tag {h:T} (carried in the hold id).   Clock: redis TIME.
 ]]
+--@include time.lua
 local record, live_counts, live_seats = KEYS[1], KEYS[2], KEYS[3]
 local op, caller, param_ms, hold_id = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local h = redis.call('HMGET', record, 'state', 'expires_ms', 'cap_ms', 'created_ms', 'event', 'user', 'seats', 'quote',
   'held_expires_ms')

@@ -30,11 +30,12 @@
   check), and never blocks a sold seat: re-opening an event that is on sale is harmless. Marks
   are audited ("sold", "blocked" by system:rebuild).
 ]]
+--@include time.lua
+--@include audit.lua
 local inv, ver, sold, audit, blocked = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local sold_n, blocked_n = tonumber(ARGV[1]), tonumber(ARGV[2])
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local marked = 0
 local first_sold = 3
@@ -42,7 +43,7 @@ for i = first_sold, first_sold + 2 * sold_n - 1, 2 do
   local seat, hold = ARGV[i], ARGV[i + 1]
   if redis.call('HSETNX', sold, seat, hold) == 1 then
     marked = marked + 1
-    redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'sold', 'h', hold, 'u', 'system:rebuild', 't', now, 's', seat)
+    audit_add(audit, 'sold', hold, 'system:rebuild', now, seat)
   end
 end
 local first_blocked = first_sold + 2 * sold_n
@@ -50,7 +51,7 @@ for i = first_blocked, first_blocked + 2 * blocked_n - 1, 2 do
   local seat, tag = ARGV[i], ARGV[i + 1]
   if redis.call('HEXISTS', sold, seat) == 0 and redis.call('HSETNX', blocked, seat, tag) == 1 then
     marked = marked + 1
-    redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'blocked', 'h', tag, 'u', 'system:rebuild', 't', now, 's', seat)
+    audit_add(audit, 'blocked', tag, 'system:rebuild', now, seat)
   end
 end
 

@@ -48,8 +48,9 @@
 
   Returns  {code, position, admitted_upto, joined, admitted_at_ms, now_ms, ticket, rate, window_ms,
             opens_ms, waited_ms, shopping}
-           code 0 waiting, 1 in the lottery pre-queue (not drawn yet), 2 admitted (admitted_at_ms
-           is when it was first seen admitted: its shopping window starts there), 3 done;
+           code 0 waiting, code 1 in the lottery pre-queue (not drawn yet), code 2 admitted
+           (admitted_at_ms is when it was first seen admitted: its shopping window starts there),
+           code 3 done;
            waited_ms: on the call that first sees the ticket admitted, how long it waited (from
            joining, or from the opening if it joined before); -1 otherwise;
            shopping: status only, the buyers shopping now; -1 otherwise
@@ -62,6 +63,7 @@
   needed. The draw orders the pre-queue by SHA1(seed .. ':' .. ticket) once, at the first call
   after the opening (O(pre-queue) that one time: ~100,000 SHA1s and a sort).
 ]]
+--@include time.lua
 local cfg, users, tickets, pre, state, admitted, owners, marks = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local op, user, ticket, free = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4] or '-1')
 local pace = math.min(1, math.max(0, tonumber(ARGV[5] or '1') or 1))
@@ -70,8 +72,7 @@ local mode = redis.call('HGET', cfg, 'mode')
 if not mode or mode == 'open' then
   return {-1}
 end
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 local opens = tonumber(redis.call('HGET', cfg, 'opens_ms') or '0')
 
 -- The lottery draw, once, at the first call after the opening: pre-queue tickets are ordered by

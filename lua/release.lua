@@ -14,11 +14,12 @@
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
 ]]
+--@include time.lua
+--@include audit.lua
 local held, holder, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local hold_id, actor = ARGV[1], ARGV[2]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local released = {}
 for i = 3, #ARGV do
@@ -31,6 +32,6 @@ for i = 3, #ARGV do
 end
 if #released > 0 then
   redis.call('INCR', ver)
-  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'released', 'h', hold_id, 'u', actor, 't', now, 's', table.concat(released, ' '))
+  audit_add(audit, 'released', hold_id, actor, now, table.concat(released, ' '))
 end
 return {0, #released}

@@ -24,11 +24,12 @@
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
 ]]
+--@include time.lua
+--@include audit.lua
 local inv, held, holder, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local hold_id, mode, actor = ARGV[1], ARGV[2], ARGV[3]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local conflict, unknown, not_held, todo = {}, {}, {}, {}
 for i = 4, #ARGV do
@@ -68,11 +69,11 @@ for _, seat in ipairs(todo) do
     if previous and previous ~= hold_id then
       local until_ms = tonumber(redis.call('ZSCORE', held, seat) or '0')
       local why = until_ms > now and 'released' or 'expired'
-      redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', why, 'h', previous, 'u', actor, 't', now, 's', seat)
+      audit_add(audit, why, previous, actor, now, seat)
     end
     local tag = redis.call('HGET', blocked, seat)
     if tag then
-      redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'unblocked', 'h', tag, 'u', actor, 't', now, 's', seat)
+      audit_add(audit, 'unblocked', tag, actor, now, seat)
     end
   end
   redis.call('HSET', sold, seat, hold_id)
@@ -83,7 +84,7 @@ end
 local version
 if #todo > 0 then
   version = redis.call('INCR', ver)
-  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'sold', 'h', hold_id, 'u', actor, 't', now, 's', table.concat(todo, ' '))
+  audit_add(audit, 'sold', hold_id, actor, now, table.concat(todo, ' '))
 else
   version = tonumber(redis.call('GET', ver) or '0')
 end

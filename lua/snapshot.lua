@@ -19,10 +19,10 @@
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
   Counts are cheap for a 50,000-seat section: SCARD, HLEN and ZCOUNT; nothing is scanned.
 ]]
+--@include time.lua
 local inv, held, holder, sold, blocked, ver = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local capacity = redis.call('SCARD', inv)
 if capacity == 0 then

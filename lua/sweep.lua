@@ -18,22 +18,24 @@
     u  actor    the buyer's user id, `checkout`, `system`, `system:expiry`, `organizer`, ...
     t  when, unix ms (redis TIME; for expiries, the moment the hold ended)
     s  seat ids, space-separated
-  The stream is capped near 1,000,000 entries (MAXLEN ~) so a reconciler outage cannot exhaust
+  The stream is capped near `audit_max_len` entries (RedisSettings, 1,000,000 by default; MAXLEN ~,
+  lua/include/audit.lua) so a reconciler outage cannot exhaust
   memory; the audit lag metric alerts long before the cap is reached.
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
 ]]
+--@include time.lua
+--@include audit.lua
 local held, holder, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local limit = tonumber(ARGV[1])
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
 local swept = 0
 for i = 1, #expired, 2 do
   local seat, ended = expired[i], expired[i + 1]
-  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'expired', 'h', redis.call('HGET', holder, seat) or '', 'u', 'system:expiry', 't', ended, 's', seat)
+  audit_add(audit, 'expired', redis.call('HGET', holder, seat) or '', 'system:expiry', ended, seat)
   redis.call('ZREM', held, seat)
   redis.call('HDEL', holder, seat)
   swept = swept + 1

@@ -13,11 +13,12 @@
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
 ]]
+--@include time.lua
+--@include audit.lua
 local blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3]
 local actor = ARGV[1]
 
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local now = now_ms()
 
 local freed = {}
 for i = 2, #ARGV do
@@ -27,6 +28,6 @@ for i = 2, #ARGV do
 end
 if #freed > 0 then
   redis.call('INCR', ver)
-  redis.call('XADD', audit, 'MAXLEN', '~', 1000000, '*', 'a', 'unblocked', 'h', '', 'u', actor, 't', now, 's', table.concat(freed, ' '))
+  audit_add(audit, 'unblocked', '', actor, now, table.concat(freed, ' '))
 end
 return {0, unpack(freed)}

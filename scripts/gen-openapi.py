@@ -112,7 +112,7 @@ paths = {
                            "test_tokens": {"type": "array", "items": {"type": "string"}}}}, CACHE),
          "304": r("Not modified")},
         params=[INM], security=[], tags=["browse"], reads=False)},
-  "/events/{event_id}/reservations": {"post": op("Hold seats: chosen seat_ids, or quantity for best available",
+  "/events/{event_id}/reservations": {"post": op("Hold seats: chosen seat_ids, quantity for best available, or area and quantity for general admission",
         {"201": r("Held", ref("Hold")), "200": r("A replay of the same client_reservation_id", ref("Hold")),
          **errors(400, 401, 403, 404, 409, 413, 415, 422)},
         params=[EVENT_ID, {"name": "X-Admission-Token", "in": "header", "required": False, "schema": {"type": "string"},
@@ -204,10 +204,15 @@ SEAT = strict(["id", "number", "x", "y", "category"], {
     "accessible": {"type": "boolean", "default": False}})
 ROW = strict(["label", "seats"], {"label": {"type": "string", "minLength": 1, "maxLength": 16}, "seats": {"type": "array", "items": SEAT}})
 SECTION = strict(["id", "name", "rows"], {"id": key_safe(64), "name": {"type": "string"}, "rows": {"type": "array", "minItems": 1, "items": ROW}})
+AREA = strict(["id", "name", "capacity", "category"], {
+    "id": key_safe(48), "name": text(200), "capacity": {"type": "integer", "minimum": 1, "maximum": 100000},
+    "category": key_safe(64, "one of the venue's categories"),
+    "shards": {"type": "integer", "minimum": 1, "maximum": 64, "description": "default: one per 2,500 places, 1 to 16"}})
 SEAT_MAP = strict(["venue", "categories", "sections"], {
     "venue": strict(["id", "name"], {"id": key_safe(64), "name": text(200)}),
     "categories": {"type": "array", "items": strict(["id", "name"], {"id": key_safe(64), "name": {"type": "string"}})},
-    "sections": {"type": "array", "minItems": 1, "maxItems": 200, "items": SECTION}}) | {"description": "docs/seatmap.md"}
+    "sections": {"type": "array", "minItems": 1, "maxItems": 200, "items": SECTION},
+    "areas": {"type": "array", "items": AREA, "description": "general-admission areas, sold by quantity"}}) | {"description": "docs/seatmap.md"}
 schemas = {
   "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details"],
       "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
@@ -226,12 +231,13 @@ schemas = {
       "properties": {"client_reservation_id": key_safe(128, "idempotency key: a replay returns the same hold"),
         "user_id": key_safe(128, "must be the token's subject"),
         "seat_ids": seat_ids | {"maxItems": 10},
-        "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "best available instead of seat_ids"},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "best available instead of seat_ids; with area, places of that area"},
+        "area": key_safe(64, "a general-admission area: hold quantity places of it (422 naming the field for an unknown area, seat_ids, section, category or adjacent with it, or a quantity over what one hold may take; 409 not_enough_seats with what is free)"),
         "section": key_safe(64, "best available only"), "category": key_safe(64, "best available only"),
         "adjacent": {"type": "boolean", "const": True, "default": True, "description": "best available only: the group sits together where it can"},
         "ttl_seconds": {"type": "integer", "minimum": 60, "maximum": 900, "default": 300}},
       # Chosen seats, or best available with its options (422 seats_or_quantity otherwise).
-      "oneOf": [{"required": ["seat_ids"], "not": {"anyOf": [{"required": [k]} for k in ["quantity", "section", "category", "adjacent"]]}},
+      "oneOf": [{"required": ["seat_ids"], "not": {"anyOf": [{"required": [k]} for k in ["quantity", "section", "category", "adjacent", "area"]]}},
                 {"required": ["quantity"], "not": {"required": ["seat_ids"]}}]},
   "Hold": {"type": "object", "properties": {"hold_id": {"type": "string", "format": "uuid"}, "event_id": {"type": "string"}, "user_id": {"type": "string"},
       "state": {"enum": ["pending", "held", "pinned", "sold", "released", "expired"]}, "seats": {"type": "array", "items": seat_id},

@@ -20,6 +20,68 @@ pub struct SeatMap {
     pub categories: Vec<Category>,
     /// Sections, each with rows front to back.
     pub sections: Vec<Section>,
+    /// General-admission areas (standing floors, unreserved blocks), sold by quantity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub areas: Vec<Area>,
+}
+
+/// A general-admission area: `capacity` places of one category, sold by quantity. Stored as
+/// shard sections `ga.<id>.<i>` of anonymous places `ga.<id>.<i>-<n>` (row `GA`), each shard a
+/// Redis slot of its own (coordinator::area), so a hot floor spreads over the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Area {
+    /// Key-safe id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Places.
+    pub capacity: u32,
+    /// One of the venue's categories.
+    pub category: String,
+    /// Shards the places are spread over; by default one per 2,500 places, 1 to 16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+}
+
+/// Most shards an area may be spread over.
+pub const MAX_AREA_SHARDS: u32 = 64;
+
+impl Area {
+    /// How many shards the places are spread over.
+    pub fn shard_count(&self) -> u32 {
+        self.shards
+            .unwrap_or_else(|| self.capacity.div_ceil(2_500).clamp(1, 16))
+            .clamp(1, self.capacity.max(1))
+    }
+
+    /// The area as the sections that hold its places.
+    pub fn sections(&self) -> Vec<Section> {
+        let shards = self.shard_count();
+        (0..shards)
+            .map(|i| {
+                let id = format!("ga.{}.{i}", self.id);
+                let n = self.capacity / shards + u32::from(i < self.capacity % shards);
+                Section {
+                    name: self.name.clone(),
+                    rows: vec![Row {
+                        label: "GA".into(),
+                        seats: (1..=n)
+                            .map(|p| Seat {
+                                id: format!("{id}-{p}"),
+                                number: p as i32,
+                                x: 0.0,
+                                y: 0.0,
+                                category: self.category.clone(),
+                                accessible: false,
+                            })
+                            .collect(),
+                    }],
+                    id,
+                }
+            })
+            .collect()
+    }
 }
 
 /// Venue identity.
@@ -95,6 +157,15 @@ pub struct Problem {
 const ID_RULE: &str = "must be 1 to 64 characters of A-Z a-z 0-9 _ . -";
 
 impl SeatMap {
+    /// The map with its areas stored as their sections of places (what the catalog keeps).
+    pub fn with_areas_as_sections(&self) -> SeatMap {
+        let mut map = self.clone();
+        for area in std::mem::take(&mut map.areas) {
+            map.sections.extend(area.sections());
+        }
+        map
+    }
+
     /// Every seat, with its section and row.
     pub fn seats(&self) -> impl Iterator<Item = (&Section, &Row, &Seat)> {
         self.sections.iter().flat_map(|s| {
@@ -138,6 +209,47 @@ impl SeatMap {
         if self.sections.is_empty() {
             add("sections".into(), "must list at least one section");
         }
+        let mut area_ids = HashSet::new();
+        let mut area_places = 0usize;
+        for (i, area) in self.areas.iter().enumerate() {
+            if !crate::key_safe(&area.id) || area.id.len() > 48 {
+                add(
+                    format!("areas[{i}].id"),
+                    "must be 1 to 48 characters of A-Z a-z 0-9 _ . -",
+                );
+            }
+            if !area_ids.insert(area.id.as_str()) {
+                add(format!("areas[{i}].id"), "is used by another area");
+            }
+            if area.name.trim().is_empty() || area.name.len() > 200 {
+                add(format!("areas[{i}].name"), "must be 1 to 200 characters");
+            }
+            if area.capacity == 0 || area.capacity as usize > MAX_SEATS_PER_VENUE {
+                add(
+                    format!("areas[{i}].capacity"),
+                    &format!("must be 1 to {MAX_SEATS_PER_VENUE}"),
+                );
+            }
+            if area.shards.is_some_and(|n| n == 0 || n > MAX_AREA_SHARDS) {
+                add(
+                    format!("areas[{i}].shards"),
+                    &format!("must be 1 to {MAX_AREA_SHARDS}"),
+                );
+            }
+            if !categories.contains(area.category.as_str()) {
+                add(
+                    format!("areas[{i}].category"),
+                    "is not one of the venue's categories",
+                );
+            }
+            area_places += area.capacity as usize;
+        }
+        if self.seat_count() + area_places > MAX_SEATS_PER_VENUE {
+            add(
+                "areas".into(),
+                &format!("at most {MAX_SEATS_PER_VENUE} seats and places in all"),
+            );
+        }
         if self.sections.len() > MAX_SECTIONS_PER_VENUE {
             add(
                 "sections".into(),
@@ -158,6 +270,12 @@ impl SeatMap {
             }
             if !section_ids.insert(section.id.as_str()) {
                 add(format!("sections[{si}].id"), "is used by another section");
+            }
+            if section.id.starts_with("ga.") {
+                add(
+                    format!("sections[{si}].id"),
+                    "ga. is kept for general-admission areas",
+                );
             }
             if section.rows.is_empty() {
                 add(format!("sections[{si}].rows"), "must list at least one row");
@@ -292,6 +410,7 @@ pub fn theatre(
             })
             .collect(),
         sections,
+        areas: Vec::new(),
     }
 }
 
@@ -366,6 +485,7 @@ pub fn stadium(venue_id: &str, name: &str) -> SeatMap {
             ("upper", "Upper bowl"),
         ]),
         sections,
+        areas: Vec::new(),
     }
 }
 

@@ -26,6 +26,8 @@ pub async fn create_venue(pool: &PgPool, map: &SeatMap) -> Result<VenueOutcome, 
     if let Err(problems) = map.validate() {
         return Ok(VenueOutcome::Invalid(problems));
     }
+    // Areas are kept as their sections of places: from here on they are seats.
+    let map = &map.with_areas_as_sections();
     let mut tx = pool.begin().await?;
     let inserted =
         sqlx::query("INSERT INTO venues (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING")
@@ -145,5 +147,6 @@ pub async fn seat_map(pool: &PgPool, venue_id: &str) -> Result<Option<SeatMap>, 
                 name,
             })
             .collect(),
+        areas: Vec::new(),
     }))
 }

@@ -3,7 +3,7 @@
 
 use crate::hold::{parse_unavailable, Unavailable};
 use crate::ids::{EventId, SeatId, SectionId};
-use crate::reply::Reply;
+use crate::protocol::{BlockCode, UnblockCode};
 use crate::{keys, seat_ids, Coordinator, CoordinatorError};
 
 /// Why a block request was refused before touching Redis.
@@ -101,36 +101,32 @@ impl Coordinator {
             args.push("organizer".to_owned());
             args.extend(seats.iter().map(ToString::to_string));
             let script = &self.scripts.block;
-            let reply = Reply::new(
-                script.name,
-                script
-                    .run(
-                        client,
-                        vec![k.inv, k.held, k.sold, k.blocked, k.ver, k.audit],
-                        args,
-                    )
-                    .await?,
-            )?;
-            match reply.code()? {
-                0 => newly.push((
+            let (code, reply) = script
+                .call::<BlockCode>(
+                    client,
+                    vec![k.inv, k.held, k.sold, k.blocked, k.ver, k.audit],
+                    args,
+                )
+                .await?;
+            match code {
+                BlockCode::Blocked => newly.push((
                     section.clone(),
                     seat_ids(script.name, reply.strings_from(1)?)?,
                 )),
-                -1 => {
+                BlockCode::Unavailable => {
                     refusal = Some(BlockOutcome::Unavailable(parse_unavailable(
                         script.name,
                         reply.strings_from(1)?,
                     )?));
                     break;
                 }
-                -2 => {
+                BlockCode::UnknownSeats => {
                     refusal = Some(BlockOutcome::UnknownSeats(seat_ids(
                         script.name,
                         reply.strings_from(1)?,
                     )?));
                     break;
                 }
-                _ => return Err(reply.unknown_code()),
             }
         }
         if let Some(refusal) = refusal {
@@ -189,21 +185,15 @@ impl Coordinator {
     ) -> Result<Vec<SeatId>, CoordinatorError> {
         let k = keys::section(event, section);
         let script = &self.scripts.unblock;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    client,
-                    vec![k.blocked, k.ver, k.audit],
-                    std::iter::once("organizer".to_owned())
-                        .chain(seats.iter().map(ToString::to_string))
-                        .collect(),
-                )
-                .await?,
-        )?;
-        match reply.code()? {
-            0 => seat_ids(script.name, reply.strings_from(1)?),
-            _ => Err(reply.unknown_code()),
-        }
+        let (UnblockCode::Unblocked, reply) = script
+            .call::<UnblockCode>(
+                client,
+                vec![k.blocked, k.ver, k.audit],
+                std::iter::once("organizer".to_owned())
+                    .chain(seats.iter().map(ToString::to_string))
+                    .collect(),
+            )
+            .await?;
+        seat_ids(script.name, reply.strings_from(1)?)
     }
 }

@@ -59,6 +59,14 @@ pub struct RedisSettings {
     /// The commit queue's name: deployments (or test databases) sharing one cluster keep their
     /// commits apart by it. Gateways and reconcilers of one deployment must agree.
     pub commit_queue: String,
+    /// About how many entries each section's audit stream keeps in Redis (the scripts'
+    /// `XADD ... MAXLEN ~`); the reconciler copies them to Postgres and trims what it copied.
+    pub audit_max_len: u64,
+    /// Holds on one section arriving while a call to it is in flight are gathered into one
+    /// call (`coordinator::batch`): the longest one waits for that call, in microseconds.
+    pub hold_batch_window_us: u64,
+    /// Most holds gathered into one call; 1 turns gathering off.
+    pub hold_batch_max: usize,
 }
 
 impl Default for RedisSettings {
@@ -69,6 +77,9 @@ impl Default for RedisSettings {
             command_timeout_ms: 5_000,
             max_command_attempts: 6,
             commit_queue: "main".into(),
+            audit_max_len: 1_000_000,
+            hold_batch_window_us: 500,
+            hold_batch_max: 64,
         }
     }
 }

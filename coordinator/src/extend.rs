@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::hold::{check_ttl, Hold, HoldState, InvalidHold, Refusal, Transition};
 use crate::ids::{HoldId, SeatId};
-use crate::reply::Reply;
+use crate::protocol::{ExtendAction, ExtendCode, TransitionOp};
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
 
 /// What an extension or a pin came to.
@@ -43,7 +43,8 @@ impl Coordinator {
             Ok(ttl) => ttl,
             Err(e) => return Ok(ExtendOutcome::Invalid(e)),
         };
-        self.move_expiry(hold_id, "extend", caller, ttl).await
+        self.move_expiry(hold_id, TransitionOp::Extend, caller, ttl)
+            .await
     }
 
     /// Pins a live hold for a payment: it stays held `pin_for` from now (at most `max_pin_secs`)
@@ -61,21 +62,21 @@ impl Coordinator {
                 requested: pin_for.as_secs(),
             }));
         }
-        self.move_expiry(hold_id, "pin", Caller::System, pin_for)
+        self.move_expiry(hold_id, TransitionOp::Pin, Caller::System, pin_for)
             .await
     }
 
     /// Ends a pin (the payment was declined): the hold goes back to the expiry it had, so the
     /// buyer may try again, or cancel, as before.
     pub async fn unpin(&self, hold_id: &HoldId) -> Result<ExtendOutcome, CoordinatorError> {
-        self.move_expiry(hold_id, "unpin", Caller::System, Duration::ZERO)
+        self.move_expiry(hold_id, TransitionOp::Unpin, Caller::System, Duration::ZERO)
             .await
     }
 
     async fn move_expiry(
         &self,
         hold_id: &HoldId,
-        op: &str,
+        op: TransitionOp,
         caller: Caller<'_>,
         by: Duration,
     ) -> Result<ExtendOutcome, CoordinatorError> {
@@ -108,31 +109,28 @@ impl Coordinator {
             args.push(hold.expires_at_ms.to_string());
             args.push(
                 match op {
-                    "pin" if changed_state => "pinned",
-                    "unpin" if changed_state => "unpinned",
-                    _ => "extended",
+                    TransitionOp::Pin if changed_state => ExtendAction::Pinned,
+                    TransitionOp::Unpin if changed_state => ExtendAction::Unpinned,
+                    _ => ExtendAction::Extended,
                 }
+                .as_arg()
                 .to_owned(),
             );
             args.push(caller.actor());
             args.extend(seats.iter().map(ToString::to_string));
             let script = &self.scripts.extend;
-            let reply = Reply::new(
-                script.name,
-                script
-                    .run(client, vec![k.held, k.holder, k.audit], args)
-                    .await?,
-            )?;
-            match reply.code()? {
-                0 => {}
-                -1 => lost.extend(seat_ids(script.name, reply.strings_from(1)?)?),
-                _ => return Err(reply.unknown_code()),
+            let (code, reply) = script
+                .call::<ExtendCode>(client, vec![k.held, k.holder, k.audit], args)
+                .await?;
+            match code {
+                ExtendCode::Moved => {}
+                ExtendCode::Lost => lost.extend(seat_ids(script.name, reply.strings_from(1)?)?),
             }
         }
         if lost.is_empty() {
             return Ok(ExtendOutcome::Extended(hold));
         }
-        if op == "extend" || op == "unpin" {
+        if matches!(op, TransitionOp::Extend | TransitionOp::Unpin) {
             // The buyer is told the hold is gone: make it so, rather than leave a record that
             // reads "held" and sections extended for seats it no longer has all of.
             let released = self.release(hold_id, Caller::System).await?;

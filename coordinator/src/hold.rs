@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::config::Limits;
 use crate::ids::{ClientReservationId, EventId, HoldId, SeatId, SectionId, UserId};
+use crate::protocol::{
+    BeginCode, HoldCode, SectionMode, SettleCode, SettleOutcome, TransitionCode, TransitionOp,
+};
 use crate::reply::Reply;
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
 
@@ -329,29 +332,31 @@ impl Coordinator {
         // Names this attempt, so a retry that takes over after the attempt window can neither be
         // settled nor rolled back by this (slow) one.
         let attempt = uuid::Uuid::new_v4().simple().to_string();
+        // One section: the record is written held at once and the section's call is the rest
+        // of the hold (hold_begin.lua, mode "direct"): 2 calls. Several: settled after all.
+        let direct = groups.len() == 1;
         let begin = &self.scripts.hold_begin;
-        let begun = begin
-            .run(
-                client,
-                record.to_vec(),
-                vec![
-                    request.event.to_string(),
-                    request.user.to_string(),
-                    request.fingerprint(),
-                    request.ttl.as_millis().to_string(),
-                    (self.limits.max_hold_lifetime_secs * 1000).to_string(),
-                    self.limits.attempt_window_ms.to_string(),
-                    seats_arg,
-                    sections_arg,
-                    attempt.clone(),
-                    request.quote.clone(),
-                    hold_id.to_string(),
-                    request.ticket_limit.to_string(),
-                ],
-            )
-            .await;
-        let reply = match begun {
-            Ok(value) => Reply::new(begin.name, value)?,
+        let mut args = vec![
+            request.event.to_string(),
+            request.user.to_string(),
+            request.fingerprint(),
+            request.ttl.as_millis().to_string(),
+            (self.limits.max_hold_lifetime_secs * 1000).to_string(),
+            self.limits.attempt_window_ms.to_string(),
+            seats_arg,
+            sections_arg,
+            attempt.clone(),
+            request.quote.clone(),
+            hold_id.to_string(),
+            request.ticket_limit.to_string(),
+        ];
+        if direct {
+            args.push("direct".to_owned());
+            args.push((self.limits.record_retention_secs * 1000).to_string());
+        }
+        let begun = begin.call::<BeginCode>(client, record.to_vec(), args).await;
+        let (code, reply) = match begun {
+            Ok(begun) => begun,
             // The script may have run before the reply was lost: the record may be this
             // attempt's, pending, with no seats taken yet.
             Err(e) => {
@@ -371,39 +376,114 @@ impl Coordinator {
             now_ms,
             quote,
         };
-        let (expires_at_ms, cap_at_ms, now_ms) = match reply.code()? {
-            0 => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
-            1 => {
-                let state = HoldState::parse(begin.name, &reply.string(1)?)?;
-                let (expires, cap, created, now) =
-                    (reply.int(2)?, reply.int(3)?, reply.int(4)?, reply.int(5)?);
-                let state = match state {
-                    HoldState::Held | HoldState::Pinned if expires <= now => HoldState::Expired,
-                    other => other,
-                };
-                let quote = if reply.len() > 6 {
-                    reply.string(6)?
-                } else {
-                    String::new()
-                };
-                return Ok(HoldOutcome::Replayed(hold(
-                    state, expires, cap, created, now, quote,
-                )));
+        let replayed = |reply: &Reply| -> Result<Hold, CoordinatorError> {
+            let state = HoldState::parse(begin.name, &reply.string(1)?)?;
+            let (expires, cap, created, now) =
+                (reply.int(2)?, reply.int(3)?, reply.int(4)?, reply.int(5)?);
+            let state = match state {
+                HoldState::Held | HoldState::Pinned if expires <= now => HoldState::Expired,
+                other => other,
+            };
+            let quote = if reply.len() > 6 {
+                reply.string(6)?
+            } else {
+                String::new()
+            };
+            Ok(hold(state, expires, cap, created, now, quote))
+        };
+        let half_window = (self.limits.attempt_window_ms / 2) as i64;
+        let (expires_at_ms, cap_at_ms, now_ms) = match code {
+            BeginCode::Started => (reply.int(1)?, reply.int(2)?, reply.int(3)?),
+            BeginCode::Replayed => return Ok(HoldOutcome::Replayed(replayed(&reply)?)),
+            // A direct hold replayed while its original may still be in flight: confirmed by
+            // its section, and adopted so the original can no longer roll it back.
+            BeginCode::Confirm => {
+                let earlier = replayed(&reply)?;
+                let original = reply.string(7)?;
+                let (section, seats) = groups.iter().next().ok_or_else(|| {
+                    CoordinatorError::protocol(begin.name, "a direct hold without a section")
+                })?;
+                let confirmed = self
+                    .hold_section(
+                        client,
+                        &request.event,
+                        section,
+                        &hold_id,
+                        earlier.expires_at_ms,
+                        request.user.as_str(),
+                        seats,
+                        SectionMode::Confirm,
+                        0,
+                    )
+                    .await?;
+                if confirmed.is_none()
+                    && self
+                        .settle(
+                            client,
+                            &record,
+                            &hold_id,
+                            SettleOutcome::Adopt,
+                            &original,
+                            &attempt,
+                        )
+                        .await?
+                {
+                    return Ok(HoldOutcome::Replayed(earlier));
+                }
+                return Ok(HoldOutcome::InProgress {
+                    retry_after_ms: 100,
+                });
             }
-            -1 => return Ok(HoldOutcome::IdempotencyConflict),
-            -2 => {
+            // A direct hold replayed after its attempt window: this call owns it now and takes
+            // its section again, with the hold's own clocks.
+            BeginCode::TakenOver => {
+                let earlier = replayed(&reply)?;
+                let deadline = reply.int(7)?;
+                let (section, seats) = groups.iter().next().ok_or_else(|| {
+                    CoordinatorError::protocol(begin.name, "a direct hold without a section")
+                })?;
+                let failure = match self
+                    .hold_section(
+                        client,
+                        &request.event,
+                        section,
+                        &hold_id,
+                        earlier.expires_at_ms,
+                        request.user.as_str(),
+                        seats,
+                        SectionMode::Take,
+                        deadline,
+                    )
+                    .await
+                {
+                    Ok(None) => return Ok(HoldOutcome::Replayed(earlier)),
+                    Ok(Some(refusal)) => Ok(refusal),
+                    Err(e) => Err(e),
+                };
+                let touched: Vec<(&SectionId, &Vec<SeatId>)> = match &failure {
+                    Ok(_) => Vec::new(),
+                    Err(_) => vec![(section, seats)],
+                };
+                return self
+                    .finish_failed(
+                        client, request, &record, &attempt, &hold_id, &touched, failure,
+                    )
+                    .await;
+            }
+            BeginCode::Conflict => return Ok(HoldOutcome::IdempotencyConflict),
+            BeginCode::InProgress => {
                 return Ok(HoldOutcome::InProgress {
                     retry_after_ms: reply.int(1)?.max(1) as u64,
                 })
             }
-            -3 => {
+            BeginCode::OverLimit => {
                 return Ok(HoldOutcome::OverLimit {
                     limit: request.ticket_limit,
                     counted: reply.int(1)?.max(0) as u64,
                 })
             }
-            _ => return Err(reply.unknown_code()),
         };
+        let deadline = if direct { now_ms + half_window } else { 0 };
 
         // Sections this attempt may have written to: a section whose call failed is included,
         // since the script may have run before the connection dropped.
@@ -419,9 +499,23 @@ impl Coordinator {
                     expires_at_ms,
                     request.user.as_str(),
                     seats,
+                    SectionMode::Take,
+                    deadline,
                 )
                 .await
             {
+                // Direct: the hold is complete with its one section (nothing to settle).
+                Ok(None) if direct => {
+                    self.announce_sections(&request.event, groups.keys()).await;
+                    return Ok(HoldOutcome::Created(hold(
+                        HoldState::Held,
+                        expires_at_ms,
+                        cap_at_ms,
+                        now_ms,
+                        now_ms,
+                        request.quote.clone(),
+                    )));
+                }
                 Ok(None) => touched.push((section, seats)),
                 Ok(Some(outcome)) => {
                     failure = Some(Ok(outcome));
@@ -436,7 +530,7 @@ impl Coordinator {
         }
         let failure = match failure {
             None => match self
-                .settle(client, &record, &hold_id, "held", &attempt)
+                .settle(client, &record, &hold_id, SettleOutcome::Held, &attempt, "")
                 .await
             {
                 Ok(true) => {
@@ -461,20 +555,31 @@ impl Coordinator {
             },
             Some(failure) => failure,
         };
-        // Roll back. If Redis fails here too the caller gets the error (a 503, never a business
-        // answer), and the rollback goes on in the background.
+        self.finish_failed(
+            client, request, &record, &attempt, &hold_id, &touched, failure,
+        )
+        .await
+    }
+
+    /// Rolls a refused or failed attempt back and returns its answer. If Redis fails here too
+    /// the caller gets the error (a 503, never a business answer), and the rollback goes on in
+    /// the background.
+    #[allow(clippy::too_many_arguments)] // the attempt's parts, one each
+    pub(crate) async fn finish_failed(
+        &self,
+        client: &fred::prelude::Client,
+        request: &HoldRequest,
+        record: &[String; 4],
+        attempt: &str,
+        hold_id: &HoldId,
+        touched: &[(&SectionId, &Vec<SeatId>)],
+        failure: Result<HoldOutcome, CoordinatorError>,
+    ) -> Result<HoldOutcome, CoordinatorError> {
         if let Err(e) = self
-            .roll_back(
-                client,
-                &request.event,
-                &record,
-                &attempt,
-                &hold_id,
-                &touched,
-            )
+            .roll_back(client, &request.event, record, attempt, hold_id, touched)
             .await
         {
-            self.roll_back_later(&request.event, &record, &attempt, &hold_id, &touched);
+            self.roll_back_later(&request.event, record, attempt, hold_id, touched);
             return Err(e);
         }
         failure
@@ -488,7 +593,7 @@ impl Coordinator {
     /// a replay that took over meanwhile: a rollback obeys only the attempt that owns the
     /// record. Should it never go through, the seats free themselves at their expiry and the
     /// record is taken over after the window, as before.
-    fn roll_back_later(
+    pub(crate) fn roll_back_later(
         &self,
         event: &EventId,
         record: &[String; 4],
@@ -531,7 +636,7 @@ impl Coordinator {
         });
     }
 
-    async fn roll_back(
+    pub(crate) async fn roll_back(
         &self,
         client: &fred::prelude::Client,
         event: &EventId,
@@ -540,8 +645,22 @@ impl Coordinator {
         hold_id: &HoldId,
         touched: &[(&SectionId, &Vec<SeatId>)],
     ) -> Result<(), CoordinatorError> {
+        if touched.is_empty() {
+            // Nothing was written to any section (a refusal writes nothing): no other attempt
+            // needs holding off while seats are released, so the record goes in one step.
+            self.settle(client, record, hold_id, SettleOutcome::Abort, attempt, "")
+                .await?;
+            return Ok(());
+        }
         if !self
-            .settle(client, record, hold_id, "aborting", attempt)
+            .settle(
+                client,
+                record,
+                hold_id,
+                SettleOutcome::Aborting,
+                attempt,
+                "",
+            )
             .await?
         {
             // Taken over: the seats belong to the attempt that owns the record now.
@@ -551,7 +670,7 @@ impl Coordinator {
             self.release_section(client, event, section, hold_id, "system:rollback", seats)
                 .await?;
         }
-        self.settle(client, record, hold_id, "abort", attempt)
+        self.settle(client, record, hold_id, SettleOutcome::Abort, attempt, "")
             .await?;
         Ok(())
     }
@@ -567,74 +686,94 @@ impl Coordinator {
         expires_at_ms: i64,
         actor: &str,
         seats: &[SeatId],
+        mode: SectionMode,
+        deadline_ms: i64,
     ) -> Result<Option<HoldOutcome>, CoordinatorError> {
         let k = keys::section(event, section);
-        let mut args = Vec::with_capacity(seats.len() + 3);
+        let mut args = Vec::with_capacity(seats.len() + 5);
         args.push(hold_id.to_string());
         args.push(expires_at_ms.to_string());
         args.push(actor.to_owned());
+        args.push(mode.as_arg().to_owned());
+        args.push(deadline_ms.to_string());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.hold;
-        let reply = Reply::new(
+        // Gathered with other holds of the section when a call to it is in flight (batch.rs).
+        let _ = client;
+        let (code, reply) = crate::scripts::typed::<HoldCode>(
             script.name,
-            script
-                .run(
-                    client,
-                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
-                    args,
-                )
-                .await?,
+            crate::batch::Batcher::hold(
+                self,
+                vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
+                args,
+            )
+            .await?,
         )?;
-        Ok(match reply.code()? {
-            0 => None,
-            -1 => Some(HoldOutcome::Unavailable(parse_unavailable(
+        Ok(match code {
+            HoldCode::Held => None,
+            HoldCode::Unavailable => Some(HoldOutcome::Unavailable(parse_unavailable(
                 script.name,
                 reply.strings_from(1)?,
             )?)),
-            -2 => Some(HoldOutcome::UnknownSeats(seat_ids(
+            HoldCode::UnknownSeats => Some(HoldOutcome::UnknownSeats(seat_ids(
                 script.name,
                 reply.strings_from(1)?,
             )?)),
             // The attempt outlived its own expiry (a very slow call): nothing can be held.
-            -3 => Some(HoldOutcome::InProgress { retry_after_ms: 0 }),
+            HoldCode::ExpiryPast => Some(HoldOutcome::InProgress { retry_after_ms: 0 }),
             // Layout knows the seat but the section's inventory is not loaded (opening underway).
-            -4 => Some(HoldOutcome::UnknownSeats(seats.to_vec())),
-            _ => return Err(reply.unknown_code()),
+            HoldCode::NoInventory => Some(HoldOutcome::UnknownSeats(seats.to_vec())),
+            // Past the attempt's deadline (a retry may own it now), or not confirmed.
+            HoldCode::NotNow => Some(HoldOutcome::InProgress {
+                retry_after_ms: 100,
+            }),
         })
     }
 
     /// Runs `hold_settle.lua` on `record` (the hold's keys as `hold_begin.lua` takes them);
     /// `false` when the record is not this attempt's any more.
-    async fn settle(
+    pub(crate) async fn settle(
         &self,
         client: &fred::prelude::Client,
         record: &[String; 4],
         hold_id: &HoldId,
-        outcome: &str,
+        outcome: SettleOutcome,
         attempt: &str,
+        new_attempt: &str,
+    ) -> Result<bool, CoordinatorError> {
+        self.settle_seats(client, record, hold_id, outcome, attempt, new_attempt, "")
+            .await
+    }
+
+    /// [`Self::settle`], recording the seats the sections chose (a general-admission hold).
+    #[allow(clippy::too_many_arguments)] // the script's arguments, one each
+    pub(crate) async fn settle_seats(
+        &self,
+        client: &fred::prelude::Client,
+        record: &[String; 4],
+        hold_id: &HoldId,
+        outcome: SettleOutcome,
+        attempt: &str,
+        new_attempt: &str,
+        seats: &str,
     ) -> Result<bool, CoordinatorError> {
         let script = &self.scripts.hold_settle;
         let retain_ms = self.limits.record_retention_secs * 1000;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    client,
-                    record[..3].to_vec(),
-                    vec![
-                        outcome.to_owned(),
-                        retain_ms.to_string(),
-                        attempt.to_owned(),
-                        hold_id.to_string(),
-                    ],
-                )
-                .await?,
-        )?;
-        match reply.code()? {
-            0 => Ok(true),
-            -1 => Ok(false),
-            _ => Err(reply.unknown_code()),
-        }
+        let (code, _) = script
+            .call::<SettleCode>(
+                client,
+                record[..3].to_vec(),
+                vec![
+                    outcome.as_arg().to_owned(),
+                    retain_ms.to_string(),
+                    attempt.to_owned(),
+                    hold_id.to_string(),
+                    new_attempt.to_owned(),
+                    seats.to_owned(),
+                ],
+            )
+            .await?;
+        Ok(code == SettleCode::Done)
     }
 
     /// Reads a hold. A buyer may only read their own.
@@ -644,7 +783,10 @@ impl Coordinator {
         caller: Caller<'_>,
     ) -> Result<ReadOutcome, CoordinatorError> {
         Ok(
-            match self.transition(hold_id, "read", caller, 0, None).await? {
+            match self
+                .transition(hold_id, TransitionOp::Read, caller, 0, None)
+                .await?
+            {
                 Transition::Done(hold) | Transition::Replay(hold) => ReadOutcome::Found(hold),
                 Transition::NotFound => ReadOutcome::NotFound,
                 Transition::NotOwner => ReadOutcome::NotOwner,
@@ -663,7 +805,7 @@ impl Coordinator {
     pub(crate) async fn transition(
         &self,
         hold_id: &HoldId,
-        op: &str,
+        op: TransitionOp,
         caller: Caller<'_>,
         param_ms: u64,
         sold_to: Option<(&EventId, &UserId)>,
@@ -671,29 +813,25 @@ impl Coordinator {
         let script = &self.scripts.hold_transition;
         let mut names = vec![keys::hold(hold_id)];
         // A read moves no count: its keys are not named (reads are the commonest transition).
-        if op != "read" {
+        if op != TransitionOp::Read {
             names.extend(keys::counted(hold_id));
             names.extend(sold_to.map(|(event, user)| keys::bought(event, user)));
         }
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    self.client(),
-                    names,
-                    vec![
-                        op.to_owned(),
-                        caller.as_arg(),
-                        param_ms.to_string(),
-                        hold_id.to_string(),
-                    ],
-                )
-                .await?,
-        )?;
-        let code = reply.code()?;
+        let (code, reply) = script
+            .call::<TransitionCode>(
+                self.client(),
+                names,
+                vec![
+                    op.as_arg().to_owned(),
+                    caller.as_arg(),
+                    param_ms.to_string(),
+                    hold_id.to_string(),
+                ],
+            )
+            .await?;
         match code {
-            -1 => return Ok(Transition::NotFound),
-            -2 => return Ok(Transition::NotOwner),
+            TransitionCode::NotFound => return Ok(Transition::NotFound),
+            TransitionCode::NotOwner => return Ok(Transition::NotOwner),
             _ => {}
         }
         if reply.len() < 9 {
@@ -728,12 +866,13 @@ impl Coordinator {
             },
         };
         Ok(match code {
-            0 => Transition::Done(hold),
-            1 => Transition::Replay(hold),
-            -3 => Transition::Refused(Refusal::WrongState, hold),
-            -4 => Transition::Refused(Refusal::Expired, hold),
-            -5 => Transition::Refused(Refusal::PastCap, hold),
-            _ => return Err(reply.unknown_code()),
+            TransitionCode::Done => Transition::Done(hold),
+            TransitionCode::Replay => Transition::Replay(hold),
+            TransitionCode::WrongState => Transition::Refused(Refusal::WrongState, hold),
+            TransitionCode::Expired => Transition::Refused(Refusal::Expired, hold),
+            TransitionCode::PastCap => Transition::Refused(Refusal::PastCap, hold),
+            TransitionCode::NotFound => Transition::NotFound,
+            TransitionCode::NotOwner => Transition::NotOwner,
         })
     }
 

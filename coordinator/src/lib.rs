@@ -5,12 +5,19 @@
 //!
 //! - [`ids`]: identifier newtypes, parsed at the edge.
 //! - [`keys`]: the only module that formats a Redis key (hash tag per event and section).
-//! - [`scripts`]: the registry of `lua/*.lua`, EVALSHA with reload on NOSCRIPT.
+//! - [`scripts`]: the registry of `lua/*.lua`, expanded at load time with the shared snippets of
+//!   `lua/include/` (`--@include`), EVALSHA with reload on NOSCRIPT, and `Script::call`, which
+//!   reads a reply's code as the script's enum.
+//! - [`protocol`]: one enum per script for the return codes its header lists (a test checks
+//!   they agree), and enums for the operations and modes the scripts take.
 //! - [`config`]: named bounds ([`Limits`]) and connection settings.
 //! - one module per operation, each with its request, its outcome enum and its reply parsing:
 //!   [`open`] (a section loaded, or rebuilt after Redis lost it, with its sales and blocks),
 //!   [`hold`], [`release`], [`extend`] (extension and payment pin), [`sell`], [`block`],
-//!   [`snapshot`], [`queue`] (the waiting room).
+//!   [`snapshot`], [`queue`] (the waiting room), [`area`] (general-admission areas: holds by
+//!   quantity over shard sections of anonymous places).
+//! - [`batch`]: holds on one section that arrive while a call to it is in flight, gathered
+//!   into one script call (`hold_batch.lua`), each answered on its own.
 //! - [`streams`]: the commit queue the durable writer reads and each section's audit trail.
 //! - [`updates`]: pub/sub announcements of changed sections, events and orders.
 //! - [`epoch`]: whether Redis may have lost acknowledged writes (the primaries' replication ids).
@@ -34,10 +41,21 @@
 //! allowed. Selling is guarded twice: `sell.lua` never sells a seat sold to another hold, and
 //! Postgres' unique constraint on sold seats is the last word (see the reconciler).
 //!
+//! A hold on seats of one section (the common case) is two script calls: `hold_begin.lua` writes
+//! the hold's record, held, and counts the seats against the buyer's limit (the buyer's slot),
+//! then `hold.lua` takes the seats (the section's slot). There is no settle step: a replay
+//! inside the attempt window asks the section to confirm the seats, one after it takes the
+//! record over, and `hold.lua` refuses an attempt past its deadline (the window's middle), so a
+//! slow original cannot take seats under a successor (`lua/hold_begin.lua` says what this gives
+//! up). A release is two calls too: the record and count, then the seats.
+//!
 //! A hold on seats of several sections (several slots, maybe several primaries) takes the sections
 //! one by one in sorted order and releases those already taken on the first refusal, so it is all
-//! or nothing; the hold's record (`hold_begin.lua`) makes a replay find the same hold.
+//! or nothing; its record is pending until `hold_settle.lua` settles it, and the record makes a
+//! replay find the same hold.
 
+pub mod area;
+pub mod batch;
 pub mod block;
 pub mod config;
 pub mod epoch;
@@ -47,6 +65,7 @@ pub mod hold;
 pub mod ids;
 pub mod keys;
 pub mod open;
+pub mod protocol;
 pub mod queue;
 pub mod release;
 mod reply;
@@ -111,6 +130,7 @@ pub struct Coordinator {
     layouts: Arc<LayoutCache>,
     commit_queue: String,
     announcer: Arc<updates::Announcer>,
+    batcher: Arc<batch::Batcher>,
 }
 
 impl Coordinator {
@@ -123,11 +143,17 @@ impl Coordinator {
         pool.init().await?;
         let coordinator = Self {
             pool,
-            scripts: Arc::new(Scripts::load()),
+            scripts: Arc::new(Scripts::load(&scripts::ScriptConfig {
+                audit_max_len: settings.audit_max_len,
+            })),
             limits,
             layouts: Arc::default(),
             commit_queue: keys::commit_queue(&settings.commit_queue),
             announcer: Arc::default(),
+            batcher: Arc::new(batch::Batcher::new(batch::BatchSettings {
+                window: Duration::from_micros(settings.hold_batch_window_us),
+                max: settings.hold_batch_max.max(1),
+            })),
         };
         coordinator.load_scripts().await?;
         Ok(coordinator)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use fred::prelude::*;
 
 use crate::ids::{EventId, HoldId, SeatId, SectionId};
-use crate::reply::Reply;
+use crate::protocol::{OpenLayoutCode, OpenSectionCode};
 use crate::{keys, seat_ids, Coordinator, CoordinatorError};
 
 /// One section's seats, as the catalog lists them, with the ones Postgres says are sold.
@@ -123,25 +123,21 @@ impl Coordinator {
                 args.push(inv.section.to_string());
                 args.extend(chunk.iter().map(ToString::to_string));
                 let script = &self.scripts.open_layout;
-                let reply = Reply::new(
-                    script.name,
-                    script
-                        .run(
-                            client,
-                            vec![keys::layout(event), keys::sections(event)],
-                            args,
-                        )
-                        .await?,
-                )?;
-                match reply.code()? {
-                    0 => {}
-                    -1 => {
+                let (code, reply) = script
+                    .call::<OpenLayoutCode>(
+                        client,
+                        vec![keys::layout(event), keys::sections(event)],
+                        args,
+                    )
+                    .await?;
+                match code {
+                    OpenLayoutCode::Recorded => {}
+                    OpenLayoutCode::OtherSection => {
                         return Ok(OpenOutcome::SeatInTwoSections(seat_ids(
                             script.name,
                             reply.strings_from(1)?,
                         )?))
                     }
-                    _ => return Err(reply.unknown_code()),
                 }
             }
         }
@@ -173,25 +169,19 @@ impl Coordinator {
                 }
                 args.extend(chunk.iter().map(ToString::to_string));
                 let script = &self.scripts.open_section;
-                let reply = Reply::new(
-                    script.name,
-                    script
-                        .run(
-                            client,
-                            vec![
-                                k.inv.clone(),
-                                k.ver.clone(),
-                                k.sold.clone(),
-                                k.audit.clone(),
-                                k.blocked.clone(),
-                            ],
-                            args,
-                        )
-                        .await?,
-                )?;
-                if reply.code()? != 0 {
-                    return Err(reply.unknown_code());
-                }
+                let (OpenSectionCode::Opened, reply) = script
+                    .call::<OpenSectionCode>(
+                        client,
+                        vec![
+                            k.inv.clone(),
+                            k.ver.clone(),
+                            k.sold.clone(),
+                            k.audit.clone(),
+                            k.blocked.clone(),
+                        ],
+                        args,
+                    )
+                    .await?;
                 seats_added += reply.int(1)? as u64;
                 section_capacity = reply.int(2)? as u64;
             }

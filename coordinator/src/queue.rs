@@ -6,7 +6,7 @@ use fred::prelude::*;
 use serde::Serialize;
 
 use crate::ids::{EventId, UserId};
-use crate::reply::Reply;
+use crate::protocol::{QueueCode, QueueOp, QuotaCode, QuotaOp};
 use crate::{keys, Coordinator, CoordinatorError};
 
 /// How buyers get to the seats.
@@ -190,7 +190,7 @@ impl Coordinator {
     async fn queue_op(
         &self,
         event: &EventId,
-        op: &str,
+        op: QueueOp,
         user: Option<&UserId>,
         ticket: &str,
         free: Option<u64>,
@@ -198,33 +198,29 @@ impl Coordinator {
     ) -> Result<QueueOutcome, CoordinatorError> {
         let k = keys::queue(event);
         let script = &self.scripts.queue;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    self.client(),
-                    vec![
-                        k.cfg, k.users, k.tickets, k.pre, k.state, k.admitted, k.owners, k.marks,
-                    ],
-                    vec![
-                        op.to_owned(),
-                        user.map(ToString::to_string).unwrap_or_default(),
-                        ticket.to_owned(),
-                        free.map_or_else(|| "-1".to_owned(), |f| f.to_string()),
-                        pace.get().to_string(),
-                    ],
-                )
-                .await?,
-        )?;
-        let status = match reply.code()? {
-            -1 => return Ok(QueueOutcome::NoQueue),
-            -2 => return Ok(QueueOutcome::UnknownTicket),
-            -3 => return Ok(QueueOutcome::NotOwner),
-            0 => TicketStatus::Waiting,
-            1 => TicketStatus::PreQueue,
-            2 => TicketStatus::Admitted,
-            3 => TicketStatus::Done,
-            _ => return Err(reply.unknown_code()),
+        let (code, reply) = script
+            .call::<QueueCode>(
+                self.client(),
+                vec![
+                    k.cfg, k.users, k.tickets, k.pre, k.state, k.admitted, k.owners, k.marks,
+                ],
+                vec![
+                    op.as_arg().to_owned(),
+                    user.map(ToString::to_string).unwrap_or_default(),
+                    ticket.to_owned(),
+                    free.map_or_else(|| "-1".to_owned(), |f| f.to_string()),
+                    pace.get().to_string(),
+                ],
+            )
+            .await?;
+        let status = match code {
+            QueueCode::NoQueue => return Ok(QueueOutcome::NoQueue),
+            QueueCode::UnknownTicket => return Ok(QueueOutcome::UnknownTicket),
+            QueueCode::NotOwner => return Ok(QueueOutcome::NotOwner),
+            QueueCode::Waiting => TicketStatus::Waiting,
+            QueueCode::PreQueue => TicketStatus::PreQueue,
+            QueueCode::Admitted => TicketStatus::Admitted,
+            QueueCode::Done => TicketStatus::Done,
         };
         Ok(QueueOutcome::Ticket(TicketView {
             status,
@@ -254,7 +250,7 @@ impl Coordinator {
         pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
         let fresh = uuid::Uuid::new_v4().to_string();
-        self.queue_op(event, "join", Some(user), &fresh, free, pace)
+        self.queue_op(event, QueueOp::Join, Some(user), &fresh, free, pace)
             .await
     }
 
@@ -268,7 +264,7 @@ impl Coordinator {
         free: Option<u64>,
         pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "poll", Some(user), ticket, free, pace)
+        self.queue_op(event, QueueOp::Poll, Some(user), ticket, free, pace)
             .await
     }
 
@@ -279,7 +275,7 @@ impl Coordinator {
         user: &UserId,
         pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "done", Some(user), "", None, pace)
+        self.queue_op(event, QueueOp::Done, Some(user), "", None, pace)
             .await
     }
 
@@ -291,7 +287,7 @@ impl Coordinator {
         user: &UserId,
         pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "check", Some(user), "", None, pace)
+        self.queue_op(event, QueueOp::Check, Some(user), "", None, pace)
             .await
     }
 
@@ -303,7 +299,8 @@ impl Coordinator {
         free: Option<u64>,
         pace: Pace,
     ) -> Result<QueueOutcome, CoordinatorError> {
-        self.queue_op(event, "status", None, "", free, pace).await
+        self.queue_op(event, QueueOp::Status, None, "", free, pace)
+            .await
     }
 
     /// The lottery's pre-queue in joining order (published with the seed, so anyone can
@@ -329,26 +326,20 @@ impl Coordinator {
         &self,
         event: &EventId,
         user: &UserId,
-        op: &str,
+        op: QuotaOp,
         hold: &crate::HoldId,
         seats: usize,
     ) -> Result<(), CoordinatorError> {
         let [live_counts, live_seats] = keys::counted(hold);
         let script = &self.scripts.quota;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    self.client(),
-                    vec![live_counts, live_seats, keys::bought(event, user)],
-                    vec![op.to_owned(), hold.to_string(), seats.to_string()],
-                )
-                .await?,
-        )?;
-        match reply.code()? {
-            0 => Ok(()),
-            _ => Err(reply.unknown_code()),
-        }
+        let (QuotaCode::Done, _) = script
+            .call::<QuotaCode>(
+                self.client(),
+                vec![live_counts, live_seats, keys::bought(event, user)],
+                vec![op.as_arg().to_owned(), hold.to_string(), seats.to_string()],
+            )
+            .await?;
+        Ok(())
     }
 
     /// The hold was bought: its `seats` count for good. Idempotent, and written whether or not
@@ -360,7 +351,7 @@ impl Coordinator {
         hold: &crate::HoldId,
         seats: usize,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "sold", hold, seats).await
+        self.quota_op(event, user, QuotaOp::Sold, hold, seats).await
     }
 
     /// The hold's order was refunded: its seats no longer count.
@@ -370,6 +361,6 @@ impl Coordinator {
         user: &UserId,
         hold: &crate::HoldId,
     ) -> Result<(), CoordinatorError> {
-        self.quota_op(event, user, "release", hold, 0).await
+        self.quota_op(event, user, QuotaOp::Release, hold, 0).await
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::hold::{Hold, HoldState, Refusal, Transition};
 use crate::ids::{EventId, HoldId, SeatId, SectionId};
-use crate::reply::Reply;
+use crate::protocol::{ReleaseCode, TransitionOp};
 use crate::{keys, Caller, Coordinator, CoordinatorError};
 
 /// What a release came to.
@@ -27,7 +27,10 @@ impl Coordinator {
         hold_id: &HoldId,
         caller: Caller<'_>,
     ) -> Result<ReleaseOutcome, CoordinatorError> {
-        let hold = match self.transition(hold_id, "release", caller, 0, None).await? {
+        let hold = match self
+            .transition(hold_id, TransitionOp::Release, caller, 0, None)
+            .await?
+        {
             Transition::NotFound => return Ok(ReleaseOutcome::NotFound),
             Transition::NotOwner => return Ok(ReleaseOutcome::NotOwner),
             Transition::Refused(
@@ -73,15 +76,9 @@ impl Coordinator {
         args.push(actor.to_owned());
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.release;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(client, vec![k.held, k.holder, k.ver, k.audit], args)
-                .await?,
-        )?;
-        match reply.code()? {
-            0 => Ok(reply.int(1)? as u64),
-            _ => Err(reply.unknown_code()),
-        }
+        let (ReleaseCode::Released, reply) = script
+            .call::<ReleaseCode>(client, vec![k.held, k.holder, k.ver, k.audit], args)
+            .await?;
+        Ok(reply.int(1)? as u64)
     }
 }

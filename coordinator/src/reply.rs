@@ -57,6 +57,11 @@ impl Reply {
         (from..self.items.len()).map(|i| self.string(i)).collect()
     }
 
+    /// The reply's items, owned (a batch's per-request replies).
+    pub(crate) fn into_items(self) -> Vec<Value> {
+        self.items
+    }
+
     /// An unknown return code: the host-side enum and the script disagree.
     pub(crate) fn unknown_code(&self) -> CoordinatorError {
         CoordinatorError::protocol(

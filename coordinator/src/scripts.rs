@@ -1,5 +1,10 @@
 //! The script registry: every `lua/*.lua` file, compiled in with `include_str!`.
 //!
+//! Snippets several scripts share (Redis `TIME` in ms, the audit entry with its length cap) live
+//! in `lua/include/` and are put in at load time where a script says `--@include name.lua` (as
+//! BullMQ does), so each script still runs as one self-contained EVALSHA body. Placeholders in
+//! the snippets (`__AUDIT_MAXLEN__`) take their values from [`ScriptConfig`].
+//!
 //! Scripts run with EVALSHA. A node that answers NOSCRIPT (after `SCRIPT FLUSH`, a restart, or a
 //! replica promoted by a failover: the script cache is not replicated) gets every script loaded
 //! again on all primaries, and the call is retried once. Every script is idempotent for the same
@@ -14,6 +19,8 @@ use fred::types::MultipleValues;
 use prometheus::{HistogramOpts, HistogramVec};
 
 use crate::error::CoordinatorError;
+use crate::protocol::Codes;
+use crate::reply::Reply;
 
 /// Script latency, one series per script and result: process-wide because every coordinator of
 /// a process runs the same scripts; the processes register it in their own registries.
@@ -36,6 +43,65 @@ pub fn script_metrics() -> HistogramVec {
     SCRIPT_SECONDS.clone()
 }
 
+/// Values put into the scripts at load time.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptConfig {
+    /// About how many entries each section's audit stream keeps (`XADD ... MAXLEN ~`).
+    pub audit_max_len: u64,
+}
+
+impl Default for ScriptConfig {
+    fn default() -> Self {
+        Self {
+            audit_max_len: 1_000_000,
+        }
+    }
+}
+
+/// The shared snippets, by the name a script includes them with.
+const INCLUDES: &[(&str, &str)] = &[
+    ("time.lua", include_str!("../../lua/include/time.lua")),
+    ("audit.lua", include_str!("../../lua/include/audit.lua")),
+    (
+        "hold_seats.lua",
+        include_str!("../../lua/include/hold_seats.lua"),
+    ),
+];
+
+/// A script's body with its `--@include` lines replaced by the snippets they name.
+///
+/// # Panics
+/// On an include that names no snippet: the scripts are compiled in, so a test catches it.
+pub fn expand(source: &str, config: &ScriptConfig) -> String {
+    let mut out = String::with_capacity(source.len() + 1024);
+    for line in source.lines() {
+        match line.trim().strip_prefix("--@include ") {
+            Some(name) => {
+                let (_, body) = INCLUDES
+                    .iter()
+                    .find(|(n, _)| *n == name.trim())
+                    .unwrap_or_else(|| panic!("unknown Lua include {name:?}"));
+                out.push_str(&body.replace("__AUDIT_MAXLEN__", &config.audit_max_len.to_string()));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// A reply of `script` read as its code (`C`) and the rest.
+pub(crate) fn typed<C: Codes>(
+    script: &'static str,
+    value: Value,
+) -> Result<(C, Reply), CoordinatorError> {
+    let reply = Reply::new(script, value)?;
+    let code = C::from_code(reply.code()?).ok_or_else(|| reply.unknown_code())?;
+    Ok((code, reply))
+}
+
 /// One Lua script: its file name (for errors and metrics) and its body.
 pub struct Script {
     /// File name under `lua/`.
@@ -52,11 +118,14 @@ macro_rules! scripts {
         )+ }
 
         impl Scripts {
-            fn new() -> Self {
+            fn new(config: &ScriptConfig) -> Self {
                 Self { $(
                     $field: Script {
                         name: $file,
-                        inner: FredScript::from_lua(include_str!(concat!("../../lua/", $file))),
+                        inner: FredScript::from_lua(expand(
+                            include_str!(concat!("../../lua/", $file)),
+                            config,
+                        )),
                     },
                 )+ }
             }
@@ -73,6 +142,8 @@ scripts! {
     open_layout => "open_layout.lua",
     open_section => "open_section.lua",
     hold => "hold.lua",
+    hold_area => "hold_area.lua",
+    hold_batch => "hold_batch.lua",
     release => "release.lua",
     extend => "extend.lua",
     sell => "sell.lua",
@@ -89,8 +160,9 @@ scripts! {
 }
 
 impl Scripts {
-    pub(crate) fn load() -> Self {
-        Self::new()
+    /// Every script, expanded with `config`.
+    pub fn load(config: &ScriptConfig) -> Self {
+        Self::new(config)
     }
 }
 
@@ -111,6 +183,18 @@ impl Script {
             .script_load_cluster::<(), _>(self.source().to_owned())
             .await?;
         Ok(())
+    }
+
+    /// Runs the script and reads its reply: the code as the script's enum (`C`, whose header
+    /// lists it) and the rest of the reply. A code the enum does not know is a protocol error.
+    pub(crate) async fn call<C: Codes>(
+        &self,
+        client: &Client,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<(C, Reply), CoordinatorError> {
+        debug_assert_eq!(C::SCRIPT, self.name, "codes of another script");
+        typed(self.name, self.run(client, keys, args).await?)
     }
 
     /// Runs the script; reloads it everywhere on NOSCRIPT and retries once.

@@ -2,7 +2,7 @@
 
 use crate::hold::{Hold, HoldState, Refusal, Transition};
 use crate::ids::{EventId, HoldId, SeatId, UserId};
-use crate::reply::Reply;
+use crate::protocol::{SellCode, SellMode, TransitionOp, UnsellCode};
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
 
 /// What selling came to.
@@ -32,7 +32,7 @@ impl Coordinator {
     /// be pinned (see [`Coordinator::pin`]) and every seat still held by it.
     pub async fn mark_sold(&self, hold_id: &HoldId) -> Result<SellOutcome, CoordinatorError> {
         let hold = match self
-            .transition(hold_id, "read", Caller::System, 0, None)
+            .transition(hold_id, TransitionOp::Read, Caller::System, 0, None)
             .await?
         {
             Transition::Done(h) | Transition::Replay(h) => h,
@@ -54,13 +54,13 @@ impl Coordinator {
     pub async fn mark_read_hold_sold(&self, hold: &Hold) -> Result<SellOutcome, CoordinatorError> {
         let hold_id = &hold.id;
         let outcome = self
-            .sell_seats(&hold.event, hold_id, &hold.seats, "strict")
+            .sell_seats(&hold.event, hold_id, &hold.seats, SellMode::Strict)
             .await?;
         if let SellOutcome::Sold { .. } = outcome {
             // The seats count against the buyer's limit for good, in the same step.
             let sold_to = Some((&hold.event, &hold.user));
             match self
-                .transition(hold_id, "sold", Caller::System, 0, sold_to)
+                .transition(hold_id, TransitionOp::Sold, Caller::System, 0, sold_to)
                 .await?
             {
                 Transition::Done(_) | Transition::Replay(_) => {}
@@ -104,7 +104,8 @@ impl Coordinator {
         hold_id: &HoldId,
         seats: &[SeatId],
     ) -> Result<SellOutcome, CoordinatorError> {
-        self.sell_seats(event, hold_id, seats, "repair").await
+        self.sell_seats(event, hold_id, seats, SellMode::Repair)
+            .await
     }
 
     async fn sell_seats(
@@ -112,7 +113,7 @@ impl Coordinator {
         event: &EventId,
         hold_id: &HoldId,
         seats: &[SeatId],
-        mode: &str,
+        mode: SellMode,
     ) -> Result<SellOutcome, CoordinatorError> {
         let groups = match self.group_by_section(event, seats).await? {
             None => return Ok(SellOutcome::NotFound),
@@ -127,34 +128,30 @@ impl Coordinator {
             let k = keys::section(event, &section);
             let mut args = Vec::with_capacity(seats.len() + 3);
             args.push(hold_id.to_string());
-            args.push(mode.to_owned());
+            args.push(mode.as_arg().to_owned());
             // Strict sales are checkout's; repairs are the reconciler's.
             args.push(
-                if mode == "strict" {
-                    "checkout"
-                } else {
-                    "system:reconciler"
+                match mode {
+                    SellMode::Strict => "checkout",
+                    SellMode::Repair => "system:reconciler",
                 }
                 .to_owned(),
             );
             args.extend(seats.iter().map(ToString::to_string));
             let script = &self.scripts.sell;
-            let reply = Reply::new(
-                script.name,
-                script
-                    .run(
-                        client,
-                        vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
-                        args,
-                    )
-                    .await?,
-            )?;
+            let (code, reply) = script
+                .call::<SellCode>(
+                    client,
+                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
+                    args,
+                )
+                .await?;
             let refused =
                 |make: fn(Vec<SeatId>) -> SellOutcome| -> Result<SellOutcome, CoordinatorError> {
                     Ok(make(seat_ids(script.name, reply.strings_from(1)?)?))
                 };
-            match reply.code()? {
-                0 => {
+            match code {
+                SellCode::Sold => {
                     let newly = reply.int(1)? as u64;
                     if newly > 0 {
                         changed.push(section);
@@ -162,10 +159,9 @@ impl Coordinator {
                     newly_sold += newly;
                     continue;
                 }
-                -1 => refusal = Some(refused(SellOutcome::SoldToAnother)?),
-                -2 => refusal = Some(refused(SellOutcome::UnknownSeats)?),
-                -3 => refusal = Some(refused(SellOutcome::SeatsNotHeld)?),
-                _ => return Err(reply.unknown_code()),
+                SellCode::SoldToAnother => refusal = Some(refused(SellOutcome::SoldToAnother)?),
+                SellCode::UnknownSeats => refusal = Some(refused(SellOutcome::UnknownSeats)?),
+                SellCode::NotHeld => refusal = Some(refused(SellOutcome::SeatsNotHeld)?),
             }
             break;
         }
@@ -197,28 +193,20 @@ impl Coordinator {
         for (section, seats) in &groups {
             let k = keys::section(event, section);
             let script = &self.scripts.unsell;
-            let reply = Reply::new(
-                script.name,
-                script
-                    .run(
-                        self.client(),
-                        vec![k.sold, k.ver],
-                        std::iter::once(hold_id.to_string())
-                            .chain(seats.iter().map(ToString::to_string))
-                            .collect(),
-                    )
-                    .await?,
-            )?;
-            match reply.code()? {
-                0 => {
-                    let n = reply.int(1)? as u64;
-                    if n > 0 {
-                        changed.push(section.clone());
-                    }
-                    freed += n;
-                }
-                _ => return Err(reply.unknown_code()),
+            let (UnsellCode::Unsold, reply) = script
+                .call::<UnsellCode>(
+                    self.client(),
+                    vec![k.sold, k.ver],
+                    std::iter::once(hold_id.to_string())
+                        .chain(seats.iter().map(ToString::to_string))
+                        .collect(),
+                )
+                .await?;
+            let n = reply.int(1)? as u64;
+            if n > 0 {
+                changed.push(section.clone());
             }
+            freed += n;
         }
         self.announce_sections(event, &changed).await;
         Ok(freed)

@@ -5,7 +5,7 @@ use futures::future::try_join_all;
 use serde::Serialize;
 
 use crate::ids::{EventId, SeatId, SectionId};
-use crate::reply::Reply;
+use crate::protocol::{SnapshotCode, SnapshotDetail};
 use crate::{keys, seat_ids, Coordinator, CoordinatorError};
 
 /// One section's counts. `free + held + sold + blocked == capacity`.
@@ -85,21 +85,22 @@ impl Coordinator {
     ) -> Result<Option<SectionSeats>, CoordinatorError> {
         let k = keys::section(event, section);
         let script = &self.scripts.snapshot;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    self.client(),
-                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
-                    vec![if detail { "1" } else { "0" }.to_owned()],
-                )
-                .await?,
-        )?;
-        match reply.code()? {
-            0 => {}
+        let detail_arg = if detail {
+            SnapshotDetail::Lists
+        } else {
+            SnapshotDetail::Counts
+        };
+        let (code, reply) = script
+            .call::<SnapshotCode>(
+                self.client(),
+                vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
+                vec![detail_arg.as_arg().to_owned()],
+            )
+            .await?;
+        match code {
+            SnapshotCode::Counts => {}
             // The layout names the section but its inventory is not loaded yet.
-            -1 => return Ok(None),
-            _ => return Err(reply.unknown_code()),
+            SnapshotCode::NoInventory => return Ok(None),
         }
         let count = |i| reply.int(i).map(|v| v.max(0) as u64);
         let (capacity, held, sold, blocked, version) =

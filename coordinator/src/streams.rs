@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use fred::prelude::*;
 
 use crate::ids::{EventId, SectionId};
-use crate::reply::Reply;
+use crate::protocol::SweepCode;
 use crate::{keys, Coordinator, CoordinatorError};
 
 /// One stream entry: its id and its fields.
@@ -343,20 +343,14 @@ impl Coordinator {
     ) -> Result<u64, CoordinatorError> {
         let k = keys::section(event, section);
         let script = &self.scripts.sweep;
-        let reply = Reply::new(
-            script.name,
-            script
-                .run(
-                    self.client(),
-                    vec![k.held, k.holder, k.ver, k.audit],
-                    vec![limit.to_string()],
-                )
-                .await?,
-        )?;
-        let swept = match reply.code()? {
-            0 => reply.int(1)? as u64,
-            _ => return Err(reply.unknown_code()),
-        };
+        let (SweepCode::Swept, reply) = script
+            .call::<SweepCode>(
+                self.client(),
+                vec![k.held, k.holder, k.ver, k.audit],
+                vec![limit.to_string()],
+            )
+            .await?;
+        let swept = reply.int(1)? as u64;
         if swept > 0 {
             self.announce_sections(event, [section]).await;
         }

@@ -574,8 +574,8 @@ async fn a_taken_over_attempt_cannot_settle_or_abort_its_successor() {
     let client = c.redis().next();
     let tag = unique_event("attempt");
     let (record, settled) = attempt_keys(&tag);
-    let begin = include_str!("../../lua/hold_begin.lua");
-    let settle = include_str!("../../lua/hold_settle.lua");
+    let begin = c.scripts().hold_begin.source();
+    let settle = c.scripts().hold_settle.source();
     let begin_args = |token: &str| -> Vec<String> {
         [
             "e", "u", "fp", "60000", "600000", "100", "s1 s2", "a", token, "", "h1", "3",
@@ -695,7 +695,7 @@ async fn an_expiry_already_past_on_the_sections_clock_is_not_written() {
         format!("seat:{{t-{tag}}}:holder"),
         format!("seat:{{t-{tag}}}:audit"),
     ];
-    let extend = include_str!("../../lua/extend.lua");
+    let extend = c.scripts().extend.source();
     let far = 32_503_680_000_000_i64; // year 3000
     let _: () = client
         .zadd(&keys[0], None, None, false, false, (far as f64, "s1"))
@@ -740,8 +740,8 @@ async fn a_call_resent_after_a_lost_reply_gets_the_first_answer() {
     let client = c.redis().next();
     let tag = unique_event("resent");
     let (record, settled) = attempt_keys(&tag);
-    let begin = include_str!("../../lua/hold_begin.lua");
-    let settle = include_str!("../../lua/hold_settle.lua");
+    let begin = c.scripts().hold_begin.source();
+    let settle = c.scripts().hold_settle.source();
     let begin_args: Vec<String> = [
         "e", "u", "fp", "60000", "600000", "10000", "s1 s2", "a", "A", "", "h1", "3",
     ]

@@ -63,6 +63,8 @@ pub fn choose_with(
         .rows
         .iter()
         .filter(|r| wanted.section.is_none_or(|s| s == &r.section))
+        // A general-admission area's places are held by quantity on the area, never picked.
+        .filter(|r| coordinator::area::area_of(&r.section).is_none())
         .collect();
     rows.sort_by_key(|r| (r.section_rank, r.row_rank));
 

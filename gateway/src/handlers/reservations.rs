@@ -21,7 +21,8 @@ use crate::best::{self, Choice, Wanted};
 use crate::errors::ApiError;
 use crate::App;
 
-/// `POST /events/{id}/reservations`: either `seat_ids`, or `quantity` (best available).
+/// `POST /events/{id}/reservations`: either `seat_ids`, or `quantity` (best available), or
+/// `area` with `quantity` (general admission).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveBody {
@@ -29,6 +30,7 @@ pub struct ReserveBody {
     user_id: String,
     seat_ids: Option<Vec<String>>,
     quantity: Option<usize>,
+    area: Option<String>,
     section: Option<String>,
     category: Option<String>,
     adjacent: Option<bool>,
@@ -208,6 +210,12 @@ async fn create_inner(
     let client_id = ClientReservationId::parse(&body.client_reservation_id)
         .map_err(|e| invalid_field("client_reservation_id", e))?;
     let (event_id, event) = visible_event(app, &raw).await?;
+    if body.area.is_some() {
+        return create_area(
+            principal, admission, body, app, event_id, event, user, client_id,
+        )
+        .await;
+    }
     // A replay of a request already answered gets its answer, whatever the sale's state now
     // (a buyer retrying after a timeout must not be told "frozen" about a hold they have).
     // The record is read only where the coordinator's own replay detection cannot serve: best
@@ -415,6 +423,161 @@ async fn create_inner(
         "seats_unavailable",
         "seats were taken faster than they could be picked; retry",
     ))
+}
+
+/// A hold by quantity on a general-admission area: `{"area": "floor", "quantity": 4}`.
+#[allow(clippy::too_many_arguments)] // the request's parts, parsed once by the caller
+async fn create_area(
+    _principal: Principal,
+    admission: Option<String>,
+    body: ReserveBody,
+    app: &App,
+    event_id: EventId,
+    event: Arc<catalog::events::Event>,
+    user: UserId,
+    client_id: ClientReservationId,
+) -> Result<(StatusCode, HoldView), ApiError> {
+    let field = |field: &str, message: String| {
+        ApiError::invalid("invalid_field", format!("{field}: {message}"))
+            .with_details(serde_json::json!({ "field": field }))
+    };
+    if body.seat_ids.is_some() {
+        return Err(field(
+            "seat_ids",
+            "a general-admission hold names an area and a quantity, not seats".into(),
+        ));
+    }
+    for (name, given) in [
+        ("section", body.section.is_some()),
+        ("category", body.category.is_some()),
+        ("adjacent", body.adjacent.is_some()),
+    ] {
+        if given {
+            return Err(field(
+                name,
+                "does not go with area (an area's places are not numbered)".into(),
+            ));
+        }
+    }
+    let raw_area = body.area.as_deref().unwrap_or_default();
+    let area = SectionId::parse(raw_area).map_err(|e| invalid_field("area", e))?;
+    let Some(quantity) = body.quantity else {
+        return Err(field(
+            "quantity",
+            "a general-admission hold needs a quantity".into(),
+        ));
+    };
+    // The area's places, from the venue's stored layout (their category prices them).
+    let layout = app.caches.venue(app, &event.venue_id).await?;
+    let places: Vec<&SeatId> = layout
+        .rows
+        .iter()
+        .filter(|r| coordinator::area::area_of(&r.section).as_ref() == Some(&area))
+        .flat_map(|r| r.seats.iter().map(|(_, id, _)| id))
+        .collect();
+    if places.is_empty() {
+        return Err(field("area", format!("no area {raw_area:?} in this venue")));
+    }
+    let limits = app.coordinator.limits();
+    let shard_capacity = layout
+        .rows
+        .iter()
+        .filter(|r| coordinator::area::area_of(&r.section).as_ref() == Some(&area))
+        .map(|r| r.seats.len())
+        .max()
+        .unwrap_or(0);
+    // All of a hold's places come from one shard: no more than the largest shard has.
+    let most = limits.max_seats_per_hold.min(shard_capacity);
+    if quantity == 0 || quantity > most {
+        return Err(
+            field("quantity", format!("must be 1 to {most} for this area")).with_details(
+                serde_json::json!({
+                    "field": "quantity",
+                    "max": most,
+                    "capacity": places.len(),
+                    "requested": quantity,
+                }),
+            ),
+        );
+    }
+    let request = coordinator::area::AreaHoldRequest::new(
+        event_id.clone(),
+        user.clone(),
+        client_id,
+        area,
+        quantity,
+        body.ttl_seconds,
+        limits,
+    )
+    .map_err(invalid_hold)?;
+    if check_on_sale(&event).is_err() {
+        // A replay of a hold placed while the sale was open still gets its hold.
+        return match app
+            .coordinator
+            .read_hold(&request.hold_id(), Caller::User(&user))
+            .await?
+        {
+            ReadOutcome::Found(hold) if hold.state != HoldState::Pending => {
+                Ok((StatusCode::OK, view(app, &hold, None).await?))
+            }
+            _ => Err(check_on_sale(&event).err().unwrap_or_else(|| {
+                ApiError::conflict("event_not_on_sale", "this event is not on sale")
+            })),
+        };
+    }
+    super::queue::check_admission(app, &event_id, &event, &user, admission.as_deref()).await?;
+    // Every place of an area is of its category: the quote is its price times the quantity.
+    let one = price(
+        app,
+        &event_id,
+        &places[..1].iter().map(|s| (*s).clone()).collect::<Vec<_>>(),
+    )
+    .await?;
+    let total = one
+        .0
+        .checked_mul(quantity as i64)
+        .filter(|t| (0..=payments::MAX_CHARGE_CENTS).contains(t))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "total_out_of_range",
+                "these places cost more than one payment may be",
+            )
+        })?;
+    let limit = event.max_tickets_per_buyer.max(1) as u64;
+    let (coordinator, owned) = (
+        app.coordinator.clone(),
+        request
+            .with_quote(quote_text((total, one.1)))
+            .with_ticket_limit(limit),
+    );
+    use coordinator::area::AreaHoldOutcome;
+    match detached(async move { coordinator.hold_area(&owned).await }).await?? {
+        AreaHoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, None).await?)),
+        AreaHoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
+        AreaHoldOutcome::NotEnough { free } => Err(ApiError::conflict(
+            "not_enough_seats",
+            format!("only {free} places of this area are free"),
+        )
+        .with_details(serde_json::json!({"free": free, "requested": quantity}))),
+        AreaHoldOutcome::UnknownArea => Err(field(
+            "area",
+            format!("no area {raw_area:?} is open for this event"),
+        )),
+        AreaHoldOutcome::IdempotencyConflict => Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this client_reservation_id was used with another request",
+        )),
+        AreaHoldOutcome::InProgress { retry_after_ms } => Err(ApiError::conflict(
+            "request_in_progress",
+            "the same request is being processed; retry shortly",
+        )
+        .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))),
+        AreaHoldOutcome::OverLimit { limit, counted } => Err(ApiError::conflict(
+            "ticket_limit",
+            format!("at most {limit} seats per buyer for this event; you have {counted}"),
+        )
+        .with_details(serde_json::json!({"limit": limit, "counted": counted}))),
+    }
 }
 
 async fn place(

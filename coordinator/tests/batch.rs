@@ -1,0 +1,116 @@
+//! Holds on one section gathered into one script call: 100 concurrent holds on one section, 60
+//! seats, two buyers for 40 of them. Each buyer gets their own right answer (60 holds, 40
+//! refusals naming the seat), and Redis, by its own account (`INFO commandstats` on a cluster no
+//! other test uses), served the section in fewer calls than holds.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use coordinator::hold::{HoldOutcome, HoldRequest};
+use coordinator::{ClientReservationId, SeatState, UserId};
+use support::*;
+
+const HOLDS: usize = 100;
+const SEATS: usize = 60;
+
+fn evalsha_calls(ports: &[u16]) -> u64 {
+    ports
+        .iter()
+        .filter(|p| redis_cli(**p, &["ROLE"]).starts_with("master"))
+        .flat_map(|p| {
+            redis_cli(*p, &["INFO", "commandstats"])
+                .lines()
+                .filter_map(|l| l.strip_prefix("cmdstat_evalsha:"))
+                .filter_map(|l| l.split(',').find_map(|kv| kv.strip_prefix("calls=")))
+                .map(|n| n.parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_holds_on_one_section_share_calls_and_each_gets_its_answer() {
+    let cluster = Dedicated::start("batch");
+    let ports = cluster.ports();
+    let c = Arc::new(connect(cluster.nodes.clone(), test_limits()).await);
+    let event = unique_event("batch");
+    open_grid(&c, &event, 1, SEATS).await;
+    // The layout is read once per process: before counting.
+    let warm = HoldRequest::new(
+        event.clone(),
+        UserId::parse("warm").unwrap(),
+        ClientReservationId::parse("warm").unwrap(),
+        seats(&["s0-0"]),
+        Some(60),
+        c.limits(),
+    )
+    .unwrap();
+    let warm = match c.hold(&warm).await.unwrap() {
+        HoldOutcome::Created(h) => h,
+        other => panic!("{other:?}"),
+    };
+    c.release(&warm.id, coordinator::Caller::System)
+        .await
+        .unwrap();
+
+    let before = evalsha_calls(&ports);
+    let start = Arc::new(tokio::sync::Barrier::new(HOLDS));
+    let tasks: Vec<_> = (0..HOLDS)
+        .map(|b| {
+            let (c, event, start) = (c.clone(), event.clone(), start.clone());
+            tokio::spawn(async move {
+                let seat = format!("s0-{}", b % SEATS);
+                let request = HoldRequest::new(
+                    event,
+                    UserId::parse(&format!("b{b}")).unwrap(),
+                    ClientReservationId::parse("one").unwrap(),
+                    seats(&[&seat]),
+                    Some(60),
+                    c.limits(),
+                )
+                .unwrap();
+                start.wait().await;
+                (seat, c.hold(&request).await.unwrap())
+            })
+        })
+        .collect();
+    let mut held = BTreeSet::new();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            (seat, HoldOutcome::Created(h)) => {
+                assert_eq!(h.seats, seats(&[&seat]));
+                assert!(held.insert(seat.clone()), "{seat} held twice");
+            }
+            (seat, HoldOutcome::Unavailable(list)) => {
+                assert_eq!(list.len(), 1);
+                assert_eq!(
+                    (list[0].seat.as_str(), list[0].state),
+                    (seat.as_str(), SeatState::Held)
+                );
+                refused += 1;
+            }
+            (seat, other) => panic!("{seat}: {other:?}"),
+        }
+    }
+    let after = evalsha_calls(&ports);
+    assert_eq!(held.len(), SEATS, "every seat held once");
+    assert_eq!(
+        refused,
+        HOLDS - SEATS,
+        "every second buyer of a seat refused"
+    );
+    let counts = c.availability(&event).await.unwrap().unwrap();
+    assert_eq!(counts[0].held, SEATS as u64);
+    // Every hold made one call to its buyer's record (hold_begin.lua), and every refusal one
+    // more to forget it (hold_settle.lua): the rest went to the section.
+    let section_calls = after - before - HOLDS as u64 - refused as u64;
+    println!("{HOLDS} concurrent holds on one section: {section_calls} calls to the section");
+    assert!(
+        section_calls < HOLDS as u64,
+        "{section_calls} section calls for {HOLDS} holds"
+    );
+}
