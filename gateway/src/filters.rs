@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/events/{event_id}"),
     ("GET", "/events/{event_id}/seatmap"),
     ("GET", "/events/{event_id}/availability"),
+    ("GET", "/events/{event_id}/availability/stream"),
     ("POST", "/events/{event_id}/reservations"),
     ("PUT", "/events/{event_id}/prices"),
     ("POST", "/events/{event_id}/open"),
@@ -131,7 +132,9 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
             browse(app.clone())
                 .or(reserve(app.clone()))
                 .unify()
-                .or(organize(app))
+                .or(organize(app.clone()))
+                .unify()
+                .or(crate::web::routes(app))
                 .unify()
                 .or(wrong_method(ROUTES))
                 .unify(),
@@ -277,13 +280,20 @@ fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and_then(events::seatmap);
     let availability = warp::path!("events" / String / "availability")
         .and(warp::get())
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(events::availability);
+    let stream = warp::path!("events" / String / "availability" / "stream")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(with_app(app))
+        .and_then(handlers::stream::stream);
     list.or(one)
         .unify()
         .or(seatmap)
         .unify()
         .or(availability)
+        .unify()
+        .or(stream)
         .unify()
         .boxed()
 }

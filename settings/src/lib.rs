@@ -28,6 +28,9 @@ pub struct Http {
     /// `addr`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The built web app (`web/dist`), served under `/app/`; unset: no `/app/`.
+    #[serde(default)]
+    pub web_dir: Option<String>,
 }
 
 /// Postgres.
@@ -142,6 +145,11 @@ pub struct Auth {
     /// hours.
     #[serde(default = "default_max_token_lifetime_secs")]
     pub max_token_lifetime_secs: u64,
+    /// Development only: `POST /dev/signin` hands any caller a buyer token for the name it
+    /// gives. Off by default, and then the route does not exist (404); `scripts/up` turns it on
+    /// for the local stack. A deployment gets its tokens from its identity provider.
+    #[serde(default)]
+    pub dev_signin: bool,
 }
 
 /// A day: the longest of the usual access-token lifetimes.
@@ -196,6 +204,7 @@ impl Settings {
                 header_read_timeout_ms: 10_000,
                 max_connections: 20_000,
                 public_url: None,
+                web_dir: None,
             },
             reconciler: Reconciler {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9091)),

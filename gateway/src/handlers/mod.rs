@@ -7,6 +7,7 @@ pub mod events;
 pub mod organizer;
 pub mod queue;
 pub mod reservations;
+pub mod stream;
 
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Rejection, Reply};
