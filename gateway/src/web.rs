@@ -127,9 +127,20 @@ impl Web {
 
 /// `GET /app` (redirect), `GET /app/` and `GET /app/assets/{name}`; `POST /dev/signin` when on.
 pub fn routes(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    // `path!("app")` also takes `/app/`: only the bare path is redirected.
     let bare = warp::path!("app")
         .and(warp::get())
-        .map(|| warp::redirect::permanent(warp::http::Uri::from_static("/app/")).into_response());
+        .and(warp::path::full())
+        .and_then(|full: warp::path::FullPath| async move {
+            if full.as_str() == "/app" {
+                Ok(
+                    warp::redirect::permanent(warp::http::Uri::from_static("/app/"))
+                        .into_response(),
+                )
+            } else {
+                Err(warp::reject::not_found())
+            }
+        });
     let files = warp::path("app")
         .and(warp::get())
         .and(warp::path::tail())
@@ -142,7 +153,6 @@ pub fn routes(app: App) -> BoxedFilter<(warp::reply::Response,)> {
             app.web.reply(key).ok_or_else(warp::reject::not_found)
         });
     let signin = warp::path!("dev" / "signin")
-        .and(warp::post())
         .and(crate::filters::with_app(app.clone()))
         .and_then(|app: App| async move {
             // Not served at all unless turned on: the same 404 as any unknown path.
@@ -153,6 +163,7 @@ pub fn routes(app: App) -> BoxedFilter<(warp::reply::Response,)> {
             }
         })
         .untuple_one()
+        .and(warp::post())
         .and(crate::body::json(crate::body::MAX_BODY_BYTES))
         .and(crate::filters::with_app(app))
         .and_then(dev_signin);

@@ -279,6 +279,10 @@ mod tests {
             assert_eq!(s.redis.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
             assert_eq!(s.limits.max_seats_per_hold, 6);
             assert_eq!(s.limits.max_ttl_secs, 900, "untouched defaults stay");
+            assert!(
+                !s.auth.as_ref().is_some_and(|a| a.dev_signin),
+                "the development sign-in is off unless turned on"
+            );
             assert_eq!(s.database.url.expose_secret(), "postgres://u:hunter2@db/x");
             assert!(!format!("{s:?}").contains("hunter2"), "secrets never print");
             assert!(!format!("{s:?}").contains("s3cret"), "secrets never print");
