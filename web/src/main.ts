@@ -322,6 +322,7 @@ async function eventPage(id: string): Promise<void> {
     call<EventJson>(`/events/${enc}`, { auth: false }),
     call<any>(`/events/${enc}/seatmap`, { auth: false }),
   ]);
+  const fetched = performance.now();
   setTitle(ev.title);
   const layout: LayoutJson = seatmap.layout;
   const priceOf = new Map(ev.prices.map((p) => [p.category, p]));
@@ -383,6 +384,7 @@ async function eventPage(id: string): Promise<void> {
 
   const canvas = $<HTMLCanvasElement>("#map");
   const map = new SeatMap(canvas, layout);
+  const built = performance.now();
   const selected: number[] = [];
   let hold: Hold | null = null;
 
@@ -757,6 +759,7 @@ async function eventPage(id: string): Promise<void> {
   map.paint();
   testHooks.map = map;
   testHooks.mapReadyMs = Math.round(performance.now() - started);
+  testHooks.timings = { fetchMs: Math.round(fetched - started), buildMs: Math.round(built - fetched), paintMs: Math.round(performance.now() - built) };
   testHooks.seats = map.count;
   testHooks.state = (sid: string) => ["free", "taken", "selected", "mine"][map.state[map.index.get(sid) ?? -1] ?? 0];
   testHooks.screenOf = (sid: string) => {
@@ -766,6 +769,12 @@ async function eventPage(id: string): Promise<void> {
     const [x, y] = map.screenOf(k);
     const r = canvas.getBoundingClientRect();
     return { x: r.left + x, y: r.top + y };
+  };
+  testHooks.zoomTo = (sid: string, f: number) => {
+    map.reveal(map.index.get(sid)!);
+    const [x, y] = map.screenOf(map.index.get(sid)!);
+    map.zoomAt(f, x, y);
+    map.paint();
   };
   testHooks.zoom = (f: number) => {
     map.zoom(f);

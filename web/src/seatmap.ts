@@ -63,6 +63,8 @@ export class SeatMap {
   readonly categories: { id: string; name: string }[];
   readonly seatSize: number;
   private bounds: [number, number, number, number];
+  /** The distance from the origin to the nearest seat (a stadium's field fits inside it). */
+  private innerRadius = Infinity;
   // View: screen = (world - origin) * scale.
   private scale = 1;
   private ox = 0;
@@ -134,6 +136,7 @@ export class SeatMap {
     this.bounds = [minX, minY, maxX, maxY];
     this.cell = spacing * 2;
     for (let k = 0; k < n; k++) {
+      this.innerRadius = Math.min(this.innerRadius, Math.hypot(this.xs[k], this.ys[k]));
       const key = this.cellKey(Math.floor(this.xs[k] / this.cell), Math.floor(this.ys[k] / this.cell));
       let list = this.grid.get(key);
       if (!list) this.grid.set(key, (list = []));
@@ -303,15 +306,15 @@ export class SeatMap {
     const stage = this.stageHeight();
     let bx: number, by: number, bw: number, bh: number;
     if (ring) {
-      bw = (x1 - x0) * 0.3;
-      bh = (y1 - y0) * 0.2;
+      bw = this.innerRadius * 1.1;
+      bh = this.innerRadius * 0.7;
       bx = -bw / 2;
       by = -bh / 2;
     } else {
       bw = (x1 - x0) * 0.6;
       bh = stage * 0.7;
       bx = x0 + (x1 - x0) * 0.2;
-      by = y0 - stage - this.seatSize;
+      by = y0 - stage - this.seatSize * 2.5;
     }
     ctx.fillStyle = ring ? "#15803d" : "#374151";
     ctx.fillRect((bx - ox) * s, (by - oy) * s, bw * s, bh * s);
@@ -361,7 +364,9 @@ export class SeatMap {
     ctx.lineWidth = Math.max(1, size * 0.12);
     ctx.stroke(access);
     // Hover and keyboard focus.
-    for (const [k, colour] of [[this.hover, "#111827"], [this.focus, "#dc2626"]] as [number, string][]) {
+    // The keyboard's seat is ringed only while the keyboard drives the map.
+    const keyboard = document.activeElement === this.canvas && this.canvas.matches(":focus-visible") ? this.focus : -1;
+    for (const [k, colour] of [[this.hover, "#111827"], [keyboard, "#dc2626"]] as [number, string][]) {
       if (k < 0) continue;
       const [x, y] = this.screenOf(k);
       ctx.strokeStyle = colour;
@@ -495,8 +500,9 @@ export class SeatMap {
         this.zoom(1 / 1.4);
       }
     });
+    c.addEventListener("blur", () => this.draw());
     c.addEventListener("focus", () => {
-      if (this.focus < 0) {
+      if (this.focus < 0 && c.matches(":focus-visible")) {
         this.focus = this.firstFree();
         this.onFocusSeat(this.focus);
         this.draw();
