@@ -388,18 +388,25 @@ async function eventPage(id: string): Promise<void> {
   const selected: number[] = [];
   let hold: Hold | null = null;
 
+  // Seats not free as the server last said, whoever has them (this buyer's hold included): what
+  // a seat shows once it is neither selected nor held by this buyer.
+  const live = new Uint8Array(map.count);
   // Availability as of the seat map; the stream below keeps it current.
   for (const a of seatmap.availability ?? []) {
     for (const list of [a.held_seats, a.sold_seats, a.blocked_seats]) {
       for (const sid of list ?? []) {
         const k = map.index.get(sid);
-        if (k !== undefined) map.state[k] = SeatState.Taken;
+        if (k !== undefined) {
+          map.state[k] = SeatState.Taken;
+          live[k] = 1;
+        }
       }
     }
   }
-  const resize = () => map.resize();
-  window.addEventListener("resize", resize);
-  cleanup.push(() => window.removeEventListener("resize", resize));
+  // The canvas follows its box (window resizes, the phone layout, the panel changing height).
+  const observer = new ResizeObserver(() => map.resize());
+  observer.observe(canvas);
+  cleanup.push(() => observer.disconnect());
   map.resize();
   map.fit();
   map.paint();
@@ -495,6 +502,7 @@ async function eventPage(id: string): Promise<void> {
     const lost: string[] = [];
     for (const sid of ids) {
       const k = map.index.get(sid);
+      if (k !== undefined) live[k] = 1;
       if (k === undefined || mineSet.has(k)) continue;
       if (map.state[k] === SeatState.Selected) {
         selected.splice(selected.indexOf(k), 1);
@@ -511,6 +519,7 @@ async function eventPage(id: string): Promise<void> {
   const free = (ids: string[]) => {
     for (const sid of ids) {
       const k = map.index.get(sid);
+      if (k !== undefined) live[k] = 0;
       if (k !== undefined && !mineSet.has(k) && map.state[k] === SeatState.Taken) map.state[k] = SeatState.Free;
     }
   };
@@ -518,6 +527,7 @@ async function eventPage(id: string): Promise<void> {
   cleanup.push(() => stream.close());
   stream.addEventListener("snapshot", (e) => {
     const data = JSON.parse((e as MessageEvent).data);
+    live.fill(0);
     for (let k = 0; k < map.count; k++) if (map.state[k] === SeatState.Taken) map.state[k] = SeatState.Free;
     takeFromOthers(data.taken);
     testHooks.liveVersion = data.v;
@@ -559,7 +569,7 @@ async function eventPage(id: string): Promise<void> {
   const dropHold = (message: string) => {
     hold = null;
     sessionStorage.removeItem(holdKey);
-    for (const k of mineSet) map.state[k] = SeatState.Taken;
+    for (const k of mineSet) map.state[k] = live[k] ? SeatState.Taken : SeatState.Free;
     mineSet.clear();
     pending = null;
     $("#holdbox").hidden = true;
@@ -711,8 +721,6 @@ async function eventPage(id: string): Promise<void> {
         if (!(e instanceof ApiError && (e.status === 404 || e.status === 410))) return say(esc(explain(e)));
       }
       clearInterval(timer);
-      for (const k of mineSet) map.state[k] = SeatState.Free;
-      mineSet.clear();
       dropHold("Your hold was cancelled.");
     });
     void paymentsConfig().then((c) => {

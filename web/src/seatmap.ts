@@ -72,6 +72,8 @@ export class SeatMap {
   private grid = new Map<number, number[]>();
   private cell: number;
   private raf = 0;
+  /** The buyer moved the view: a resize keeps it instead of fitting the venue again. */
+  private touched = false;
   hover = -1;
   focus = -1;
   onHover: (seat: number, clientX: number, clientY: number) => void = () => {};
@@ -151,6 +153,7 @@ export class SeatMap {
 
   /** Fits the whole venue (and the stage) in the canvas. */
   fit(): void {
+    this.touched = false;
     const { width, height } = this.cssSize();
     const [x0, y0, x1, y1] = this.bounds;
     const pad = this.seatSize * 3;
@@ -178,10 +181,12 @@ export class SeatMap {
     const dpr = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(width * dpr);
     this.canvas.height = Math.round(height * dpr);
-    this.draw();
+    if (this.touched) this.draw();
+    else this.fit();
   }
 
   zoomAt(factor: number, sx: number, sy: number): void {
+    this.touched = true;
     const wx = sx / this.scale + this.ox;
     const wy = sy / this.scale + this.oy;
     this.scale = Math.min(Math.max(this.scale * factor, 0.02), 200);
@@ -206,6 +211,7 @@ export class SeatMap {
     const [sx, sy] = this.screenOf(seat);
     const margin = 30;
     if (sx < margin || sy < margin || sx > width - margin || sy > height - margin) {
+      this.touched = true;
       this.ox = this.xs[seat] - width / 2 / this.scale;
       this.oy = this.ys[seat] - height / 2 / this.scale;
     }
@@ -434,6 +440,7 @@ export class SeatMap {
       const prev = pointers.get(e.pointerId);
       if (prev) {
         if (pointers.size === 1) {
+          this.touched = true;
           moved += Math.abs(p.x - prev.x) + Math.abs(p.y - prev.y);
           this.ox -= (p.x - prev.x) / this.scale;
           this.oy -= (p.y - prev.y) / this.scale;

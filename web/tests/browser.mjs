@@ -206,6 +206,35 @@ await flow("a declined card keeps the hold; another card then pays", async () =>
   await page.context().close();
 });
 
+await flow("a commit whose answer is lost is retried with the same idempotency key: one order", async () => {
+  const page = await newPage();
+  await signIn(page, "oscar");
+  await openEvent(page, DEMO);
+  await clickSeat(page, "mezz-D-12");
+  await page.click("#hold");
+  await page.waitForSelector("#holdbox:not([hidden])");
+  const keys = [];
+  let dropped = false;
+  await page.route("**/reservations/*/commit", async (route) => {
+    keys.push(JSON.parse(route.request().postData()).idempotency_key);
+    if (!dropped) {
+      // The gateway gets the commit and answers; the answer never reaches the page.
+      dropped = true;
+      await route.fetch();
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  await pay(page, "4242424242424242");
+  await page.waitForSelector("#order-status >> text=paid");
+  assert.ok(keys.length >= 2, `retried: ${keys.length} commit requests`);
+  assert.equal(new Set(keys).size, 1, `one idempotency key across retries: ${keys}`);
+  const orders = psql(`SELECT count(*) FROM orders o JOIN sold_seats s ON s.order_id = o.id WHERE o.event_id = '${DEMO}' AND s.seat_id = 'mezz-D-12'`);
+  assert.equal(orders, "1");
+  await page.context().close();
+});
+
 await flow("3-D Secure: the card asks for it, the page shows the step", async () => {
   const page = await newPage();
   await signIn(page, "erin");
