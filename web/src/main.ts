@@ -5,8 +5,8 @@
 import { ApiError, auth, call, explain, money, sleep, subjectOf, uuid } from "./api";
 import { LayoutJson, PALETTE, SeatMap, SeatState } from "./seatmap";
 
-/** Most seats a buyer may pick at once (the events' default max_tickets_per_buyer). */
-const MAX_SELECT = 8;
+/** Most seats one hold may have (the gateway's default limits.max_seats_per_hold). */
+const MAX_PER_HOLD = 10;
 
 interface Price {
   category: string;
@@ -22,6 +22,7 @@ interface EventJson {
   status: string;
   category?: string;
   prices: Price[];
+  max_tickets_per_buyer?: number;
 }
 interface Hold {
   hold_id: string;
@@ -325,6 +326,7 @@ async function eventPage(id: string): Promise<void> {
   const fetched = performance.now();
   setTitle(ev.title);
   const layout: LayoutJson = seatmap.layout;
+  const maxSelect = Math.min(MAX_PER_HOLD, ev.max_tickets_per_buyer ?? 8);
   const priceOf = new Map(ev.prices.map((p) => [p.category, p]));
   const catName = new Map(layout.categories.map((c) => [c.id, c.name]));
   main().innerHTML = `
@@ -478,8 +480,8 @@ async function eventPage(id: string): Promise<void> {
       map.state[k] = SeatState.Free;
       selected.splice(selected.indexOf(k), 1);
     } else {
-      if (selected.length >= MAX_SELECT) {
-        say(`You can choose up to ${MAX_SELECT} seats.`);
+      if (selected.length >= maxSelect) {
+        say(`You can choose up to ${maxSelect} seats.`);
         return;
       }
       map.state[k] = SeatState.Selected;
