@@ -32,6 +32,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/events/{event_id}/seatmap"),
     ("GET", "/events/{event_id}/availability"),
     ("GET", "/events/{event_id}/availability/stream"),
+    ("GET", "/payments/config"),
     ("POST", "/events/{event_id}/reservations"),
     ("PUT", "/events/{event_id}/prices"),
     ("POST", "/events/{event_id}/open"),
@@ -285,8 +286,13 @@ fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     let stream = warp::path!("events" / String / "availability" / "stream")
         .and(warp::get())
         .and(warp::header::optional::<String>("last-event-id"))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .and_then(handlers::stream::stream);
+    let payment_config = warp::path!("payments" / "config")
+        .and(warp::get())
+        .and(if_none_match())
+        .and(with_app(app))
+        .and_then(handlers::payments::get);
     list.or(one)
         .unify()
         .or(seatmap)
@@ -294,6 +300,8 @@ fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .or(availability)
         .unify()
         .or(stream)
+        .unify()
+        .or(payment_config)
         .unify()
         .boxed()
 }

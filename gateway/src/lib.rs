@@ -5,9 +5,9 @@
 //! place), [`auth`] (bearer JWTs and roles), [`body`] (JSON bodies: 400/413/415/422),
 //! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating),
 //! [`room`] (waiting-room polls answered from memory), [`pace`] (back-pressure from checkout to
-//! the waiting rooms), [`openapi`] (each listener's OpenAPI document), [`live`] (availability
-//! streams fed by the announcements), [`web`] (the buyer's web app under `/app/`, and the
-//! development sign-in).
+//! the waiting rooms), [`openapi`] (each listener's OpenAPI document), [`shed`] (load shedding:
+//! adaptive concurrency limits for holds and commits), [`live`] (availability streams fed by the
+//! announcements), [`web`] (the buyer's web app under `/app/`, and the development sign-in).
 
 pub mod auth;
 pub mod best;
@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pace;
 pub mod room;
+pub mod shed;
 pub mod web;
 
 use std::net::SocketAddr;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub caches: Arc<cache::Caches>,
     /// The payment provider.
     pub payments: payments::Provider,
+    /// What browsers need to pay through the provider (`GET /payments/config`).
+    pub payment_config: Arc<handlers::payments::PaymentConfig>,
     /// Checkout's deadlines and the webhook secret.
     pub checkout: Arc<CheckoutConfig>,
     /// Commits waiting for the durable writer's answer.
@@ -72,6 +75,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limits>,
     /// Header-read timeout and connection cap of the listeners.
     pub connections: listener::Connections,
+    /// Load shedding of the public listener's holds and commits; `None`: off.
+    pub shedder: Option<shed::Shedder>,
     /// Where clients reach the public listener (`http.public_url`); `None`: its bound address.
     pub public_url: Option<String>,
     /// The feeds of the availability streams.
@@ -148,8 +153,12 @@ impl App {
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
             .with_payments(payments, checkout)
+            .with_payment_config(handlers::payments::PaymentConfig::from_settings(
+                &settings.payments,
+            ))
             .with_rate_limits(&settings.rate_limits)
             .with_connections(listener::Connections::from_settings(&settings.http))
+            .with_shedding(&settings.shed)
             .with_public_url(settings.http.public_url.clone())
             .with_web(web::Web::from_settings(settings)))
     }
@@ -163,6 +172,13 @@ impl App {
     /// Replaces the listeners' connection bounds (the default is [`listener::Connections::default`]).
     pub fn with_connections(mut self, connections: listener::Connections) -> Self {
         Arc::make_mut(&mut self.0).connections = connections;
+        self
+    }
+
+    /// Replaces load shedding (the default is off).
+    pub fn with_shedding(mut self, settings: &settings::Shed) -> Self {
+        let shedder = shed::Shedder::new(settings, Some(self.metrics.clone()));
+        Arc::make_mut(&mut self.0).shedder = shedder;
         self
     }
 
@@ -197,6 +213,13 @@ impl App {
             state.metrics.admission_pace.clone(),
         ));
         state.checkout = Arc::new(checkout);
+        self
+    }
+
+    /// Replaces what `GET /payments/config` tells browsers (the default: the embedded
+    /// sandbox's).
+    pub fn with_payment_config(mut self, config: handlers::payments::PaymentConfig) -> Self {
+        Arc::make_mut(&mut self.0).payment_config = Arc::new(config);
         self
     }
 
@@ -249,11 +272,13 @@ impl App {
                 db.clone(),
                 payments::sandbox::SandboxConfig::default(),
             ))),
+            payment_config: Arc::default(),
             checkout: Arc::new(checkout),
             waiters,
             pacer,
             limits: limits.clone(),
             connections: listener::Connections::default(),
+            shedder: None,
             public_url: None,
             live,
             web: Arc::new(web::Web::default()),
@@ -288,6 +313,7 @@ pub fn serve(
         public_listener,
         warp::service(filters::public(app.clone())),
         bounds,
+        app.shedder.clone(),
         metrics.clone(),
         "public",
         stopped.clone(),
@@ -296,6 +322,7 @@ pub fn serve(
         admin_listener,
         warp::service(filters::admin(app)),
         bounds,
+        None,
         metrics,
         "admin",
         stopped,

@@ -10,6 +10,8 @@
 //!   connection gets a bare `503` with `Retry-After` and is closed at once, so a thousand
 //!   half-sent requests cannot take every socket and task of the process.
 //! - **metrics**: connections open, refused at the cap, and closed for a timed-out head.
+//! - **load shedding** ([`crate::shed`]): a hold or commit over its class's concurrency limit
+//!   is answered `503 overloaded` before it reaches the router.
 //!
 //! The client's address travels to the filters as a request extension ([`Peer`]), since a
 //! service built from a filter does not see the socket.
@@ -74,6 +76,7 @@ pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     bounds: Connections,
+    shedder: Option<crate::shed::Shedder>,
     metrics: Arc<crate::metrics::Metrics>,
     name: &'static str,
     mut stop: watch::Receiver<bool>,
@@ -112,10 +115,25 @@ pub async fn serve<S>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = service.clone();
+        let (service, shedder) = (service.clone(), shedder.clone());
         let per_request = hyper::service::service_fn(move |mut request: Request<Body>| {
             request.extensions_mut().insert(Peer(peer));
-            service.clone().call(request)
+            let admitted = match &shedder {
+                Some(shedder) => shedder.admit(&request),
+                None => Ok(None),
+            };
+            let call = admitted.map(|permit| (permit, service.clone().call(request)));
+            async move {
+                match call {
+                    Err(class) => Ok(crate::shed::overloaded(class)),
+                    Ok((permit, answer)) => {
+                        let answer = answer.await;
+                        // The request's latency is measured up to here.
+                        drop(permit);
+                        answer
+                    }
+                }
+            }
         });
         let connection = http.serve_connection(stream, per_request);
         let (open, timed_out, mut stop) = (open.clone(), timed_out.clone(), stop.clone());

@@ -49,6 +49,10 @@ pub struct Metrics {
     /// Connections closed because a request head took longer than the header-read timeout
     /// (slow clients, or idle kept-alive ones), by listener.
     pub connections_timed_out_total: IntCounterVec,
+    /// Holds and commits answered 503 `overloaded` by load shedding, by class.
+    pub shed_total: IntCounterVec,
+    /// The adaptive concurrency limit now, by class (see [`crate::shed`]).
+    pub concurrency_limit: prometheus::IntGaugeVec,
     /// Postgres pool saturation, read when scraped.
     pub db_pool: catalog::pool::PoolGauge,
 }
@@ -177,6 +181,26 @@ impl Metrics {
             ),
             &["listener"],
         )?;
+        let shed_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_shed_total",
+                "Requests answered 503 overloaded by load shedding, by class (hold, commit)",
+            ),
+            &["class"],
+        )?;
+        let concurrency_limit = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "gateway_concurrency_limit",
+                "The adaptive concurrency limit of load shedding now, by class (hold, commit)",
+            ),
+            &["class"],
+        )?;
+        for class in ["hold", "commit"] {
+            shed_total.with_label_values(&[class]);
+            concurrency_limit.with_label_values(&[class]);
+        }
+        registry.register(Box::new(shed_total.clone()))?;
+        registry.register(Box::new(concurrency_limit.clone()))?;
         for listener in ["public", "admin"] {
             connections_open.with_label_values(&[listener]);
             connections_refused_total.with_label_values(&[listener]);
@@ -248,6 +272,8 @@ impl Metrics {
             connections_open,
             connections_refused_total,
             connections_timed_out_total,
+            shed_total,
+            concurrency_limit,
             db_pool,
         })
     }

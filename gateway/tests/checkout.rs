@@ -409,25 +409,46 @@ async fn a_payment_needing_action_completes_by_webhook_and_forged_or_replayed_we
     .await;
     assert_eq!(paid["seats"], json!(["orch-B-1", "orch-B-2"]));
 
-    // Replayed, and late or out of order (a "failed" event after success): the payment's
-    // current state decides, and nothing changes.
+    // The event that queued the order is recorded: its redelivery is known at once.
+    let recorded = count(&db, "SELECT count(*) FROM webhook_events").await;
+    assert_eq!(recorded, 1, "the sandbox's event, which queued the order");
+    let (queued_event,): (String,) = sqlx::query_as("SELECT id FROM webhook_events")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     let (body, header) = signed_event(
         WEBHOOK_SECRET,
-        "evt_replayed",
+        &queued_event,
         "payment_intent.succeeded",
         &payment,
-    );
-    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
-    assert_eq!(
-        (s, v["outcome"].as_str()),
-        (StatusCode::OK, Some("paid")),
-        "{v}"
     );
     let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
     assert_eq!(
         (s, v["duplicate"].as_bool()),
         (StatusCode::OK, Some(true)),
         "{v}"
+    );
+    // Replayed, and late or out of order (a "failed" event after success): the payment's
+    // current state decides, and nothing changes. An event about an order already written
+    // only reads: nothing is recorded for it, however often it comes.
+    let (body, header) = signed_event(
+        WEBHOOK_SECRET,
+        "evt_replayed",
+        "payment_intent.succeeded",
+        &payment,
+    );
+    for _ in 0..2 {
+        let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+        assert_eq!(
+            (s, v["outcome"].as_str()),
+            (StatusCode::OK, Some("paid")),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM webhook_events").await,
+        recorded,
+        "no write for an event about a written order"
     );
     let (body, header) = signed_event(
         WEBHOOK_SECRET,

@@ -1,7 +1,8 @@
 //! The API against a hostile client (issue 22): money that overflows, slow and hoarding
 //! connections, over-long tokens, an admission kept after its checkout, events without an owner,
-//! a webhook header built to burn CPU. Each case is answered with a clear 4xx (or a closed
-//! connection) and changes nothing.
+//! a webhook header built to burn CPU, more holds and commits at once than the server can take.
+//! Each case is answered with a clear 4xx (or a closed connection, or a 503 with Retry-After
+//! under overload) and changes nothing.
 #![allow(clippy::unwrap_used)]
 
 mod harness;
@@ -384,6 +385,101 @@ async fn tokens_and_webhook_headers_built_to_hurt_are_refused_cheaply() {
     assert_eq!(
         body["error"]["message"], "malformed signature header",
         "{body}"
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn past_the_concurrency_limit_commits_are_shed_at_once_and_change_nothing() {
+    // One commit at a time, and a provider that takes a second to answer.
+    let (gw, db, event) = setup_opts(
+        "shed",
+        Opts {
+            latency: Duration::from_millis(1_000),
+            shed: Some(settings::Shed {
+                enabled: true,
+                hold_target_ms: 60_000,
+                commit_target_ms: 60_000,
+                initial_limit: 1,
+                min_limit: 1,
+                max_limit: 1,
+            }),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let first = harness::hold_seats(&gw, &event, "alice", &["orch-A-1"], 300).await;
+    let second = harness::hold_seats(&gw, &event, "bob", &["orch-A-2"], 300).await;
+    let slow = tokio::spawn({
+        let (base, first) = (gw.base.clone(), first.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/reservations/{first}/commit"))
+                .bearer_auth(token("alice", Role::Buyer))
+                .json(&json!({"idempotency_key": "k-a", "payment_token": "tok_visa"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    // Wait until the first commit holds the only place.
+    let mut shed = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let answer = gw
+            .http
+            .post(format!("{}/reservations/{second}/commit", gw.base))
+            .bearer_auth(token("bob", Role::Buyer))
+            .json(&json!({"idempotency_key": "k-b", "payment_token": "tok_visa"}))
+            .send()
+            .await
+            .unwrap();
+        if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+            let retry_after = answer.headers()["retry-after"].to_str().unwrap().to_owned();
+            let body: Value = answer.json().await.unwrap();
+            shed = Some((retry_after, body, started.elapsed()));
+            break;
+        }
+        assert!(
+            !slow.is_finished(),
+            "the first commit ended before a second was tried"
+        );
+    }
+    let (retry_after, body, _took) = shed.expect("the second commit was shed");
+    assert_eq!(retry_after, "1");
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    assert_eq!(body["error"]["details"]["class"], "commit", "{body}");
+    // Shed before anything was read or written: no attempt, no charge for bob.
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM commit_attempts WHERE user_id = 'bob'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+    // Holds have their own limit: the commit in flight did not take their place.
+    harness::hold_seats(&gw, &event, "carol", &["orch-A-3"], 300).await;
+    // Once the first is answered, the place is free again.
+    let (s, v) = harness::commit(&gw, "bob", &second, "k-b", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("gateway_shed_total{class=\"commit\"}") && !l.ends_with(" 0")),
+        "the shed commit is counted"
     );
     db.drop().await;
 }

@@ -52,6 +52,8 @@ pub struct Plan {
     /// When set, the room admits this share of the fastest checkout rate kept up with in this
     /// run instead of `flash_admit_rate` (which stays the floor's fallback).
     pub flash_admit_share: Option<f64>,
+    /// Overload: holds and checkouts offered at these multiples of the rate each sustained.
+    pub overload_factors: Vec<f64>,
     /// Concurrency of ceilings.
     pub ceiling_workers: usize,
     /// Concurrency of the baselines.
@@ -88,6 +90,7 @@ impl Plan {
             // with), not from the design's target. The room's own joins and polls take part of
             // the same cores; the gateway's pacing slows the room for that on its own.
             flash_admit_share: Some(1.0),
+            overload_factors: vec![2.0, 4.0],
             ceiling_workers: 256,
             baseline_workers: 32,
         }
@@ -113,6 +116,7 @@ impl Plan {
             flash_arrival_rate: 200.0,
             flash_admit_rate: 100.0,
             flash_admit_share: None,
+            overload_factors: vec![2.0],
             ceiling_workers: 4,
             baseline_workers: 4,
         }
@@ -134,6 +138,8 @@ pub struct Report {
     pub pg_ceiling: Option<PgBench>,
     /// Every open-loop scenario run, in order.
     pub runs: Vec<Stats>,
+    /// Holds and checkouts offered past what they sustain (load shedding at work).
+    pub overload: Vec<Overload>,
     /// The sustained hold run.
     pub sustained_holds: Stats,
     /// The fastest step of the hold ladder kept up with, whatever its p99: what a hold costs
@@ -418,6 +424,19 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         .map(|r| r.achieved_rate)
         .fold(0.0_f64, f64::max);
 
+    log("overload (load shedding)");
+    let over_event = format!("bench-overload-{id}");
+    let over_seats = Arc::new(t.setup_event(&over_event, &big, 1_000_000).await?);
+    let overload = overload(
+        t,
+        plan,
+        &buyers,
+        &storm(0.0),
+        (best, checkout_capacity),
+        (&over_event, over_seats),
+    )
+    .await;
+
     quiesce(t).await;
     log("queue polls");
     let queue_event = format!("bench-queue-{id}");
@@ -485,6 +504,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         http_ceiling,
         pg_ceiling,
         runs,
+        overload,
         sustained_holds,
         fastest_holds,
         hold_profile,
@@ -492,6 +512,81 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         baselines: compared,
         targets,
     })
+}
+
+/// One overload run: a class offered `factor` times the rate it sustained in this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Overload {
+    /// `holds` or `checkout`.
+    pub class: &'static str,
+    /// The rate sustained in this run (holds: the fastest step kept up with within p99 50 ms;
+    /// checkout: the fastest step kept up with).
+    pub sustainable: f64,
+    /// Offered at this multiple of it.
+    pub factor: f64,
+    /// The admitted requests' p99 goal, ms.
+    pub p99_goal_ms: f64,
+    /// What happened.
+    pub stats: Stats,
+}
+
+impl Overload {
+    /// Operations done as asked per second.
+    pub fn goodput(&self) -> f64 {
+        self.stats.ok as f64 / self.stats.seconds.max(1e-9)
+    }
+
+    /// Goodput at least 90% of the sustainable rate, and the admitted requests within their
+    /// p99 goal.
+    pub fn met(&self) -> bool {
+        self.goodput() >= 0.9 * self.sustainable && self.stats.ok_p99_ms <= self.p99_goal_ms
+    }
+}
+
+/// Holds and checkouts offered at each of `plan.overload_factors` times what they sustained.
+async fn overload(
+    t: &Target,
+    plan: &Plan,
+    buyers: &Buyers,
+    storm: &Storm,
+    (holds, checkouts): (f64, f64),
+    (event, seats): (&str, Arc<Vec<String>>),
+) -> Vec<Overload> {
+    let step = Duration::from_secs(plan.step_secs);
+    let mut runs = Vec::new();
+    for factor in &plan.overload_factors {
+        quiesce(t).await;
+        let s =
+            logged(scenarios::holds(t, buyers, storm, &Schedule::new(holds * factor, step)).await);
+        runs.push(Overload {
+            class: "holds",
+            sustainable: holds,
+            factor: *factor,
+            p99_goal_ms: 50.0,
+            stats: s,
+        });
+    }
+    let mut offset = 0usize;
+    for factor in &plan.overload_factors {
+        if checkouts <= 0.0 {
+            break;
+        }
+        quiesce(t).await;
+        let rate = checkouts * factor;
+        let end = (offset + (rate * step.as_secs_f64()) as usize).min(seats.len());
+        let slice = Arc::new(seats[offset..end].to_vec());
+        offset = end;
+        let s =
+            logged(scenarios::checkout(t, buyers, event, slice, &Schedule::new(rate, step)).await);
+        runs.push(Overload {
+            class: "checkout",
+            sustainable: checkouts,
+            factor: *factor,
+            p99_goal_ms: 250.0,
+            stats: s,
+        });
+    }
+    runs
 }
 
 fn targets(
@@ -860,6 +955,33 @@ impl Report {
             .collect();
         md.push_str(&shares.join("; "));
         md.push_str(".\n");
+
+        if !self.overload.is_empty() {
+            md.push_str("\n## Overload: load shedding\n\n");
+            md.push_str("Holds and checkouts offered at multiples of the rate each sustained earlier in this run. Past the gateway's adaptive concurrency limit (`gateway/src/shed.rs`) a request is answered `503 overloaded` at once (`shed`); goodput is what was done as asked per second, and the admitted p99 is over those only. Goal: goodput ≥ 90% of the sustained rate, admitted p99 ≤ 50 ms (holds) / 250 ms (checkout).\n\n| class | sustained/s | offered/s | goodput/s | of sustained | shed | failed | admitted p99 ms | p99 all ms | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+            for o in &self.overload {
+                md.push_str(&format!(
+                    "| {} | {:.0} | {:.0} | {:.0} | {:.0}% | {} | {} | {:.1} | {:.1} | {} |\n",
+                    o.class,
+                    o.sustainable,
+                    o.sustainable * o.factor,
+                    o.goodput(),
+                    100.0 * o.goodput() / o.sustainable.max(1e-9),
+                    o.stats.outcomes.get("shed").copied().unwrap_or(0),
+                    o.stats.failed,
+                    o.stats.ok_p99_ms,
+                    o.stats.p99_ms,
+                    if o.met() { "yes" } else { "**no**" }
+                ));
+            }
+            md.push('\n');
+            md.push_str(Stats::header());
+            md.push('\n');
+            for o in &self.overload {
+                md.push_str(&o.stats.row());
+                md.push('\n');
+            }
+        }
 
         let f = &self.flash;
         if let Some(p) = &self.hold_profile {

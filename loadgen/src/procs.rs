@@ -1,7 +1,8 @@
 //! CPU time by process, from `/proc/<pid>/stat` (utime + stime, in USER_HZ ticks: 100 per second
 //! on Linux whatever the kernel's HZ). Processes are grouped by role: `gateway`, `reconciler`,
 //! `redis` (every redis-server except the machine's own on 6379), `postgres` (every backend),
-//! and `loadgen` (this process; in-process servers of a test count here).
+//! `provider` (the sandbox payment provider service: not ours, reported apart), and `loadgen`
+//! (this process; in-process servers of a test count here).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -32,6 +33,8 @@ fn role(pid: u32, me: u32) -> Option<&'static str> {
         "gateway" => Some("gateway"),
         "reconciler" => Some("reconciler"),
         "postgres" => Some("postgres"),
+        // `comm` keeps 15 bytes of the name.
+        "sandbox-provider" | "sandbox-provide" => Some("provider"),
         c if c.starts_with("redis-server") => {
             let cmdline = fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             (!cmdline.contains(":6379")).then_some("redis")

@@ -161,6 +161,9 @@ pub async fn holds(t: &Target, buyers: &Buyers, storm: &Storm, schedule: &Schedu
                 Ok(r) => r,
                 Err(o) => return o,
             };
+            if shed(status, &body) {
+                return Outcome::Refused("shed");
+            }
             if status == StatusCode::CREATED && storm.release {
                 if let Some(hold) = body["hold_id"].as_str() {
                     let req = t
@@ -209,6 +212,7 @@ pub async fn checkout(
             .await
             {
                 Ok((StatusCode::CREATED, v)) => v,
+                Ok((s, v)) if shed(s, &v) => return Outcome::Refused("shed"),
                 Ok((s, _)) => return Outcome::Failed(format!("hold_http_{}", s.as_u16())),
                 Err(o) => return o,
             };
@@ -218,6 +222,7 @@ pub async fn checkout(
             .await
             {
                 Ok((StatusCode::OK, _)) => Outcome::Ok,
+                Ok((s, v)) if shed(s, &v) => Outcome::Refused("shed"),
                 Ok((StatusCode::ACCEPTED, _)) => Outcome::Failed("commit_pending".into()),
                 Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
                 Err(o) => o,
@@ -225,6 +230,12 @@ pub async fn checkout(
         }
     })
     .await
+}
+
+/// A `503 overloaded`: the gateway's load shedding refused the request at once (a correct,
+/// fast answer under overload, not an error).
+fn shed(status: StatusCode, body: &Value) -> bool {
+    status == StatusCode::SERVICE_UNAVAILABLE && body["error"]["code"] == "overloaded"
 }
 
 async fn post(

@@ -98,8 +98,23 @@ async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
             .unwrap();
     assert_eq!(held, 0);
 
+    // The overload runs: holds and checkout at twice what each sustained, every operation
+    // either done, refused (a seat taken, or shed at once) or counted as an error.
+    assert_eq!(
+        report
+            .overload
+            .iter()
+            .map(|o| (o.class, o.factor))
+            .collect::<Vec<_>>(),
+        [("holds", 2.0), ("checkout", 2.0)]
+    );
+    for o in &report.overload {
+        assert!(o.stats.completed > 0, "{o:?}");
+    }
+
     // The report names every target with a figure.
     let md = report.markdown("scripts/bench --smoke", "test");
+    assert!(md.contains("## Overload: load shedding"));
     assert_eq!(report.targets.len(), 7);
     for t in &report.targets {
         assert!(md.contains(&t.target), "{}", t.target);

@@ -14,7 +14,9 @@
 //! - [`signature`]: `t=<unix>,v1=<hex>[,v1=…]`, HMAC-SHA256 over `"{t}.{raw body}"`, with a
 //!   tolerance window; several `v1` values accepted (secret rotation).
 //! - [`webhook`]: the Stripe-shaped event envelope both providers send.
+//! - [`delivery`]: signed webhook delivery, retried, bounded in flight (both sandboxes).
 
+pub mod delivery;
 pub mod sandbox;
 pub mod signature;
 pub mod stripe;
@@ -140,6 +142,10 @@ pub enum PaymentError {
     /// The idempotency key was used before with other parameters (a bug on our side).
     #[error("idempotency key reused with other parameters")]
     IdempotencyMismatch,
+    /// The provider refused the payment token itself (unknown, or already used), before any
+    /// charge: the buyer's mistake, answered as a decline. Carries the provider's code.
+    #[error("the payment token was refused: {0}")]
+    TokenRefused(String),
     /// Transport or provider failure.
     #[error("payment provider unavailable: {0}")]
     Unavailable(String),

@@ -19,24 +19,15 @@
 //! to [`SandboxConfig::webhook`] (retried a few times, like a provider's delivery).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 use crate::{
     ChargeOutcome, ChargeRequest, Payment, PaymentError, PaymentPage, PaymentStatus, RefundOutcome,
 };
 
-/// Where the sandbox delivers its webhooks.
-#[derive(Debug, Clone)]
-pub struct WebhookTarget {
-    /// The gateway's `POST /webhooks/payments` URL.
-    pub url: String,
-    /// The signing secret shared with the gateway (never printed).
-    pub secret: SecretString,
-}
+pub use crate::delivery::{WebhookTarget, MAX_DELIVERIES};
 
 /// Sandbox behaviour.
 #[derive(Debug, Clone)]
@@ -63,20 +54,11 @@ impl Default for SandboxConfig {
 pub struct Sandbox {
     config: SandboxConfig,
     db: PgPool,
-    http: reqwest::Client,
-    /// Webhook deliveries in flight at most (see [`MAX_DELIVERIES`]).
-    deliveries: Arc<tokio::sync::Semaphore>,
+    webhooks: crate::delivery::Deliverer,
 }
 
 /// Payments a page of [`Sandbox::list_succeeded_page`] holds (Stripe's largest page).
 pub const LIST_PAGE_SIZE: i64 = 100;
-
-/// Webhook deliveries in flight at once, and idle connections kept for them. Unbounded, a
-/// checkout burst held one connection per payment open to the gateway it notifies: in a flash
-/// sale (250 checkouts/s) several thousand, two file descriptors each in a gateway that is its
-/// own webhook target, until the gateway's accept loop failed with "too many open files".
-/// Deliveries past this wait their turn, as a provider's would.
-pub const MAX_DELIVERIES: usize = 32;
 
 type Row = (
     String,
@@ -121,14 +103,9 @@ impl Sandbox {
     /// A sandbox keeping its ledger in this database (migrated by `catalog::migrate`).
     pub fn new(db: PgPool, config: SandboxConfig) -> Self {
         Self {
+            webhooks: crate::delivery::Deliverer::new(config.webhook.clone()),
             config,
             db,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .pool_max_idle_per_host(MAX_DELIVERIES)
-                .build()
-                .unwrap_or_default(),
-            deliveries: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
         }
     }
 
@@ -357,47 +334,6 @@ impl Sandbox {
 
     /// Sends a signed event about `payment` in the background, retried with backoff.
     fn notify(&self, kind: &str, payment: &Payment) {
-        let Some(target) = self.config.webhook.clone() else {
-            return;
-        };
-        let event_id = format!("evt_sandbox_{}", uuid::Uuid::new_v4().simple());
-        let body = crate::webhook::envelope(&event_id, kind, payment).to_string();
-        let (http, deliveries) = (self.http.clone(), self.deliveries.clone());
-        tokio::spawn(async move {
-            let mut pause = Duration::from_millis(200);
-            for _ in 0..6 {
-                // A turn is held for the delivery only, not for the pause before a retry; the
-                // signature is dated when the turn comes.
-                let Ok(turn) = deliveries.acquire().await else {
-                    return;
-                };
-                let now = crate::now_unix();
-                let header = crate::signature::sign(
-                    target.secret.expose_secret().as_bytes(),
-                    now,
-                    body.as_bytes(),
-                );
-                let sent = http
-                    .post(&target.url)
-                    .header("Stripe-Signature", header)
-                    .header("Content-Type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                drop(turn);
-                match sent {
-                    Ok(r) if r.status().is_success() => return,
-                    Ok(r) => {
-                        tracing::debug!(event = %event_id, status = %r.status(), "webhook refused; retrying")
-                    }
-                    Err(e) => {
-                        tracing::debug!(event = %event_id, error = %e, "webhook not delivered; retrying")
-                    }
-                }
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-            tracing::warn!(event = %event_id, "webhook given up after 6 deliveries");
-        });
+        self.webhooks.send(kind, payment);
     }
 }

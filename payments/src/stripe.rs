@@ -178,6 +178,18 @@ impl Stripe {
                 {
                     Err(PaymentError::IdempotencyMismatch)
                 }
+                // The buyer's token is unknown or spent (`resource_missing`,
+                // `token_already_used` on `payment_method`): the client's mistake, not an outage.
+                StatusCode::BAD_REQUEST
+                    if failure.error.param.as_deref() == Some("payment_method") =>
+                {
+                    Err(PaymentError::TokenRefused(
+                        failure
+                            .error
+                            .code
+                            .unwrap_or_else(|| "invalid_payment_method".to_owned()),
+                    ))
+                }
                 _ => Err(self.unavailable(&failure)),
             },
         }
@@ -421,6 +433,9 @@ struct ApiError {
     decline_code: Option<String>,
     #[serde(default)]
     message: Option<String>,
+    /// The request parameter the error is about.
+    #[serde(default)]
+    param: Option<String>,
     /// On card errors: the PaymentIntent the failed attempt belongs to.
     #[serde(default)]
     payment_intent: Option<IdOnly>,
@@ -1006,5 +1021,202 @@ mod tests {
             matches!(result, Err(PaymentError::Unavailable(_))),
             "{result:?}"
         );
+    }
+    /// What a browser sends to tokenize a card.
+    async fn tokenize(
+        addr: std::net::SocketAddr,
+        key: &str,
+        card: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let answer = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/tokens"))
+            .bearer_auth(key)
+            .form(card)
+            .send()
+            .await
+            .expect("the stub answers");
+        (answer.status(), answer.json().await.expect("JSON"))
+    }
+
+    fn card<'a>(
+        number: &'a str,
+        month: &'a str,
+        year: &'a str,
+        cvc: &'a str,
+    ) -> [(&'a str, &'a str); 4] {
+        [
+            ("card[number]", number),
+            ("card[exp_month]", month),
+            ("card[exp_year]", year),
+            ("card[cvc]", cvc),
+        ]
+    }
+
+    #[tokio::test]
+    async fn card_tokens_behave_as_stripes_test_cards_and_pay_once() {
+        let (addr, _stub) = spawn_stub(SECRET).await;
+        let stripe = client(addr, SECRET, Duration::from_secs(5));
+        let pk = super::stub::StubConfig::default().publishable_key;
+        // Refusals name Stripe's code for what is wrong; nothing becomes a token.
+        for (fields, code) in [
+            (
+                card("4242 4242 4242 4241", "12", "2099", "123"),
+                "incorrect_number",
+            ),
+            (card("42", "12", "2099", "123"), "incorrect_number"),
+            (
+                card("4242424242424242", "13", "2099", "123"),
+                "invalid_expiry_month",
+            ),
+            (
+                card("4242424242424242", "12", "1999", "123"),
+                "invalid_expiry_year",
+            ),
+            (card("4242424242424242", "12", "2099", "12a"), "invalid_cvc"),
+        ] {
+            let (status, body) = tokenize(addr, &pk, &fields).await;
+            assert_eq!(
+                (status.as_u16(), body["error"]["code"].as_str()),
+                (402, Some(code)),
+                "{fields:?}: {body}"
+            );
+        }
+        // The secret key is not a browser's.
+        let (status, _) =
+            tokenize(addr, SECRET, &card("4242424242424242", "12", "2099", "123")).await;
+        assert_eq!(status.as_u16(), 401);
+        let mut outcomes = Vec::new();
+        for number in [
+            "4242 4242 4242 4242",
+            "4000000000000002",
+            "4000000000009995",
+            "4000002500003155",
+        ] {
+            let (status, token) = tokenize(addr, &pk, &card(number, "1", "99", "4321")).await;
+            assert_eq!(status.as_u16(), 200, "{token}");
+            let token = token["id"].as_str().expect("an id").to_owned();
+            outcomes.push(
+                stripe
+                    .charge(&request(&format!("k-{number}"), &token, 700))
+                    .await,
+            );
+            // A token pays once: another charge with it is refused, and charges nothing.
+            let again = stripe
+                .charge(&request(&format!("k2-{number}"), &token, 700))
+                .await;
+            assert_eq!(
+                again,
+                Err(PaymentError::TokenRefused("token_already_used".into()))
+            );
+        }
+        assert!(
+            matches!(outcomes[0], Ok(ChargeOutcome::Succeeded { .. })),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(&outcomes[1], Ok(ChargeOutcome::Declined { reason, .. }) if reason == "generic_decline"),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(&outcomes[2], Ok(ChargeOutcome::Declined { reason, .. }) if reason == "insufficient_funds"),
+            "{outcomes:?}"
+        );
+        let Ok(ChargeOutcome::RequiresAction { payment_id }) = &outcomes[3] else {
+            panic!("{outcomes:?}");
+        };
+        // The buyer's 3-D Secure step, with the publishable key: then it is captured.
+        let step = |result: &'static str| {
+            let url = format!("http://{addr}/v1/payment_intents/{payment_id}/authenticate");
+            let pk = pk.clone();
+            async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .bearer_auth(pk)
+                    .form(&[("result", result)])
+                    .send()
+                    .await
+                    .expect("the stub answers")
+                    .status()
+                    .as_u16()
+            }
+        };
+        assert_eq!(step("maybe").await, 400);
+        assert_eq!(step("succeed").await, 200);
+        assert_eq!(step("succeed").await, 400, "nothing left to authenticate");
+        let payment = stripe
+            .retrieve(payment_id)
+            .await
+            .expect("retrieve")
+            .expect("known");
+        assert_eq!(payment.status, PaymentStatus::Succeeded);
+    }
+
+    #[tokio::test]
+    async fn the_provider_service_sends_signed_webhooks_of_what_happened() {
+        use std::sync::{Arc, Mutex};
+        use warp::Filter;
+        let secret = "whsec_stub_test";
+        let received: Arc<Mutex<Vec<String>>> = Arc::default();
+        let sink = warp::post()
+            .and(warp::header::<String>("stripe-signature"))
+            .and(warp::body::bytes())
+            .map({
+                let received = received.clone();
+                move |signature: String, body: warp::hyper::body::Bytes| {
+                    let verified = crate::signature::verify(
+                        secret.as_bytes(),
+                        &signature,
+                        &body,
+                        crate::now_unix(),
+                        300,
+                    );
+                    let event = crate::webhook::parse(&body).expect("an event");
+                    if verified.is_ok() {
+                        received.lock().expect("lock").push(event.kind);
+                    }
+                    warp::reply()
+                }
+            });
+        let (sink_addr, sink_server) = warp::serve(sink).bind_ephemeral(([127, 0, 0, 1], 0));
+        let sink_task = tokio::spawn(sink_server);
+        let (addr, _stub) = super::stub::spawn(
+            super::stub::StubConfig {
+                secret_key: SECRET.into(),
+                webhook: Some(crate::delivery::WebhookTarget {
+                    url: format!("http://{sink_addr}/"),
+                    secret: secret.to_owned().into(),
+                }),
+                ..super::stub::StubConfig::default()
+            },
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .expect("bound");
+        let stripe = client(addr, SECRET, Duration::from_secs(5));
+        let paid = succeeded(&stripe, "w-1").await;
+        // A replay sends nothing more.
+        succeeded(&stripe, "w-1").await;
+        let _ = stripe
+            .charge(&request("w-2", "tok_chargeDeclined", 100))
+            .await;
+        stripe.refund(&paid).await.expect("refunded");
+        let mut kinds = Vec::new();
+        for _ in 0..100 {
+            kinds = received.lock().expect("lock").clone();
+            if kinds.len() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                "charge.refunded",
+                "payment_intent.payment_failed",
+                "payment_intent.succeeded"
+            ]
+        );
+        sink_task.abort();
     }
 }

@@ -98,6 +98,12 @@ pub struct Payments {
     /// Stripe's secret key (never printed).
     #[serde(skip_serializing)]
     pub stripe_secret_key: Option<SecretString>,
+    /// The publishable key browsers tokenize cards with (`pk_…`; public by design).
+    pub stripe_publishable_key: Option<String>,
+    /// Where browsers reach the provider's card tokenization and 3-D Secure step: the sandbox
+    /// provider service's address (`sandbox-provider`). Unset with Stripe itself, whose
+    /// Stripe.js knows its own.
+    pub stripe_public_url: Option<String>,
     /// How long checkout waits for the provider before answering 202, ms.
     pub charge_deadline_ms: u64,
     /// How long checkout waits for the durable writer before answering 202, ms.
@@ -105,6 +111,38 @@ pub struct Payments {
     /// The commit latency waiting rooms are paced to keep (the gateway slows admission while its
     /// commits take longer, see `gateway::pace`), ms; 0: admission is never slowed.
     pub pace_target_ms: u64,
+}
+
+/// Load shedding at the gateway: an adaptive concurrency limit for holds and for commits (see
+/// `gateway::shed`). Past it a request is answered 503 `overloaded` with `Retry-After` at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Shed {
+    /// Off: every request is admitted.
+    pub enabled: bool,
+    /// The latency admitted holds should keep, ms (their p99 goal is 50 ms).
+    pub hold_target_ms: u64,
+    /// The latency admitted commits should keep, ms: above the payment provider's normal
+    /// answer time, which a commit includes.
+    pub commit_target_ms: u64,
+    /// Each limit at start.
+    pub initial_limit: usize,
+    /// The floor of each limit.
+    pub min_limit: usize,
+    /// The ceiling of each limit.
+    pub max_limit: usize,
+}
+
+impl Default for Shed {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hold_target_ms: 30,
+            commit_target_ms: 1_000,
+            initial_limit: 256,
+            min_limit: 8,
+            max_limit: 4_096,
+        }
+    }
 }
 
 /// Request rate limits at the gateway (per client IP and per authenticated user).
@@ -177,6 +215,8 @@ pub struct Settings {
     pub payments: Payments,
     /// Gateway rate limits.
     pub rate_limits: RateLimits,
+    /// Gateway load shedding.
+    pub shed: Shed,
 }
 
 #[derive(Serialize)]
@@ -186,6 +226,7 @@ struct Defaults {
     database: DatabaseDefaults,
     payments: Payments,
     rate_limits: RateLimits,
+    shed: Shed,
 }
 
 #[derive(Serialize)]
@@ -217,6 +258,7 @@ impl Settings {
                 payment_pages_per_pass: 20,
             },
             rate_limits: RateLimits::default(),
+            shed: Shed::default(),
             payments: Payments {
                 provider: ProviderKind::Sandbox,
                 webhook_secret: None,
@@ -225,6 +267,8 @@ impl Settings {
                 sandbox_slow_answer_ms: 30_000,
                 stripe_base_url: "https://api.stripe.com".into(),
                 stripe_secret_key: None,
+                stripe_publishable_key: None,
+                stripe_public_url: None,
                 charge_deadline_ms: 10_000,
                 write_deadline_ms: 5_000,
                 // Half the design's checkout SLO (p99 < 2 s): slowed before it is missed.

@@ -309,8 +309,10 @@ async fn commit_inner(
     let charged = tokio::time::timeout(deadline, app.payments.charge(&charge)).await;
     let outcome = match &charged {
         Err(_) | Ok(Err(PaymentError::Timeout)) => "timeout",
+        Ok(Err(PaymentError::TokenRefused(_))) | Ok(Ok(ChargeOutcome::Declined { .. })) => {
+            "declined"
+        }
         Ok(Err(_)) => "error",
-        Ok(Ok(ChargeOutcome::Declined { .. })) => "declined",
         Ok(Ok(ChargeOutcome::RequiresAction { .. })) => "requires_action",
         Ok(Ok(ChargeOutcome::Succeeded { .. })) => "succeeded",
     };
@@ -329,8 +331,8 @@ async fn commit_inner(
                 "this idempotency_key was used with another payment",
             ))
         }
-        Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
-        Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
+        Ok(Err(PaymentError::TokenRefused(reason)))
+        | Ok(Ok(ChargeOutcome::Declined { reason, .. })) => {
             set_attempt(app, user, &body.idempotency_key, "declined", None).await;
             // The hold stays, unpinned: the buyer may try another card, or cancel, until it
             // expires. Not while another commit of the same hold (another key) is in flight:
@@ -359,6 +361,7 @@ async fn commit_inner(
             )
             .with_details(serde_json::json!({ "reason": reason })));
         }
+        Ok(Err(e)) => return Err(ApiError::unavailable("payment provider", e)),
         Ok(Ok(ChargeOutcome::RequiresAction { payment_id })) => {
             set_attempt(
                 app,
@@ -765,17 +768,27 @@ pub async fn webhook(
             ),
             None => None,
         };
-        // Recorded only once handled: a failure above is a 503 and the provider redelivers.
-        sqlx::query(&format!(
-            "{ASYNC_COMMIT}
-             INSERT INTO webhook_events (id, kind, payment_ref)
-             SELECT $1, $2, $3 FROM async_commit ON CONFLICT (id) DO NOTHING"
-        ))
-        .bind(&event.id)
-        .bind(&event.kind)
-        .bind(&event.payment_id)
-        .execute(&app.db)
-        .await?;
+        // Recorded only once handled (a failure above is a 503 and the provider redelivers),
+        // and only when it acted (queued an order, refunded): an event about an order already
+        // written, or about nothing captured, only read; its redelivery reads again, which
+        // costs less than a write, and the common case (the commit wrote the order, the event
+        // arrives after) writes nothing at all.
+        let acted = matches!(
+            outcome,
+            Some(orders::settle::Settled::Queued | orders::settle::Settled::Refunded)
+        );
+        if acted {
+            sqlx::query(&format!(
+                "{ASYNC_COMMIT}
+                 INSERT INTO webhook_events (id, kind, payment_ref)
+                 SELECT $1, $2, $3 FROM async_commit ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(&event.id)
+            .bind(&event.kind)
+            .bind(&event.payment_id)
+            .execute(&app.db)
+            .await?;
+        }
         let label = outcome.map_or("unknown_payment".to_owned(), |o| {
             format!("{o:?}").to_lowercase()
         });

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod checkout;
 pub mod events;
 pub mod organizer;
+pub mod payments;
 pub mod queue;
 pub mod reservations;
 pub mod stream;

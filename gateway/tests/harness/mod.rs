@@ -109,6 +109,11 @@ pub struct Opts {
     pub connections: gateway::listener::Connections,
     /// The public listener's URL as configured (`http.public_url`; default: its address).
     pub public_url: Option<String>,
+    /// The public listener's port (default: a free one), for a provider that must know where
+    /// to send webhooks before the gateway starts.
+    pub port: Option<u16>,
+    /// Load shedding (default: off, as tests send bursts a production limit would shed).
+    pub shed: Option<settings::Shed>,
 }
 
 impl Default for Opts {
@@ -131,6 +136,8 @@ impl Default for Opts {
             pace_target: gateway::CheckoutConfig::default().pace_target,
             connections: gateway::listener::Connections::default(),
             public_url: None,
+            port: None,
+            shed: None,
         }
     }
 }
@@ -171,6 +178,8 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         pace_target,
         connections,
         public_url,
+        port,
+        shed,
     } = opts;
     let redis = RedisSettings {
         nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
@@ -190,10 +199,8 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
     )
     .await
     .unwrap();
-    // Bind first: the sandbox needs the webhook URL.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    // Chosen first: the sandbox needs the webhook URL.
+    let port = port.unwrap_or_else(free_port);
     let sandbox = payments::sandbox::Sandbox::new(
         db.pool.clone(),
         payments::sandbox::SandboxConfig {
@@ -218,6 +225,10 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         .with_rate_limits(&rate_limits)
         .with_connections(connections)
         .with_public_url(public_url);
+    let app = match shed {
+        Some(shed) => app.with_shedding(&shed),
+        None => app,
+    };
     let public = SocketAddr::from(([127, 0, 0, 1], port));
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
     let (public, admin, _task) =
@@ -448,6 +459,12 @@ impl Drop for Child {
 /// The invariants after any crash: no seat sold twice, and every payment the provider kept
 /// has an order (and every order's payment is kept): no money without seats.
 pub async fn assert_books_balance(gw: &Gw, db: &db::TestDb) {
+    assert_books_balance_with(&gw.app.payments, db).await;
+}
+
+/// [`assert_books_balance`] against any provider: its captured payments, listed page by page
+/// as reconciliation reads them.
+pub async fn assert_books_balance_with(provider: &payments::Provider, db: &db::TestDb) {
     let (doubles,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM (SELECT event_id, seat_id FROM sold_seats WHERE live
          GROUP BY 1, 2 HAVING count(*) > 1) d",
@@ -456,7 +473,19 @@ pub async fn assert_books_balance(gw: &Gw, db: &db::TestDb) {
     .await
     .unwrap();
     assert_eq!(doubles, 0, "a seat sold twice");
-    let mut kept = sandbox(gw).kept_payments().await.unwrap();
+    let mut kept = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = provider
+            .list_succeeded_page(0, payments::now_unix() + 86_400, after.as_deref())
+            .await
+            .unwrap();
+        kept.extend(page.payments.into_iter().map(|p| p.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
     kept.sort();
     let mut ordered: Vec<String> =
         sqlx::query_as::<_, (String,)>("SELECT payment_ref FROM orders WHERE status = 'paid'")

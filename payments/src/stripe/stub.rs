@@ -1,5 +1,9 @@
-//! A local stand-in for Stripe: the four PaymentIntents calls [`super::Stripe`] makes, over real
-//! HTTP with Stripe's form-encoded requests and JSON answers, state in memory.
+//! The sandbox provider service: a local stand-in for Stripe, over real HTTP with Stripe's
+//! form-encoded requests and JSON answers, state in memory. The calls [`super::Stripe`] makes,
+//! the browser's card tokenization (as Stripe.js does it), the buyer's 3-D Secure step, and
+//! signed webhooks. Tests start it in-process ([`spawn_stub`], [`spawn`]); the
+//! `sandbox-provider` binary runs it as its own process, so the gateway always talks to "a
+//! remote provider" through one adapter and its CPU is the provider's, not ours.
 //!
 //! What it reproduces:
 //! - `Authorization: Bearer <secret key>`; otherwise `401` with Stripe's error body (which, like
@@ -24,7 +28,29 @@
 //! - Lists newest first, with `created[gte]`, `created[lte]`, `limit` (1..=100, default 10),
 //!   `starting_after`, `has_more`, and `expand[]=data.latest_charge`.
 //!
-//! What it does not: webhooks, partial refunds, captures, any other endpoint (`404`).
+//! - `tok_timeout`: succeeds, but the answer comes only after [`StubConfig::slow_answer`] (the
+//!   charge and its webhook happen at once, as when a network is slow).
+//! - Card tokenization, `POST /v1/tokens` with the **publishable** key (`Bearer pk_…`, or the
+//!   `key` field as Stripe.js sends it) and `card[number]`, `card[exp_month]`,
+//!   `card[exp_year]`, `card[cvc]`: a one-time token (`tok_…`; a second use is `400
+//!   token_already_used`). Stripe's test numbers: 4242424242424242, 5555555555554444 and
+//!   4000056655665556 succeed; 4000000000000002 is declined; 4000000000009995 has insufficient
+//!   funds; 4000002500003155 and 4000002760003184 need 3-D Secure. A number failing the Luhn
+//!   check is `402 incorrect_number`; any other valid number is declined, as Stripe's test mode
+//!   declines real cards. A past or malformed expiry, or a CVC not of 3–4 digits, is `402` with
+//!   Stripe's code for it.
+//! - The buyer's 3-D Secure step, `POST /v1/payment_intents/{id}/authenticate` with the
+//!   publishable key and `result=succeed|fail`: a `requires_action` PaymentIntent succeeds (or
+//!   goes back to `requires_payment_method`). Stripe runs this step in its own iframe; the
+//!   sandbox has no page, so the browser calls it directly.
+//! - CORS on every route, so the browser reaches tokenization and 3-D Secure directly: card
+//!   details never pass through the gateway (PCI stays with the provider).
+//! - Signed webhooks ([`StubConfig::webhook`]): `payment_intent.succeeded` and
+//!   `payment_intent.payment_failed` when a PaymentIntent is created or authenticated (not on
+//!   replays), `charge.refunded` on a refund.
+//! - [`StubConfig::latency`] added to every answer.
+//!
+//! What it does not: partial refunds, captures, any other endpoint (`404`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -43,6 +69,33 @@ type Params = Vec<(String, String)>;
 /// The largest request body the stub reads.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// How the provider service behaves.
+#[derive(Debug, Clone)]
+pub struct StubConfig {
+    /// The secret key the server side (our adapter) authenticates with.
+    pub secret_key: String,
+    /// The publishable key browsers tokenize cards and authenticate with.
+    pub publishable_key: String,
+    /// Where signed webhooks go; `None` sends none.
+    pub webhook: Option<crate::delivery::WebhookTarget>,
+    /// Added to every answer (0 for benchmarks).
+    pub latency: Duration,
+    /// How long a `tok_timeout` charge takes to answer.
+    pub slow_answer: Duration,
+}
+
+impl Default for StubConfig {
+    fn default() -> Self {
+        Self {
+            secret_key: "sk_test_stub".into(),
+            publishable_key: "pk_test_stub".into(),
+            webhook: None,
+            latency: Duration::ZERO,
+            slow_answer: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Starts a stub on `127.0.0.1` on a free port that accepts `secret_key`. It runs until the
 /// handle is dropped.
 ///
@@ -50,25 +103,47 @@ const MAX_BODY_BYTES: u64 = 64 * 1024;
 ///
 /// When no loopback port can be bound, or outside a Tokio runtime.
 pub async fn spawn_stub(secret_key: &str) -> (SocketAddr, StubHandle) {
+    let config = StubConfig {
+        secret_key: secret_key.to_owned(),
+        ..StubConfig::default()
+    };
+    spawn(config, ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("a loopback port for the Stripe stub")
+}
+
+/// Starts the provider service on `addr` (port 0: a free one). It runs until the handle is
+/// dropped ([`StubHandle::stopped`] waits for that).
+///
+/// # Errors
+///
+/// When `addr` cannot be bound.
+pub async fn spawn(
+    config: StubConfig,
+    addr: SocketAddr,
+) -> Result<(SocketAddr, StubHandle), warp::Error> {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::new(secret_key)),
+        state: Mutex::new(State::new(&config.secret_key, &config.publishable_key)),
+        webhooks: crate::delivery::Deliverer::new(config.webhook.clone()),
+        latency: config.latency,
+        slow_answer: config.slow_answer,
     });
     let (stop, stopped) = oneshot::channel::<()>();
-    let (addr, server) = warp::serve(routes(Arc::clone(&shared))).bind_with_graceful_shutdown(
-        ([127, 0, 0, 1], 0),
+    let (addr, server) = warp::serve(routes(Arc::clone(&shared))).try_bind_with_graceful_shutdown(
+        addr,
         async move {
             // Dropped or sent: either way, stop.
             let _ = stopped.await;
         },
-    );
+    )?;
     tokio::spawn(server);
-    (
+    Ok((
         addr,
         StubHandle {
             shared,
             stop: Some(stop),
         },
-    )
+    ))
 }
 
 /// Controls a running stub; dropping it stops the server.
@@ -105,6 +180,11 @@ impl StubHandle {
         }
         intent.status = "succeeded";
         intent.charge = Some(Charge::new(true));
+        let payment = payment_of(intent);
+        drop(state);
+        self.shared
+            .webhooks
+            .send("payment_intent.succeeded", &payment);
         true
     }
 
@@ -137,6 +217,9 @@ impl StubHandle {
 
 struct Shared {
     state: Mutex<State>,
+    webhooks: crate::delivery::Deliverer,
+    latency: Duration,
+    slow_answer: Duration,
 }
 
 impl Shared {
@@ -148,7 +231,14 @@ impl Shared {
 
 struct State {
     secret_key: String,
+    publishable_key: String,
     intents: HashMap<String, Intent>,
+    /// Card tokens by id: what the card does when charged, and whether it was used.
+    tokens: HashMap<String, Token>,
+    /// Webhooks the call being answered owes, sent once it is answered.
+    outbox: Vec<(&'static str, crate::Payment)>,
+    /// The call being answered is a `tok_timeout` charge: its answer is late.
+    slow: bool,
     /// Ids by creation, oldest first: lists walk it backwards.
     created_order: Vec<String>,
     idempotent: HashMap<String, Stored>,
@@ -183,6 +273,13 @@ impl Charge {
             refunded: false,
         }
     }
+}
+
+/// A card token.
+struct Token {
+    /// The test payment method the card behaves as (`tok_visa`, `tok_chargeDeclined`, …).
+    behaves_as: &'static str,
+    used: bool,
 }
 
 /// The first call under an idempotency key and its answer.
@@ -228,12 +325,22 @@ impl Answer {
     }
 }
 
-/// One of the four calls, parsed by its route.
+/// One of the calls, parsed by its route.
 enum Call {
     CreateIntent(Params),
-    RetrieveIntent { id: String, query: Params },
+    RetrieveIntent {
+        id: String,
+        query: Params,
+    },
     ListIntents(Params),
     CreateRefund(Params),
+    /// The browser's: publishable key.
+    CreateToken(Params),
+    /// The browser's: publishable key.
+    Authenticate {
+        id: String,
+        params: Params,
+    },
 }
 
 impl Call {
@@ -243,6 +350,25 @@ impl Call {
             Self::RetrieveIntent { id, .. } => ("GET", format!("/v1/payment_intents/{id}")),
             Self::ListIntents(_) => ("GET", "/v1/payment_intents".into()),
             Self::CreateRefund(_) => ("POST", "/v1/refunds".into()),
+            Self::CreateToken(_) => ("POST", "/v1/tokens".into()),
+            Self::Authenticate { id, .. } => {
+                ("POST", format!("/v1/payment_intents/{id}/authenticate"))
+            }
+        }
+    }
+
+    /// Made by a browser, with the publishable key (Stripe.js's calls), not the secret one.
+    fn is_browsers(&self) -> bool {
+        matches!(self, Self::CreateToken(_) | Self::Authenticate { .. })
+    }
+
+    fn params(&self) -> &Params {
+        match self {
+            Self::CreateIntent(params)
+            | Self::CreateRefund(params)
+            | Self::CreateToken(params)
+            | Self::Authenticate { params, .. } => params,
+            Self::RetrieveIntent { query, .. } | Self::ListIntents(query) => query,
         }
     }
 }
@@ -268,19 +394,40 @@ fn routes(
         .and(warp::path!("v1" / "refunds"))
         .and(form())
         .map(Call::CreateRefund);
+    let token = warp::post()
+        .and(warp::path!("v1" / "tokens"))
+        .and(form())
+        .map(Call::CreateToken);
+    let authenticate = warp::post()
+        .and(warp::path!(
+            "v1" / "payment_intents" / String / "authenticate"
+        ))
+        .and(form())
+        .map(|id, params| Call::Authenticate { id, params });
     let call = create
         .or(retrieve)
         .unify()
         .or(list)
         .unify()
         .or(refund)
+        .unify()
+        .or(token)
+        .unify()
+        .or(authenticate)
         .unify();
+    // Browsers call tokenization and 3-D Secure from the shop's origin, as with Stripe.js.
+    let cors = warp::cors()
+        .allow_any_origin()
+        .allow_methods(["GET", "POST"])
+        .allow_headers(["authorization", "content-type", "idempotency-key"]);
     warp::any()
         .map(move || Arc::clone(&shared))
         .and(call)
         .and(warp::header::optional::<String>("authorization"))
         .and(warp::header::optional::<String>("idempotency-key"))
         .and_then(serve)
+        .with(cors)
+        .map(Reply::into_response)
         .recover(rejected)
         .unify()
 }
@@ -291,12 +438,28 @@ async fn serve(
     authorization: Option<String>,
     idempotency_key: Option<String>,
 ) -> Result<warp::reply::Response, Infallible> {
-    let (delay, answer) = {
+    let (delay, answer, outbox, slow) = {
         let mut state = shared.state();
         state.requests += 1;
         let delay = state.delays.pop_front();
-        (delay, state.answer(call, authorization, idempotency_key))
+        let answer = state.answer(call, authorization, idempotency_key);
+        let slow = std::mem::take(&mut state.slow);
+        (delay, answer, std::mem::take(&mut state.outbox), slow)
     };
+    // As the embedded sandbox: the webhook goes out when the provider is done, after the
+    // latency, or at once for a `tok_timeout` charge (done; only its answer is late).
+    let send = |outbox: Vec<(&'static str, crate::Payment)>| {
+        for (kind, payment) in &outbox {
+            shared.webhooks.send(kind, payment);
+        }
+    };
+    if slow {
+        send(outbox);
+        tokio::time::sleep(shared.slow_answer).await;
+    } else {
+        tokio::time::sleep(shared.latency).await;
+        send(outbox);
+    }
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
@@ -335,10 +498,14 @@ fn reply(answer: Answer) -> warp::reply::Response {
 }
 
 impl State {
-    fn new(secret_key: &str) -> Self {
+    fn new(secret_key: &str, publishable_key: &str) -> Self {
         Self {
             secret_key: secret_key.to_owned(),
+            publishable_key: publishable_key.to_owned(),
             intents: HashMap::new(),
+            tokens: HashMap::new(),
+            outbox: Vec::new(),
+            slow: false,
             created_order: Vec::new(),
             idempotent: HashMap::new(),
             created_per_key: HashMap::new(),
@@ -353,17 +520,24 @@ impl State {
         authorization: Option<String>,
         idempotency_key: Option<String>,
     ) -> Answer {
-        if let Some(refusal) = self.authenticate(authorization.as_deref()) {
+        let key = if call.is_browsers() {
+            &self.publishable_key
+        } else {
+            &self.secret_key
+        };
+        // Stripe.js may send the publishable key as the `key` field instead of a header.
+        let field = call
+            .is_browsers()
+            .then(|| param(call.params(), "key").map(|key| format!("Bearer {key}")))
+            .flatten();
+        if let Some(refusal) = authenticate(key, authorization.or(field).as_deref()) {
             return refusal;
         }
         let (method, path) = call.endpoint();
         // Stripe ignores the key on GETs.
         let key = idempotency_key.filter(|_| method == "POST");
         let fingerprint = key.as_ref().map(|key| {
-            let mut params = match &call {
-                Call::CreateIntent(params) | Call::CreateRefund(params) => params.clone(),
-                Call::RetrieveIntent { query, .. } | Call::ListIntents(query) => query.clone(),
-            };
+            let mut params = call.params().clone();
             params.sort();
             (key.clone(), (method, path, params))
         });
@@ -393,6 +567,8 @@ impl State {
             Call::RetrieveIntent { id, query } => self.retrieve_intent(&id, &query),
             Call::ListIntents(query) => self.list_intents(&query),
             Call::CreateRefund(params) => self.create_refund(&params),
+            Call::CreateToken(params) => self.create_token(&params),
+            Call::Authenticate { id, params } => self.authenticate_intent(&id, &params),
         };
         if let Some((key, call)) = fingerprint {
             let ran = answer.status.is_success() || answer.status == StatusCode::PAYMENT_REQUIRED;
@@ -407,20 +583,6 @@ impl State {
             }
         }
         answer
-    }
-
-    fn authenticate(&self, authorization: Option<&str>) -> Option<Answer> {
-        let message = match authorization.and_then(|value| value.strip_prefix("Bearer ")) {
-            Some(key) if key == self.secret_key => return None,
-            Some(key) => format!("Invalid API Key provided: {}", masked(key)),
-            None => "You did not provide an API key. You need to provide your API key in the \
-                     Authorization header, using Bearer auth."
-                .to_owned(),
-        };
-        Some(Answer::error(
-            StatusCode::UNAUTHORIZED,
-            json!({"type": "invalid_request_error", "message": message}),
-        ))
     }
 
     fn create_intent(&mut self, params: &Params, idempotency_key: Option<&str>) -> Answer {
@@ -472,10 +634,26 @@ impl State {
             charge: None,
             last_payment_error: None,
         };
+        // A card token is used once; the test payment methods (`tok_visa`, …) any number of times.
+        let behaves_as = match self.tokens.get_mut(payment_method) {
+            Some(token) if token.used => {
+                return Answer::invalid(
+                    &format!("You cannot use a Stripe token more than once: {payment_method}."),
+                    Some("token_already_used"),
+                    Some("payment_method"),
+                )
+            }
+            Some(token) => {
+                token.used = true;
+                token.behaves_as
+            }
+            None => payment_method,
+        };
         let mut decline = None;
         if param(params, "confirm") == Some("true") {
-            match payment_method {
-                "tok_visa" | "pm_card_visa" => {
+            self.slow = behaves_as == "tok_timeout";
+            match behaves_as {
+                "tok_visa" | "pm_card_visa" | "tok_timeout" => {
                     intent.status = "succeeded";
                     intent.charge = Some(Charge::new(true));
                 }
@@ -520,6 +698,15 @@ impl State {
             *self.created_per_key.entry(key.to_owned()).or_default() += 1;
         }
         let body = intent_json(&intent, false);
+        match intent.status {
+            "succeeded" => self
+                .outbox
+                .push(("payment_intent.succeeded", payment_of(&intent))),
+            "requires_payment_method" => self
+                .outbox
+                .push(("payment_intent.payment_failed", payment_of(&intent))),
+            _ => {}
+        }
         self.created_order.push(intent.id.clone());
         self.intents.insert(intent.id.clone(), intent);
         match decline {
@@ -613,6 +800,146 @@ impl State {
         }))
     }
 
+    fn create_token(&mut self, params: &Params) -> Answer {
+        let number: String = param(params, "card[number]")
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        if !(12..=19).contains(&number.len())
+            || !number.bytes().all(|b| b.is_ascii_digit())
+            || !luhn(&number)
+        {
+            return card_error(
+                "incorrect_number",
+                None,
+                "Your card number is incorrect.",
+                Some("number"),
+            );
+        }
+        let month = param(params, "card[exp_month]").and_then(|m| m.trim().parse::<u32>().ok());
+        let Some(month) = month.filter(|m| (1..=12).contains(m)) else {
+            return card_error(
+                "invalid_expiry_month",
+                None,
+                "Your card's expiration month is invalid.",
+                Some("exp_month"),
+            );
+        };
+        let year = param(params, "card[exp_year]")
+            .and_then(|y| y.trim().parse::<i32>().ok())
+            // Two digits, as a card prints it.
+            .map(|y| if (0..100).contains(&y) { 2000 + y } else { y });
+        let today = chrono::Utc::now().date_naive();
+        let (this_year, this_month) = (
+            chrono::Datelike::year(&today),
+            chrono::Datelike::month(&today),
+        );
+        let Some(year) = year.filter(|y| (this_year..=this_year + 100).contains(y)) else {
+            return card_error(
+                "invalid_expiry_year",
+                None,
+                "Your card's expiration year is invalid.",
+                Some("exp_year"),
+            );
+        };
+        if year == this_year && month < this_month {
+            return card_error(
+                "expired_card",
+                None,
+                "Your card has expired.",
+                Some("exp_month"),
+            );
+        }
+        let cvc = param(params, "card[cvc]").unwrap_or_default();
+        if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+            return card_error(
+                "invalid_cvc",
+                None,
+                "Your card's security code is invalid.",
+                Some("cvc"),
+            );
+        }
+        let id = new_id("tok");
+        self.tokens.insert(
+            id.clone(),
+            Token {
+                behaves_as: behaviour_of(&number),
+                used: false,
+            },
+        );
+        Answer::ok(json!({
+            "id": id,
+            "object": "token",
+            "type": "card",
+            "livemode": false,
+            "used": false,
+            "created": crate::now_unix(),
+            "card": {
+                "object": "card",
+                "brand": brand_of(&number),
+                "last4": &number[number.len() - 4..],
+                "exp_month": month,
+                "exp_year": year,
+                "funding": "credit",
+            },
+        }))
+    }
+
+    fn authenticate_intent(&mut self, id: &str, params: &Params) -> Answer {
+        let succeed = match param(params, "result").unwrap_or("succeed") {
+            "succeed" => true,
+            "fail" => false,
+            _ => {
+                return Answer::invalid(
+                    "Invalid result: must be one of succeed or fail.",
+                    Some("parameter_invalid_string"),
+                    Some("result"),
+                )
+            }
+        };
+        let Some(intent) = self.intents.get_mut(id) else {
+            return Answer::error(
+                StatusCode::NOT_FOUND,
+                json!({
+                    "type": "invalid_request_error",
+                    "code": "resource_missing",
+                    "param": "intent",
+                    "message": format!("No such payment_intent: '{id}'"),
+                }),
+            );
+        };
+        if intent.status != "requires_action" {
+            return Answer::error(
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "type": "invalid_request_error",
+                    "code": "payment_intent_unexpected_state",
+                    "message": format!(
+                        "This PaymentIntent's status is {}; it does not need an action.",
+                        intent.status
+                    ),
+                }),
+            );
+        }
+        if succeed {
+            intent.status = "succeeded";
+            intent.charge = Some(Charge::new(true));
+            self.outbox
+                .push(("payment_intent.succeeded", payment_of(intent)));
+        } else {
+            intent.status = "requires_payment_method";
+            intent.last_payment_error = Some(json!({
+                "type": "card_error",
+                "code": "payment_intent_authentication_failure",
+                "message": "The provided PaymentMethod has failed authentication.",
+            }));
+            self.outbox
+                .push(("payment_intent.payment_failed", payment_of(intent)));
+        }
+        Answer::ok(intent_json(intent, false))
+    }
+
     fn create_refund(&mut self, params: &Params) -> Answer {
         let Some(id) = param(params, "payment_intent") else {
             return Answer::invalid(
@@ -649,11 +976,17 @@ impl State {
             );
         }
         charge.refunded = true;
+        let refunded = payment_of(intent);
+        self.outbox.push(("charge.refunded", refunded));
+        let Some(intent) = self.intents.get(id) else {
+            return Answer::invalid("the PaymentIntent vanished", None, None);
+        };
+        let charge_id = intent.charge.as_ref().map(|charge| charge.id.clone());
         Answer::ok(json!({
             "id": new_id("re"),
             "object": "refund",
             "amount": intent.amount,
-            "charge": charge.id,
+            "charge": charge_id,
             "created": crate::now_unix(),
             "currency": intent.currency,
             "metadata": {},
@@ -661,6 +994,97 @@ impl State {
             "reason": null,
             "status": "succeeded",
         }))
+    }
+}
+
+/// `None` when `authorization` carries `key`; otherwise Stripe's 401.
+fn authenticate(key: &str, authorization: Option<&str>) -> Option<Answer> {
+    let message = match authorization.and_then(|value| value.strip_prefix("Bearer ")) {
+        Some(given) if given == key => return None,
+        Some(given) => format!("Invalid API Key provided: {}", masked(given)),
+        None => "You did not provide an API key. You need to provide your API key in the \
+                 Authorization header, using Bearer auth."
+            .to_owned(),
+    };
+    Some(Answer::error(
+        StatusCode::UNAUTHORIZED,
+        json!({"type": "invalid_request_error", "message": message}),
+    ))
+}
+
+/// The payment as the provider interface reports it (what webhooks carry).
+fn payment_of(intent: &Intent) -> crate::Payment {
+    use crate::PaymentStatus;
+    let refunded = intent.charge.as_ref().is_some_and(|charge| charge.refunded);
+    crate::Payment {
+        id: intent.id.clone(),
+        status: match intent.status {
+            "succeeded" if refunded => PaymentStatus::Refunded,
+            "succeeded" => PaymentStatus::Succeeded,
+            "requires_action" | "requires_confirmation" => PaymentStatus::RequiresAction,
+            "processing" => PaymentStatus::Processing,
+            _ => PaymentStatus::Declined,
+        },
+        amount_cents: intent.amount,
+        currency: intent.currency.to_uppercase(),
+        metadata: intent.metadata.clone(),
+        created: intent.created,
+    }
+}
+
+/// A card error (`402`), as Stripe answers a tokenization or charge it refuses.
+fn card_error(
+    code: &str,
+    decline_code: Option<&str>,
+    message: &str,
+    param: Option<&str>,
+) -> Answer {
+    Answer::error(
+        StatusCode::PAYMENT_REQUIRED,
+        json!({
+            "type": "card_error",
+            "code": code,
+            "decline_code": decline_code,
+            "message": message,
+            "param": param,
+            "doc_url": format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")),
+        }),
+    )
+}
+
+/// The Luhn check every card number passes.
+fn luhn(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+/// What a test card number does when charged: the test payment method it behaves as.
+fn behaviour_of(number: &str) -> &'static str {
+    match number {
+        "4242424242424242" | "5555555555554444" | "4000056655665556" => "tok_visa",
+        "4000000000009995" => "tok_chargeDeclinedInsufficientFunds",
+        "4000002500003155" | "4000002760003184" => "tok_requires_action",
+        // 4000000000000002, and any real card: test mode declines it.
+        _ => "tok_chargeDeclined",
+    }
+}
+
+fn brand_of(number: &str) -> &'static str {
+    match number.as_bytes().first() {
+        Some(b'4') => "Visa",
+        Some(b'5') | Some(b'2') => "MasterCard",
+        Some(b'3') => "American Express",
+        _ => "Unknown",
     }
 }
 
