@@ -205,15 +205,17 @@ export class SeatMap {
     return [(this.xs[seat] - this.ox) * this.scale, (this.ys[seat] - this.oy) * this.scale];
   }
 
-  /** Pans so the seat is in view (keyboard navigation). */
+  /** Pans just enough to bring the seat into view (keyboard navigation). */
   reveal(seat: number): void {
     const { width, height } = this.cssSize();
     const [sx, sy] = this.screenOf(seat);
-    const margin = 30;
-    if (sx < margin || sy < margin || sx > width - margin || sy > height - margin) {
+    const margin = Math.min(30, width / 4, height / 4);
+    const dx = sx < margin ? sx - margin : sx > width - margin ? sx - (width - margin) : 0;
+    const dy = sy < margin ? sy - margin : sy > height - margin ? sy - (height - margin) : 0;
+    if (dx || dy) {
       this.touched = true;
-      this.ox = this.xs[seat] - width / 2 / this.scale;
-      this.oy = this.ys[seat] - height / 2 / this.scale;
+      this.ox += dx / this.scale;
+      this.oy += dy / this.scale;
     }
     this.draw();
   }

@@ -320,7 +320,7 @@ await flow("the 50,000-seat stadium and the 2,000-seat theatre open (times print
   const page = await newPage();
   await openEvent(page, STADIUM);
   await shot(page, "stadium");
-  await page.evaluate(() => window.seatApp.zoomTo("L01-M-25", 14));
+  await page.evaluate(() => window.seatApp.zoomTo("L01-M-25", 60));
   await shot(page, "stadium-zoomed");
   await page.context().close();
 });
@@ -332,6 +332,7 @@ await flow("a phone (390 px): best available 2, hold, pay, confirmation; the key
   // Nothing wider than the screen.
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than the phone`);
+  await shot(page, "phone-seatmap");
   // Keyboard: focus the map, move with the arrows, select with Enter.
   await page.focus("#map");
   await page.keyboard.press("ArrowRight");
@@ -340,7 +341,6 @@ await flow("a phone (390 px): best available 2, hold, pay, confirmation; the key
   assert.match(await page.textContent("#announce"), /row .* seat .* selected/i);
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => document.querySelectorAll("#selected li").length === 0);
-  await shot(page, "phone-seatmap");
   await page.selectOption("#qty", "2");
   await page.click("#bestgo");
   await page.waitForSelector("#holdbox:not([hidden])");
