@@ -31,6 +31,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/events/{event_id}"),
     ("GET", "/events/{event_id}/seatmap"),
     ("GET", "/events/{event_id}/availability"),
+    ("GET", "/events/{event_id}/availability/stream"),
     ("GET", "/payments/config"),
     ("POST", "/events/{event_id}/reservations"),
     ("PUT", "/events/{event_id}/prices"),
@@ -132,7 +133,9 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
             browse(app.clone())
                 .or(reserve(app.clone()))
                 .unify()
-                .or(organize(app))
+                .or(organize(app.clone()))
+                .unify()
+                .or(crate::web::routes(app))
                 .unify()
                 .or(wrong_method(ROUTES))
                 .unify(),
@@ -280,6 +283,11 @@ fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(warp::get())
         .and(with_app(app.clone()))
         .and_then(events::availability);
+    let stream = warp::path!("events" / String / "availability" / "stream")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("last-event-id"))
+        .and(with_app(app.clone()))
+        .and_then(handlers::stream::stream);
     let payment_config = warp::path!("payments" / "config")
         .and(warp::get())
         .and(if_none_match())
@@ -290,6 +298,8 @@ fn browse(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .or(seatmap)
         .unify()
         .or(availability)
+        .unify()
+        .or(stream)
         .unify()
         .or(payment_config)
         .unify()

@@ -6,7 +6,8 @@
 //! [`cache`] (per-process caches invalidated by pub/sub), [`best`] (best-available seating),
 //! [`room`] (waiting-room polls answered from memory), [`pace`] (back-pressure from checkout to
 //! the waiting rooms), [`openapi`] (each listener's OpenAPI document), [`shed`] (load shedding:
-//! adaptive concurrency limits for holds and commits).
+//! adaptive concurrency limits for holds and commits), [`live`] (availability streams fed by the
+//! announcements), [`web`] (the buyer's web app under `/app/`, and the development sign-in).
 
 pub mod auth;
 pub mod best;
@@ -17,11 +18,13 @@ pub mod filters;
 pub mod handlers;
 pub mod limits;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod pace;
 pub mod room;
 pub mod shed;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -76,6 +79,10 @@ pub struct AppState {
     pub shedder: Option<shed::Shedder>,
     /// Where clients reach the public listener (`http.public_url`); `None`: its bound address.
     pub public_url: Option<String>,
+    /// The feeds of the availability streams.
+    pub live: Arc<live::Hub>,
+    /// The web app's files and the development sign-in switch.
+    pub web: Arc<web::Web>,
     /// The listeners' OpenAPI documents, rendered by [`serve`] once the listeners are bound.
     docs: Arc<OnceLock<openapi::Docs>>,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
@@ -152,7 +159,14 @@ impl App {
             .with_rate_limits(&settings.rate_limits)
             .with_connections(listener::Connections::from_settings(&settings.http))
             .with_shedding(&settings.shed)
-            .with_public_url(settings.http.public_url.clone()))
+            .with_public_url(settings.http.public_url.clone())
+            .with_web(web::Web::from_settings(settings)))
+    }
+
+    /// Replaces the web app and the development sign-in switch (the default: neither).
+    pub fn with_web(mut self, web: web::Web) -> Self {
+        Arc::make_mut(&mut self.0).web = Arc::new(web);
+        self
     }
 
     /// Replaces the listeners' connection bounds (the default is [`listener::Connections::default`]).
@@ -226,14 +240,19 @@ impl App {
         redis: &coordinator::RedisSettings,
     ) -> anyhow::Result<Self> {
         let caches = Arc::new(cache::Caches::default());
+        let live = Arc::new(live::Hub::default());
         let limits = Arc::new(limits::Limits::new(&settings::RateLimits::default()));
         let waiters = Arc::new(handlers::checkout::Waiters::default());
         let watcher = coordinator::updates::watch(redis, {
             let caches = caches.clone();
             let waiters = waiters.clone();
+            let live = live.clone();
             move |update| match update {
                 coordinator::updates::Update::Order(payload) => waiters.notify(&payload),
-                other => caches.invalidate(&other),
+                other => {
+                    caches.invalidate(&other);
+                    live.announce(&other);
+                }
             }
         })
         .await?;
@@ -261,6 +280,8 @@ impl App {
             connections: listener::Connections::default(),
             shedder: None,
             public_url: None,
+            live,
+            web: Arc::new(web::Web::default()),
             docs: Arc::new(OnceLock::new()),
             _evictor: Arc::new(AbortOnDrop(evictor(limits))),
             _watcher: Arc::new(AbortOnDrop(watcher)),
@@ -286,6 +307,7 @@ pub fn serve(
         admin_addr,
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    app.live.stop_on(stopped.clone());
     let (bounds, metrics) = (app.connections, app.metrics.clone());
     let public_server = listener::serve(
         public_listener,

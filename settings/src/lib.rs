@@ -28,6 +28,9 @@ pub struct Http {
     /// `addr`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// The built web app (`web/dist`), served under `/app/`; unset: no `/app/`.
+    #[serde(default)]
+    pub web_dir: Option<String>,
 }
 
 /// Postgres.
@@ -180,6 +183,11 @@ pub struct Auth {
     /// hours.
     #[serde(default = "default_max_token_lifetime_secs")]
     pub max_token_lifetime_secs: u64,
+    /// Development only: `POST /dev/signin` hands any caller a buyer token for the name it
+    /// gives. Off by default, and then the route does not exist (404); `scripts/up` turns it on
+    /// for the local stack. A deployment gets its tokens from its identity provider.
+    #[serde(default)]
+    pub dev_signin: bool,
 }
 
 /// A day: the longest of the usual access-token lifetimes.
@@ -237,6 +245,7 @@ impl Settings {
                 header_read_timeout_ms: 10_000,
                 max_connections: 20_000,
                 public_url: None,
+                web_dir: None,
             },
             reconciler: Reconciler {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
@@ -314,6 +323,10 @@ mod tests {
             assert_eq!(s.redis.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
             assert_eq!(s.limits.max_seats_per_hold, 6);
             assert_eq!(s.limits.max_ttl_secs, 900, "untouched defaults stay");
+            assert!(
+                !s.auth.as_ref().is_some_and(|a| a.dev_signin),
+                "the development sign-in is off unless turned on"
+            );
             assert_eq!(s.database.url.expose_secret(), "postgres://u:hunter2@db/x");
             assert!(!format!("{s:?}").contains("hunter2"), "secrets never print");
             assert!(!format!("{s:?}").contains("s3cret"), "secrets never print");

@@ -8,6 +8,7 @@ pub mod organizer;
 pub mod payments;
 pub mod queue;
 pub mod reservations;
+pub mod stream;
 
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Rejection, Reply};
