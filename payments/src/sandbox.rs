@@ -47,6 +47,14 @@ pub struct SandboxConfig {
     pub slow_answer: Duration,
     /// Webhook delivery; `None` sends none.
     pub webhook: Option<WebhookTarget>,
+    /// Fault injection (the chaos suite, `scripts/chaos`): every event is delivered this many
+    /// times, with the same event id, as a provider does when it did not see the receiver's
+    /// answer. 1 in production; 0 is read as 1.
+    pub webhook_copies: u32,
+    /// Fault injection: each delivery waits a random time up to this long before its first
+    /// try, so the events of one payment (and the copies of one event) arrive out of order.
+    /// Zero in production.
+    pub webhook_max_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -55,6 +63,8 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             slow_answer: Duration::from_secs(30),
             webhook: None,
+            webhook_copies: 1,
+            webhook_max_delay: Duration::ZERO,
         }
     }
 }
@@ -355,15 +365,30 @@ impl Sandbox {
         }
     }
 
-    /// Sends a signed event about `payment` in the background, retried with backoff.
+    /// Sends a signed event about `payment` in the background, retried with backoff (as many
+    /// times, and after as random a delay, as the fault knobs say).
     fn notify(&self, kind: &str, payment: &Payment) {
         let Some(target) = self.config.webhook.clone() else {
             return;
         };
         let event_id = format!("evt_sandbox_{}", uuid::Uuid::new_v4().simple());
         let body = crate::webhook::envelope(&event_id, kind, payment).to_string();
+        for _ in 0..self.config.webhook_copies.max(1) {
+            let delay = match self.config.webhook_max_delay.as_millis() as u64 {
+                0 => Duration::ZERO,
+                max => Duration::from_millis(rand::random::<u64>() % (max + 1)),
+            };
+            self.deliver(target.clone(), event_id.clone(), body.clone(), delay);
+        }
+    }
+
+    /// One delivery of a signed event: after `delay`, then retried with backoff.
+    fn deliver(&self, target: WebhookTarget, event_id: String, body: String, delay: Duration) {
         let (http, deliveries) = (self.http.clone(), self.deliveries.clone());
         tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let mut pause = Duration::from_millis(200);
             for _ in 0..6 {
                 // A turn is held for the delivery only, not for the pause before a retry; the
