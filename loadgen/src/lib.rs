@@ -8,11 +8,15 @@
 //!   gateway's HTTP on a route that does no work, Postgres on the writer's batch SQL);
 //! - [`baselines`]: the design document's allocation strategies side by side (Option A, Option
 //!   B, ours) on the same Postgres and the same load;
-//! - [`bench`]: the plan behind `loadgen bench` and the BENCHMARKS.md it writes.
+//! - [`bench`]: the plan behind `loadgen bench` and the BENCHMARKS.md it writes;
+//! - [`chaos`] and [`books`]: the chaos suite's sale against several gateways and the books
+//!   checker run after it (`scripts/chaos`, docs/chaos.md).
 
 pub mod baselines;
 pub mod bench;
+pub mod books;
 pub mod ceilings;
+pub mod chaos;
 pub mod open_loop;
 pub mod procs;
 pub mod profile;
