@@ -52,10 +52,10 @@ impl Answer {
         self.status == 0 || self.status >= 500
     }
 
-    /// A hold on an event that exists answered as if it did not (`unknown_event`): the
-    /// event's inventory was lost from Redis and not rebuilt yet.
+    /// A hold on an event or seats that exist answered as if they did not (`unknown_event`,
+    /// `unknown_seats`): the inventory was lost from Redis and not rebuilt yet.
     fn lost(&self) -> bool {
-        self.status == 404 && self.code == "unknown_event"
+        self.status == 404 && (self.code == "unknown_event" || self.code == "unknown_seats")
     }
 }
 
@@ -287,7 +287,7 @@ fn print_faults(faults: &[Fault], answers: &[Answer]) {
         let lost: Vec<&&Answer> = window.iter().filter(|a| a.lost()).collect();
         let lost = match (lost.first(), lost.last()) {
             (Some(a), Some(b)) => format!(
-                "; {} holds answered 404 unknown_event from +{:.1} s to +{:.1} s",
+                "; {} holds answered 404 unknown_event/seats from +{:.1} s to +{:.1} s",
                 lost.len(),
                 (a.at_ms - f.at_ms) as f64 / 1000.0,
                 (b.at_ms - f.at_ms) as f64 / 1000.0

@@ -145,7 +145,8 @@ async fn the_fault_knobs_deliver_every_event_twice_and_out_of_order() {
     // Per payment: its distinct event ids and its deliveries; and the payments in the order
     // their first delivery arrived.
     fn tally(arrived: &[(String, String)]) -> (BTreeMap<String, (usize, usize)>, Vec<String>) {
-        let mut per_payment = BTreeMap::<String, (std::collections::BTreeSet<String>, usize)>::new();
+        let mut per_payment =
+            BTreeMap::<String, (std::collections::BTreeSet<String>, usize)>::new();
         let mut order = Vec::new();
         for (event, payment) in arrived {
             let e = per_payment.entry(payment.clone()).or_default();
