@@ -136,7 +136,8 @@ struct Ctx {
 
 /// Sets the event up (three sections, four tickets per buyer) and writes `sale.json`.
 pub async fn setup(t: &Target, sale: &ChaosSale) -> anyhow::Result<()> {
-    let rows = sale.seats.div_ceil(25).max(3);
+    // At least a row in each section.
+    let rows = sale.seats.div_ceil(25).max(5);
     let hot_rows = (rows * 2).div_ceil(5);
     let rest = rows - hot_rows;
     let map = catalog::seatmap::theatre(
@@ -150,6 +151,18 @@ pub async fn setup(t: &Target, sale: &ChaosSale) -> anyhow::Result<()> {
         25,
     );
     t.setup_event(&sale.event, &map, 4).await?;
+    // setup_event does not say when the catalog refused the venue or the event (an id too
+    // long, say): a sale against nothing would "pass" with nobody served.
+    let on_sale: Option<(String,)> =
+        sqlx::query_as("SELECT status::text FROM events WHERE id = $1")
+            .bind(&sale.event)
+            .fetch_optional(&t.db)
+            .await?;
+    anyhow::ensure!(
+        on_sale.as_ref().is_some_and(|(s,)| s == "on_sale"),
+        "event {} not on sale after setup: {on_sale:?}",
+        sale.event
+    );
     let event = coordinator::EventId::parse(&sale.event).map_err(|e| anyhow::anyhow!("{e}"))?;
     let hot = coordinator::SectionId::parse(HOT_SECTION).map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::create_dir_all(&sale.dir)?;

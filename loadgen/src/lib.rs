@@ -75,7 +75,13 @@ impl Target {
         map: &SeatMap,
         max_per_buyer: i32,
     ) -> anyhow::Result<Vec<String>> {
-        catalog::venues::create_venue(&self.db, map).await?;
+        // A refused venue or event is an error here: a benchmark against nothing would
+        // measure 404s.
+        if let catalog::venues::VenueOutcome::Invalid(problems) =
+            catalog::venues::create_venue(&self.db, map).await?
+        {
+            anyhow::bail!("venue {} refused: {problems:?}", map.venue.id);
+        }
         let draft = catalog::events::EventDraft {
             id: event.to_owned(),
             venue_id: map.venue.id.clone(),
@@ -90,7 +96,11 @@ impl Target {
                 .collect(),
             currency: "USD".into(),
         };
-        catalog::events::create_event(&self.db, &draft, None).await?;
+        if let catalog::events::EventOutcome::Invalid(problems) =
+            catalog::events::create_event(&self.db, &draft, None).await?
+        {
+            anyhow::bail!("event {event} refused: {problems:?}");
+        }
         sqlx::query("UPDATE events SET max_tickets_per_buyer = $2 WHERE id = $1")
             .bind(event)
             .bind(max_per_buyer)

@@ -37,7 +37,7 @@ async fn a_small_sale_balances_and_the_checker_fails_broken_books() {
     let id = loadgen::run_id();
     let dir = std::env::temp_dir().join(format!("seatalloc-chaos-test-{id}"));
     let sale = ChaosSale {
-        event: format!("chaos-test-{id}"),
+        event: format!("chaos-{id}"),
         gateways: vec![gw.base.clone()],
         buyers: 80,
         seats: 75,
@@ -75,7 +75,10 @@ async fn a_small_sale_balances_and_the_checker_fails_broken_books() {
     // An order the client saw paid that Postgres does not have.
     let paid = chaos::paid_file(&dir);
     let kept = std::fs::read_to_string(&paid).unwrap();
-    let mut f = std::fs::OpenOptions::new().append(true).open(&paid).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&paid)
+        .unwrap();
     writeln!(
         f,
         r#"{{"order_id":"{}","user":"x","seats":["hot-A-1"],"seen":"commit_200"}}"#,
