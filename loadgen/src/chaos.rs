@@ -151,8 +151,7 @@ pub async fn setup(t: &Target, sale: &ChaosSale) -> anyhow::Result<()> {
         25,
     );
     t.setup_event(&sale.event, &map, 4).await?;
-    // setup_event does not say when the catalog refused the venue or the event (an id too
-    // long, say): a sale against nothing would "pass" with nobody served.
+    // A sale against an event that is not on sale would serve nobody and prove nothing.
     let on_sale: Option<(String,)> =
         sqlx::query_as("SELECT status::text FROM events WHERE id = $1")
             .bind(&sale.event)
