@@ -8,11 +8,15 @@
 //!   gateway's HTTP on a route that does no work, Postgres on the writer's batch SQL);
 //! - [`baselines`]: the design document's allocation strategies side by side (Option A, Option
 //!   B, ours) on the same Postgres and the same load;
-//! - [`bench`]: the plan behind `loadgen bench` and the BENCHMARKS.md it writes.
+//! - [`bench`]: the plan behind `loadgen bench` and the BENCHMARKS.md it writes;
+//! - [`chaos`] and [`books`]: the chaos suite's sale against several gateways and the books
+//!   checker run after it (`scripts/chaos`, docs/chaos.md).
 
 pub mod baselines;
 pub mod bench;
+pub mod books;
 pub mod ceilings;
+pub mod chaos;
 pub mod open_loop;
 pub mod procs;
 pub mod profile;
@@ -71,7 +75,13 @@ impl Target {
         map: &SeatMap,
         max_per_buyer: i32,
     ) -> anyhow::Result<Vec<String>> {
-        catalog::venues::create_venue(&self.db, map).await?;
+        // A refused venue or event is an error here: a benchmark against nothing would
+        // measure 404s.
+        if let catalog::venues::VenueOutcome::Invalid(problems) =
+            catalog::venues::create_venue(&self.db, map).await?
+        {
+            anyhow::bail!("venue {} refused: {problems:?}", map.venue.id);
+        }
         let draft = catalog::events::EventDraft {
             id: event.to_owned(),
             venue_id: map.venue.id.clone(),
@@ -86,7 +96,11 @@ impl Target {
                 .collect(),
             currency: "USD".into(),
         };
-        catalog::events::create_event(&self.db, &draft, None).await?;
+        if let catalog::events::EventOutcome::Invalid(problems) =
+            catalog::events::create_event(&self.db, &draft, None).await?
+        {
+            anyhow::bail!("event {event} refused: {problems:?}");
+        }
         sqlx::query("UPDATE events SET max_tickets_per_buyer = $2 WHERE id = $1")
             .bind(event)
             .bind(max_per_buyer)

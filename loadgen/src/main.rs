@@ -92,6 +92,40 @@ enum Command {
         #[arg(long)]
         api: Option<String>,
     },
+    /// The chaos suite's sale (scripts/chaos): sets up an event, then buyers against every
+    /// gateway, logging answers and paid orders in `dir` for `chaos-check`.
+    ChaosSale {
+        /// The event to create.
+        #[arg(long)]
+        event: String,
+        /// Public API base URLs of the gateways, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        gateways: Vec<String>,
+        /// Buyers.
+        #[arg(long, default_value_t = 3_000)]
+        buyers: usize,
+        /// Seats.
+        #[arg(long, default_value_t = 600)]
+        seats: usize,
+        /// Buyers arriving per second.
+        #[arg(long, default_value_t = 50.0)]
+        arrival_rate: f64,
+        /// Buyers still busy this long after the first arrived give up, s.
+        #[arg(long, default_value_t = 120)]
+        deadline: u64,
+        /// Where the logs go.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+    /// The chaos suite's books checker: exits non-zero on any violation.
+    ChaosCheck {
+        /// The sale's folder (`chaos-sale --dir`, with the fault log `faults.tsv`).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+        /// How long to wait for the reconciler to settle the books, s.
+        #[arg(long, default_value_t = 90)]
+        settle: u64,
+    },
     /// Only waiting-room polls, at one rate: for profiling.
     Polls {
         /// Polls per second.
@@ -117,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
         | Command::Checkout { api, .. }
         | Command::Flash { api, .. }
         | Command::Polls { api, .. } => api.clone(),
+        Command::ChaosSale { .. } | Command::ChaosCheck { .. } => None,
     };
     let keys = gateway::auth::Keys::from_settings(&settings)?;
     let coordinator = Arc::new(
@@ -135,6 +170,63 @@ async fn main() -> anyhow::Result<()> {
         database_url: settings.database.url.clone(),
     };
     let (smoke, out, json, command, commit) = match cli.command {
+        Command::ChaosSale {
+            event,
+            gateways,
+            buyers,
+            seats,
+            arrival_rate,
+            deadline,
+            dir,
+        } => {
+            let sale = loadgen::chaos::ChaosSale {
+                event,
+                gateways,
+                buyers,
+                seats,
+                arrival_rate,
+                deadline: std::time::Duration::from_secs(deadline),
+                dir,
+            };
+            loadgen::chaos::setup(&target, &sale).await?;
+            // The buyers' banks: 3-D Secure is completed at the sandbox, whose webhook goes to
+            // the last gateway (the schedule kills the first).
+            let webhook = settings.payments.webhook_secret.clone().map(|secret| {
+                payments::sandbox::WebhookTarget {
+                    url: format!(
+                        "{}/webhooks/payments",
+                        sale.gateways.last().cloned().unwrap_or_default()
+                    ),
+                    secret,
+                }
+            });
+            let sandbox = payments::sandbox::Sandbox::new(
+                target.db.clone(),
+                payments::sandbox::SandboxConfig {
+                    webhook,
+                    ..Default::default()
+                },
+            );
+            let summary = loadgen::chaos::run(&target, &sale, sandbox).await?;
+            std::fs::write(
+                sale.dir.join("summary.json"),
+                serde_json::to_string_pretty(&summary)?,
+            )?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            return Ok(());
+        }
+        Command::ChaosCheck { dir, settle } => {
+            let sale: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(dir.join("sale.json"))?)?;
+            let event = sale["event"].as_str().unwrap_or_default();
+            let ok =
+                loadgen::books::check(&target, &dir, event, std::time::Duration::from_secs(settle))
+                    .await?;
+            if !ok {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Command::Holds {
             rate,
             seconds,

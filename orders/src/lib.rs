@@ -146,6 +146,8 @@ pub fn provider(settings: &settings::Payments, db: &PgPool) -> Result<Provider, 
                     latency: Duration::from_millis(settings.sandbox_latency_ms),
                     slow_answer: Duration::from_millis(settings.sandbox_slow_answer_ms),
                     webhook,
+                    webhook_copies: settings.sandbox_webhook_copies,
+                    webhook_max_delay: Duration::from_millis(settings.sandbox_webhook_max_delay_ms),
                 },
             )))
         }

@@ -34,6 +34,13 @@ pub struct Deliverer {
     target: Option<WebhookTarget>,
     http: reqwest::Client,
     turns: Arc<tokio::sync::Semaphore>,
+    /// Fault injection (the chaos suite): each event is delivered this many times, with the
+    /// same event id, as a provider does when it did not see the receiver's answer. 1 in
+    /// production.
+    copies: u32,
+    /// Fault injection: each delivery first waits a random time up to this long, so events of
+    /// one payment (and copies of one event) arrive out of order. Zero in production.
+    max_delay: Duration,
 }
 
 impl Deliverer {
@@ -47,7 +54,17 @@ impl Deliverer {
                 .build()
                 .unwrap_or_default(),
             turns: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
+            copies: 1,
+            max_delay: Duration::ZERO,
         }
+    }
+
+    /// Delivers each event `copies` times (0 is read as 1), each copy after a random delay of
+    /// up to `max_delay`: the faults of a real provider's delivery, for the chaos suite.
+    pub fn with_faults(mut self, copies: u32, max_delay: Duration) -> Self {
+        self.copies = copies.max(1);
+        self.max_delay = max_delay;
+        self
     }
 
     /// Sends a signed event of `kind` about `payment` in the background, retried with backoff.
@@ -61,8 +78,35 @@ impl Deliverer {
         };
         let event_id = format!("evt_sandbox_{}", uuid::Uuid::new_v4().simple());
         let body = crate::webhook::envelope(&event_id, kind, payment).to_string();
+        for _ in 0..self.copies {
+            let delay = match u64::try_from(self.max_delay.as_millis()).unwrap_or(u64::MAX) {
+                0 => Duration::ZERO,
+                max => Duration::from_millis(rand::random::<u64>() % max.saturating_add(1)),
+            };
+            self.deliver(
+                &runtime,
+                target.clone(),
+                event_id.clone(),
+                body.clone(),
+                delay,
+            );
+        }
+    }
+
+    /// One delivery of a signed event: after `delay`, then retried with backoff.
+    fn deliver(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        target: WebhookTarget,
+        event_id: String,
+        body: String,
+        delay: Duration,
+    ) {
         let (http, turns) = (self.http.clone(), self.turns.clone());
         runtime.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
             let mut pause = Duration::from_millis(200);
             for _ in 0..ATTEMPTS {
                 // A turn is held for the delivery only, not for the pause before a retry; the

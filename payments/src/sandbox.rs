@@ -38,6 +38,14 @@ pub struct SandboxConfig {
     pub slow_answer: Duration,
     /// Webhook delivery; `None` sends none.
     pub webhook: Option<WebhookTarget>,
+    /// Fault injection (the chaos suite, `scripts/chaos`): every event is delivered this many
+    /// times, with the same event id, as a provider does when it did not see the receiver's
+    /// answer. 1 in production; 0 is read as 1.
+    pub webhook_copies: u32,
+    /// Fault injection: each delivery waits a random time up to this long before its first
+    /// try, so the events of one payment (and the copies of one event) arrive out of order.
+    /// Zero in production.
+    pub webhook_max_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -46,6 +54,8 @@ impl Default for SandboxConfig {
             latency: Duration::ZERO,
             slow_answer: Duration::from_secs(30),
             webhook: None,
+            webhook_copies: 1,
+            webhook_max_delay: Duration::ZERO,
         }
     }
 }
@@ -103,7 +113,8 @@ impl Sandbox {
     /// A sandbox keeping its ledger in this database (migrated by `catalog::migrate`).
     pub fn new(db: PgPool, config: SandboxConfig) -> Self {
         Self {
-            webhooks: crate::delivery::Deliverer::new(config.webhook.clone()),
+            webhooks: crate::delivery::Deliverer::new(config.webhook.clone())
+                .with_faults(config.webhook_copies, config.webhook_max_delay),
             config,
             db,
         }
@@ -332,7 +343,8 @@ impl Sandbox {
         }
     }
 
-    /// Sends a signed event about `payment` in the background, retried with backoff.
+    /// Sends a signed event about `payment` in the background, retried with backoff (as many
+    /// times, and after as random a delay, as the fault knobs say).
     fn notify(&self, kind: &str, payment: &Payment) {
         self.webhooks.send(kind, payment);
     }

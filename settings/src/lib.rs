@@ -93,6 +93,12 @@ pub struct Payments {
     pub sandbox_latency_ms: u64,
     /// How long a `tok_timeout` charge takes to answer, ms.
     pub sandbox_slow_answer_ms: u64,
+    /// Fault injection (`scripts/chaos`): the sandbox delivers every webhook this many times.
+    /// 1 in production.
+    pub sandbox_webhook_copies: u32,
+    /// Fault injection (`scripts/chaos`): each sandbox webhook delivery waits a random time up
+    /// to this long first, so deliveries arrive out of order, ms. 0 in production.
+    pub sandbox_webhook_max_delay_ms: u64,
     /// Stripe's API base URL.
     pub stripe_base_url: String,
     /// Stripe's secret key (never printed).
@@ -265,6 +271,8 @@ impl Settings {
                 sandbox_webhook_url: None,
                 sandbox_latency_ms: 0,
                 sandbox_slow_answer_ms: 30_000,
+                sandbox_webhook_copies: 1,
+                sandbox_webhook_max_delay_ms: 0,
                 stripe_base_url: "https://api.stripe.com".into(),
                 stripe_secret_key: None,
                 stripe_publishable_key: None,

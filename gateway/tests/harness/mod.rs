@@ -210,6 +210,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
                 url: format!("http://127.0.0.1:{port}/webhooks/payments"),
                 secret: WEBHOOK_SECRET.to_owned().into(),
             }),
+            ..payments::sandbox::SandboxConfig::default()
         },
     );
     let app = app
