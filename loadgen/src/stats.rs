@@ -222,10 +222,14 @@ impl Stats {
         let paced = self
             .target_rate
             .is_none_or(|rate| self.achieved_rate >= 0.95 * rate && self.p50_ms <= KEPT_UP_P50_MS);
+        // A request the gateway shed (503 overloaded) is a correct answer, but not one the
+        // system kept up with: a step that sheds more than one in a thousand is past capacity.
+        let shed = self.outcomes.get("shed").copied().unwrap_or(0);
         paced
             && self.not_sent == 0
             && self.unfinished == 0
             && (self.failed as f64) <= 0.001 * self.completed.max(1) as f64
+            && (shed as f64) <= 0.001 * self.completed.max(1) as f64
     }
 
     /// Table header for [`Stats::row`].
@@ -304,6 +308,47 @@ mod tests {
         assert!(!run(10_000, Some(1_000.0), 13.66).kept_up());
         // A closed-loop run has no schedule to fall behind.
         assert!(run(10_000, None, 100.0).kept_up());
+    }
+
+    #[test]
+    fn a_step_that_shed_more_than_one_in_a_thousand_did_not_keep_up() {
+        let mut r = Recorder::default();
+        for i in 0..10_000 {
+            let outcome = if i % 100 == 0 {
+                Outcome::Refused("shed")
+            } else {
+                Outcome::Ok
+            };
+            r.record(Duration::from_millis(2), &outcome);
+        }
+        let s = r.finish(
+            "t",
+            Some(1_000.0),
+            Duration::from_secs(10),
+            0,
+            0,
+            CpuDelta::default(),
+        );
+        assert!(!s.kept_up(), "1% shed");
+        // Seats taken are business refusals, not capacity: still kept up.
+        let mut r = Recorder::default();
+        for i in 0..10_000 {
+            let outcome = if i % 100 == 0 {
+                Outcome::Refused("seat_taken")
+            } else {
+                Outcome::Ok
+            };
+            r.record(Duration::from_millis(2), &outcome);
+        }
+        let s = r.finish(
+            "t",
+            Some(1_000.0),
+            Duration::from_secs(10),
+            0,
+            0,
+            CpuDelta::default(),
+        );
+        assert!(s.kept_up());
     }
 
     #[test]

@@ -125,7 +125,9 @@ pub struct Payments {
 pub struct Shed {
     /// Off: every request is admitted.
     pub enabled: bool,
-    /// The latency admitted holds should keep, ms (their p99 goal is 50 ms).
+    /// The latency admitted holds should keep, ms. 30 shed 5% of holds at 3,000/s on the
+    /// 2-core bench box, where every hold was answered within a p99 of 46 ms: a target under
+    /// the tail of normal latency takes capacity away rather than protecting it.
     pub hold_target_ms: u64,
     /// The latency admitted commits should keep, ms: above the payment provider's normal
     /// answer time, which a commit includes.
@@ -142,7 +144,7 @@ impl Default for Shed {
     fn default() -> Self {
         Self {
             enabled: true,
-            hold_target_ms: 30,
+            hold_target_ms: 100,
             commit_target_ms: 1_000,
             initial_limit: 256,
             min_limit: 8,
