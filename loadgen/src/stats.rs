@@ -310,45 +310,32 @@ mod tests {
         assert!(run(10_000, None, 100.0).kept_up());
     }
 
+    /// 10,000 operations at 1,000/s on time, one in a hundred refused as `label`.
+    fn one_in_a_hundred_refused(label: &'static str) -> Stats {
+        let mut r = Recorder::default();
+        for i in 0..10_000 {
+            let outcome = if i % 100 == 0 {
+                Outcome::Refused(label)
+            } else {
+                Outcome::Ok
+            };
+            r.record(Duration::from_millis(2), &outcome);
+        }
+        r.finish(
+            "t",
+            Some(1_000.0),
+            Duration::from_secs(10),
+            0,
+            0,
+            CpuDelta::default(),
+        )
+    }
+
     #[test]
     fn a_step_that_shed_more_than_one_in_a_thousand_did_not_keep_up() {
-        let mut r = Recorder::default();
-        for i in 0..10_000 {
-            let outcome = if i % 100 == 0 {
-                Outcome::Refused("shed")
-            } else {
-                Outcome::Ok
-            };
-            r.record(Duration::from_millis(2), &outcome);
-        }
-        let s = r.finish(
-            "t",
-            Some(1_000.0),
-            Duration::from_secs(10),
-            0,
-            0,
-            CpuDelta::default(),
-        );
-        assert!(!s.kept_up(), "1% shed");
+        assert!(!one_in_a_hundred_refused("shed").kept_up(), "1% shed");
         // Seats taken are business refusals, not capacity: still kept up.
-        let mut r = Recorder::default();
-        for i in 0..10_000 {
-            let outcome = if i % 100 == 0 {
-                Outcome::Refused("seat_taken")
-            } else {
-                Outcome::Ok
-            };
-            r.record(Duration::from_millis(2), &outcome);
-        }
-        let s = r.finish(
-            "t",
-            Some(1_000.0),
-            Duration::from_secs(10),
-            0,
-            0,
-            CpuDelta::default(),
-        );
-        assert!(s.kept_up());
+        assert!(one_in_a_hundred_refused("seat_taken").kept_up());
     }
 
     #[test]
