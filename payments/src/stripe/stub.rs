@@ -312,6 +312,19 @@ impl Answer {
         }
     }
 
+    /// `404 resource_missing`, as Stripe answers a PaymentIntent id it does not know.
+    fn no_such_intent(id: &str) -> Self {
+        Self::error(
+            StatusCode::NOT_FOUND,
+            json!({
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "param": "intent",
+                "message": format!("No such payment_intent: '{id}'"),
+            }),
+        )
+    }
+
     fn invalid(message: &str, code: Option<&str>, param: Option<&str>) -> Self {
         Self::error(
             StatusCode::BAD_REQUEST,
@@ -721,15 +734,7 @@ impl State {
     fn retrieve_intent(&self, id: &str, query: &Params) -> Answer {
         match self.intents.get(id) {
             Some(intent) => Answer::ok(intent_json(intent, expands(query, "latest_charge"))),
-            None => Answer::error(
-                StatusCode::NOT_FOUND,
-                json!({
-                    "type": "invalid_request_error",
-                    "code": "resource_missing",
-                    "param": "intent",
-                    "message": format!("No such payment_intent: '{id}'"),
-                }),
-            ),
+            None => Answer::no_such_intent(id),
         }
     }
 
@@ -899,15 +904,7 @@ impl State {
             }
         };
         let Some(intent) = self.intents.get_mut(id) else {
-            return Answer::error(
-                StatusCode::NOT_FOUND,
-                json!({
-                    "type": "invalid_request_error",
-                    "code": "resource_missing",
-                    "param": "intent",
-                    "message": format!("No such payment_intent: '{id}'"),
-                }),
-            );
+            return Answer::no_such_intent(id);
         };
         if intent.status != "requires_action" {
             return Answer::error(
