@@ -83,6 +83,17 @@ impl ApiError {
             details: serde_json::Value::Null,
         }
     }
+
+    /// 503 for an event or seats the catalog has whose inventory Redis does not (lost with a
+    /// primary and not yet rebuilt, or still opening): not the client's mistake, and it passes.
+    pub fn inventory_unavailable() -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "inventory_unavailable",
+            message: "this event's seats are being loaded; retry shortly".into(),
+            details: serde_json::Value::Null,
+        }
+    }
 }
 
 impl From<coordinator::CoordinatorError> for ApiError {

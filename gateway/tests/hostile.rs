@@ -483,3 +483,72 @@ async fn past_the_concurrency_limit_commits_are_shed_at_once_and_change_nothing(
     );
     db.drop().await;
 }
+
+/// After Redis lost an event's inventory (a primary restarted empty), seats the catalog has are
+/// a 503 with Retry-After until the reconciler rebuilds them, not a 404 telling the buyer they
+/// do not exist; seats the venue does not have are still a 404 (issue 19).
+#[tokio::test]
+async fn seats_whose_inventory_redis_lost_are_a_503_not_a_404() {
+    use fred::prelude::*;
+    let (gw, db, event) = setup_opts(
+        "lostinv",
+        Opts {
+            // No reconciler: nothing rebuilds the inventory while the test looks.
+            reconciler: false,
+            ..Opts::default()
+        },
+    )
+    .await;
+    let hold = |seats: Vec<&str>, id: &str| json!({"client_reservation_id": id, "user_id": "alice", "seat_ids": seats});
+    let redis = gw.app.coordinator.redis().next().clone();
+    let mezz = coordinator::keys::section(&event, &coordinator::SectionId::parse("mezz").unwrap());
+    let _: i64 = redis.del(mezz.inv.clone()).await.unwrap();
+
+    let (s, v, h) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/reservations"),
+            Some(&token("alice", Role::Buyer)),
+            Some(hold(vec!["mezz-A-1"], "lost-1")),
+        )
+        .await;
+    assert_error(s, &v, 503, "inventory_unavailable");
+    assert_eq!(h["retry-after"], "1");
+    // A seat no venue has is still the client's mistake, named; the known one is not.
+    let (s, v) = gw
+        .hold(
+            &event,
+            "alice",
+            hold(vec!["mezz-A-1", "mezz-Z-999"], "lost-2"),
+        )
+        .await;
+    assert_error(s, &v, 404, "unknown_seats");
+    assert!(!v.to_string().contains("mezz-A-1"), "{v}");
+
+    // Every section gone, and the event's layout: holds are 503s too.
+    for section in ["orch", "balc"] {
+        let k =
+            coordinator::keys::section(&event, &coordinator::SectionId::parse(section).unwrap());
+        let _: i64 = redis.del(k.inv).await.unwrap();
+    }
+    for key in [
+        coordinator::keys::layout(&event),
+        coordinator::keys::sections(&event),
+    ] {
+        let _: i64 = redis.del(key).await.unwrap();
+    }
+    let (s, v) = gw
+        .hold(&event, "alice", hold(vec!["orch-A-1"], "lost-3"))
+        .await;
+    assert_error(s, &v, 503, "inventory_unavailable");
+
+    // Nothing was held: once the inventory is back, the seats are free for anyone.
+    catalog::load_demo(&db.pool, &gw.app.coordinator, &event)
+        .await
+        .unwrap();
+    let (s, v) = gw
+        .hold(&event, "bob", json!({"client_reservation_id": "b", "user_id": "bob", "seat_ids": ["mezz-A-1", "orch-A-1"]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    db.drop().await;
+}

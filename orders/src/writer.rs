@@ -468,10 +468,17 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written, live: &
             )
             .await;
             if let Err(e) = sqlx::query(
-                "UPDATE commit_attempts SET status = 'refunded', updated_at = now()
+                // The job's own attempt names its payment: its commit reads the verdict by it
+                // (the attempt may still be `charging`, without one).
+                "UPDATE commit_attempts SET status = 'refunded', updated_at = now(),
+                     payment_ref = CASE WHEN user_id = $2 AND idempotency_key = $3 THEN $4
+                                        ELSE payment_ref END
                  WHERE order_id = $1 AND status <> 'paid'",
             )
             .bind(job.order_id)
+            .bind(&job.user_id)
+            .bind(&job.idempotency_key)
+            .bind(&job.payment_ref)
             .execute(&svc.db)
             .await
             {

@@ -326,16 +326,11 @@ async fn commit_inner(
             .await;
             return Ok(pending(order, "requires_action", Some(&payment_id)));
         }
+        // The attempt stays `charging` (a webhook meanwhile is redelivered): the writer's batch
+        // settles it `paid` with the payment, so the common case writes nothing here. Only an
+        // answer that is not final (202) records the payment first.
         Ok(Ok(ChargeOutcome::Succeeded { payment_id })) => payment_id,
     };
-    set_attempt(
-        app,
-        user,
-        &body.idempotency_key,
-        Status::Pending,
-        Some(&payment_id),
-    )
-    .await;
 
     // The durable write, by the reconciler's writer.
     let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
@@ -363,7 +358,7 @@ async fn commit_inner(
         // hold, which stays pinned) and writes the order or refunds it.
         tracing::error!(hold = %id, error = %e, "captured payment not queued; reconciliation will settle it");
         app.waiters.forget(order);
-        return Ok(pending(order, "pending", Some(&payment_id)));
+        return Ok(not_written_yet(app, user, &body.idempotency_key, order, &payment_id).await);
     }
     let written = wait_written(app, order, &payment_id, waiting).await?;
     if matches!(
@@ -427,7 +422,7 @@ async fn commit_inner(
             "hold_expired",
             "the hold expired before the order could be written; the payment was refunded",
         )),
-        None => Ok(pending(order, "pending", Some(&payment_id))),
+        None => Ok(not_written_yet(app, user, &body.idempotency_key, order, &payment_id).await),
     }
 }
 
@@ -472,6 +467,19 @@ async fn set_attempt(app: &App, user: &UserId, key: &str, status: Status, paymen
     }
 }
 
+/// A 202 for a captured payment whose order is not written yet, recorded on the attempt first
+/// (for `GET /orders/{id}`).
+async fn not_written_yet(
+    app: &App,
+    user: &UserId,
+    key: &str,
+    order: Uuid,
+    payment: &str,
+) -> (StatusCode, serde_json::Value) {
+    set_attempt(app, user, key, Status::Pending, Some(payment)).await;
+    pending(order, "pending", Some(payment))
+}
+
 /// Waits for the writer's verdict on this payment's order, up to the write deadline.
 async fn wait_written(
     app: &App,
@@ -489,9 +497,9 @@ async fn wait_written(
                 }
                 // Any other verdict is read back from Postgres below, where the most decisive
                 // fact wins: the same payment may have been queued twice (the provider's webhook
-                // and this request), and the second copy's verdict is not the first's.
-                Ok(done) if done.payment_ref == payment => {}
-                // Another payment's verdict on this order, or the sender was dropped.
+                // and this request), and the second copy's verdict is not the first's. So is
+                // another payment's verdict on this order, or a dropped sender. Either way the
+                // spent receiver is replaced (polling it again panics).
                 _ => waiting = app.waiters.register(order),
             },
             _ = tokio::time::sleep(left.min(Duration::from_millis(250))) => {}

@@ -169,9 +169,8 @@ pub async fn seatmap(
         .caches
         .seatmap(&app, &event, &id, false)
         .await?
-        .ok_or_else(|| {
-            ApiError::not_found("unknown_event", format!("event {id} has no inventory open"))
-        })?;
+        // The catalog has the event (visible_event): its inventory is not in Redis yet.
+        .ok_or_else(ApiError::inventory_unavailable)?;
     Ok(cacheable(
         map.body.clone(),
         &map.etag,
@@ -185,11 +184,7 @@ pub async fn seatmap(
 pub async fn availability(raw: String, app: App) -> Result<warp::reply::Response, Rejection> {
     let (id, _) = visible_event(&app, &raw).await?;
     let Some(body) = app.caches.availability(&app, &id).await? else {
-        return Err(ApiError::not_found(
-            "unknown_event",
-            format!("event {id} has no inventory open"),
-        )
-        .into());
+        return Err(ApiError::inventory_unavailable().into());
     };
     Ok(cacheable_json(&*body, 1, None))
 }

@@ -370,9 +370,7 @@ async fn create_inner(
             .caches
             .seatmap(app, &event, &event_id, attempt + 1 == ATTEMPTS)
             .await?
-            .ok_or_else(|| {
-                ApiError::not_found("unknown_event", "this event has no inventory open")
-            })?;
+            .ok_or_else(ApiError::inventory_unavailable)?;
         let since = app.caches.taken_since(&event_id, map.began());
         let is_taken = |s: &SeatId| map.taken.contains(s) || since.contains(s);
         let (seats, together) = match best::choose_with(&layout, &is_taken, &wanted) {
@@ -580,6 +578,29 @@ async fn create_area(
     }
 }
 
+/// The answer for seats Redis did not know: 404 naming those the venue does not have either;
+/// when the venue has them all, 503: their section's inventory is not in Redis (lost with a
+/// primary and not yet rebuilt by the reconciler, or still opening), and a retry will find it.
+async fn unknown_or_not_loaded(
+    app: &App,
+    event: &EventId,
+    seats: Vec<SeatId>,
+) -> Result<ApiError, ApiError> {
+    let Some(event) = app.caches.event(app, event).await? else {
+        return Ok(ApiError::unknown_seats(&seats));
+    };
+    let layout = app.caches.venue(app, &event.venue_id).await?;
+    let unknown: Vec<SeatId> = seats
+        .into_iter()
+        .filter(|s| !layout.seats.contains_key(s))
+        .collect();
+    Ok(if unknown.is_empty() {
+        ApiError::inventory_unavailable()
+    } else {
+        ApiError::unknown_seats(&unknown)
+    })
+}
+
 async fn place(
     app: &App,
     request: &HoldRequest,
@@ -606,11 +627,11 @@ async fn place(
             &list,
             "some seats are not available; nothing was held",
         )),
-        HoldOutcome::UnknownEvent => Err(ApiError::not_found(
-            "unknown_event",
-            "this event has no inventory open",
-        )),
-        HoldOutcome::UnknownSeats(seats) => Err(ApiError::unknown_seats(&seats)),
+        // The catalog knows the event (the handler read it there): Redis lost its inventory.
+        HoldOutcome::UnknownEvent => Err(ApiError::inventory_unavailable()),
+        HoldOutcome::UnknownSeats(seats) => {
+            Err(unknown_or_not_loaded(app, &request.hold_event(), seats).await?)
+        }
         HoldOutcome::IdempotencyConflict => Err(ApiError::conflict(
             "idempotency_conflict",
             "this client_reservation_id was used with other seats or ttl",
