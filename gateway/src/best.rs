@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 use coordinator::{SeatId, SectionId};
 
-use crate::cache::VenueLayout;
+use crate::cache::{RowLayout, VenueLayout};
 
 /// What the buyer asks for.
 #[derive(Debug, Clone)]
@@ -57,9 +57,9 @@ pub fn choose_with(
     is_taken: &dyn Fn(&SeatId) -> bool,
     wanted: &Wanted<'_>,
 ) -> Choice {
-    let q = wanted.quantity;
     let eligible = |category: &str| wanted.category.is_none_or(|c| c == category);
-    let mut rows: Vec<&crate::cache::RowLayout> = layout
+    let is_free = |id: &SeatId, category: &str| !is_taken(id) && eligible(category);
+    let mut rows: Vec<&RowLayout> = layout
         .rows
         .iter()
         .filter(|r| wanted.section.is_none_or(|s| s == &r.section))
@@ -67,93 +67,108 @@ pub fn choose_with(
         .filter(|r| coordinator::area::area_of(&r.section).is_none())
         .collect();
     rows.sort_by_key(|r| (r.section_rank, r.row_rank));
-
-    // Runs of consecutive free eligible seats per row, as index ranges into row.seats.
-    let runs_of = |row: &crate::cache::RowLayout| -> Vec<(usize, usize)> {
-        let mut runs = Vec::new();
-        let mut start: Option<usize> = None;
-        for (i, (number, id, category)) in row.seats.iter().enumerate() {
-            let free = !is_taken(id) && eligible(category);
-            let continues = i > 0 && row.seats[i - 1].0.checked_add(1) == Some(*number);
-            match (free, start) {
-                (true, Some(_)) if continues => {}
-                (true, Some(s)) => {
-                    runs.push((s, i));
-                    start = Some(i);
-                }
-                (true, None) => start = Some(i),
-                (false, Some(s)) => {
-                    runs.push((s, i));
-                    start = None;
-                }
-                (false, None) => {}
-            }
-        }
-        if let Some(s) = start {
-            runs.push((s, row.seats.len()));
-        }
-        runs
-    };
-
-    let together = |row: &crate::cache::RowLayout, first: usize| {
-        Choice::Together(
-            row.seats[first..first + q]
-                .iter()
-                .map(|(_, id, _)| id.clone())
-                .collect(),
-        )
-    };
+    let q = wanted.quantity;
     for allow_orphans in [false, true] {
-        // Acceptable windows in rank order (rows in order, each row's nearest its centre first),
-        // gathered until the `skip`-th; fewer than that wrap around.
-        let mut ranked: Vec<(usize, usize)> = Vec::new();
-        for (r, row) in rows.iter().enumerate() {
-            let centre = (row.seats.len() as f64 - 1.0) / 2.0;
-            let mut windows: Vec<(f64, usize)> = Vec::new();
-            for (start, end) in runs_of(row) {
-                let len = end - start;
-                if len < q {
-                    continue;
-                }
-                for offset in 0..=len - q {
-                    let (left, right) = (offset, len - q - offset);
-                    if !allow_orphans && (left == 1 || right == 1) {
-                        continue;
-                    }
-                    let first = start + offset;
-                    let distance = ((first as f64 + (q as f64 - 1.0) / 2.0) - centre).abs();
-                    windows.push((distance, first));
-                }
-            }
-            // Stable: among equally central windows the leftmost comes first. Only windows that
-            // share no seat with a better one count as alternatives: buyers skipped to
-            // overlapping windows would collide again.
-            windows.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let mut kept: Vec<usize> = Vec::new();
-            for (_, first) in windows {
-                if kept.iter().all(|k| first + q <= *k || *k + q <= first) {
-                    kept.push(first);
-                    ranked.push((r, first));
-                }
-            }
-            if ranked.len() > wanted.skip {
-                let (r, first) = ranked[wanted.skip];
-                return together(rows[r], first);
-            }
-        }
-        if !ranked.is_empty() {
-            let (r, first) = ranked[wanted.skip % ranked.len()];
-            return together(rows[r], first);
+        if let Some((r, first)) = best_window(&rows, &is_free, wanted, allow_orphans) {
+            return Choice::Together(
+                rows[r].seats[first..first + q]
+                    .iter()
+                    .map(|(_, id, _)| id.clone())
+                    .collect(),
+            );
         }
     }
+    best_singles(&rows, &is_free, wanted)
+}
 
-    // No row fits the group: the best free seats one by one, front rows first and, within a
-    // row, nearest its centre.
+/// Runs of consecutive free seats in a row, as index ranges into `row.seats`.
+fn runs_of(row: &RowLayout, is_free: &dyn Fn(&SeatId, &str) -> bool) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start: Option<usize> = None;
+    for (i, (number, id, category)) in row.seats.iter().enumerate() {
+        let free = is_free(id, category);
+        let continues = i > 0 && row.seats[i - 1].0.checked_add(1) == Some(*number);
+        match (free, start) {
+            (true, Some(_)) if continues => {}
+            (true, Some(s)) => {
+                runs.push((s, i));
+                start = Some(i);
+            }
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                runs.push((s, i));
+                start = None;
+            }
+            (false, None) => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push((s, row.seats.len()));
+    }
+    runs
+}
+
+/// The `skip`-th acceptable window of `quantity` seats together (row index, first seat index):
+/// windows in rank order (rows in order, each row's nearest its centre first), gathered until
+/// the `skip`-th; fewer than that wrap around. Without `allow_orphans`, a window that would
+/// leave one lone free seat beside it is not acceptable.
+fn best_window(
+    rows: &[&RowLayout],
+    is_free: &dyn Fn(&SeatId, &str) -> bool,
+    wanted: &Wanted<'_>,
+    allow_orphans: bool,
+) -> Option<(usize, usize)> {
+    let q = wanted.quantity;
+    let mut ranked: Vec<(usize, usize)> = Vec::new();
+    for (r, row) in rows.iter().enumerate() {
+        let centre = (row.seats.len() as f64 - 1.0) / 2.0;
+        let mut windows: Vec<(f64, usize)> = Vec::new();
+        for (start, end) in runs_of(row, is_free) {
+            let len = end - start;
+            if len < q {
+                continue;
+            }
+            for offset in 0..=len - q {
+                let (left, right) = (offset, len - q - offset);
+                if !allow_orphans && (left == 1 || right == 1) {
+                    continue;
+                }
+                let first = start + offset;
+                let distance = ((first as f64 + (q as f64 - 1.0) / 2.0) - centre).abs();
+                windows.push((distance, first));
+            }
+        }
+        // Stable: among equally central windows the leftmost comes first. Only windows that
+        // share no seat with a better one count as alternatives: buyers skipped to overlapping
+        // windows would collide again.
+        windows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut kept: Vec<usize> = Vec::new();
+        for (_, first) in windows {
+            if kept.iter().all(|k| first + q <= *k || *k + q <= first) {
+                kept.push(first);
+                ranked.push((r, first));
+            }
+        }
+        if ranked.len() > wanted.skip {
+            return Some(ranked[wanted.skip]);
+        }
+    }
+    (!ranked.is_empty()).then(|| ranked[wanted.skip % ranked.len()])
+}
+
+/// No row fits the group: the best free seats one by one, front rows first and, within a row,
+/// nearest its centre.
+fn best_singles(
+    rows: &[&RowLayout],
+    is_free: &dyn Fn(&SeatId, &str) -> bool,
+    wanted: &Wanted<'_>,
+) -> Choice {
+    let q = wanted.quantity;
     let mut candidates: Vec<(usize, usize, u64, &SeatId)> = Vec::new();
-    for row in &rows {
+    for row in rows {
         let centre = (row.seats.len() as f64 - 1.0) / 2.0;
         for (i, (_, id, category)) in row.seats.iter().enumerate() {
-            if !is_taken(id) && eligible(category) {
+            if is_free(id, category) {
                 let distance = ((i as f64 - centre).abs() * 2.0) as u64;
                 candidates.push((row.section_rank, row.row_rank, distance, id));
             }

@@ -117,6 +117,60 @@ pub struct Seatmap {
 }
 
 impl Seatmap {
+    /// The seat map of `event` from a read of its sections that began at `began`; `stale`: an
+    /// announcement already said availability changed since.
+    fn render(
+        id: &EventId,
+        event: &Event,
+        layout: &VenueLayout,
+        sections: &[coordinator::snapshot::SectionSeats],
+        began: Instant,
+        stale: bool,
+    ) -> Self {
+        let mut taken = HashSet::new();
+        let availability: Vec<serde_json::Value> = sections
+            .iter()
+            .map(|s| {
+                taken.extend(s.held.iter().chain(&s.sold).chain(&s.blocked).cloned());
+                serde_json::json!({
+                    "section": s.availability.section,
+                    "capacity": s.availability.capacity,
+                    "free": s.availability.free,
+                    "held": s.availability.held,
+                    "sold": s.availability.sold,
+                    "blocked": s.availability.blocked,
+                    "version": s.availability.version,
+                    "held_seats": s.held,
+                    "sold_seats": s.sold,
+                    "blocked_seats": s.blocked,
+                })
+            })
+            .collect();
+        let version: Vec<String> = sections
+            .iter()
+            .map(|s| format!("{}:{}", s.availability.section, s.availability.version))
+            .collect();
+        // The layout is spliced in as already-rendered JSON: no re-serialisation of 50,000 seats.
+        let body = format!(
+            "{{\"event_id\":{},\"status\":{},\"version\":{},\"layout\":{},\"availability\":{}}}",
+            serde_json::to_string(id.as_str()).unwrap_or_default(),
+            serde_json::to_string(&event.status).unwrap_or_default(),
+            serde_json::to_string(&version.join(",")).unwrap_or_default(),
+            layout.json,
+            serde_json::to_string(&availability).unwrap_or_default(),
+        );
+        Self {
+            etag: etag_of(body.as_bytes()),
+            body: Bytes::from(body),
+            taken,
+            free: sections.iter().map(|s| s.availability.free).sum(),
+            held: sections.iter().map(|s| s.availability.held).sum(),
+            built: Instant::now(),
+            began,
+            stale: std::sync::atomic::AtomicBool::new(stale),
+        }
+    }
+
     /// When the Redis read it shows began: changes after that are not in it.
     pub fn began(&self) -> Instant {
         self.began
@@ -444,50 +498,15 @@ impl Caches {
         let Some(sections) = read? else {
             return Ok(None);
         };
-        let mut taken = HashSet::new();
-        let availability: Vec<serde_json::Value> = sections
-            .iter()
-            .map(|s| {
-                taken.extend(s.held.iter().chain(&s.sold).chain(&s.blocked).cloned());
-                serde_json::json!({
-                    "section": s.availability.section,
-                    "capacity": s.availability.capacity,
-                    "free": s.availability.free,
-                    "held": s.availability.held,
-                    "sold": s.availability.sold,
-                    "blocked": s.availability.blocked,
-                    "version": s.availability.version,
-                    "held_seats": s.held,
-                    "sold_seats": s.sold,
-                    "blocked_seats": s.blocked,
-                })
-            })
-            .collect();
-        let version: Vec<String> = sections
-            .iter()
-            .map(|s| format!("{}:{}", s.availability.section, s.availability.version))
-            .collect();
-        // The layout is spliced in as already-rendered JSON: no re-serialisation of 50,000 seats.
-        let body = format!(
-            "{{\"event_id\":{},\"status\":{},\"version\":{},\"layout\":{},\"availability\":{}}}",
-            serde_json::to_string(id.as_str()).unwrap_or_default(),
-            serde_json::to_string(&event.status).unwrap_or_default(),
-            serde_json::to_string(&version.join(",")).unwrap_or_default(),
-            layout.json,
-            serde_json::to_string(&availability).unwrap_or_default(),
-        );
-        let map = Arc::new(Seatmap {
-            etag: etag_of(body.as_bytes()),
-            body: Bytes::from(body),
-            taken,
-            free: sections.iter().map(|s| s.availability.free).sum(),
-            held: sections.iter().map(|s| s.availability.held).sum(),
-            built: Instant::now(),
-            began: build_started,
-            stale: std::sync::atomic::AtomicBool::new(
-                get(&self.changed_at, id).is_some_and(|at| at > build_started),
-            ),
-        });
+        let stale = get(&self.changed_at, id).is_some_and(|at| at > build_started);
+        let map = Arc::new(Seatmap::render(
+            id,
+            event,
+            &layout,
+            &sections,
+            build_started,
+            stale,
+        ));
         put(&self.seatmaps, id.clone(), map.clone());
         Ok(Some(map))
     }

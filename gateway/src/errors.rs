@@ -96,6 +96,17 @@ impl ApiError {
     }
 }
 
+impl From<orders::OrdersError> for ApiError {
+    fn from(e: orders::OrdersError) -> Self {
+        match e {
+            orders::OrdersError::Db(e) => e.into(),
+            orders::OrdersError::Coordinator(e) => e.into(),
+            orders::OrdersError::Payment(e) => Self::unavailable("payment provider", e),
+            other => Self::unavailable("orders", other),
+        }
+    }
+}
+
 impl From<coordinator::CoordinatorError> for ApiError {
     fn from(e: coordinator::CoordinatorError) -> Self {
         Self::unavailable("redis", e)

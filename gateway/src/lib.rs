@@ -68,7 +68,7 @@ pub struct AppState {
     /// Checkout's deadlines and the webhook secret.
     pub checkout: Arc<CheckoutConfig>,
     /// Commits waiting for the durable writer's answer.
-    pub waiters: Arc<handlers::checkout::Waiters>,
+    pub waiters: Arc<orders::checkout::Waiters>,
     /// Times commits and paces the waiting rooms by them.
     pub pacer: Arc<pace::Pacer>,
     /// Request rate limits.
@@ -232,6 +232,20 @@ impl App {
         }
     }
 
+    /// The commit protocol with this app's services, deadlines and waiters.
+    pub fn checkout_flow(&self) -> orders::checkout::Checkout {
+        let metrics = self.metrics.clone();
+        orders::checkout::Checkout {
+            services: self.services(),
+            waiters: self.waiters.clone(),
+            charge_deadline: self.checkout.charge_deadline,
+            write_deadline: self.checkout.write_deadline,
+            on_charge: Arc::new(move |outcome| {
+                metrics.payments_total.with_label_values(&[outcome]).inc();
+            }),
+        }
+    }
+
     /// Assembles the state and starts the cache-invalidation watcher.
     pub async fn new(
         coordinator: Arc<Coordinator>,
@@ -242,7 +256,7 @@ impl App {
         let caches = Arc::new(cache::Caches::default());
         let live = Arc::new(live::Hub::default());
         let limits = Arc::new(limits::Limits::new(&settings::RateLimits::default()));
-        let waiters = Arc::new(handlers::checkout::Waiters::default());
+        let waiters = Arc::new(orders::checkout::Waiters::default());
         let watcher = coordinator::updates::watch(redis, {
             let caches = caches.clone();
             let waiters = waiters.clone();

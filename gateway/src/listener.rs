@@ -95,20 +95,7 @@ pub async fn serve<S>(
         .connections_timed_out_total
         .with_label_values(&[name]);
     let permits = Arc::new(Semaphore::new(bounds.max_connections));
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stopped(&mut stop) => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, most likely: wait rather than spin.
-                tracing::warn!(listener = name, %error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, peer)) = next_connection(&listener, &mut stop, name).await {
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             refused.inc();
             over_cap(stream);
@@ -161,6 +148,28 @@ pub async fn serve<S>(
     let _all_closed = permits
         .acquire_many(u32::try_from(bounds.max_connections).unwrap_or(u32::MAX))
         .await;
+}
+
+/// The next connection, or `None` once the listener is told to stop.
+async fn next_connection(
+    listener: &TcpListener,
+    stop: &mut watch::Receiver<bool>,
+    name: &'static str,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(stop) => return None,
+        };
+        match accepted {
+            Ok(accepted) => return Some(accepted),
+            Err(error) => {
+                // Out of file descriptors, most likely: wait rather than spin.
+                tracing::warn!(listener = name, %error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 /// How hyper 0.14 words its header-read timeout: it has no predicate for it (`is_timeout` is

@@ -4,6 +4,8 @@
 //! - [`writer`]: the durable writer the reconciler runs: it reads the queue in batches and writes
 //!   each batch to Postgres in one transaction (group commit, multi-row inserts) through the
 //!   live-sale unique index, then marks Redis sold and announces every outcome.
+//! - [`checkout`]: the commit protocol (claim, pin, charge, durable write, verdict) behind
+//!   `POST /reservations/{id}/commit`, with typed outcomes the gateway maps to HTTP.
 //! - [`settle`]: what to do with a captured payment found by a webhook or by reconciliation:
 //!   write its order if its hold still has the seats, otherwise refund it. Never money without
 //!   seats.
@@ -17,6 +19,7 @@
 //! [`OrdersError`] is infrastructure only (Postgres, Redis, the provider did not answer).
 
 pub mod attempts;
+pub mod checkout;
 pub mod refund;
 pub mod settle;
 pub mod writer;

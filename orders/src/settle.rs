@@ -284,3 +284,61 @@ async fn settle_page(
     }
     Ok((done, open))
 }
+
+/// What a provider's webhook event came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// Acted on before: nothing done.
+    Duplicate,
+    /// The commit that made this payment is still running and will queue its order itself: the
+    /// event is not recorded, and the provider should deliver it again.
+    CommitInFlight,
+    /// The payment is unknown to the provider.
+    UnknownPayment,
+    /// Settled now.
+    Settled(Settled),
+}
+
+/// Acts on a provider's webhook `event` (its signature already checked): the payment is fetched
+/// again from the provider and settled, so a delivery that is late, repeated or out of order
+/// acts on the current state. The event is recorded only when it acted (queued an order,
+/// refunded), so a redelivery of one that did changes nothing; an event about an order already
+/// written, or about nothing captured, only reads, and its redelivery reads again, which costs
+/// less than a write (the common case, the commit wrote the order and the event arrives after,
+/// writes nothing at all).
+pub async fn on_event(
+    svc: &Services,
+    event: &payments::webhook::WebhookEvent,
+) -> Result<EventOutcome, OrdersError> {
+    let payment = svc.payments.retrieve(&event.payment_id).await?;
+    // Whether it was handled before, and whether the commit that made this payment is still
+    // running and will queue its order itself: charging, or waiting for its order with this
+    // payment (found by the buyer and key the payment carries: the webhook can arrive before
+    // the commit has recorded the payment's id). Settling now would only queue the order twice;
+    // recording the event would leave the payment to reconciliation should that commit give up
+    // (a 202 on the provider's late answer) or die. A commit that gave up waiting for the
+    // provider (pending, without the payment) queues nothing: the event settles.
+    let meta = |k: &str| payment.as_ref().and_then(|p| p.metadata.get(k).cloned());
+    let state = crate::attempts::event_state(
+        &svc.db,
+        &event.id,
+        meta(meta::USER).as_deref(),
+        meta(meta::CLIENT_KEY).as_deref(),
+        &event.payment_id,
+    )
+    .await?;
+    if state.seen {
+        return Ok(EventOutcome::Duplicate);
+    }
+    let Some(payment) = payment else {
+        return Ok(EventOutcome::UnknownPayment);
+    };
+    if state.commit_in_flight && payment.status == payments::PaymentStatus::Succeeded {
+        return Ok(EventOutcome::CommitInFlight);
+    }
+    let settled = settle(svc, &payment).await?;
+    if matches!(settled, Settled::Queued | Settled::Refunded) {
+        crate::attempts::record_event(&svc.db, &event.id, &event.kind, &event.payment_id).await?;
+    }
+    Ok(EventOutcome::Settled(settled))
+}

@@ -64,53 +64,22 @@ pub struct StepReport {
     pub lag_ms: Vec<u64>,
 }
 
+/// A batch read from the commit queue.
+struct Batch {
+    /// Every entry's stream id (acknowledged once done).
+    ids: Vec<String>,
+    /// The jobs, and the stream id of each.
+    jobs: Vec<CommitJob>,
+    job_ids: Vec<String>,
+}
+
 /// Reads, writes, acknowledges one batch.
 pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, OrdersError> {
-    let co = &svc.coordinator;
-    let mut entries = co
-        .claim_stale_commits(
-            &config.consumer,
-            config.stale_after.as_millis() as u64,
-            config.batch,
-        )
-        .await?;
-    let claimed = entries.len();
-    if (entries.len() as u64) < config.batch {
-        entries.extend(
-            co.read_commits(&config.consumer, config.batch - entries.len() as u64)
-                .await?,
-        );
-    }
-    let mut report = StepReport {
-        jobs: 0,
-        claimed,
-        ..StepReport::default()
-    };
-    if entries.is_empty() {
+    let (batch, mut report) = read_batch(svc, config).await?;
+    if batch.ids.is_empty() {
         return Ok(report);
     }
-    let mut ids = Vec::with_capacity(entries.len());
-    let mut jobs = Vec::with_capacity(entries.len());
-    let mut job_ids = Vec::with_capacity(entries.len());
-    for entry in entries {
-        match entry
-            .fields
-            .get("job")
-            .and_then(|j| serde_json::from_str::<CommitJob>(j).ok())
-        {
-            Some(job) => {
-                job_ids.push(entry.id.clone());
-                jobs.push(job);
-            }
-            None => {
-                tracing::error!(id = %entry.id, "commit queue entry is not a job; dropped");
-                report.malformed += 1;
-            }
-        }
-        ids.push(entry.id);
-    }
-    report.jobs = jobs.len();
-    tracing::debug!(jobs = jobs.len(), claimed, consumer = %config.consumer, "commit batch read");
+    let jobs = &batch.jobs;
     // Only holds that still have the job's seats are written: each is pinned again (which also
     // keeps it from expiring during the write). A hold that lost its seats is refunded.
     let live = futures::future::join_all(jobs.iter().map(|job| still_held(svc, job))).await;
@@ -124,15 +93,96 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
             to_write.push(job.clone());
         }
     }
-    let mut written_live = write(&svc.db, &to_write, config.pause_in_batch)
-        .await?
-        .into_iter();
-    // A hold that is no longer live may still have its order already (a replayed job): that
-    // is a replay, not an expiry; of an order refunded since, it sells nothing again. Every
-    // `= ANY($1)` lookup here is planned each time (`persistent(false)`): a connection's cached
-    // generic plan, chosen while the table was empty, scans the whole table for each batch once
-    // it is not (seen: 3 scans of every order per batch, a third of the machine's CPU in a
-    // checkout storm, where autovacuum is off).
+    let written_live = write(&svc.db, &to_write, config.pause_in_batch).await?;
+    let written = verdicts(svc, jobs, &live, written_live).await?;
+    // Each job's Redis and refund calls go together: one after the other they made a batch
+    // last (calls per job) × (jobs) round trips, the writer's ceiling.
+    let mut told = futures::future::join_all(
+        jobs.iter()
+            .zip(&written)
+            .zip(&live)
+            .map(|((j, w), l)| after_commit(svc, j, *w, l.as_ref().unwrap_or(&Live::Gone))),
+    )
+    .await;
+    recheck_refunds(svc, jobs, &written, &mut told).await;
+    for outcome in &written {
+        match outcome {
+            Written::Paid => report.paid += 1,
+            Written::Superseded => report.superseded += 1,
+            Written::Oversold => report.oversold += 1,
+            Written::Expired => report.expired += 1,
+        }
+    }
+    report.lag_ms = lag_ms(&batch.ids);
+    report.untold = finish(svc, &batch, &written, &told).await?;
+    Ok(report)
+}
+
+/// Claims stale entries of dead writers, then reads new ones, up to a batch; malformed entries
+/// are counted and dropped (acknowledged with the rest).
+async fn read_batch(
+    svc: &Services,
+    config: &WriterConfig,
+) -> Result<(Batch, StepReport), OrdersError> {
+    let co = &svc.coordinator;
+    let stale_ms = config.stale_after.as_millis() as u64;
+    let mut entries = co
+        .claim_stale_commits(&config.consumer, stale_ms, config.batch)
+        .await?;
+    let claimed = entries.len();
+    if (entries.len() as u64) < config.batch {
+        entries.extend(
+            co.read_commits(&config.consumer, config.batch - entries.len() as u64)
+                .await?,
+        );
+    }
+    let mut report = StepReport {
+        claimed,
+        ..StepReport::default()
+    };
+    let mut batch = Batch {
+        ids: Vec::with_capacity(entries.len()),
+        jobs: Vec::with_capacity(entries.len()),
+        job_ids: Vec::with_capacity(entries.len()),
+    };
+    for entry in entries {
+        let job = entry
+            .fields
+            .get("job")
+            .and_then(|j| serde_json::from_str(j).ok());
+        match job {
+            Some(job) => {
+                batch.job_ids.push(entry.id.clone());
+                batch.jobs.push(job);
+            }
+            None => {
+                tracing::error!(id = %entry.id, "commit queue entry is not a job; dropped");
+                report.malformed += 1;
+            }
+        }
+        batch.ids.push(entry.id);
+    }
+    report.jobs = batch.jobs.len();
+    if !batch.ids.is_empty() {
+        tracing::debug!(jobs = report.jobs, claimed, consumer = %config.consumer, "commit batch read");
+    }
+    Ok((batch, report))
+}
+
+/// What became of each job: the write's outcome for the live ones; for a hold no longer live,
+/// what Postgres has. A hold that is no longer live may still have its order already (a
+/// replayed job): that is a replay, not an expiry; of an order refunded since, it sells nothing
+/// again.
+async fn verdicts(
+    svc: &Services,
+    jobs: &[CommitJob],
+    live: &[Result<Live, coordinator::CoordinatorError>],
+    written_live: Vec<Written>,
+) -> Result<Vec<Written>, OrdersError> {
+    let mut written_live = written_live.into_iter();
+    // Every `= ANY($1)` lookup here is planned each time (`persistent(false)`): a connection's
+    // cached generic plan, chosen while the table was empty, scans the whole table for each
+    // batch once it is not (autovacuum may be off).
     let order_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.order_id).collect();
     let existing: HashMap<uuid::Uuid, (String, String)> =
         sqlx::query_as::<_, (uuid::Uuid, String, String)>(
@@ -145,9 +195,9 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
         .into_iter()
         .map(|(id, p, s)| (id, (p, s)))
         .collect();
-    let written: Vec<Written> = jobs
+    Ok(jobs
         .iter()
-        .zip(&live)
+        .zip(live)
         .map(|(job, l)| match l {
             Ok(l) if l.is_live() => written_live.next().unwrap_or(Written::Expired),
             _ => match existing.get(&job.order_id) {
@@ -158,64 +208,72 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
                 None => Written::Expired,
             },
         })
-        .collect();
-    // Each job's Redis and refund calls go together: one after the other they made a batch
-    // last (calls per job) × (jobs) round trips, the writer's ceiling.
-    let mut told = futures::future::join_all(
-        jobs.iter()
-            .zip(&written)
-            .zip(&live)
-            .map(|((j, w), l)| after_commit(svc, j, *w, l.as_ref().unwrap_or(&Live::Gone))),
-    )
-    .await;
-    // Redis was told what Postgres had when it was read; a refund may have committed since (its
-    // own return of the seats before this sale). Read again; on failure the jobs are done again.
+        .collect())
+}
+
+/// Redis was told what Postgres had when it was read; a refund may have committed since (its
+/// own return of the seats before this sale). Read again; on failure the jobs are done again.
+async fn recheck_refunds(
+    svc: &Services,
+    jobs: &[CommitJob],
+    written: &[Written],
+    told: &mut [bool],
+) {
     let sales: Vec<ToldSale> = jobs
         .iter()
-        .zip(&written)
+        .zip(written)
         .filter(|(_, w)| matches!(w, Written::Paid | Written::Expired))
         .filter_map(|(job, _)| told_sale(job))
         .collect();
-    if let Err(e) = refund::untell_unpaid(&svc.db, co, &sales, "system:writer").await {
+    if let Err(e) = refund::untell_unpaid(&svc.db, &svc.coordinator, &sales, "system:writer").await
+    {
         tracing::warn!(error = %e, "sales not checked against refunds; the jobs are done again");
-        for (t, w) in told.iter_mut().zip(&written) {
+        for (t, w) in told.iter_mut().zip(written) {
             if matches!(w, Written::Paid | Written::Expired) {
                 *t = false;
             }
         }
     }
-    for outcome in &written {
-        match outcome {
-            Written::Paid => report.paid += 1,
-            Written::Superseded => report.superseded += 1,
-            Written::Oversold => report.oversold += 1,
-            Written::Expired => report.expired += 1,
-        }
-    }
+}
+
+/// For each entry, how long it waited from being queued to now, in ms (from the stream id,
+/// which is the queueing node's clock in ms).
+fn lag_ms(ids: &[String]) -> Vec<u64> {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or_default();
-    report.lag_ms = ids
-        .iter()
+    ids.iter()
         .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())
         .map(|queued| now_ms.saturating_sub(queued))
-        .collect();
-    // A sale Redis was not told of stays in the queue, to be done again by whichever writer
-    // claims it (an idempotent replay): the reconciler does not look back at every sale.
-    let done: Vec<String> = ids
+        .collect()
+}
+
+/// Acknowledges the entries done and announces every job's outcome; returns how many entries
+/// stay. A sale Redis was not told of stays in the queue, to be done again by whichever writer
+/// claims it (an idempotent replay): the reconciler does not look back at every sale.
+async fn finish(
+    svc: &Services,
+    batch: &Batch,
+    written: &[Written],
+    told: &[bool],
+) -> Result<usize, OrdersError> {
+    let co = &svc.coordinator;
+    let untold: std::collections::HashSet<&String> = batch
+        .job_ids
         .iter()
-        .filter(|id| {
-            job_ids
-                .iter()
-                .zip(&told)
-                .all(|(job_id, told)| *told || job_id != *id)
-        })
+        .zip(told)
+        .filter(|(_, told)| !**told)
+        .map(|(id, _)| id)
+        .collect();
+    let done: Vec<String> = batch
+        .ids
+        .iter()
+        .filter(|id| !untold.contains(id))
         .cloned()
         .collect();
-    report.untold = ids.len() - done.len();
     co.ack_commits(&done).await?;
-    for (job, outcome) in jobs.iter().zip(&written) {
+    for (job, outcome) in batch.jobs.iter().zip(written) {
         let done = Done {
             order_id: job.order_id,
             payment_ref: job.payment_ref.clone(),
@@ -225,7 +283,7 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
             co.announce_order(&payload).await;
         }
     }
-    Ok(report)
+    Ok(batch.ids.len() - done.len())
 }
 
 /// Writes jobs durably; one outcome per job, in order.
@@ -337,60 +395,67 @@ async fn write_together(
         });
     }
     if !new.is_empty() {
-        // One insertion order for every writer: two writers with the same jobs cannot deadlock.
-        new.sort_by_key(|j| j.order_id);
-        let col = |f: fn(&CommitJob) -> String| new.iter().map(|j| f(j)).collect::<Vec<_>>();
-        sqlx::query(
-            "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
-             SELECT o, e, h::uuid, u, 'paid', t, c, p, k
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
-                  AS x(o, e, h, u, t, c, p, k)",
-        )
-        .bind(new.iter().map(|j| j.order_id).collect::<Vec<_>>())
-        .bind(col(|j| j.event_id.clone()))
-        .bind(col(|j| j.hold_id.clone()))
-        .bind(col(|j| j.user_id.clone()))
-        .bind(new.iter().map(|j| j.total_cents).collect::<Vec<_>>())
-        .bind(col(|j| j.currency.clone()))
-        .bind(col(|j| j.payment_ref.clone()))
-        .bind(col(|j| j.idempotency_key.clone()))
-        .execute(&mut *tx)
-        .await?;
-        let mut seat_orders = Vec::new();
-        let mut seat_events = Vec::new();
-        let mut seat_ids = Vec::new();
-        for job in &new {
-            for seat in &job.seats {
-                seat_orders.push(job.order_id);
-                seat_events.push(job.event_id.clone());
-                seat_ids.push(seat.clone());
-            }
-        }
-        sqlx::query(
-            "INSERT INTO sold_seats (order_id, event_id, seat_id)
-             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])",
-        )
-        .bind(&seat_orders)
-        .bind(&seat_events)
-        .bind(&seat_ids)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(u, k, p)
-             WHERE a.user_id = x.u AND a.idempotency_key = x.k",
-        )
-        .bind(col(|j| j.user_id.clone()))
-        .bind(col(|j| j.idempotency_key.clone()))
-        .bind(col(|j| j.payment_ref.clone()))
-        .execute(&mut *tx)
-        .await?;
+        insert_orders(&mut tx, new).await?;
     }
     if !pause.is_zero() {
         tokio::time::sleep(pause).await;
     }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// Inserts new orders, their seats (through the live-sale unique index) and settles their
+/// attempts `paid`, in the caller's transaction.
+async fn insert_orders(
+    tx: &mut sqlx::PgConnection,
+    mut new: Vec<&CommitJob>,
+) -> Result<(), sqlx::Error> {
+    // One insertion order for every writer: two writers with the same jobs cannot deadlock.
+    new.sort_by_key(|j| j.order_id);
+    let col = |f: fn(&CommitJob) -> String| new.iter().map(|j| f(j)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
+         SELECT o, e, h::uuid, u, 'paid', t, c, p, k
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
+              AS x(o, e, h, u, t, c, p, k)",
+    )
+    .bind(new.iter().map(|j| j.order_id).collect::<Vec<_>>())
+    .bind(col(|j| j.event_id.clone()))
+    .bind(col(|j| j.hold_id.clone()))
+    .bind(col(|j| j.user_id.clone()))
+    .bind(new.iter().map(|j| j.total_cents).collect::<Vec<_>>())
+    .bind(col(|j| j.currency.clone()))
+    .bind(col(|j| j.payment_ref.clone()))
+    .bind(col(|j| j.idempotency_key.clone()))
+    .execute(&mut *tx)
+    .await?;
+    let seats = new.iter().flat_map(|j| j.seats.iter().map(move |s| (j, s)));
+    let (mut seat_orders, mut seat_events, mut seat_ids) = (Vec::new(), Vec::new(), Vec::new());
+    for (job, seat) in seats {
+        seat_orders.push(job.order_id);
+        seat_events.push(job.event_id.clone());
+        seat_ids.push(seat.clone());
+    }
+    sqlx::query(
+        "INSERT INTO sold_seats (order_id, event_id, seat_id)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])",
+    )
+    .bind(&seat_orders)
+    .bind(&seat_events)
+    .bind(&seat_ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(u, k, p)
+         WHERE a.user_id = x.u AND a.idempotency_key = x.k",
+    )
+    .bind(col(|j| j.user_id.clone()))
+    .bind(col(|j| j.idempotency_key.clone()))
+    .bind(col(|j| j.payment_ref.clone()))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// The sale a job tells Redis of, with ids the coordinator accepts.
@@ -428,35 +493,7 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written, live: &
         return true;
     };
     match outcome {
-        Written::Paid => {
-            // The seats sold are the job's, which the order records: never the record's alone.
-            let marked = match live {
-                // Checked before the write: the pinned record has the job's seats.
-                Live::Pinned(h) => svc.coordinator.mark_read_hold_sold(h).await,
-                Live::Sold => svc.coordinator.mark_sold(&hold).await,
-                // No record to sell by, or one naming other seats: repaired from the job below.
-                Live::OtherSeats | Live::Gone => Ok(SellOutcome::NotFound),
-            };
-            let sold = match marked {
-                // The sale also counted the seats against the buyer's limit for good.
-                Ok(SellOutcome::Sold { .. }) => Ok(()),
-                // The hold record moved on (expired during a long write, or lost in a
-                // failover): Postgres says sold, so Redis is made to say so, and the buyer's
-                // count too.
-                Ok(_) => {
-                    let user = coordinator::UserId::parse(&job.user_id).ok();
-                    svc.coordinator
-                        .repair_sale(&event, &hold, user.as_ref(), &seats)
-                        .await
-                        .map(|_| ())
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = &sold {
-                tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (the job is done again)");
-            }
-            return sold.is_ok();
-        }
+        Written::Paid => return mark_paid(svc, job, live, (&event, &hold, &seats)).await,
         Written::Superseded => {
             refund_or_log(svc, job, "the hold's order was paid with another payment").await;
         }
@@ -485,49 +522,88 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written, live: &
                 tracing::warn!(error = %e, "attempt status not recorded");
             }
         }
-        Written::Oversold => {
-            tracing::error!(order = %job.order_id, event = %job.event_id, seats = ?job.seats,
-                "OVERSELL refused by Postgres: refunding, freezing the event");
-            // The incident first: a crash before the refund leaves the payment captured without
-            // an order, which reconciliation queues again (and this path refunds); a crash after
-            // a refund made first would leave no trace of the incident.
-            let recorded = sqlx::query(
-                "INSERT INTO oversell_incidents (event_id, hold_id, payment_ref, seats)
-                 VALUES ($1, $2::uuid, $3, $4) ON CONFLICT (payment_ref) DO NOTHING",
-            )
-            .bind(&job.event_id)
-            .bind(&job.hold_id)
-            .bind(&job.payment_ref)
-            .bind(&job.seats)
-            .execute(&svc.db)
-            .await;
-            let frozen = sqlx::query(
-                "UPDATE events SET status = 'frozen' WHERE id = $1 AND status = 'on_sale'",
-            )
-            .bind(&job.event_id)
-            .execute(&svc.db)
-            .await;
-            if let Err(e) = recorded.and(frozen) {
-                tracing::error!(error = %e, event = %job.event_id, "oversell incident not recorded");
-            }
-            refund_or_log(svc, job, "a seat was already sold").await;
-            svc.coordinator.announce_event(&event).await;
-            // The seats the loser held go back (a pinned hold is unpinned first: a pin refuses
-            // a release); the winner's stay sold.
-            let released = match svc.coordinator.unpin(&hold).await {
-                Ok(_) => svc
-                    .coordinator
-                    .release(&hold, coordinator::Caller::System)
-                    .await
-                    .map(|_| ()),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = released {
-                tracing::warn!(error = %e, "oversold hold not released");
-            }
-        }
+        Written::Oversold => oversold(svc, job, &event, &hold).await,
     }
     true
+}
+
+/// Marks a written order's seats sold in Redis; `false` when Redis could not be told (the job
+/// is done again).
+async fn mark_paid(
+    svc: &Services,
+    job: &CommitJob,
+    live: &Live,
+    (event, hold, seats): (&EventId, &HoldId, &[SeatId]),
+) -> bool {
+    // The seats sold are the job's, which the order records: never the record's alone.
+    let marked = match live {
+        // Checked before the write: the pinned record has the job's seats.
+        Live::Pinned(h) => svc.coordinator.mark_read_hold_sold(h).await,
+        Live::Sold => svc.coordinator.mark_sold(hold).await,
+        // No record to sell by, or one naming other seats: repaired from the job below.
+        Live::OtherSeats | Live::Gone => Ok(SellOutcome::NotFound),
+    };
+    let sold = match marked {
+        // The sale also counted the seats against the buyer's limit for good.
+        Ok(SellOutcome::Sold { .. }) => Ok(()),
+        // The hold record moved on (expired during a long write, or lost in a failover):
+        // Postgres says sold, so Redis is made to say so, and the buyer's count too.
+        Ok(_) => {
+            let user = coordinator::UserId::parse(&job.user_id).ok();
+            svc.coordinator
+                .repair_sale(event, hold, user.as_ref(), seats)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &sold {
+        tracing::warn!(order = %job.order_id, error = %e, "order written; Redis not marked sold yet (the job is done again)");
+    }
+    sold.is_ok()
+}
+
+/// An oversell Postgres refused: recorded, the event frozen, the payment refunded, the loser's
+/// hold released (the winner's seats stay sold).
+async fn oversold(svc: &Services, job: &CommitJob, event: &EventId, hold: &HoldId) {
+    tracing::error!(order = %job.order_id, event = %job.event_id, seats = ?job.seats,
+        "OVERSELL refused by Postgres: refunding, freezing the event");
+    // The incident first: a crash before the refund leaves the payment captured without an
+    // order, which reconciliation queues again (and this path refunds); a crash after a refund
+    // made first would leave no trace of the incident.
+    let recorded = sqlx::query(
+        "INSERT INTO oversell_incidents (event_id, hold_id, payment_ref, seats)
+         VALUES ($1, $2::uuid, $3, $4) ON CONFLICT (payment_ref) DO NOTHING",
+    )
+    .bind(&job.event_id)
+    .bind(&job.hold_id)
+    .bind(&job.payment_ref)
+    .bind(&job.seats)
+    .execute(&svc.db)
+    .await;
+    let frozen =
+        sqlx::query("UPDATE events SET status = 'frozen' WHERE id = $1 AND status = 'on_sale'")
+            .bind(&job.event_id)
+            .execute(&svc.db)
+            .await;
+    if let Err(e) = recorded.and(frozen) {
+        tracing::error!(error = %e, event = %job.event_id, "oversell incident not recorded");
+    }
+    refund_or_log(svc, job, "a seat was already sold").await;
+    svc.coordinator.announce_event(event).await;
+    // The seats the loser held go back (a pinned hold is unpinned first: a pin refuses a
+    // release).
+    let released = match svc.coordinator.unpin(hold).await {
+        Ok(_) => svc
+            .coordinator
+            .release(hold, coordinator::Caller::System)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "oversold hold not released");
+    }
 }
 
 /// Where a job's hold stands before its order is written.

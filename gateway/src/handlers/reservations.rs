@@ -18,6 +18,7 @@ use super::events::visible_event;
 use super::json_status;
 use crate::auth::Principal;
 use crate::best::{self, Choice, Wanted};
+use crate::cache::VenueLayout;
 use crate::errors::ApiError;
 use crate::App;
 
@@ -192,6 +193,23 @@ pub async fn create(
     Ok(json_status(&view, status))
 }
 
+/// What every kind of hold request shares, parsed: the event (visible in the catalog), the
+/// buyer (the token's subject), the client's id for the request and the admission ticket.
+struct Ask<'a> {
+    app: &'a App,
+    event_id: EventId,
+    event: Arc<catalog::events::Event>,
+    user: UserId,
+    client_id: ClientReservationId,
+    admission: Option<String>,
+}
+
+/// Seats by id, or how many the best available should pick.
+enum Pick {
+    Seats(Vec<SeatId>),
+    Best(usize),
+}
+
 async fn create_inner(
     raw: String,
     principal: Principal,
@@ -210,108 +228,139 @@ async fn create_inner(
     let client_id = ClientReservationId::parse(&body.client_reservation_id)
         .map_err(|e| invalid_field("client_reservation_id", e))?;
     let (event_id, event) = visible_event(app, &raw).await?;
+    let ask = Ask {
+        app,
+        event_id,
+        event,
+        user,
+        client_id,
+        admission,
+    };
     if body.area.is_some() {
-        return create_area(
-            principal, admission, body, app, event_id, event, user, client_id,
-        )
-        .await;
+        return create_area(&ask, body).await;
     }
-    // A replay of a request already answered gets its answer, whatever the sale's state now
-    // (a buyer retrying after a timeout must not be told "frozen" about a hold they have).
-    // The record is read only where the coordinator's own replay detection cannot serve: best
-    // available (the seats are not known before the earlier hold is found) and a sale that is
-    // no longer open. A chosen-seats hold on an open sale is replayed by `hold_begin.lua`, so
-    // the hot path pays no extra round trip.
-    let hold_id = HoldId::derive(&event_id, &user, &client_id);
-    let needs_lookup = body.quantity.is_some() || check_on_sale(&event).is_err();
-    let earlier = match needs_lookup {
-        false => ReadOutcome::NotFound,
-        true => {
-            app.coordinator
-                .read_hold(&hold_id, Caller::User(&user))
-                .await?
-        }
-    };
-    let earlier = match earlier {
-        ReadOutcome::Found(hold) if hold.state == HoldState::Pending => {
-            return Err(ApiError::conflict(
-                "request_in_progress",
-                "the same request is being processed; retry shortly",
-            )
-            .with_details(serde_json::json!({ "retry_after_ms": 100 })))
-        }
-        ReadOutcome::Found(hold) => Some(hold),
-        _ => None,
-    };
+    let earlier = earlier_hold(&ask, &body).await?;
     if earlier.is_none() {
-        check_on_sale(&event)?;
-        super::queue::check_admission(app, &event_id, &event, &user, admission.as_deref()).await?;
+        check_on_sale(&ask.event)?;
+        super::queue::check_admission(
+            app,
+            &ask.event_id,
+            &ask.event,
+            &ask.user,
+            ask.admission.as_deref(),
+        )
+        .await?;
     }
     let limits = app.coordinator.limits();
-
-    let (seats, adjacent) = match (&body.seat_ids, body.quantity) {
-        (Some(_), Some(_)) | (None, None) => {
-            return Err(ApiError::invalid(
-                "seats_or_quantity",
-                "send either seat_ids or quantity (best available)",
-            ))
-        }
-        (Some(ids), None) => {
-            if body.section.is_some() || body.category.is_some() || body.adjacent.is_some() {
-                return Err(ApiError::invalid(
-                    "seats_or_quantity",
-                    "section, category and adjacent go with quantity, not seat_ids",
-                ));
-            }
-            let seats = ids
-                .iter()
-                .map(|s| SeatId::parse(s).map_err(|e| invalid_field("seat_ids", e)))
-                .collect::<Result<Vec<_>, _>>()?;
-            (Some(seats), None)
-        }
-        (None, Some(quantity)) => {
-            if quantity == 0 || quantity > limits.max_seats_per_hold {
-                return Err(ApiError::invalid(
-                    "too_many_seats",
-                    format!("quantity must be 1 to {}", limits.max_seats_per_hold),
-                )
-                .with_details(
-                    serde_json::json!({"max": limits.max_seats_per_hold, "requested": quantity}),
-                ));
-            }
-            if body.adjacent == Some(false) {
-                return Err(ApiError::invalid(
-                    "invalid_field",
-                    "adjacent: only true is supported (the default)",
-                ));
-            }
-            (None, Some(quantity))
-        }
-    };
+    let pick = pick(&body, limits)?;
     // Validate the TTL before any seat is chosen (same rule as the coordinator's).
     coordinator::hold::check_ttl(body.ttl_seconds, limits).map_err(invalid_hold)?;
-
-    if let Some(seats) = seats {
-        let request = HoldRequest::new(
-            event_id.clone(),
-            user,
-            client_id,
-            seats,
-            body.ttl_seconds,
-            limits,
-        )
-        .map_err(invalid_hold)?;
-        return place(app, &request, None, None, event.max_tickets_per_buyer).await;
+    match pick {
+        Pick::Seats(seats) => {
+            let request = ask.request(seats, body.ttl_seconds)?;
+            let outcome = place(app, &request, None, ask.event.max_tickets_per_buyer).await?;
+            held(app, &request, outcome, None).await
+        }
+        Pick::Best(quantity) => best_available(&ask, &body, earlier, quantity).await,
     }
+}
 
-    // Best available. A replay of the same client id returns the hold it made.
-    let quantity = adjacent.unwrap_or(1);
+impl Ask<'_> {
+    /// A hold request for `seats`.
+    fn request(&self, seats: Vec<SeatId>, ttl: Option<u64>) -> Result<HoldRequest, ApiError> {
+        HoldRequest::new(
+            self.event_id.clone(),
+            self.user.clone(),
+            self.client_id.clone(),
+            seats,
+            ttl,
+            self.app.coordinator.limits(),
+        )
+        .map_err(invalid_hold)
+    }
+}
+
+/// The hold an earlier copy of this request made, when it must be looked up here. A replay of a
+/// request already answered gets its answer, whatever the sale's state now (a buyer retrying
+/// after a timeout must not be told "frozen" about a hold they have). The record is read only
+/// where the coordinator's own replay detection cannot serve: best available (the seats are not
+/// known before the earlier hold is found) and a sale that is no longer open. A chosen-seats
+/// hold on an open sale is replayed by `hold_begin.lua`, so the hot path pays no extra round
+/// trip.
+async fn earlier_hold(ask: &Ask<'_>, body: &ReserveBody) -> Result<Option<Hold>, ApiError> {
+    if body.quantity.is_none() && check_on_sale(&ask.event).is_ok() {
+        return Ok(None);
+    }
+    let hold_id = HoldId::derive(&ask.event_id, &ask.user, &ask.client_id);
+    match ask
+        .app
+        .coordinator
+        .read_hold(&hold_id, Caller::User(&ask.user))
+        .await?
+    {
+        ReadOutcome::Found(hold) if hold.state == HoldState::Pending => Err(ApiError::conflict(
+            "request_in_progress",
+            "the same request is being processed; retry shortly",
+        )
+        .with_details(serde_json::json!({ "retry_after_ms": 100 }))),
+        ReadOutcome::Found(hold) => Ok(Some(hold)),
+        _ => Ok(None),
+    }
+}
+
+/// Seats by id or a quantity for the best available, checked against each other and the limit.
+fn pick(body: &ReserveBody, limits: &coordinator::Limits) -> Result<Pick, ApiError> {
+    match (&body.seat_ids, body.quantity) {
+        (Some(_), Some(_)) | (None, None) => Err(ApiError::invalid(
+            "seats_or_quantity",
+            "send either seat_ids or quantity (best available)",
+        )),
+        (Some(_), None)
+            if body.section.is_some() || body.category.is_some() || body.adjacent.is_some() =>
+        {
+            Err(ApiError::invalid(
+                "seats_or_quantity",
+                "section, category and adjacent go with quantity, not seat_ids",
+            ))
+        }
+        (Some(ids), None) => Ok(Pick::Seats(
+            ids.iter()
+                .map(|s| SeatId::parse(s).map_err(|e| invalid_field("seat_ids", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+        )),
+        (None, Some(quantity)) if quantity == 0 || quantity > limits.max_seats_per_hold => {
+            Err(ApiError::invalid(
+                "too_many_seats",
+                format!("quantity must be 1 to {}", limits.max_seats_per_hold),
+            )
+            .with_details(
+                serde_json::json!({"max": limits.max_seats_per_hold, "requested": quantity}),
+            ))
+        }
+        (None, Some(_)) if body.adjacent == Some(false) => Err(ApiError::invalid(
+            "invalid_field",
+            "adjacent: only true is supported (the default)",
+        )),
+        (None, Some(quantity)) => Ok(Pick::Best(quantity)),
+    }
+}
+
+/// Best available: `quantity` seats picked by the gateway, then held. A replay of the same
+/// client id returns the hold it made.
+async fn best_available(
+    ask: &Ask<'_>,
+    body: &ReserveBody,
+    earlier: Option<Hold>,
+    quantity: usize,
+) -> Result<(StatusCode, HoldView), ApiError> {
+    let app = ask.app;
     // The request's parameters, kept with the hold so a replay can be recognised.
     let best_key = format!(
         "{quantity},{},{},{}",
         body.section.as_deref().unwrap_or(""),
         body.category.as_deref().unwrap_or(""),
-        body.ttl_seconds.unwrap_or(limits.default_ttl_secs)
+        body.ttl_seconds
+            .unwrap_or(app.coordinator.limits().default_ttl_secs)
     );
     if let Some(hold) = earlier {
         return match best_marker(&hold.quote) {
@@ -324,43 +373,53 @@ async fn create_inner(
             )),
         };
     }
-    let layout = app.caches.venue(app, &event.venue_id).await?;
-    let section = body
-        .section
-        .as_deref()
-        .map(|s| {
-            SectionId::parse(s)
-                .ok()
-                .filter(|id| layout.rows.iter().any(|r| &r.section == id))
-                .ok_or_else(|| {
-                    ApiError::not_found(
-                        "unknown_section",
-                        format!("no section {s:?} in this venue"),
-                    )
-                })
-        })
-        .transpose()?;
+    let layout = app.caches.venue(app, &ask.event.venue_id).await?;
+    let section = best_section(&layout, body.section.as_deref())?;
     if let Some(c) = body.category.as_deref() {
-        if !event.prices.iter().any(|p| p.category == c) {
+        if !ask.event.prices.iter().any(|p| p.category == c) {
             return Err(ApiError::not_found(
                 "unknown_category",
                 format!("no category {c:?} at this event"),
             ));
         }
     }
-    let mut wanted = Wanted {
+    let wanted = Wanted {
         quantity,
         section: section.as_ref(),
         category: body.category.as_deref(),
         skip: 0,
     };
-    // Picks use the cached seat map, less the seats this process's picks took since it was
-    // read (`taken_since`). A refusal (another process was faster) adds the refused seats, and
-    // the retry picks among more of the next-best windows each time (8, 64, then 256 at most),
-    // at random: buyers who lost the same race spread out instead of colliding again, and
-    // nobody is sent far back while better seats are free. Only the last try waits for a fresh
-    // read of the event from Redis.
+    pick_and_hold(ask, body.ttl_seconds, &layout, wanted, &best_key).await
+}
+
+/// The section a best-available request names, if any (404 when the venue has none such).
+fn best_section(layout: &VenueLayout, raw: Option<&str>) -> Result<Option<SectionId>, ApiError> {
+    raw.map(|s| {
+        SectionId::parse(s)
+            .ok()
+            .filter(|id| layout.rows.iter().any(|r| &r.section == id))
+            .ok_or_else(|| {
+                ApiError::not_found("unknown_section", format!("no section {s:?} in this venue"))
+            })
+    })
+    .transpose()
+}
+
+/// Picks seats and holds them, again when another buyer was faster. Picks use the cached seat
+/// map, less the seats this process's picks took since it was read (`taken_since`). A refusal
+/// (another process was faster) adds the refused seats, and the retry picks among more of the
+/// next-best windows each time (8, 64, then 256 at most), at random: buyers who lost the same
+/// race spread out instead of colliding again, and nobody is sent far back while better seats
+/// are free. Only the last try waits for a fresh read of the event from Redis.
+async fn pick_and_hold(
+    ask: &Ask<'_>,
+    ttl: Option<u64>,
+    layout: &VenueLayout,
+    mut wanted: Wanted<'_>,
+    best_key: &str,
+) -> Result<(StatusCode, HoldView), ApiError> {
     const ATTEMPTS: u32 = 5;
+    let (app, event_id) = (ask.app, &ask.event_id);
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             let spread = 8usize.pow(attempt).min(256);
@@ -368,12 +427,12 @@ async fn create_inner(
         }
         let map = app
             .caches
-            .seatmap(app, &event, &event_id, attempt + 1 == ATTEMPTS)
+            .seatmap(app, &ask.event, event_id, attempt + 1 == ATTEMPTS)
             .await?
             .ok_or_else(ApiError::inventory_unavailable)?;
-        let since = app.caches.taken_since(&event_id, map.began());
+        let since = app.caches.taken_since(event_id, map.began());
         let is_taken = |s: &SeatId| map.taken.contains(s) || since.contains(s);
-        let (seats, together) = match best::choose_with(&layout, &is_taken, &wanted) {
+        let (seats, together) = match best::choose_with(layout, &is_taken, &wanted) {
             Choice::Together(seats) => (seats, true),
             Choice::Split(seats) => (seats, false),
             Choice::NotEnough { free } => {
@@ -381,40 +440,20 @@ async fn create_inner(
                     "not_enough_seats",
                     format!("only {free} matching seats are free"),
                 )
-                .with_details(serde_json::json!({"free": free, "requested": quantity})))
+                .with_details(serde_json::json!({"free": free, "requested": wanted.quantity})))
             }
         };
         // Claimed before the hold is placed: concurrent picks pass over them from now on.
-        app.caches.note_taken(&event_id, seats.iter().cloned());
-        let request = HoldRequest::new(
-            event_id.clone(),
-            user.clone(),
-            client_id.clone(),
-            seats,
-            body.ttl_seconds,
-            limits,
-        )
-        .map_err(invalid_hold)?;
-        match place(
-            app,
-            &request,
-            Some(together),
-            Some(&best_key),
-            event.max_tickets_per_buyer,
-        )
-        .await
-        {
-            Err(e) if e.code == "seats_unavailable" && attempt + 1 < ATTEMPTS => {
+        app.caches.note_taken(event_id, seats.iter().cloned());
+        let request = ask.request(seats, ttl)?;
+        let best = Some((best_key, together));
+        match place(app, &request, best, ask.event.max_tickets_per_buyer).await? {
+            HoldOutcome::Unavailable(lost) if attempt + 1 < ATTEMPTS => {
                 // The refused seats count as taken for this retry's pick (read after this).
-                let lost = e.details["unavailable"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|u| SeatId::parse(u["seat_id"].as_str()?).ok());
-                app.caches.note_taken(&event_id, lost);
-                continue;
+                app.caches
+                    .note_taken(event_id, lost.into_iter().map(|u| u.seat));
             }
-            other => return other,
+            outcome => return held(app, &request, outcome, Some(together)).await,
         }
     }
     Err(ApiError::conflict(
@@ -423,117 +462,53 @@ async fn create_inner(
     ))
 }
 
+/// A general-admission hold, checked: the area, how many places and the largest shard.
+struct AreaAsk<'a> {
+    area: SectionId,
+    quantity: usize,
+    /// The area's places (one prices them all: an area is of one category).
+    places: Vec<&'a SeatId>,
+}
+
 /// A hold by quantity on a general-admission area: `{"area": "floor", "quantity": 4}`.
-#[allow(clippy::too_many_arguments)] // the request's parts, parsed once by the caller
-async fn create_area(
-    _principal: Principal,
-    admission: Option<String>,
-    body: ReserveBody,
-    app: &App,
-    event_id: EventId,
-    event: Arc<catalog::events::Event>,
-    user: UserId,
-    client_id: ClientReservationId,
-) -> Result<(StatusCode, HoldView), ApiError> {
-    let field = |field: &str, message: String| {
-        ApiError::invalid("invalid_field", format!("{field}: {message}"))
-            .with_details(serde_json::json!({ "field": field }))
-    };
-    if body.seat_ids.is_some() {
-        return Err(field(
-            "seat_ids",
-            "a general-admission hold names an area and a quantity, not seats".into(),
-        ));
-    }
-    for (name, given) in [
-        ("section", body.section.is_some()),
-        ("category", body.category.is_some()),
-        ("adjacent", body.adjacent.is_some()),
-    ] {
-        if given {
-            return Err(field(
-                name,
-                "does not go with area (an area's places are not numbered)".into(),
-            ));
-        }
-    }
-    let raw_area = body.area.as_deref().unwrap_or_default();
-    let area = SectionId::parse(raw_area).map_err(|e| invalid_field("area", e))?;
-    let Some(quantity) = body.quantity else {
-        return Err(field(
-            "quantity",
-            "a general-admission hold needs a quantity".into(),
-        ));
-    };
-    // The area's places, from the venue's stored layout (their category prices them).
-    let layout = app.caches.venue(app, &event.venue_id).await?;
-    let places: Vec<&SeatId> = layout
-        .rows
-        .iter()
-        .filter(|r| coordinator::area::area_of(&r.section).as_ref() == Some(&area))
-        .flat_map(|r| r.seats.iter().map(|(_, id, _)| id))
-        .collect();
-    if places.is_empty() {
-        return Err(field("area", format!("no area {raw_area:?} in this venue")));
-    }
+async fn create_area(ask: &Ask<'_>, body: ReserveBody) -> Result<(StatusCode, HoldView), ApiError> {
+    let app = ask.app;
+    let layout = app.caches.venue(app, &ask.event.venue_id).await?;
     let limits = app.coordinator.limits();
-    let shard_capacity = layout
-        .rows
-        .iter()
-        .filter(|r| coordinator::area::area_of(&r.section).as_ref() == Some(&area))
-        .map(|r| r.seats.len())
-        .max()
-        .unwrap_or(0);
-    // All of a hold's places come from one shard: no more than the largest shard has.
-    let most = limits.max_seats_per_hold.min(shard_capacity);
-    if quantity == 0 || quantity > most {
-        return Err(
-            field("quantity", format!("must be 1 to {most} for this area")).with_details(
-                serde_json::json!({
-                    "field": "quantity",
-                    "max": most,
-                    "capacity": places.len(),
-                    "requested": quantity,
-                }),
-            ),
-        );
-    }
+    let checked = area_ask(&body, &layout, limits)?;
     let request = coordinator::area::AreaHoldRequest::new(
-        event_id.clone(),
-        user.clone(),
-        client_id,
-        area,
-        quantity,
+        ask.event_id.clone(),
+        ask.user.clone(),
+        ask.client_id.clone(),
+        checked.area.clone(),
+        checked.quantity,
         body.ttl_seconds,
         limits,
     )
     .map_err(invalid_hold)?;
-    if check_on_sale(&event).is_err() {
+    if check_on_sale(&ask.event).is_err() {
         // A replay of a hold placed while the sale was open still gets its hold.
         return match app
             .coordinator
-            .read_hold(&request.hold_id(), Caller::User(&user))
+            .read_hold(&request.hold_id(), Caller::User(&ask.user))
             .await?
         {
             ReadOutcome::Found(hold) if hold.state != HoldState::Pending => {
                 Ok((StatusCode::OK, view(app, &hold, None).await?))
             }
-            _ => Err(check_on_sale(&event).err().unwrap_or_else(|| {
+            _ => Err(check_on_sale(&ask.event).err().unwrap_or_else(|| {
                 ApiError::conflict("event_not_on_sale", "this event is not on sale")
             })),
         };
     }
-    super::queue::check_admission(app, &event_id, &event, &user, admission.as_deref()).await?;
+    let (event, user) = (&ask.event, &ask.user);
+    super::queue::check_admission(app, &ask.event_id, event, user, ask.admission.as_deref())
+        .await?;
     // Every place of an area is of its category: the quote is its price times the quantity.
-    let one = price(
-        app,
-        &event_id,
-        &places[..1].iter().map(|s| (*s).clone()).collect::<Vec<_>>(),
-    )
-    .await?;
+    let first = vec![checked.places[0].clone()];
+    let (one, currency) = price(app, &ask.event_id, &first).await?;
     let total = one
-        .0
-        .checked_mul(quantity as i64)
+        .checked_mul(checked.quantity as i64)
         .filter(|t| (0..=payments::MAX_CHARGE_CENTS).contains(t))
         .ok_or_else(|| {
             ApiError::invalid(
@@ -545,37 +520,130 @@ async fn create_area(
     let (coordinator, owned) = (
         app.coordinator.clone(),
         request
-            .with_quote(quote_text((total, one.1)))
+            .with_quote(quote_text((total, currency)))
             .with_ticket_limit(limit),
     );
+    let outcome = detached(async move { coordinator.hold_area(&owned).await }).await??;
+    area_held(app, outcome, &checked).await
+}
+
+/// 422 naming the field.
+fn bad_field(field: &str, message: String) -> ApiError {
+    ApiError::invalid("invalid_field", format!("{field}: {message}"))
+        .with_details(serde_json::json!({ "field": field }))
+}
+
+/// The area a general-admission request names and how many of its places, checked against the
+/// venue's stored layout and the hold limit.
+fn area_ask<'a>(
+    body: &ReserveBody,
+    layout: &'a VenueLayout,
+    limits: &coordinator::Limits,
+) -> Result<AreaAsk<'a>, ApiError> {
+    if body.seat_ids.is_some() {
+        return Err(bad_field(
+            "seat_ids",
+            "a general-admission hold names an area and a quantity, not seats".into(),
+        ));
+    }
+    for (name, given) in [
+        ("section", body.section.is_some()),
+        ("category", body.category.is_some()),
+        ("adjacent", body.adjacent.is_some()),
+    ] {
+        if given {
+            return Err(bad_field(
+                name,
+                "does not go with area (an area's places are not numbered)".into(),
+            ));
+        }
+    }
+    let raw_area = body.area.as_deref().unwrap_or_default();
+    let area = SectionId::parse(raw_area).map_err(|e| invalid_field("area", e))?;
+    let Some(quantity) = body.quantity else {
+        return Err(bad_field(
+            "quantity",
+            "a general-admission hold needs a quantity".into(),
+        ));
+    };
+    let shards: Vec<_> = layout
+        .rows
+        .iter()
+        .filter(|r| coordinator::area::area_of(&r.section).as_ref() == Some(&area))
+        .collect();
+    let places: Vec<&SeatId> = shards
+        .iter()
+        .flat_map(|r| r.seats.iter().map(|(_, id, _)| id))
+        .collect();
+    if places.is_empty() {
+        return Err(bad_field(
+            "area",
+            format!("no area {raw_area:?} in this venue"),
+        ));
+    }
+    // All of a hold's places come from one shard: no more than the largest shard has.
+    let shard_capacity = shards.iter().map(|r| r.seats.len()).max().unwrap_or(0);
+    let most = limits.max_seats_per_hold.min(shard_capacity);
+    if quantity == 0 || quantity > most {
+        return Err(
+            bad_field("quantity", format!("must be 1 to {most} for this area")).with_details(
+                serde_json::json!({
+                    "field": "quantity", "max": most, "capacity": places.len(), "requested": quantity,
+                }),
+            ),
+        );
+    }
+    Ok(AreaAsk {
+        area,
+        quantity,
+        places,
+    })
+}
+
+/// The answer for a general-admission hold's outcome.
+async fn area_held(
+    app: &App,
+    outcome: coordinator::area::AreaHoldOutcome,
+    asked: &AreaAsk<'_>,
+) -> Result<(StatusCode, HoldView), ApiError> {
     use coordinator::area::AreaHoldOutcome;
-    match detached(async move { coordinator.hold_area(&owned).await }).await?? {
+    match outcome {
         AreaHoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, None).await?)),
         AreaHoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
         AreaHoldOutcome::NotEnough { free } => Err(ApiError::conflict(
             "not_enough_seats",
             format!("only {free} places of this area are free"),
         )
-        .with_details(serde_json::json!({"free": free, "requested": quantity}))),
-        AreaHoldOutcome::UnknownArea => Err(field(
+        .with_details(serde_json::json!({"free": free, "requested": asked.quantity}))),
+        AreaHoldOutcome::UnknownArea => Err(bad_field(
             "area",
-            format!("no area {raw_area:?} is open for this event"),
+            format!("no area {:?} is open for this event", asked.area.as_str()),
         )),
         AreaHoldOutcome::IdempotencyConflict => Err(ApiError::conflict(
             "idempotency_conflict",
             "this client_reservation_id was used with another request",
         )),
-        AreaHoldOutcome::InProgress { retry_after_ms } => Err(ApiError::conflict(
-            "request_in_progress",
-            "the same request is being processed; retry shortly",
-        )
-        .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))),
-        AreaHoldOutcome::OverLimit { limit, counted } => Err(ApiError::conflict(
-            "ticket_limit",
-            format!("at most {limit} seats per buyer for this event; you have {counted}"),
-        )
-        .with_details(serde_json::json!({"limit": limit, "counted": counted}))),
+        AreaHoldOutcome::InProgress { retry_after_ms } => Err(in_progress(retry_after_ms)),
+        AreaHoldOutcome::OverLimit { limit, counted } => Err(over_limit(limit, counted)),
     }
+}
+
+/// 409: the same request is being processed.
+fn in_progress(retry_after_ms: u64) -> ApiError {
+    ApiError::conflict(
+        "request_in_progress",
+        "the same request is being processed; retry shortly",
+    )
+    .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))
+}
+
+/// 409: the buyer's ticket limit for the event.
+fn over_limit(limit: u64, counted: u64) -> ApiError {
+    ApiError::conflict(
+        "ticket_limit",
+        format!("at most {limit} seats per buyer for this event; you have {counted}"),
+    )
+    .with_details(serde_json::json!({"limit": limit, "counted": counted}))
 }
 
 /// The answer for seats Redis did not know: 404 naming those the venue does not have either;
@@ -601,15 +669,16 @@ async fn unknown_or_not_loaded(
     })
 }
 
+/// Places `request` at the price its seats have now (the quote kept with the hold; `best`: the
+/// best-available request's key and whether its seats sit together, kept with it too).
 async fn place(
     app: &App,
     request: &HoldRequest,
-    adjacent: Option<bool>,
-    best: Option<&str>,
+    best: Option<(&str, bool)>,
     max_per_buyer: i32,
-) -> Result<(StatusCode, HoldView), ApiError> {
+) -> Result<HoldOutcome, ApiError> {
     let mut quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
-    if let (Some(best), Some(together)) = (best, adjacent) {
+    if let Some((best, together)) = best {
         quoted = format!("{quoted} best={best} adjacent={}", u8::from(together));
     }
     // The buyer's seats for the event are counted against the limit by the script that opens
@@ -619,7 +688,16 @@ async fn place(
         app.coordinator.clone(),
         request.clone().with_quote(quoted).with_ticket_limit(limit),
     );
-    let outcome = detached(async move { coordinator.hold(&owned).await }).await??;
+    Ok(detached(async move { coordinator.hold(&owned).await }).await??)
+}
+
+/// The answer for a hold's outcome (`adjacent`: a best-available pick's, shown on a new hold).
+async fn held(
+    app: &App,
+    request: &HoldRequest,
+    outcome: HoldOutcome,
+    adjacent: Option<bool>,
+) -> Result<(StatusCode, HoldView), ApiError> {
     match outcome {
         HoldOutcome::Created(hold) => Ok((StatusCode::CREATED, view(app, &hold, adjacent).await?)),
         HoldOutcome::Replayed(hold) => Ok((StatusCode::OK, view(app, &hold, None).await?)),
@@ -636,16 +714,8 @@ async fn place(
             "idempotency_conflict",
             "this client_reservation_id was used with other seats or ttl",
         )),
-        HoldOutcome::InProgress { retry_after_ms } => Err(ApiError::conflict(
-            "request_in_progress",
-            "the same request is being processed; retry shortly",
-        )
-        .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms }))),
-        HoldOutcome::OverLimit { limit, counted } => Err(ApiError::conflict(
-            "ticket_limit",
-            format!("at most {limit} seats per buyer for this event; you have {counted}"),
-        )
-        .with_details(serde_json::json!({"limit": limit, "counted": counted}))),
+        HoldOutcome::InProgress { retry_after_ms } => Err(in_progress(retry_after_ms)),
+        HoldOutcome::OverLimit { limit, counted } => Err(over_limit(limit, counted)),
     }
 }
 
