@@ -151,6 +151,11 @@ async fn checkout_done(app: &App, event: &EventId, user: &UserId) {
     }
 }
 
+/// 409 for an idempotency key that does not match what it was first used for.
+fn key_conflict(message: &str) -> ApiError {
+    ApiError::conflict("idempotency_conflict", message)
+}
+
 /// A refused commit as the one error shape.
 fn refused(refusal: Refusal) -> ApiError {
     let gone = |message: &str| ApiError::client(StatusCode::GONE, "hold_expired", message);
@@ -165,22 +170,17 @@ fn refused(refusal: Refusal) -> ApiError {
             "request_in_progress",
             "this hold is being placed or committed; retry shortly",
         ),
-        Refusal::CommittedWithOtherKey { refunded: false } => ApiError::conflict(
-            "idempotency_conflict",
-            "this hold was committed with another idempotency_key",
-        ),
-        Refusal::CommittedWithOtherKey { refunded: true } => ApiError::conflict(
-            "idempotency_conflict",
-            "this hold was committed with another idempotency_key; this payment was refunded",
-        ),
-        Refusal::KeyUsedElsewhere => ApiError::conflict(
-            "idempotency_conflict",
-            "this idempotency_key was already used for another hold or payment",
-        ),
-        Refusal::KeyUsedWithOtherPayment => ApiError::conflict(
-            "idempotency_conflict",
-            "this idempotency_key was used with another payment",
-        ),
+        Refusal::CommittedWithOtherKey { refunded } => key_conflict(if refunded {
+            "this hold was committed with another idempotency_key; this payment was refunded"
+        } else {
+            "this hold was committed with another idempotency_key"
+        }),
+        Refusal::KeyUsedElsewhere => {
+            key_conflict("this idempotency_key was already used for another hold or payment")
+        }
+        Refusal::KeyUsedWithOtherPayment => {
+            key_conflict("this idempotency_key was used with another payment")
+        }
         Refusal::NothingToCharge => ApiError::invalid(
             "nothing_to_charge",
             "this hold costs nothing; checkout sells only paid seats",
