@@ -375,6 +375,19 @@ async fn write_together(
         .bind(&seat_ids)
         .execute(&mut *tx)
         .await?;
+        // Each seat's ticket, with its sale: a paid order always has its tickets.
+        let issued: Vec<(Uuid, &str, &str, &[String])> = new
+            .iter()
+            .map(|j| {
+                (
+                    j.order_id,
+                    j.event_id.as_str(),
+                    j.user_id.as_str(),
+                    j.seats.as_slice(),
+                )
+            })
+            .collect();
+        crate::tickets::issue_in(&mut tx, &issued).await?;
         sqlx::query(
             "UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
              FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(u, k, p)

@@ -198,6 +198,22 @@ pub struct Auth {
     pub dev_signin: bool,
 }
 
+/// Ticket signatures (`SEATS_TICKETS__SIGNING_KEY`, `SEATS_TICKETS__KEY_ID`). Without them the
+/// gateway signs with a key derived from `auth.jwt_secret` (id `jwt-derived`) and says so in its
+/// log: fine for development, but a deployment sets its own key so the gates' kit does not
+/// change with the token secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tickets {
+    /// The Ed25519 secret seed: base64 of 32 bytes (never printed).
+    pub signing_key: SecretString,
+    /// Its id, carried in every payload so keys can rotate (`[A-Za-z0-9_.-]{1,32}`).
+    pub key_id: String,
+    /// Keys rotated out whose tickets are still honoured: key id to base64 of the 32-byte public
+    /// key.
+    #[serde(default)]
+    pub retired_public_keys: std::collections::BTreeMap<String, String>,
+}
+
 /// A day: the longest of the usual access-token lifetimes.
 fn default_max_token_lifetime_secs() -> u64 {
     86_400
@@ -209,6 +225,8 @@ pub struct Settings {
     /// Authentication (`SEATS_AUTH__JWT_SECRET`). No default: the gateway refuses to start
     /// without it; processes that verify no token (the reconciler) do not need it.
     pub auth: Option<Auth>,
+    /// Ticket signing (optional: see [`Tickets`]).
+    pub tickets: Option<Tickets>,
     /// Gateway listeners.
     pub http: Http,
     /// Reconciler daemon.
