@@ -96,9 +96,7 @@ fn caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Reject
 /// The caller, who must be a gate: checked before any body is read.
 fn gate(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
     any_caller(app).and_then(|p: Principal| async move {
-        p.require_gate()
-            .map(|()| p)
-            .map_err(warp::reject::custom)
+        p.require_gate().map(|()| p).map_err(warp::reject::custom)
     })
 }
 

@@ -168,9 +168,9 @@ impl From<Unverified> for InvalidReason {
 
 /// The part of a verdict that needs no database: `Err` is the final verdict.
 pub fn verify(keys: &TicketKeys, event: &str, payload: &str) -> Result<Claims, Verdict> {
-    let claims = keys.verify(payload).map_err(|u| Verdict::Invalid {
-        reason: u.into(),
-    })?;
+    let claims = keys
+        .verify(payload)
+        .map_err(|u| Verdict::Invalid { reason: u.into() })?;
     if claims.event != event {
         return Err(Verdict::WrongEvent {
             ticket_id: claims.ticket,
@@ -381,7 +381,14 @@ pub async fn record_offline(
         let verdict = match verify(keys, event, &scan.payload) {
             Err(verdict) => verdict,
             Ok(claims) => {
-                admit(db, &claims, &scan.gate, Some(scan.scanned_at), Mode::Offline).await?
+                admit(
+                    db,
+                    &claims,
+                    &scan.gate,
+                    Some(scan.scanned_at),
+                    Mode::Offline,
+                )
+                .await?
             }
         };
         if let Verdict::AlreadyUsed {

@@ -188,11 +188,8 @@ impl TicketKeys {
         let key = self.verifying.get(kid).ok_or(Unverified::UnknownKey)?;
         // Strict: refuses the malleable and small-order forms RFC 8032 leaves open, so one
         // ticket has one payload per key.
-        key.verify_strict(
-            &message,
-            &ed25519_dalek::Signature::from_bytes(&signature),
-        )
-        .map_err(|_| Unverified::BadSignature)?;
+        key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .map_err(|_| Unverified::BadSignature)?;
         let ticket = Uuid::parse_str(ticket).map_err(|_| Unverified::Malformed)?;
         Ok(Claims {
             ticket,
@@ -303,8 +300,17 @@ const TICKET_COLUMNS: &str = "t.id, t.order_id, t.event_id, t.seat_id, t.holder,
      t.revoked_reason::text, c.scanned_at, t.replaced_by";
 
 fn ticket_of(row: TicketRow) -> Ticket {
-    let (ticket_id, order_id, event_id, seat_id, holder, issued_at, reason, checked_in_at, replaced_by) =
-        row;
+    let (
+        ticket_id,
+        order_id,
+        event_id,
+        seat_id,
+        holder,
+        issued_at,
+        reason,
+        checked_in_at,
+        replaced_by,
+    ) = row;
     Ticket {
         ticket_id,
         order_id,
@@ -543,7 +549,11 @@ mod tests {
         let keys = keys();
         let id = Uuid::from_u128(42);
         let payload = keys.payload(id, "show", "A-1", "alice");
-        assert_eq!(payload, keys.payload(id, "show", "A-1", "alice"), "deterministic");
+        assert_eq!(
+            payload,
+            keys.payload(id, "show", "A-1", "alice"),
+            "deterministic"
+        );
         let claims = keys.verify(&payload).expect("verifies");
         assert_eq!(
             claims,
@@ -582,7 +592,11 @@ mod tests {
             Err(Unverified::UnknownKey)
         );
         for garbage in ["", ".", "abc", "a.b", &"x".repeat(5000), "é.é"] {
-            assert_eq!(keys.verify(garbage), Err(Unverified::Malformed), "{garbage}");
+            assert_eq!(
+                keys.verify(garbage),
+                Err(Unverified::Malformed),
+                "{garbage}"
+            );
         }
     }
 
@@ -594,7 +608,10 @@ mod tests {
         let new = keys().with_retired("k0", &public).expect("retired");
         assert_eq!(new.verify(&payload).expect("verifies").kid, "k0");
         assert_eq!(new.public_keys().len(), 2);
-        assert!(!format!("{new:?}").contains("signing"), "Debug hides the secret");
+        assert!(
+            !format!("{new:?}").contains("signing"),
+            "Debug hides the secret"
+        );
     }
 
     #[test]
@@ -604,6 +621,9 @@ mod tests {
         assert!(decode_key("AAAA", "x").is_err());
         let raw = [9u8; 32];
         assert_eq!(decode_key(&STANDARD.encode(raw), "x").expect("std"), raw);
-        assert_eq!(decode_key(&URL_SAFE_NO_PAD.encode(raw), "x").expect("url"), raw);
+        assert_eq!(
+            decode_key(&URL_SAFE_NO_PAD.encode(raw), "x").expect("url"),
+            raw
+        );
     }
 }

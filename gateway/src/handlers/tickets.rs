@@ -101,7 +101,9 @@ pub async fn svg(
     principal: Principal,
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
-    let raw = file.strip_suffix(".svg").ok_or_else(|| unknown_ticket(&file))?;
+    let raw = file
+        .strip_suffix(".svg")
+        .ok_or_else(|| unknown_ticket(&file))?;
     let id = Uuid::parse_str(raw).map_err(|_| unknown_ticket(raw))?;
     let ticket = orders::tickets::held_one(&app.db, id, principal.user.as_str())
         .await
@@ -129,7 +131,10 @@ pub async fn svg(
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("image/svg+xml"));
     // The code is the ticket: no shared cache may keep it.
-    headers.insert("cache-control", HeaderValue::from_static("private, no-store"));
+    headers.insert(
+        "cache-control",
+        HeaderValue::from_static("private, no-store"),
+    );
     Ok(response)
 }
 
@@ -186,11 +191,9 @@ pub async fn transfer(
             ))
         }
         Transferred::NotFound => Err(unknown_ticket(&raw).into()),
-        Transferred::ToSelf => Err(ApiError::conflict(
-            "transfer_to_self",
-            "the ticket is already yours",
-        )
-        .into()),
+        Transferred::ToSelf => {
+            Err(ApiError::conflict("transfer_to_self", "the ticket is already yours").into())
+        }
         Transferred::Revoked(status) => Err(revoked(status).into()),
         Transferred::CheckedIn => Err(ApiError::conflict(
             "ticket_used",
