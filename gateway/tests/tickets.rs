@@ -497,8 +497,11 @@ async fn buy_many(
 #[tokio::test]
 async fn eight_gates_scanning_the_same_thousand_tickets_admit_each_once() {
     let (gw, db, event) = setup("tix_gates").await;
+    let started = std::time::Instant::now();
     let tickets = buy_many(&gw, &db, &event, 1_000).await;
     assert_eq!(tickets.len(), 1_000);
+    eprintln!("bought 1,000 seats in {:?}", started.elapsed());
+    let started = std::time::Instant::now();
     let payloads: Vec<String> = tickets.iter().map(payload).collect();
     let verdicts = futures::future::join_all((0..8).map(|g| {
         let gw = &gw;
@@ -519,6 +522,7 @@ async fn eight_gates_scanning_the_same_thousand_tickets_admit_each_once() {
         }
     }))
     .await;
+    eprintln!("8,000 scans in {:?}", started.elapsed());
     let mut admitted: HashMap<String, usize> = HashMap::new();
     let mut used = 0;
     for v in verdicts.iter().flatten() {
