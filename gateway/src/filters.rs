@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reservations/{hold_id}/commit"),
     ("GET", "/orders/{order_id}"),
     ("GET", "/orders/{order_id}/tickets"),
+    ("GET", "/orders/{order_id}/tickets.pdf"),
     ("GET", "/tickets"),
     ("GET", "/tickets/{ticket_id}.svg"),
     ("POST", "/tickets/{ticket_id}/transfer"),
@@ -407,6 +408,11 @@ fn after_sale(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(caller(&app))
         .and(with_app(app.clone()))
         .and_then(tickets::of_order);
+    let order_pdf = warp::path!("orders" / String / "tickets.pdf")
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(tickets::pdf);
     let held = warp::path!("tickets")
         .and(warp::get())
         .and(caller(&app))
@@ -446,6 +452,8 @@ fn after_sale(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(with_app(app))
         .and_then(checkins::kit);
     order_tickets
+        .or(order_pdf)
+        .unify()
         .or(held)
         .unify()
         .or(svg)

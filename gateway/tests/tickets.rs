@@ -131,6 +131,26 @@ async fn a_paid_order_becomes_tickets_that_open_the_gate_once() {
         )
         .await;
     assert_error(s, &v, 404, "unknown_ticket");
+    // The order on one printable page.
+    let pdf = gw
+        .http
+        .get(format!("{}/orders/{order}/tickets.pdf", gw.base))
+        .bearer_auth(token("alice", Role::Buyer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/orders/{order}/tickets.pdf"),
+            Some(&token("bob", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_error(s, &v, 404, "unknown_order");
 
     // Only a gate checks in; a gate does nothing else.
     let (s, v, _) = gw
@@ -326,6 +346,15 @@ async fn a_refund_revokes_the_tickets() {
         )
         .await;
     assert_error(s, &v, 409, "ticket_revoked");
+    let (s, v, _) = gw
+        .call(
+            Method::GET,
+            &format!("/orders/{order}/tickets.pdf"),
+            Some(&token("alice", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_error(s, &v, 409, "no_valid_tickets");
     let (_, kit, _) = gw
         .call(
             Method::GET,
