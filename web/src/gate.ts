@@ -211,6 +211,8 @@ async function camera(): Promise<void> {
   const video = $<HTMLVideoElement>("gate-video");
   video.srcObject = stream;
   await video.play();
+  // Shown only once there is a picture: without a camera the page is a typed-payload scanner.
+  video.hidden = false;
   const detector = new Detector({ formats: ["qr_code"] });
   let last = "";
   let lastAt = 0;
