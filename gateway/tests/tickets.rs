@@ -486,6 +486,35 @@ async fn a_transfer_revokes_the_old_payload_and_admits_the_new() {
         1,
         "only alice's own valid ticket"
     );
+    // Two transfers of her other ticket at once: one happens, the other finds it revoked.
+    let other = tickets[1]["ticket_id"].as_str().unwrap();
+    let other_path = format!("/tickets/{other}/transfer");
+    let (a, b) = tokio::join!(
+        gw.call(
+            Method::POST,
+            &other_path,
+            Some(&alice),
+            Some(transfer("carol"))
+        ),
+        gw.call(
+            Method::POST,
+            &other_path,
+            Some(&alice),
+            Some(transfer("dave"))
+        ),
+    );
+    let mut statuses = [a.0.as_u16(), b.0.as_u16()];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{} / {}", a.1, b.1);
+    let valid = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM tickets WHERE event_id = '{event}' AND seat_id = '{}' AND revoked_at IS NULL",
+            tickets[1]["seat_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(valid, 1, "one valid ticket per seat");
     let actors = count(
         &db,
         &format!(
