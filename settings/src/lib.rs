@@ -347,8 +347,20 @@ mod tests {
                 "SEATS_AUTH__JWT_SECRET",
                 "0123456789abcdef0123456789abcdef-s3cret",
             );
+            jail.set_env(
+                "SEATS_TICKETS__SIGNING_KEY",
+                "dGlja2V0LXNpZ25pbmctc2VlZC0zMi1ieXRlcy0hIQ",
+            );
+            jail.set_env("SEATS_TICKETS__KEY_ID", "2026-12");
             let s = Settings::load().map_err(|e| e.to_string())?;
             assert_eq!(s.redis.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
+            let tickets = s.tickets.as_ref().expect("ticket keys read");
+            assert_eq!(tickets.key_id, "2026-12");
+            assert!(tickets.retired_public_keys.is_empty());
+            assert!(
+                !format!("{s:?}").contains("dGlja2V0"),
+                "the ticket key never prints"
+            );
             assert_eq!(s.limits.max_seats_per_hold, 6);
             assert_eq!(s.limits.max_ttl_secs, 900, "untouched defaults stay");
             assert!(
