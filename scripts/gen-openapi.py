@@ -42,6 +42,7 @@ EVENT_ID = path_param("event_id", key_safe(64))
 HOLD_ID = path_param("hold_id", UUID)
 ORDER_ID = path_param("order_id", UUID)
 TICKET = path_param("ticket", UUID)
+TICKET_ID = path_param("ticket_id", UUID)
 INM = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
 CACHE = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
 BEARER = [{"bearer": []}]
@@ -61,6 +62,9 @@ def op(summary, responses, params=None, request=None, security=None, tags=None, 
        limited=True, reads=True):
     """limited: behind a rate limit (429); reads: reads Redis or Postgres (503)."""
     responses = dict(responses)
+    # Every bearer route answers 403 to a token of the wrong role: a gate's token opens gates
+    # only, and the gate routes take nothing else.
+    if security == BEARER and "403" not in responses: responses.update(errors(403))
     if limited: responses.update(errors(429))
     if reads: responses.update(errors(503))
     o = {"summary": summary, "responses": responses}
@@ -150,6 +154,65 @@ paths = {
         security=BEARER, tags=["checkout"])},
   "/orders/{order_id}": {"get": op("Your order, or what is known of a commit in flight", {"200": r("The order (paid, refunded) or the attempt (pending, requires_action, declined)", ref("Order")), **errors(401, 404)},
         params=[ORDER_ID], security=BEARER, tags=["checkout"])},
+  "/orders/{order_id}/tickets": {"get": op("Your order's tickets: one per seat, each valid one with its signed payload (what the QR code carries)",
+        {"200": r("The tickets (transferred and refunded ones too, without a payload)", {"type": "object", "additionalProperties": False,
+            "required": ["order_id", "tickets"], "properties": {"order_id": {"type": "string", "format": "uuid"},
+              "tickets": {"type": "array", "items": ref("SeatTicket")}}}), **errors(401, 404)},
+        params=[ORDER_ID], security=BEARER, tags=["tickets"],
+        desc="Another buyer's order is a 404 like an unknown one.")},
+  "/orders/{order_id}/tickets.pdf": {"get": op("Your order's valid tickets on one printable A4 page: each ticket's QR code and seat",
+        {"200": {"description": "The page (private, no-store)", "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+         **errors(401, 404, 409)},
+        params=[ORDER_ID], security=BEARER, tags=["tickets"],
+        desc="404: no such order of yours. 409 no_valid_tickets: every ticket of the order was refunded or transferred.")},
+  "/tickets": {"get": op("Every valid ticket you hold, bought or transferred to you (newest first, at most 500)",
+        {"200": r("Your tickets", {"type": "object", "additionalProperties": False, "required": ["holder", "tickets"],
+            "properties": {"holder": {"type": "string"}, "tickets": {"type": "array", "items": ref("SeatTicket")}}}), **errors(401)},
+        security=BEARER, tags=["tickets"])},
+  "/tickets/{ticket_id}.svg": {"get": op("A valid ticket you hold, as a QR code of its payload",
+        {"200": {"description": "The QR code (private, no-store)", "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+         **errors(401, 404, 409)},
+        params=[TICKET_ID], security=BEARER, tags=["tickets"],
+        desc="404 unknown_ticket: no such ticket of yours. 409 ticket_revoked: refunded or transferred (details.status).")},
+  "/tickets/{ticket_id}/transfer": {"post": op("Transfer a ticket to another user: a new ticket (new id, new payload) for them, this one revoked; both audited",
+        {"201": r("Transferred", {"type": "object", "additionalProperties": False, "required": ["transferred", "ticket"],
+            "properties": {"transferred": {"type": "string", "format": "uuid", "description": "the ticket revoked"},
+                           "ticket": ref("SeatTicket")}}),
+         **errors(400, 401, 404, 409, 413, 415, 422)},
+        params=[TICKET_ID], request=body({"type": "object", "additionalProperties": False, "required": ["to"],
+            "properties": {"to": key_safe(128, "the new holder's user id")}}), security=BEARER, tags=["tickets"],
+        desc="409 codes: transfer_to_self, ticket_revoked (refunded or transferred already), ticket_used (admitted at a gate).")},
+  "/events/{event_id}/checkins": {
+    "post": op("Check a scanned ticket in (gate role; the token's subject is the gate): each ticket is admitted once, whatever the number of gates",
+        {"200": r("The verdict: every scan gets one, a payload that is not ours or names another event included", ref("Verdict")),
+         **errors(400, 401, 403, 404, 413, 415, 422)},
+        params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["payload"],
+            "properties": {"payload": {"type": "string", "description": "what the camera read"}}}), security=BEARER, tags=["gates"],
+        desc="403: any token but a gate's."),
+    "get": op("Admitted of sold, revoked, doubles, admissions by gate (the event's organizer, or admin)",
+        {"200": r("The event's gate figures", {"type": "object", "required": ["event_id", "checkins"], "properties": {
+            "event_id": {"type": "string"}, "checkins": {"type": "object", "required": ["sold", "admitted", "revoked", "doubles", "by_gate"],
+              "properties": {"sold": {"type": "integer"}, "admitted": {"type": "integer"}, "revoked": {"type": "integer"},
+                "doubles": {"type": "integer"}, "by_gate": {"type": "array", "items": {"type": "object",
+                  "properties": {"gate": {"type": "string"}, "admitted": {"type": "integer"}}}}}}}}), **errors(401, 403, 404)},
+        params=[EVENT_ID], security=BEARER, tags=["gates"])},
+  "/events/{event_id}/checkins/batch": {"post": op("Upload an offline gate's scans (gate role): each recorded as if scanned then, earliest first; the answer names every ticket admitted twice",
+        {"200": r("Each line's verdict and the doubles", ref("BatchReport")),
+         **errors(400, 401, 403, 404, 413, 415, 422)},
+        params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["scans"],
+            "properties": {"scans": {"type": "array", "maxItems": 5000, "items": {"type": "object", "additionalProperties": False,
+                "required": ["payload", "gate", "scanned_at"], "properties": {"payload": {"type": "string", "minLength": 1, "maxLength": 1024},
+                  "gate": key_safe(64, "the gate that scanned it"), "scanned_at": {"type": "string", "format": "date-time", "description": "the gate's clock"}}}}}},
+            "each line is read on its own: a malformed one is named in the 422's details.bad_lines ({line, reason}, 0-based) while the good ones are recorded (details carries their results and doubles as a 200 would)"),
+        security=BEARER, tags=["gates"],
+        desc="Up to 4 MiB. 422 malformed_scans: some lines are not scans (details.bad_lines), the others recorded; 422 too_many_scans.")},
+  "/events/{event_id}/checkin-kit": {"get": op("What a gate needs to decide offline (gate role): the public keys with their ids, and the revocation list",
+        {"200": r("The kit (private, no-store)", {"type": "object", "required": ["event_id", "keys", "revoked"], "properties": {
+            "event_id": {"type": "string"}, "generated_at": {"type": "string", "format": "date-time"}, "payload_format": {"type": "string"},
+            "keys": {"type": "array", "items": {"type": "object", "required": ["kid", "alg", "public_key"], "properties": {
+                "kid": {"type": "string"}, "alg": {"const": "Ed25519"}, "public_key": {"type": "string", "description": "base64url of the 32-byte key"}}}},
+            "revoked": {"type": "array", "items": {"type": "string", "format": "uuid"}}}}), **errors(401, 403, 404)},
+        params=[EVENT_ID], security=BEARER, tags=["gates"])},
   "/webhooks/payments": {"post": op("Payment provider events, verified by Stripe-Signature over the raw body; deduplicated by event id",
         {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 409, 413)},
         params=[{"name": "Stripe-Signature", "in": "header", "required": True,
@@ -261,6 +324,27 @@ schemas = {
       "status": {"enum": ["pending", "requires_action"]}, "payment_id": {"type": ["string", "null"]}, "message": {"type": "string"}}},
   "Order": {"type": "object", "properties": {"order_id": {"type": "string", "format": "uuid"}, "status": {"enum": ["paid", "refunded", "pending", "requires_action", "declined"]},
       "seats": {"type": "array", "items": seat_id}, "total_amount": {"type": "number"}, "currency": {"type": "string"}}},
+  "SeatTicket": {"type": "object", "required": ["ticket_id", "order_id", "event_id", "seat_id", "holder", "issued_at", "status"],
+      "properties": {"ticket_id": {"type": "string", "format": "uuid"}, "order_id": {"type": "string", "format": "uuid"},
+        "event_id": {"type": "string"}, "seat_id": {"type": "string"}, "holder": {"type": "string"},
+        "issued_at": {"type": "string", "format": "date-time"}, "status": {"enum": ["valid", "refunded", "transferred"]},
+        "checked_in_at": {"type": ["string", "null"], "format": "date-time"}, "replaced_by": {"type": ["string", "null"], "format": "uuid"},
+        "payload": {"type": "string", "description": "base64url(\"st1|ticket|event|seat|holder|kid\") \".\" base64url(Ed25519 signature); only on a valid ticket shown to its holder"},
+        "qr_svg": {"type": "string", "description": "where its QR code is"}}},
+  "Admission": {"type": "object", "required": ["gate", "at", "mode"], "properties": {"gate": {"type": "string"},
+      "at": {"type": "string", "format": "date-time"}, "mode": {"enum": ["online", "offline"]}}},
+  "Verdict": {"type": "object", "required": ["verdict"], "properties": {
+      "verdict": {"enum": ["admitted", "already_used", "revoked", "wrong_event", "invalid"]},
+      "gate": {"type": "string"}, "ticket_id": {"type": "string", "format": "uuid"}, "seat_id": {"type": "string"}, "holder": {"type": "string"},
+      "first": ref("Admission") | {"description": "already_used: the admission that counted"},
+      "reason": {"type": "string", "description": "revoked: refunded or transferred; invalid: malformed, unknown_key, bad_signature, unknown_ticket"},
+      "ticket_event": {"type": "string", "description": "wrong_event: the event the ticket is for"}}},
+  "BatchReport": {"type": "object", "required": ["recorded", "results", "doubles"], "properties": {
+      "recorded": {"type": "integer"},
+      "results": {"type": "array", "items": {"allOf": [ref("Verdict")], "properties": {"line": {"type": "integer"}}}},
+      "doubles": {"type": "array", "items": {"type": "object", "required": ["ticket_id", "seat_id", "admissions"], "properties": {
+          "ticket_id": {"type": "string", "format": "uuid"}, "seat_id": {"type": "string"},
+          "admissions": {"type": "array", "items": ref("Admission"), "description": "the admission that counted, then each later one"}}}}}},
   "BlockRequest": {"type": "object", "additionalProperties": False, "required": ["seat_ids"],
       "properties": {"seat_ids": seat_ids | {"maxItems": 2000, "description": "at most coordinator::block::MAX_SEATS_PER_BLOCK"}, "tag": {"type": "string", "pattern": "^\\S{1,64}$", "default": "organizer"}}},
   "SeatMap": SEAT_MAP,

@@ -1,5 +1,7 @@
-//! Bearer JWTs (HS256, `jsonwebtoken`): the subject is the user id, the role one of buyer,
-//! organizer, admin. A missing or bad token is 401; a valid token without the role is 403.
+//! Bearer JWTs (HS256, `jsonwebtoken`): the subject is the user id, the role one of gate,
+//! buyer, organizer, admin. A missing or bad token is 401; a valid token without the role is 403.
+//! A gate (a scanner at an entrance; its subject is the gate's id) can do nothing but check
+//! tickets in, and only a gate can.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +17,9 @@ use crate::errors::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// A scanner at an entrance: checks tickets in, nothing else. Lowest, so it passes no
+    /// buyer's check; [`Principal::require_gate`] admits it alone.
+    Gate,
     /// Browse, hold, buy.
     Buyer,
     /// Manage venues and events (and everything a buyer can).
@@ -51,7 +56,21 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// 403 unless the caller has at least `role` (admin > organizer > buyer).
+    /// 403 unless the caller is a gate: no other role scans tickets (an organizer's token on a
+    /// scanner would be a token too powerful to leave at an entrance).
+    pub fn require_gate(&self) -> Result<(), ApiError> {
+        if self.role == Role::Gate {
+            Ok(())
+        } else {
+            Err(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this needs the gate role",
+            ))
+        }
+    }
+
+    /// 403 unless the caller has at least `role` (admin > organizer > buyer > gate).
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.role >= role {
             Ok(())
@@ -84,6 +103,9 @@ pub struct Keys {
     /// Signs admission tokens; derived from the secret so the two kinds of token never verify
     /// as each other.
     admission: [u8; 32],
+    /// The ticket-signing seed used when the settings name no ticket key: derived from the
+    /// secret like `admission`, so it never equals the token key.
+    ticket_seed: [u8; 32],
     /// The longest `exp - iat` accepted.
     max_lifetime: Duration,
 }
@@ -104,12 +126,26 @@ impl Keys {
             mac.update(b"seat-admission-v1");
             mac.finalize().into_bytes().into()
         };
+        let ticket_seed = {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret)?;
+            mac.update(b"seat-ticket-signing-v1");
+            mac.finalize().into_bytes().into()
+        };
         Ok(Self {
             encoding: EncodingKey::from_secret(secret)?,
             decoding: DecodingKey::from_secret(secret)?,
             admission,
+            ticket_seed,
             max_lifetime: DEFAULT_MAX_TOKEN_LIFETIME,
         })
+    }
+
+    /// Ticket keys derived from the token secret (key id `jwt-derived`), for a deployment
+    /// whose settings name none.
+    pub fn derived_ticket_keys(&self) -> orders::tickets::TicketKeys {
+        orders::tickets::TicketKeys::new(&self.ticket_seed, "jwt-derived")
+            .expect("the derived key id is a valid key id")
     }
 
     /// The same keys, accepting tokens that claim at most `max` of lifetime.

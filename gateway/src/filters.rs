@@ -17,7 +17,8 @@ use crate::auth::{self, Principal, Role};
 use crate::body::{self, MAX_BODY_BYTES, MAX_SEATMAP_BYTES};
 use crate::errors::{self, ApiError};
 use crate::handlers::{
-    self, admin as admin_handlers, checkout, events, organizer, queue, reservations,
+    self, admin as admin_handlers, checkins, checkout, events, organizer, queue, reservations,
+    tickets,
 };
 use crate::App;
 
@@ -45,6 +46,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/reservations/{hold_id}/extend"),
     ("POST", "/reservations/{hold_id}/commit"),
     ("GET", "/orders/{order_id}"),
+    ("GET", "/orders/{order_id}/tickets"),
+    ("GET", "/orders/{order_id}/tickets.pdf"),
+    ("GET", "/tickets"),
+    ("GET", "/tickets/{ticket_id}.svg"),
+    ("POST", "/tickets/{ticket_id}/transfer"),
+    ("POST", "/events/{event_id}/checkins"),
+    ("GET", "/events/{event_id}/checkins"),
+    ("POST", "/events/{event_id}/checkins/batch"),
+    ("GET", "/events/{event_id}/checkin-kit"),
     ("POST", "/webhooks/payments"),
     ("POST", "/events/{event_id}/queue"),
     ("GET", "/events/{event_id}/queue"),
@@ -70,7 +80,29 @@ pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> +
     warp::any().map(move || app.clone())
 }
 
+/// The caller, who must not be a gate: a gate's token opens gates and nothing else.
 fn caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    any_caller(app).and_then(|p: Principal| async move {
+        if p.role == Role::Gate {
+            return Err(warp::reject::custom(ApiError::client(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a gate's token only checks tickets in",
+            )));
+        }
+        Ok(p)
+    })
+}
+
+/// The caller, who must be a gate: checked before any body is read.
+fn gate(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
+    any_caller(app).and_then(|p: Principal| async move {
+        p.require_gate().map(|()| p).map_err(warp::reject::custom)
+    })
+}
+
+/// Any authenticated caller, counted against its rate limit.
+fn any_caller(app: &App) -> impl Filter<Extract = (Principal,), Error = warp::Rejection> + Clone {
     auth::authenticated(app.keys.clone())
         .and(with_app(app.clone()))
         .and_then(|p: Principal, app: App| async move {
@@ -362,7 +394,79 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .unify()
         .or(webhook)
         .unify()
-        .or(waiting_room(app))
+        .or(waiting_room(app.clone()))
+        .unify()
+        .or(after_sale(app))
+        .unify()
+        .boxed()
+}
+
+/// Tickets, transfers and the gates.
+fn after_sale(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let order_tickets = warp::path!("orders" / String / "tickets")
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(tickets::of_order);
+    let order_pdf = warp::path!("orders" / String / "tickets.pdf")
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(tickets::pdf);
+    let held = warp::path!("tickets")
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(tickets::held);
+    let svg = warp::path!("tickets" / String)
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(tickets::svg);
+    let transfer = warp::path!("tickets" / String / "transfer")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(tickets::transfer);
+    let scan = warp::path!("events" / String / "checkins")
+        .and(warp::post())
+        .and(gate(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(checkins::scan);
+    let status = warp::path!("events" / String / "checkins")
+        .and(warp::get())
+        .and(organizer(&app))
+        .and(with_app(app.clone()))
+        .and_then(checkins::status);
+    let batch = warp::path!("events" / String / "checkins" / "batch")
+        .and(warp::post())
+        .and(gate(&app))
+        .and(body::json(checkins::MAX_BATCH_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(checkins::batch);
+    let kit = warp::path!("events" / String / "checkin-kit")
+        .and(warp::get())
+        .and(gate(&app))
+        .and(with_app(app))
+        .and_then(checkins::kit);
+    order_tickets
+        .or(order_pdf)
+        .unify()
+        .or(held)
+        .unify()
+        .or(svg)
+        .unify()
+        .or(transfer)
+        .unify()
+        .or(scan)
+        .unify()
+        .or(status)
+        .unify()
+        .or(batch)
+        .unify()
+        .or(kit)
         .unify()
         .boxed()
 }

@@ -59,6 +59,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// JWT keys.
     pub keys: auth::Keys,
+    /// Signs tickets and verifies scanned payloads.
+    pub tickets: Arc<orders::tickets::TicketKeys>,
     /// Per-process caches.
     pub caches: Arc<cache::Caches>,
     /// The payment provider.
@@ -142,6 +144,13 @@ impl App {
             .connect(settings.database.url.expose_secret())
             .await?;
         let keys = auth::Keys::from_settings(settings)?;
+        let tickets = match &settings.tickets {
+            Some(configured) => orders::tickets::TicketKeys::from_settings(configured)?,
+            None => {
+                tracing::warn!("tickets.signing_key is not set: tickets are signed with a key derived from auth.jwt_secret (key id jwt-derived); set SEATS_TICKETS__SIGNING_KEY and SEATS_TICKETS__KEY_ID for a deployment");
+                keys.derived_ticket_keys()
+            }
+        };
         let payments = orders::provider(&settings.payments, &db)?;
         let checkout = CheckoutConfig {
             charge_deadline: std::time::Duration::from_millis(settings.payments.charge_deadline_ms),
@@ -160,7 +169,14 @@ impl App {
             .with_connections(listener::Connections::from_settings(&settings.http))
             .with_shedding(&settings.shed)
             .with_public_url(settings.http.public_url.clone())
-            .with_web(web::Web::from_settings(settings)))
+            .with_web(web::Web::from_settings(settings))
+            .with_tickets(tickets))
+    }
+
+    /// Replaces the ticket keys (the default: derived from the token secret).
+    pub fn with_tickets(mut self, tickets: orders::tickets::TicketKeys) -> Self {
+        Arc::make_mut(&mut self.0).tickets = Arc::new(tickets);
+        self
     }
 
     /// Replaces the web app and the development sign-in switch (the default: neither).
@@ -276,11 +292,13 @@ impl App {
             checkout.pace_target,
             metrics.admission_pace.clone(),
         ));
+        let tickets = Arc::new(keys.derived_ticket_keys());
         Ok(Self(Arc::new(AppState {
             coordinator,
             db: db.clone(),
             metrics,
             keys,
+            tickets,
             caches,
             payments: payments::Provider::Sandbox(Arc::new(payments::sandbox::Sandbox::new(
                 db.clone(),

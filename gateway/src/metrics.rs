@@ -55,7 +55,19 @@ pub struct Metrics {
     pub concurrency_limit: prometheus::IntGaugeVec,
     /// Postgres pool saturation, read when scraped.
     pub db_pool: catalog::pool::PoolGauge,
+    /// Ticket scans by gate, verdict and mode (online, offline); their rate per minute is the
+    /// gates' flow.
+    pub checkins_total: IntCounterVec,
+    /// Ticket transfers done.
+    pub ticket_transfers_total: prometheus::IntCounter,
+    /// The gate labels seen so far: a gate id comes from a token or an upload, so past
+    /// [`MAX_GATE_LABELS`] further gates are counted as `other` rather than growing the series
+    /// without bound.
+    gate_labels: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// The most distinct gates `gateway_checkins_total` names; a venue has tens.
+pub const MAX_GATE_LABELS: usize = 256;
 
 impl Metrics {
     /// Creates and registers every series.
@@ -252,6 +264,19 @@ impl Metrics {
         registry.register(Box::new(queue_wait_seconds.clone()))?;
         registry.register(Box::new(http_requests_total.clone()))?;
         registry.register(Box::new(http_request_duration_seconds.clone()))?;
+        let checkins_total = IntCounterVec::new(
+            Opts::new(
+                "gateway_checkins_total",
+                "Ticket scans, by gate, verdict (admitted, already_used, revoked, wrong_event, invalid) and mode (online, offline)",
+            ),
+            &["gate", "verdict", "mode"],
+        )?;
+        registry.register(Box::new(checkins_total.clone()))?;
+        let ticket_transfers_total = prometheus::IntCounter::new(
+            "gateway_ticket_transfers_total",
+            "Tickets transferred to another holder",
+        )?;
+        registry.register(Box::new(ticket_transfers_total.clone()))?;
         Ok(Self {
             registry,
             http_requests_total,
@@ -275,7 +300,31 @@ impl Metrics {
             shed_total,
             concurrency_limit,
             db_pool,
+            checkins_total,
+            ticket_transfers_total,
+            gate_labels: std::sync::Mutex::default(),
         })
+    }
+
+    /// Counts one scan's verdict at `gate`.
+    pub fn count_checkin(&self, gate: &str, verdict: &str, mode: &str) {
+        let gate = {
+            let mut seen = self
+                .gate_labels
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.contains(gate) {
+                gate
+            } else if seen.len() < MAX_GATE_LABELS {
+                seen.insert(gate.to_owned());
+                gate
+            } else {
+                "other"
+            }
+        };
+        self.checkins_total
+            .with_label_values(&[gate, verdict, mode])
+            .inc();
     }
 
     /// The text exposition format.

@@ -81,6 +81,8 @@ impl Web {
                 }
             };
             read(&dir.join("index.html"), "index.html".to_owned());
+            // The gate scanner: its own page, so a gate's device never loads the buyer's app.
+            read(&dir.join("gate.html"), "gate.html".to_owned());
             match std::fs::read_dir(dir.join("assets")) {
                 Ok(entries) => {
                     for entry in entries.flatten() {
@@ -110,7 +112,7 @@ impl Web {
         let mut response = warp::reply::Response::new(asset.body.clone().into());
         let headers = response.headers_mut();
         headers.insert("content-type", HeaderValue::from_static(asset.content_type));
-        let cache = if key == "index.html" {
+        let cache = if key.ends_with(".html") {
             HeaderValue::from_str(&format!("public, max-age={INDEX_MAX_AGE_SECS}"))
                 .unwrap_or(HeaderValue::from_static("no-cache"))
         } else {
@@ -125,7 +127,8 @@ impl Web {
     }
 }
 
-/// `GET /app` (redirect), `GET /app/` and `GET /app/assets/{name}`; `POST /dev/signin` when on.
+/// `GET /app` (redirect), `GET /app/`, `GET /app/gate.html` (the gate scanner) and
+/// `GET /app/assets/{name}`; `POST /dev/signin` when on.
 pub fn routes(app: App) -> BoxedFilter<(warp::reply::Response,)> {
     // `path!("app")` also takes `/app/`: only the bare path is redirected.
     let bare = warp::path!("app")

@@ -171,7 +171,8 @@ async fn prometheus_scrapes_both_processes_during_a_sale_and_every_dashboard_met
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // A small sale: browse, a hold refused, a hold bought, a waiting room joined.
+    // A small sale: browse, a hold refused, a hold bought and its ticket scanned in, a waiting
+    // room joined.
     let (s, _, _) = gw
         .call(Method::GET, &format!("/events/{event}/seatmap"), None, None)
         .await;
@@ -203,6 +204,29 @@ async fn prometheus_scrapes_both_processes_during_a_sale_and_every_dashboard_met
         )
         .await;
     assert_eq!(s, 200, "{v}");
+    // Its ticket scanned in at a gate.
+    let (s, tickets, _) = gw
+        .call(
+            Method::GET,
+            &format!("/orders/{}/tickets", v["order_id"].as_str().unwrap()),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{tickets}");
+    let (s, verdict, _) = gw
+        .call(
+            Method::POST,
+            &format!("/events/{event}/checkins"),
+            Some(&token("north-1", Role::Gate)),
+            Some(json!({"payload": tickets["tickets"][0]["payload"]})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), &verdict["verdict"]),
+        (200, &json!("admitted")),
+        "{verdict}"
+    );
     let root = token("root", Role::Admin);
     let (s, v, _) = gw
         .call(

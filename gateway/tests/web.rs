@@ -103,6 +103,7 @@ async fn the_app_is_served_with_immutable_assets_and_a_short_lived_index() {
     std::fs::create_dir_all(dir.join("assets")).unwrap();
     std::fs::write(dir.join("index.html"), "<!doctype html><title>t</title>").unwrap();
     std::fs::write(dir.join("assets/app-3F2A9C1B.js"), "console.log(1)").unwrap();
+    std::fs::write(dir.join("gate.html"), "<!doctype html><title>gate</title>").unwrap();
     let db = db::TestDb::new("webapp").await;
     let (base, http) = gateway_with_web(&db, gateway::web::Web::load(Some(&dir), false)).await;
     let get = |path: &str| http.get(format!("{base}{path}")).send();
@@ -115,6 +116,11 @@ async fn the_app_is_served_with_immutable_assets_and_a_short_lived_index() {
         .unwrap()
         .starts_with("text/html"));
     assert!(r.text().await.unwrap().contains("<title>t</title>"));
+    // The gate scanner's page: like the index, short-lived.
+    let r = get("/app/gate.html").await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "public, max-age=60");
+    assert!(r.text().await.unwrap().contains("<title>gate</title>"));
 
     let r = get("/app/assets/app-3F2A9C1B.js").await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);

@@ -15,13 +15,20 @@
 //! - [`refund`]: an order refunded (by an admin, or at the provider): the money goes back and
 //!   the seats return to sale.
 //!
+//! - [`tickets`]: one signed ticket per sold seat (issued by the writer, revoked by a refund,
+//!   replaced by a transfer) and the payload a gate scans.
+//! - [`checkin`]: a scanned payload's verdict, each ticket admitted once; offline gates'
+//!   uploads and the doubles they reveal.
+//!
 //! Business outcomes are enums ([`Written`], [`settle::Settled`], [`refund::RefundResult`]);
 //! [`OrdersError`] is infrastructure only (Postgres, Redis, the provider did not answer).
 
 pub mod attempts;
+pub mod checkin;
 pub mod checkout;
 pub mod refund;
 pub mod settle;
+pub mod tickets;
 pub mod writer;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Refunding an order: the provider gives the money back first (idempotently), then Postgres
-//! marks the order refunded and its sales no longer live (so the seats can be sold again) and
-//! records the change in the audit log, then Redis returns the seats to sale. A crash between
+//! marks the order refunded, its sales no longer live (so the seats can be sold again) and its
+//! tickets revoked, and records the change in the audit log, then Redis returns the seats to sale. A crash between
 //! steps is completed by calling again (an admin retrying, or reconciliation seeing the payment
 //! refunded at the provider).
 //!
@@ -108,6 +108,8 @@ pub async fn complete_refund(
         .bind(&seats)
         .execute(&mut *tx)
         .await?;
+        // With the sale: a refunded seat's ticket never opens a gate.
+        crate::tickets::revoke_order_in(&mut tx, order, actor).await?;
     }
     tx.commit().await?;
     // Redis follows Postgres (also on a repeated call: it completes a refund a crash cut short).

@@ -404,10 +404,10 @@ async fn write_together(
     Ok(outcomes)
 }
 
-/// Inserts new orders, their seats (through the live-sale unique index) and settles their
-/// attempts `paid`, in the caller's transaction.
+/// Inserts new orders, their seats (through the live-sale unique index) and their tickets, and
+/// settles their attempts `paid`, in the caller's transaction.
 async fn insert_orders(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     mut new: Vec<&CommitJob>,
 ) -> Result<(), sqlx::Error> {
     // One insertion order for every writer: two writers with the same jobs cannot deadlock.
@@ -427,7 +427,7 @@ async fn insert_orders(
     .bind(col(|j| j.currency.clone()))
     .bind(col(|j| j.payment_ref.clone()))
     .bind(col(|j| j.idempotency_key.clone()))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let seats = new.iter().flat_map(|j| j.seats.iter().map(move |s| (j, s)));
     let (mut seat_orders, mut seat_events, mut seat_ids) = (Vec::new(), Vec::new(), Vec::new());
@@ -443,8 +443,21 @@ async fn insert_orders(
     .bind(&seat_orders)
     .bind(&seat_events)
     .bind(&seat_ids)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
+    // Each seat's ticket, with its sale: a paid order always has its tickets.
+    let issued: Vec<(Uuid, &str, &str, &[String])> = new
+        .iter()
+        .map(|j| {
+            (
+                j.order_id,
+                j.event_id.as_str(),
+                j.user_id.as_str(),
+                j.seats.as_slice(),
+            )
+        })
+        .collect();
+    crate::tickets::issue_in(tx, &issued).await?;
     sqlx::query(
         "UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
          FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(u, k, p)
@@ -453,7 +466,7 @@ async fn insert_orders(
     .bind(col(|j| j.user_id.clone()))
     .bind(col(|j| j.idempotency_key.clone()))
     .bind(col(|j| j.payment_ref.clone()))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

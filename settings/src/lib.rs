@@ -198,6 +198,22 @@ pub struct Auth {
     pub dev_signin: bool,
 }
 
+/// Ticket signatures (`SEATS_TICKETS__SIGNING_KEY`, `SEATS_TICKETS__KEY_ID`). Without them the
+/// gateway signs with a key derived from `auth.jwt_secret` (id `jwt-derived`) and says so in its
+/// log: fine for development, but a deployment sets its own key so the gates' kit does not
+/// change with the token secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tickets {
+    /// The Ed25519 secret seed: base64 of 32 bytes (never printed).
+    pub signing_key: SecretString,
+    /// Its id, carried in every payload so keys can rotate (`[A-Za-z0-9_.-]{1,32}`).
+    pub key_id: String,
+    /// Keys rotated out whose tickets are still honoured: key id to base64 of the 32-byte public
+    /// key.
+    #[serde(default)]
+    pub retired_public_keys: std::collections::BTreeMap<String, String>,
+}
+
 /// A day: the longest of the usual access-token lifetimes.
 fn default_max_token_lifetime_secs() -> u64 {
     86_400
@@ -209,6 +225,8 @@ pub struct Settings {
     /// Authentication (`SEATS_AUTH__JWT_SECRET`). No default: the gateway refuses to start
     /// without it; processes that verify no token (the reconciler) do not need it.
     pub auth: Option<Auth>,
+    /// Ticket signing (optional: see [`Tickets`]).
+    pub tickets: Option<Tickets>,
     /// Gateway listeners.
     pub http: Http,
     /// Reconciler daemon.
@@ -329,8 +347,20 @@ mod tests {
                 "SEATS_AUTH__JWT_SECRET",
                 "0123456789abcdef0123456789abcdef-s3cret",
             );
+            jail.set_env(
+                "SEATS_TICKETS__SIGNING_KEY",
+                "dGlja2V0LXNpZ25pbmctc2VlZC0zMi1ieXRlcy0hIQ",
+            );
+            jail.set_env("SEATS_TICKETS__KEY_ID", "2026-12");
             let s = Settings::load().map_err(|e| e.to_string())?;
             assert_eq!(s.redis.nodes, vec!["127.0.0.1:7000", "127.0.0.1:7001"]);
+            let tickets = s.tickets.as_ref().expect("ticket keys read");
+            assert_eq!(tickets.key_id, "2026-12");
+            assert!(tickets.retired_public_keys.is_empty());
+            assert!(
+                !format!("{s:?}").contains("dGlja2V0"),
+                "the ticket key never prints"
+            );
             assert_eq!(s.limits.max_seats_per_hold, 6);
             assert_eq!(s.limits.max_ttl_secs, 900, "untouched defaults stay");
             assert!(

@@ -3,7 +3,7 @@
 // holds; screenshots of every page go to $SCREENSHOTS. Timings are printed, never asserted.
 //
 // Environment: WEB_BASE (the gateway), ADMIN_BASE (its admin listener), DATABASE_URL (psql),
-// DEMO_EVENT, QUEUE_EVENT, STADIUM_EVENT, ORG_TOKEN, ADMIN_TOKEN, BUYER_TOKENS (JSON of user ->
+// DEMO_EVENT, QUEUE_EVENT, STADIUM_EVENT, ORG_TOKEN, ADMIN_TOKEN, GATE_TOKEN, BUYER_TOKENS (JSON of user ->
 // token for the queue's other buyers), SCREENSHOTS, CHROMIUM (the executable).
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
@@ -349,6 +349,52 @@ await flow("a phone (390 px): best available 2, hold, pay, confirmation; the key
   await pay(page, "4242424242424242");
   await page.waitForSelector("#order-status >> text=paid");
   await shot(page, "phone-confirmation");
+  await page.context().close();
+});
+
+await flow("the gate scanner: a paid ticket admitted once online, another admitted offline with the kit and uploaded", async () => {
+  // A buyer's paid order, through the API: its tickets' payloads are what the camera would read.
+  const ivan = JSON.parse(env("BUYER_TOKENS")).ivan;
+  let r = await api("POST", `/events/${DEMO}/reservations`, ivan,
+    { client_reservation_id: "gate-scan", user_id: "ivan", seat_ids: ["orch-H-1", "orch-H-2"] });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  r = await api("POST", `/reservations/${r.body.hold_id}/commit`, ivan, { idempotency_key: "gate-scan-pay", payment_token: "tok_visa" });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const order = r.body.order_id;
+  r = await api("GET", `/orders/${order}/tickets`, ivan);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const [first, second] = r.body.tickets.map((t) => t.payload);
+
+  const page = await newPage({ width: 390, height: 844 });
+  await page.goto(`${BASE}/app/gate.html`);
+  await page.fill("#gate-token", env("GATE_TOKEN"));
+  await page.fill("#gate-event", DEMO);
+  await page.click("#gate-setup button");
+  await page.waitForSelector("#gate-status >> text=kit");
+  const scan = async (payload) => {
+    await page.fill("#gate-payload", payload);
+    await page.press("#gate-payload", "Enter");
+  };
+  await scan(first);
+  await page.waitForSelector("#verdict.verdict-admitted >> text=ADMIT");
+  await shot(page, "gate-admitted");
+  await scan(first);
+  await page.waitForSelector("#verdict.verdict-already_used >> text=ALREADY USED");
+  await shot(page, "gate-already-used");
+  await scan("not-a-ticket");
+  await page.waitForSelector("#verdict.verdict-invalid");
+  // The network goes: the page decides with the kit it keeps (signature, event, revocations).
+  await page.context().setOffline(true);
+  await scan(second);
+  await page.waitForSelector("#verdict.verdict-admitted >> text=offline");
+  await scan(second);
+  await page.waitForSelector("#verdict.verdict-already_used");
+  await shot(page, "gate-offline");
+  assert.match(await page.textContent("#gate-pending"), /1 offline scan/);
+  await page.context().setOffline(false);
+  await page.click("#gate-upload");
+  await page.waitForFunction(() => document.querySelector("#gate-pending").textContent === "");
+  assert.equal(psql(`SELECT string_agg(mode, ',' ORDER BY mode) FROM checkins c JOIN tickets t ON t.id = c.ticket_id WHERE t.order_id = '${order}'`), "offline,online");
   await page.context().close();
 });
 

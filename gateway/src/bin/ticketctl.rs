@@ -36,6 +36,7 @@ enum Kind {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum RoleArg {
+    Gate,
     Buyer,
     Organizer,
     Admin,
@@ -222,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("--ttl-secs {ttl_secs} is longer than auth.max_token_lifetime_secs ({most}): the gateway would refuse the token");
             }
             let role = match role {
+                RoleArg::Gate => Role::Gate,
                 RoleArg::Buyer => Role::Buyer,
                 RoleArg::Organizer => Role::Organizer,
                 RoleArg::Admin => Role::Admin,

@@ -100,9 +100,10 @@ pub async fn audit(
         String,
         Option<String>,
         Option<Uuid>,
+        Option<Uuid>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT seat_id, action::text, at, recorded_at, actor, hold_id, order_id FROM seat_audit
+        "SELECT seat_id, action::text, at, recorded_at, actor, hold_id, order_id, ticket_id FROM seat_audit
          WHERE event_id = $1 AND ($2::text IS NULL OR seat_id = $2)
          ORDER BY at DESC, id DESC LIMIT $3",
     )
@@ -115,10 +116,11 @@ pub async fn audit(
     let entries: Vec<serde_json::Value> = rows
         .into_iter()
         .map(
-            |(seat_id, action, at, recorded_at, actor, hold_id, order_id)| {
+            |(seat_id, action, at, recorded_at, actor, hold_id, order_id, ticket_id)| {
                 serde_json::json!({"seat_id": seat_id, "action": action, "at": at,
                 "recorded_at": recorded_at, "actor": actor,
-                "hold_id": hold_id.filter(|h| !h.is_empty()), "order_id": order_id})
+                "hold_id": hold_id.filter(|h| !h.is_empty()), "order_id": order_id,
+                "ticket_id": ticket_id})
             },
         )
         .collect();

@@ -2,6 +2,7 @@
 //! status. One module per area.
 
 pub mod admin;
+pub mod checkins;
 pub mod checkout;
 pub mod events;
 pub mod organizer;
@@ -9,6 +10,7 @@ pub mod payments;
 pub mod queue;
 pub mod reservations;
 pub mod stream;
+pub mod tickets;
 
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Rejection, Reply};
