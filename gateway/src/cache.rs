@@ -117,15 +117,13 @@ pub struct Seatmap {
 }
 
 impl Seatmap {
-    /// The seat map of `event` from a read of its sections that began at `began`; `stale`: an
-    /// announcement already said availability changed since.
+    /// The seat map of `event` from a read of its sections that began at `began`.
     fn render(
         id: &EventId,
         event: &Event,
         layout: &VenueLayout,
         sections: &[coordinator::snapshot::SectionSeats],
         began: Instant,
-        stale: bool,
     ) -> Self {
         let mut taken = HashSet::new();
         let availability: Vec<serde_json::Value> = sections
@@ -167,7 +165,7 @@ impl Seatmap {
             held: sections.iter().map(|s| s.availability.held).sum(),
             built: Instant::now(),
             began,
-            stale: std::sync::atomic::AtomicBool::new(stale),
+            stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -498,15 +496,11 @@ impl Caches {
         let Some(sections) = read? else {
             return Ok(None);
         };
+        let mut map = Seatmap::render(id, event, &layout, &sections, build_started);
+        // Read once rendered: a change announced while a large map rendered makes it stale.
         let stale = get(&self.changed_at, id).is_some_and(|at| at > build_started);
-        let map = Arc::new(Seatmap::render(
-            id,
-            event,
-            &layout,
-            &sections,
-            build_started,
-            stale,
-        ));
+        *map.stale.get_mut() = stale;
+        let map = Arc::new(map);
         put(&self.seatmaps, id.clone(), map.clone());
         Ok(Some(map))
     }

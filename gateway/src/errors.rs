@@ -84,14 +84,19 @@ impl ApiError {
         }
     }
 
-    /// 503 for an event or seats the catalog has whose inventory Redis does not (lost with a
-    /// primary and not yet rebuilt, or still opening): not the client's mistake, and it passes.
-    pub fn inventory_unavailable() -> Self {
-        Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "inventory_unavailable",
-            message: "this event's seats are being loaded; retry shortly".into(),
-            details: serde_json::Value::Null,
+    /// An event the catalog has whose inventory Redis does not. On sale, that is a 503: the
+    /// inventory was lost with a primary and the reconciler is rebuilding it, or it is still
+    /// opening, and it passes. Otherwise (ended, frozen, never opened) nothing will load it: 404.
+    pub fn no_inventory(event: &catalog::events::Event) -> Self {
+        if event.status == catalog::events::EventStatus::OnSale {
+            Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "inventory_unavailable",
+                message: "this event's seats are being loaded; retry shortly".into(),
+                details: serde_json::Value::Null,
+            }
+        } else {
+            Self::not_found("unknown_event", "this event has no inventory open")
         }
     }
 }
@@ -99,7 +104,8 @@ impl ApiError {
 impl From<orders::OrdersError> for ApiError {
     fn from(e: orders::OrdersError) -> Self {
         match e {
-            orders::OrdersError::Db(e) => e.into(),
+            // Postgres failing under checkout is never the client's mistake.
+            orders::OrdersError::Db(e) => Self::unavailable("postgres", e),
             orders::OrdersError::Coordinator(e) => e.into(),
             orders::OrdersError::Payment(e) => Self::unavailable("payment provider", e),
             other => Self::unavailable("orders", other),

@@ -6,7 +6,8 @@
 //! with `Retry-After` at once, before any parsing or I/O, and the admitted ones keep their
 //! latency.
 //!
-//! The limit adapts once per window (at least [`WINDOW`] long and [`WINDOW_SAMPLES`] answers),
+//! The limit adapts once per window (at least [`WINDOW`] or the target long, whichever is
+//! longer, and [`WINDOW_SAMPLES`] answers),
 //! additive increase, multiplicative decrease on a latency target: when more than a tenth of the
 //! window's answers took longer than the class's target (its 90th percentile is over), the limit
 //! shrinks by a tenth; when they did not and the limit was at least half used, it grows by a
@@ -64,7 +65,8 @@ impl Class {
     }
 }
 
-/// A window closes after this long and [`WINDOW_SAMPLES`] answers.
+/// A window closes after this long (or the class's target, if longer) and [`WINDOW_SAMPLES`]
+/// answers.
 pub const WINDOW: Duration = Duration::from_millis(50);
 /// ... and after this many answers (a mean of fewer is noise).
 pub const WINDOW_SAMPLES: u32 = 16;
@@ -212,7 +214,10 @@ impl Limiter {
         window.samples += 1;
         window.over_target += u32::from(latency > self.bounds.target);
         window.peak_in_flight = window.peak_in_flight.max(in_flight);
-        if window.samples < WINDOW_SAMPLES || now.duration_since(window.opened) < WINDOW {
+        // A window lasts at least the target: a cut shows in the answers only once requests
+        // admitted under it finish, and commits take about the provider's answer time.
+        let length = WINDOW.max(self.bounds.target);
+        if window.samples < WINDOW_SAMPLES || now.duration_since(window.opened) < length {
             return;
         }
         let window = std::mem::replace(&mut adapt.window, Window::new(now));
@@ -368,14 +373,28 @@ mod tests {
     }
 
     /// `windows` windows of answers, each taking `latency` with `in_flight` in flight, on a
-    /// clock of their own (a window closes every [`WINDOW`]).
+    /// clock of their own (a window closes every [`WINDOW`] or target, whichever is longer).
     fn feed(limiter: &Limiter, windows: u32, latency: Duration, in_flight: usize) {
         let start = limiter.adapt().window.opened;
+        let length = WINDOW.max(limiter.bounds.target);
         for w in 1..=windows {
             for _ in 0..WINDOW_SAMPLES {
-                limiter.record_at(latency, in_flight, start + WINDOW * w);
+                limiter.record_at(latency, in_flight, start + length * w);
             }
         }
+    }
+
+    #[test]
+    fn a_window_lasts_at_least_the_target() {
+        let limiter = Limiter::new(Class::Commit, bounds(1_000), None);
+        let start = limiter.adapt().window.opened;
+        // Slow answers for half a target: the window is still open, nothing is cut yet.
+        for _ in 0..WINDOW_SAMPLES * 4 {
+            limiter.record_at(Duration::from_secs(2), 4, start + Duration::from_millis(500));
+        }
+        assert_eq!(limiter.limit(), 4);
+        limiter.record_at(Duration::from_secs(2), 4, start + Duration::from_secs(1));
+        assert_eq!(limiter.limit(), 3, "one cut for the whole window");
     }
 
     #[test]

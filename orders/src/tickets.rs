@@ -344,6 +344,20 @@ pub async fn issue_in(
     if ids.is_empty() {
         return Ok(());
     }
+    // A valid ticket left on one of these seats by an order that is no longer paid (none should
+    // be: a refund revokes its tickets) must not block the sale Postgres just allowed: it is
+    // revoked as its order's refund would have.
+    sqlx::query(
+        "UPDATE tickets t SET revoked_at = now(), revoked_reason = 'refunded'
+         FROM orders o, UNNEST($1::text[], $2::text[]) AS x(e, s)
+         WHERE t.order_id = o.id AND o.status <> 'paid' AND t.revoked_at IS NULL
+           AND t.event_id = x.e AND t.seat_id = x.s",
+    )
+    .bind(&events)
+    .bind(&seats)
+    .persistent(false)
+    .execute(&mut **tx)
+    .await?;
     // The seat's 'sold' audit row comes from Redis's stream; this one says the ticket exists.
     sqlx::query(
         "WITH issued AS (
@@ -474,6 +488,13 @@ pub async fn transfer(
     to: &str,
 ) -> Result<Transferred, sqlx::Error> {
     let mut tx = db.begin().await?;
+    // The order first, as a refund locks it: a refund and a transfer of one of its tickets take
+    // turns, so the refund revokes the transfer's new ticket too (or the transfer sees the
+    // old one revoked). Without it a refunded order could leave a valid ticket behind.
+    sqlx::query("SELECT 1 FROM orders WHERE id = (SELECT order_id FROM tickets WHERE id = $1) FOR UPDATE")
+        .bind(ticket)
+        .execute(&mut *tx)
+        .await?;
     let row: Option<(Uuid, String, String, Option<String>, bool)> = sqlx::query_as(
         "SELECT t.order_id, t.event_id, t.seat_id, t.revoked_reason::text,
                 EXISTS (SELECT 1 FROM checkins c WHERE c.ticket_id = t.id)

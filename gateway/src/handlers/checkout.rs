@@ -3,7 +3,7 @@
 //! The commit protocol itself (claim, pin, charge, durable write, verdict) is
 //! [`orders::checkout`]; this module parses, calls it and maps its typed outcome to HTTP.
 
-use coordinator::{EventId, Hold, UserId};
+use coordinator::{EventId, Hold, HoldId, UserId};
 use orders::attempts::OrderView;
 use orders::checkout::{Commit, CommitRequest, Refusal};
 use orders::settle::EventOutcome;
@@ -92,7 +92,7 @@ pub async fn commit(
             async move { quoted_total(&app, &hold).await }
         };
         let outcome = app.checkout_flow().commit(&request, price).await?;
-        answer(&app, &request.user, outcome).await
+        answer(&app, &request, outcome).await
     })
     .await??;
     Ok(json_status(&body, status))
@@ -102,9 +102,10 @@ pub async fn commit(
 /// event's waiting room.
 async fn answer(
     app: &App,
-    user: &UserId,
+    request: &CommitRequest,
     outcome: Commit,
 ) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    let (user, hold) = (&request.user, request.hold);
     match outcome {
         Commit::Paid {
             order,
@@ -130,7 +131,7 @@ async fn answer(
                     .with_label_values(&["oversold"])
                     .inc();
             }
-            Err(refused(refusal))
+            Err(refused(refusal, hold))
         }
     }
 }
@@ -156,12 +157,12 @@ fn key_conflict(message: &str) -> ApiError {
     ApiError::conflict("idempotency_conflict", message)
 }
 
-/// A refused commit as the one error shape.
-fn refused(refusal: Refusal) -> ApiError {
+/// A refused commit of `hold` as the one error shape.
+fn refused(refusal: Refusal, hold: HoldId) -> ApiError {
     let gone = |message: &str| ApiError::client(StatusCode::GONE, "hold_expired", message);
     match refusal {
         Refusal::NotYourHold => forbidden(),
-        Refusal::UnknownHold => ApiError::not_found("unknown_hold", "no such hold"),
+        Refusal::UnknownHold => ApiError::not_found("unknown_hold", format!("no hold {hold}")),
         Refusal::HoldGone => gone("the hold has expired or was cancelled"),
         Refusal::HoldGoneRefunded => {
             gone("the hold expired before the order could be written; the payment was refunded")
@@ -288,7 +289,9 @@ pub async fn webhook(
     };
     let outcome = detached(async move {
         let svc = app.services();
-        let outcome = orders::settle::on_event(&svc, &event).await?;
+        let outcome = orders::settle::on_event(&svc, &event)
+            .await
+            .map_err(|e| ApiError::unavailable("settlement", e))?;
         let label = match outcome {
             EventOutcome::Duplicate => "duplicate".to_owned(),
             EventOutcome::CommitInFlight => "commit_in_flight".to_owned(),

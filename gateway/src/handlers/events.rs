@@ -169,8 +169,8 @@ pub async fn seatmap(
         .caches
         .seatmap(&app, &event, &id, false)
         .await?
-        // The catalog has the event (visible_event): its inventory is not in Redis yet.
-        .ok_or_else(ApiError::inventory_unavailable)?;
+        // The catalog has the event (visible_event): its inventory is not in Redis.
+        .ok_or_else(|| ApiError::no_inventory(&event))?;
     Ok(cacheable(
         map.body.clone(),
         &map.etag,
@@ -182,9 +182,9 @@ pub async fn seatmap(
 /// `GET /events/{id}/availability`: counts per section, from a Redis read that began after the
 /// request arrived (concurrent requests share one read: [`crate::cache::Caches::availability`]).
 pub async fn availability(raw: String, app: App) -> Result<warp::reply::Response, Rejection> {
-    let (id, _) = visible_event(&app, &raw).await?;
+    let (id, event) = visible_event(&app, &raw).await?;
     let Some(body) = app.caches.availability(&app, &id).await? else {
-        return Err(ApiError::inventory_unavailable().into());
+        return Err(ApiError::no_inventory(&event).into());
     };
     Ok(cacheable_json(&*body, 1, None))
 }

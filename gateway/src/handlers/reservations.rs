@@ -429,7 +429,7 @@ async fn pick_and_hold(
             .caches
             .seatmap(app, &ask.event, event_id, attempt + 1 == ATTEMPTS)
             .await?
-            .ok_or_else(ApiError::inventory_unavailable)?;
+            .ok_or_else(|| ApiError::no_inventory(&ask.event))?;
         let since = app.caches.taken_since(event_id, map.began());
         let is_taken = |s: &SeatId| map.taken.contains(s) || since.contains(s);
         let (seats, together) = match best::choose_with(layout, &is_taken, &wanted) {
@@ -473,9 +473,11 @@ struct AreaAsk<'a> {
 /// A hold by quantity on a general-admission area: `{"area": "floor", "quantity": 4}`.
 async fn create_area(ask: &Ask<'_>, body: ReserveBody) -> Result<(StatusCode, HoldView), ApiError> {
     let app = ask.app;
+    // The request's own fields first: bad input is a 422 without any read.
+    let (area, quantity) = area_fields(&body)?;
     let layout = app.caches.venue(app, &ask.event.venue_id).await?;
     let limits = app.coordinator.limits();
-    let checked = area_ask(&body, &layout, limits)?;
+    let checked = area_ask(area, quantity, &layout, limits)?;
     let request = coordinator::area::AreaHoldRequest::new(
         ask.event_id.clone(),
         ask.user.clone(),
@@ -533,13 +535,9 @@ fn bad_field(field: &str, message: String) -> ApiError {
         .with_details(serde_json::json!({ "field": field }))
 }
 
-/// The area a general-admission request names and how many of its places, checked against the
-/// venue's stored layout and the hold limit.
-fn area_ask<'a>(
-    body: &ReserveBody,
-    layout: &'a VenueLayout,
-    limits: &coordinator::Limits,
-) -> Result<AreaAsk<'a>, ApiError> {
+/// The area a general-admission request names and how many places: the fields that go with
+/// it, and none that do not.
+fn area_fields(body: &ReserveBody) -> Result<(SectionId, usize), ApiError> {
     if body.seat_ids.is_some() {
         return Err(bad_field(
             "seat_ids",
@@ -566,6 +564,17 @@ fn area_ask<'a>(
             "a general-admission hold needs a quantity".into(),
         ));
     };
+    Ok((area, quantity))
+}
+
+/// The area's places in the venue's stored layout, and the quantity checked against the hold
+/// limit and the largest shard.
+fn area_ask(
+    area: SectionId,
+    quantity: usize,
+    layout: &VenueLayout,
+    limits: &coordinator::Limits,
+) -> Result<AreaAsk<'_>, ApiError> {
     let shards: Vec<_> = layout
         .rows
         .iter()
@@ -578,7 +587,7 @@ fn area_ask<'a>(
     if places.is_empty() {
         return Err(bad_field(
             "area",
-            format!("no area {raw_area:?} in this venue"),
+            format!("no area {:?} in this venue", area.as_str()),
         ));
     }
     // All of a hold's places come from one shard: no more than the largest shard has.
@@ -663,7 +672,7 @@ async fn unknown_or_not_loaded(
         .filter(|s| !layout.seats.contains_key(s))
         .collect();
     Ok(if unknown.is_empty() {
-        ApiError::inventory_unavailable()
+        ApiError::no_inventory(&event)
     } else {
         ApiError::unknown_seats(&unknown)
     })
@@ -706,7 +715,10 @@ async fn held(
             "some seats are not available; nothing was held",
         )),
         // The catalog knows the event (the handler read it there): Redis lost its inventory.
-        HoldOutcome::UnknownEvent => Err(ApiError::inventory_unavailable()),
+        HoldOutcome::UnknownEvent => Err(match app.caches.event(app, &request.hold_event()).await? {
+            Some(event) => ApiError::no_inventory(&event),
+            None => ApiError::not_found("unknown_event", "no such event"),
+        }),
         HoldOutcome::UnknownSeats(seats) => {
             Err(unknown_or_not_loaded(app, &request.hold_event(), seats).await?)
         }
