@@ -1,6 +1,6 @@
 //! The coordinator's two kinds of stream:
 //!
-//! - the **commit queue** (`seat:{commits}:queue`): checkout appends a captured sale; the
+//! - the **commit queue** (`seat:{commits:<name>}:queue`, [`keys::commit_queue`]): checkout appends a captured sale; the
 //!   reconciler's durable writers read it through one consumer group, write batches to Postgres,
 //!   acknowledge, and announce each order on [`keys::ORDER_DONE_CHANNEL`]. An entry read by a
 //!   writer that died is claimed by another after an idle time, so no commit is lost and none is

@@ -52,8 +52,8 @@ impl Update {
 /// How long a section's announcement waits for more changes of the same section. In a rush a
 /// hot section changes thousands of times a second, every `PUBLISH` in a cluster is relayed to
 /// every node, and the caches it serves rebuild at most every quarter of a second anyway: one
-/// announcement per section per window says the same, at a fraction of the cost (the hold storm
-/// spent a third of its Redis commands on announcements, one per hold and one per release).
+/// announcement per section per window says the same, at a fraction of the cost (rather than
+/// one per hold and one per release).
 pub const ANNOUNCE_COALESCE: Duration = Duration::from_millis(50);
 
 /// Messages the subscriber can hold before this task takes them.

@@ -35,8 +35,8 @@ use settings::Settings;
 use sqlx::PgPool;
 
 /// What every handler may use. Cloning it is one reference count: warp clones it into every
-/// route a request is tried against, and a field-by-field copy (the JWT keys are heap buffers)
-/// was a sixth of the gateway's CPU samples on the waiting room's polls.
+/// route a request is tried against, where a field-by-field copy would copy heap buffers (the
+/// JWT keys) on every request.
 #[derive(Clone)]
 pub struct App(Arc<AppState>);
 

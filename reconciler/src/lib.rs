@@ -511,9 +511,8 @@ pub async fn run(
 /// tells again only when the epoch is not the one its last good pass started with (or cannot be
 /// read): every sale from a minute before that pass's start, which covers the writes a replica
 /// had not received yet, seconds before the failover. A reconciler's first pass looks ten
-/// minutes back, not knowing what happened before it. Looking back on every pass cost two or
-/// three Redis calls per sale per pass: thirteen passes of every sale at one a minute, most of
-/// the reconciler's Redis load in a checkout storm. A loss of whole keys is caught by the
+/// minutes back, not knowing what happened before it. Looking back on every pass would cost two
+/// or three Redis calls per sale per pass, pass after pass. A loss of whole keys is caught by the
 /// inventory pass, which repairs the event's every sale.
 #[derive(Debug, Default)]
 pub struct RepairCursor {

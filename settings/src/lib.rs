@@ -125,9 +125,8 @@ pub struct Payments {
 pub struct Shed {
     /// Off: every request is admitted.
     pub enabled: bool,
-    /// The latency admitted holds should keep, ms. 30 shed 5% of holds at 3,000/s on the
-    /// 2-core bench box, where every hold was answered within a p99 of 46 ms: a target under
-    /// the tail of normal latency takes capacity away rather than protecting it.
+    /// The latency admitted holds should keep, ms: above the tail of normal hold latency, since
+    /// a target under it takes capacity away rather than protecting it (BENCHMARKS.md).
     pub hold_target_ms: u64,
     /// The latency admitted commits should keep, ms: above the payment provider's normal
     /// answer time, which a commit includes.
