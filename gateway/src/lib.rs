@@ -86,9 +86,9 @@ pub struct AppState {
     /// The listeners' OpenAPI documents, rendered by [`serve`] once the listeners are bound.
     docs: Arc<OnceLock<openapi::Docs>>,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
-    _evictor: Arc<AbortOnDrop>,
+    _evictor: Arc<runtime::AbortOnDrop>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
-    _watcher: Arc<AbortOnDrop>,
+    _watcher: Arc<runtime::AbortOnDrop>,
 }
 
 /// Checkout's settings.
@@ -124,14 +124,6 @@ fn evictor(limits: Arc<limits::Limits>) -> tokio::task::JoinHandle<()> {
             limits.evict_idle();
         }
     })
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl App {
@@ -198,7 +190,7 @@ impl App {
     pub fn with_rate_limits(mut self, settings: &settings::RateLimits) -> Self {
         let limits = Arc::new(limits::Limits::new(settings));
         let state = Arc::make_mut(&mut self.0);
-        state._evictor = Arc::new(AbortOnDrop(evictor(limits.clone())));
+        state._evictor = Arc::new(runtime::AbortOnDrop(evictor(limits.clone())));
         state.limits = limits;
         self
     }
@@ -283,8 +275,8 @@ impl App {
             live,
             web: Arc::new(web::Web::default()),
             docs: Arc::new(OnceLock::new()),
-            _evictor: Arc::new(AbortOnDrop(evictor(limits))),
-            _watcher: Arc::new(AbortOnDrop(watcher)),
+            _evictor: Arc::new(runtime::AbortOnDrop(evictor(limits))),
+            _watcher: Arc::new(runtime::AbortOnDrop(watcher)),
         })))
     }
 }

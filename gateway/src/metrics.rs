@@ -1,6 +1,6 @@
 //! Every metric of the gateway, declared in one place with its help text.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Buckets of the waiting room's two waits, announced and actual, seconds: the same, so the
 /// dashboard can set one beside the other.
@@ -280,8 +280,6 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+        runtime::metrics::render(&self.registry)
     }
 }

@@ -192,10 +192,7 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
             Written::Expired => report.expired += 1,
         }
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
+    let now_ms = runtime::clock::unix_ms();
     report.lag_ms = ids
         .iter()
         .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())

@@ -22,8 +22,9 @@ use coordinator::open::OpenOutcome;
 use coordinator::{Coordinator, EventId, HoldId, SeatId, SectionId};
 use orders::settle::Settled;
 use orders::writer::WriterConfig;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 
 /// The reconciler's series, declared in one place.
 pub struct Metrics {
@@ -228,9 +229,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+        runtime::metrics::render(&self.registry)
     }
 }
 
@@ -454,46 +453,45 @@ pub fn routes(
     healthz.or(readyz).or(metrics)
 }
 
-/// Runs every loop until `shutdown` resolves. A failed pass is logged and retried.
+/// Runs every loop until `shutdown` is cancelled. A failed pass is logged and retried.
 pub async fn run(
     svc: orders::Services,
     metrics: Arc<Metrics>,
     config: Config,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: CancellationToken,
 ) {
     if let Err(error) = svc.coordinator.ensure_commit_group().await {
         tracing::error!(%error, "commit queue group not created yet; the writer retries");
     }
-    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = tokio::spawn(writer_loop(
         svc.clone(),
         metrics.clone(),
         config.writer.clone(),
-        stopping.clone(),
+        shutdown.clone(),
     ));
     let sweeper = tokio::spawn(sweep_loop(
         svc.clone(),
         metrics.clone(),
         config.sweep_interval,
+        shutdown.clone(),
     ));
-    tokio::pin!(shutdown);
     let mut repaired = RepairCursor::default();
     let counts = catalog::SectionCounts::default();
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = shutdown.cancelled() => break,
             _ = reconcile_once(&svc, &metrics, &config, &mut repaired, &counts) => {}
         }
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(config.interval) => {}
         }
     }
-    // The writer finishes the batch it is in (written, acknowledged, announced: its buyers get
-    // their answer now, not after another writer's takeover), then stops; bounded, so a stuck
-    // batch cannot hold up the shutdown (another writer claims it).
-    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
-    sweeper.abort();
+    // The sweeper stops at once (a pass cut short is done again by the next one). The writer
+    // finishes the batch it is in (written, acknowledged, announced: its buyers get their answer
+    // now, not after another writer's takeover), then stops; bounded, so a stuck batch cannot
+    // hold up the shutdown (another writer claims it).
+    let _ = sweeper.await;
     let mut writer = writer;
     if tokio::time::timeout(Duration::from_secs(10), &mut writer)
         .await
@@ -680,10 +678,10 @@ async fn writer_loop(
     svc: orders::Services,
     metrics: Arc<Metrics>,
     config: WriterConfig,
-    stopping: Arc<std::sync::atomic::AtomicBool>,
+    shutdown: CancellationToken,
 ) {
     let mut group_ready = false;
-    while !stopping.load(std::sync::atomic::Ordering::Relaxed) {
+    while !shutdown.is_cancelled() {
         if !group_ready {
             group_ready = svc.coordinator.ensure_commit_group().await.is_ok();
         }
@@ -743,10 +741,19 @@ async fn writer_loop(
     }
 }
 
-async fn sweep_loop(svc: orders::Services, metrics: Arc<Metrics>, every: Duration) {
+async fn sweep_loop(
+    svc: orders::Services,
+    metrics: Arc<Metrics>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
     let copied = audit::CopiedUpTo::default();
     loop {
-        match audit::sweep_and_copy(&svc.db, &svc.coordinator, &metrics, &copied).await {
+        let pass = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            pass = audit::sweep_and_copy(&svc.db, &svc.coordinator, &metrics, &copied) => pass,
+        };
+        match pass {
             Ok(()) => metrics.passes_total.with_label_values(&["sweep_ok"]).inc(),
             Err(error) => {
                 tracing::error!(%error, "sweep/audit pass failed");
@@ -756,7 +763,10 @@ async fn sweep_loop(svc: orders::Services, metrics: Arc<Metrics>, every: Duratio
                     .inc();
             }
         }
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
     }
 }
 

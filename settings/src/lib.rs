@@ -302,16 +302,6 @@ impl Settings {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Every binary calls it first.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

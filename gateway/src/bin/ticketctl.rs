@@ -16,6 +16,8 @@ use gateway::auth::{Keys, Role};
 use secrecy::ExposeSecret;
 use settings::Settings;
 
+runtime::global_allocator!();
+
 #[derive(Parser)]
 #[command(
     version,
@@ -126,6 +128,8 @@ async fn connect(settings: &Settings) -> anyhow::Result<(sqlx::PgPool, Coordinat
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr: stdout is the command's answer (JSON a script may read).
+    runtime::logging::init();
     let cli = Cli::parse();
     let settings = Settings::load()?;
     match cli.command {

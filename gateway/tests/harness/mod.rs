@@ -28,15 +28,7 @@ pub struct Gw {
     pub app: gateway::App,
     pub http: reqwest::Client,
     /// The in-process reconciler (durable writer, sweeper, reconciliation); stops with `self`.
-    reconciler: Option<(AbortOnDrop, Arc<reconciler::Metrics>)>,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    reconciler: Option<(runtime::AbortOnDrop, Arc<reconciler::Metrics>)>,
 }
 
 /// The commit queue of a test database (gateways and writers of one test share it; tests do not).
@@ -238,14 +230,14 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         let svc = app.services();
         let metrics = Arc::new(reconciler::Metrics::new().unwrap());
         let consumer = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let task = AbortOnDrop(tokio::spawn(reconciler::run(
+        let task = runtime::AbortOnDrop(tokio::spawn(reconciler::run(
             svc,
             metrics.clone(),
             reconciler::Config {
                 interval: reconcile_every,
                 ..reconciler_config(&consumer)
             },
-            std::future::pending(),
+            runtime::CancellationToken::new(),
         )));
         (task, metrics)
     });
