@@ -5,7 +5,7 @@
 //! under overload) and changes nothing.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::time::{Duration, Instant};
 

@@ -3,8 +3,7 @@
 //! balances, and the checker fails the books it must fail. `scripts/chaos` runs them with faults.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../gateway/tests/harness/mod.rs"]
-mod harness;
+use test_support::stack as harness;
 
 use std::io::Write;
 use std::sync::Arc;

@@ -3,8 +3,7 @@
 //! each run completes and that the correctness checks hold, never a timing.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../gateway/tests/harness/mod.rs"]
-mod harness;
+use test_support::stack as harness;
 
 use std::sync::Arc;
 

@@ -1,24 +1,24 @@
-//! Shared by the gateway's test files: a gateway over real HTTP on port 0, against the shared
-//! Redis Cluster and a Postgres database of the test's own, with an in-process reconciler (the
-//! durable writer) on a commit queue of the test's own.
-#![allow(dead_code, clippy::unwrap_used)]
+//! The whole stack for a test: a gateway over real HTTP on port 0, against the shared Redis
+//! Cluster and a Postgres database of the test's own, with an in-process reconciler (the durable
+//! writer) on a commit queue of the test's own; the gateway and reconciler binaries as child
+//! processes; the books check every checkout test ends with.
 
-#[path = "../../../coordinator/tests/support/mod.rs"]
-pub mod support;
-
-#[path = "../../../catalog/tests/db/mod.rs"]
-pub mod db;
+pub use crate::cluster as support;
+pub use crate::db;
+pub use crate::tokens::{token, Role, SECRET};
+/// For the tests that drive the reconciler's passes themselves: the gateway's tests reach the
+/// reconciler through here, never as a dependency of their own.
+pub use reconciler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coordinator::{EventId, RedisSettings, UserId};
-use gateway::auth::{Keys, Role};
+use coordinator::{EventId, RedisSettings};
+use gateway::auth::Keys;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 /// The webhook signing secret the tests' sandbox and gateways share.
 pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 
@@ -270,17 +270,6 @@ pub async fn setup_opts(prefix: &str, opts: Opts) -> (Gw, db::TestDb, EventId) {
         .await
         .unwrap();
     (gw, db, event)
-}
-
-pub fn token(user: &str, role: Role) -> String {
-    Keys::new(SECRET)
-        .unwrap()
-        .mint(
-            &UserId::parse(user).unwrap(),
-            role,
-            Duration::from_secs(600),
-        )
-        .unwrap()
 }
 
 impl Gw {
