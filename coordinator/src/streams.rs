@@ -215,12 +215,12 @@ impl Coordinator {
     /// Announces what became of a commit (`payload` is the writer's JSON); gateways waiting for
     /// it answer their client. Best effort: waiters also read Postgres.
     pub async fn announce_order(&self, payload: &str) {
-        if let Err(error) = self
+        if let Err(e) = self
             .client()
             .publish::<(), _, _>(keys::ORDER_DONE_CHANNEL, payload)
             .await
         {
-            tracing::warn!(%error, "order outcome not announced; waiters fall back on Postgres");
+            tracing::warn!(error = %e, "order outcome not announced; waiters fall back on Postgres");
         }
     }
 

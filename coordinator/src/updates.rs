@@ -107,8 +107,8 @@ impl Announcer {
             drop(me);
             let client = pool.next();
             join_all(channels.into_iter().map(|channel| async move {
-                if let Err(error) = client.publish::<(), _, _>(&channel, "1").await {
-                    tracing::warn!(%error, %channel, "seat update not announced");
+                if let Err(e) = client.publish::<(), _, _>(&channel, "1").await {
+                    tracing::warn!(error = %e, %channel, "seat update not announced");
                 }
             }))
             .await;
@@ -135,12 +135,12 @@ impl Coordinator {
 
     /// Announces that an event's catalog data changed (status, prices).
     pub async fn announce_event(&self, event: &EventId) {
-        if let Err(error) = self
+        if let Err(e) = self
             .client()
             .publish::<(), _, _>(keys::event_update_channel(event), "1")
             .await
         {
-            tracing::warn!(%error, %event, "event update not announced");
+            tracing::warn!(error = %e, %event, "event update not announced");
         }
     }
 }

@@ -74,8 +74,8 @@ impl ApiError {
     }
 
     /// A dependency failed: 503, details logged, not shown.
-    pub fn unavailable(what: &'static str, error: impl std::fmt::Display) -> Self {
-        tracing::error!(dependency = what, %error, "dependency failure");
+    pub fn unavailable(what: &'static str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(dependency = what, error = %e, "dependency failure");
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "dependency_unavailable",

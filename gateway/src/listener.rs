@@ -102,9 +102,9 @@ pub async fn serve<S>(
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
-            Err(error) => {
+            Err(e) => {
                 // Out of file descriptors, most likely: wait rather than spin.
-                tracing::warn!(listener = name, %error, "accept failed");
+                tracing::warn!(listener = name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -149,11 +149,11 @@ pub async fn serve<S>(
                 }
             };
             open.dec();
-            if let Err(error) = ended {
-                if error.is_timeout() || error.to_string() == HEADER_TIMEOUT {
+            if let Err(e) = ended {
+                if e.is_timeout() || e.to_string() == HEADER_TIMEOUT {
                     timed_out.inc();
                 }
-                tracing::debug!(listener = name, %error, "connection ended");
+                tracing::debug!(listener = name, error = %e, "connection ended");
             }
         });
     }

@@ -53,8 +53,8 @@ pub async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) {
-    if let Err(error) = svc.coordinator.ensure_commit_group().await {
-        tracing::error!(%error, "commit queue group not created yet; the writer retries");
+    if let Err(e) = svc.coordinator.ensure_commit_group().await {
+        tracing::error!(error = %e, "commit queue group not created yet; the writer retries");
     }
     let writer = tokio::spawn(writer_loop(
         svc.clone(),
@@ -111,8 +111,8 @@ pub async fn reconcile_once(
         }
     };
     let inventory = reconcile_inventory(&svc.db, &svc.coordinator, metrics, counts).await;
-    if let Err(error) = &inventory {
-        tracing::error!(%error, "inventory pass failed");
+    if let Err(e) = &inventory {
+        tracing::error!(error = %e, "inventory pass failed");
     }
     metrics
         .passes_total
@@ -144,8 +144,8 @@ pub async fn reconcile_once(
                 .with_label_values(&["payments_ok"])
                 .inc();
         }
-        Err(error) => {
-            tracing::error!(%error, "payment reconciliation failed");
+        Err(e) => {
+            tracing::error!(error = %e, "payment reconciliation failed");
             metrics
                 .passes_total
                 .with_label_values(&["payments_error"])
@@ -156,8 +156,8 @@ pub async fn reconcile_once(
     // Read before the sales are: a loss after this read changes the next pass's epoch.
     let epoch = match svc.coordinator.data_epoch().await {
         Ok(epoch) => Some(epoch),
-        Err(error) => {
-            tracing::warn!(%error, "Redis's data epoch not read; recent sales are told again");
+        Err(e) => {
+            tracing::warn!(error = %e, "Redis's data epoch not read; recent sales are told again");
             None
         }
     };
@@ -182,8 +182,8 @@ pub async fn reconcile_once(
             }
             metrics.passes_total.with_label_values(&["repair_ok"]).inc();
         }
-        Err(error) => {
-            tracing::error!(%error, "sold-seat repair failed");
+        Err(e) => {
+            tracing::error!(error = %e, "sold-seat repair failed");
             metrics
                 .passes_total
                 .with_label_values(&["repair_error"])
@@ -246,8 +246,8 @@ async fn writer_loop(
                         .inc_by(report.oversold as u64);
                 }
             }
-            Err(error) => {
-                tracing::error!(%error, "durable writer step failed; retrying");
+            Err(e) => {
+                tracing::error!(error = %e, "durable writer step failed; retrying");
                 metrics
                     .passes_total
                     .with_label_values(&["writer_error"])
@@ -273,8 +273,8 @@ async fn sweep_loop(
         };
         match pass {
             Ok(()) => metrics.passes_total.with_label_values(&["sweep_ok"]).inc(),
-            Err(error) => {
-                tracing::error!(%error, "sweep/audit pass failed");
+            Err(e) => {
+                tracing::error!(error = %e, "sweep/audit pass failed");
                 metrics
                     .passes_total
                     .with_label_values(&["sweep_error"])
