@@ -13,6 +13,9 @@
 //! - **load shedding** ([`crate::shed`]): a hold or commit over its class's concurrency limit
 //!   is answered `503 overloaded` before it reaches the router.
 //!
+//! - **request ids** ([`crate::request_id`]): every request gets its id and its tracing span
+//!   here, before shedding and routing, and every answer carries the id back.
+//!
 //! The client's address travels to the filters as a request extension ([`Peer`]), since a
 //! service built from a filter does not see the socket.
 
@@ -26,6 +29,9 @@ use hyper::service::Service;
 use hyper::{Body, Request, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
+
+use crate::request_id::{self, RequestId};
 
 /// The bounds of one listener's connections.
 #[derive(Debug, Clone, Copy)]
@@ -118,22 +124,40 @@ pub async fn serve<S>(
         let (service, shedder) = (service.clone(), shedder.clone());
         let per_request = hyper::service::service_fn(move |mut request: Request<Body>| {
             request.extensions_mut().insert(Peer(peer));
+            let id = RequestId::from_header(request.headers().get(request_id::HEADER));
+            let span = tracing::info_span!(
+                "request",
+                request_id = %id,
+                method = %request.method(),
+                path = %request.uri().path(),
+            );
             let admitted = match &shedder {
                 Some(shedder) => shedder.admit(&request),
                 None => Ok(None),
             };
-            let call = admitted.map(|permit| (permit, service.clone().call(request)));
-            async move {
-                match call {
-                    Err(class) => Ok(crate::shed::overloaded(class)),
-                    Ok((permit, answer)) => {
-                        let answer = answer.await;
+            let mut service = service.clone();
+            let answer = async move {
+                let mut response = match admitted {
+                    Err(class) => crate::shed::overloaded(class),
+                    Ok(permit) => {
+                        let answer = service.call(request).await;
                         // The request's latency is measured up to here.
                         drop(permit);
-                        answer
+                        match answer {
+                            Ok(response) => response,
+                            Err(never) => match never {},
+                        }
                     }
+                };
+                tracing::debug!(status = response.status().as_u16(), "answered");
+                if let Some(id) = request_id::current() {
+                    response
+                        .headers_mut()
+                        .insert(request_id::HEADER, id.header_value());
                 }
-            }
+                Ok::<_, Infallible>(response)
+            };
+            request_id::scope(id, answer.instrument(span))
         });
         let connection = http.serve_connection(stream, per_request);
         let (open, timed_out, mut stop) = (open.clone(), timed_out.clone(), stop.clone());

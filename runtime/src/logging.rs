@@ -25,12 +25,20 @@ impl Format {
     }
 }
 
-/// A subscriber writing `format` to `writer`, filtered by `RUST_LOG` (default `info`).
-pub fn subscriber<W>(format: Format, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+/// A subscriber writing `format` to `writer`, filtered by `directives` (`RUST_LOG`'s syntax), or
+/// when `None` by `RUST_LOG` (default `info`).
+pub fn subscriber<W>(
+    format: Format,
+    directives: Option<&str>,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match directives {
+        Some(directives) => EnvFilter::new(directives),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_env_filter(filter);
@@ -51,6 +59,7 @@ where
 pub fn init() {
     let _ = tracing::subscriber::set_global_default(subscriber(
         Format::from_env(),
+        None,
         std::io::stderr,
     ));
 }
