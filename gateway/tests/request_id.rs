@@ -33,10 +33,14 @@ async fn an_error_names_its_request_given_or_made() {
     let (gw, _db, _event) = setup("rid").await;
 
     // Given: echoed in the header and in the error's details, its other details kept.
-    let (status, echoed, body) = get(&gw.base, "/events/no-such-event", Some("client-42.a_b")).await;
+    let (status, echoed, body) =
+        get(&gw.base, "/events/no-such-event", Some("client-42.a_b")).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(echoed, "client-42.a_b");
-    assert_eq!(body["error"]["details"]["request_id"], "client-42.a_b", "{body}");
+    assert_eq!(
+        body["error"]["details"]["request_id"], "client-42.a_b",
+        "{body}"
+    );
     assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string());
 
     // Absent or malformed: a fresh id, the same in the header and the body.
@@ -45,7 +49,11 @@ async fn an_error_names_its_request_given_or_made() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
         assert_ne!(Some(echoed.as_str()), given);
         assert_eq!(echoed.len(), 32, "a fresh id: {echoed}");
-        assert_eq!(body["error"]["details"]["request_id"], echoed.as_str(), "{body}");
+        assert_eq!(
+            body["error"]["details"]["request_id"],
+            echoed.as_str(),
+            "{body}"
+        );
     }
 
     // Two requests without an id get two ids.

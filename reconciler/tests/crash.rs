@@ -8,7 +8,7 @@ use test_support::stack as harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{Role, assert_books_balance, db, free_port, gateway_full, support, token, Child};
+use harness::{assert_books_balance, db, free_port, gateway_full, support, token, Child, Role};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -108,8 +108,7 @@ pub struct Dedicated {
 
 impl Dedicated {
     pub fn start(name: &str) -> Self {
-        let dir = target_tmpdir()
-            .join(format!("stack-{name}-{}", std::process::id()));
+        let dir = target_tmpdir().join(format!("stack-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         stack(&dir, "auto", &["up"]);
         let nodes = nodes_from_env_output(&stack(&dir, "auto", &["env"]));
