@@ -385,7 +385,7 @@ async fn commit_inner(
             // the event cache has it; a buyer of an open sale has no ticket anyway) is not asked.
             let roomless = matches!(
                 app.caches.event(app, &hold.event).await,
-                Ok(Some(e)) if e.admission_mode == "open"
+                Ok(Some(e)) if e.admission_mode == coordinator::queue::AdmissionMode::Open
             );
             if !roomless {
                 let pace = app.pacer.pace();
