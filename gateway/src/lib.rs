@@ -105,14 +105,22 @@ pub struct CheckoutConfig {
     pub pace_target: Option<std::time::Duration>,
 }
 
-impl Default for CheckoutConfig {
-    fn default() -> Self {
+impl CheckoutConfig {
+    /// From the payments settings (a zero pace target: never slowed).
+    pub fn from_settings(payments: &settings::Payments) -> Self {
         Self {
-            charge_deadline: std::time::Duration::from_secs(10),
-            write_deadline: std::time::Duration::from_secs(5),
-            webhook_secret: None,
-            pace_target: Some(std::time::Duration::from_secs(1)),
+            charge_deadline: payments.charge_deadline,
+            write_deadline: payments.write_deadline,
+            webhook_secret: payments.webhook_secret.clone(),
+            pace_target: (!payments.pace_target.is_zero()).then_some(payments.pace_target),
         }
+    }
+}
+
+impl Default for CheckoutConfig {
+    /// The settings' defaults.
+    fn default() -> Self {
+        Self::from_settings(&settings::Payments::default())
     }
 }
 
@@ -136,13 +144,7 @@ impl App {
             .await?;
         let keys = auth::Keys::from_settings(settings)?;
         let payments = orders::provider(&settings.payments, &db)?;
-        let checkout = CheckoutConfig {
-            charge_deadline: std::time::Duration::from_millis(settings.payments.charge_deadline_ms),
-            write_deadline: std::time::Duration::from_millis(settings.payments.write_deadline_ms),
-            webhook_secret: settings.payments.webhook_secret.clone(),
-            pace_target: (settings.payments.pace_target_ms > 0)
-                .then(|| std::time::Duration::from_millis(settings.payments.pace_target_ms)),
-        };
+        let checkout = CheckoutConfig::from_settings(&settings.payments);
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
             .with_payments(payments, checkout)

@@ -43,11 +43,9 @@ pub struct Connections {
 }
 
 impl Default for Connections {
+    /// The settings' defaults.
     fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 20_000,
-        }
+        Self::from_settings(&settings::Http::default())
     }
 }
 
@@ -55,7 +53,7 @@ impl Connections {
     /// From `http.header_read_timeout_ms` and `http.max_connections`.
     pub fn from_settings(http: &settings::Http) -> Self {
         Self {
-            header_read_timeout: Duration::from_millis(http.header_read_timeout_ms.max(1)),
+            header_read_timeout: http.header_read_timeout.max(Duration::from_millis(1)),
             max_connections: http.max_connections.max(1),
         }
     }

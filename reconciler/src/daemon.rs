@@ -32,15 +32,15 @@ impl Config {
     /// From the settings; `consumer` names this process in the writers' group.
     pub fn from_settings(s: &settings::Reconciler, consumer: String) -> Self {
         Self {
-            interval: Duration::from_millis(s.interval_ms),
-            sweep_interval: Duration::from_millis(s.sweep_interval_ms),
+            interval: s.interval,
+            sweep_interval: s.sweep_interval,
             writer: WriterConfig {
                 consumer,
                 batch: s.writer_batch.max(1),
-                stale_after: Duration::from_millis(s.writer_stale_after_ms),
-                pause_in_batch: Duration::from_millis(s.writer_pause_in_batch_ms),
+                stale_after: s.writer_stale_after,
+                pause_in_batch: s.writer_pause_in_batch,
             },
-            payment_grace: Duration::from_millis(s.payment_grace_ms),
+            payment_grace: s.payment_grace,
             payment_pages_per_pass: s.payment_pages_per_pass.max(1),
         }
     }
