@@ -22,6 +22,7 @@ pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod pace;
+pub mod quote;
 pub mod request_id;
 pub mod room;
 pub mod shed;

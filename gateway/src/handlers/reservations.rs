@@ -19,6 +19,7 @@ use super::json_status;
 use crate::auth::Principal;
 use crate::best::{self, Choice, Wanted};
 use crate::errors::ApiError;
+use crate::quote::{BestAvailable, Quote};
 use crate::App;
 
 /// `POST /events/{id}/reservations`: either `seat_ids`, or `quantity` (best available), or
@@ -99,23 +100,19 @@ async fn price(app: &App, event: &EventId, seats: &[SeatId]) -> Result<(i64, Str
     Ok((total, currency))
 }
 
-/// The quote kept with a hold: "<cents> <currency>".
+/// The quote kept with a hold ([`Quote`]'s text).
 fn quote_text((cents, currency): (i64, String)) -> String {
-    format!("{cents} {currency}")
+    Quote::new(cents, currency).to_string()
 }
 
 fn parse_quote(quote: &str) -> Option<(i64, String)> {
-    let mut parts = quote.split(' ');
-    let cents = parts.next()?.parse().ok()?;
-    Some((cents, parts.next()?.to_owned()))
+    Quote::parse(quote).map(|q| (q.cents, q.currency))
 }
 
 /// The part of a quote that records a best-available request: its parameters (so a replay with
 /// other parameters is told apart) and whether the group sat together.
-fn best_marker(quote: &str) -> Option<(&str, bool)> {
-    let best = quote.split(' ').find_map(|p| p.strip_prefix("best="))?;
-    let together = quote.split(' ').any(|p| p == "adjacent=1");
-    Some((best, together))
+fn best_marker(quote: &str) -> Option<(String, bool)> {
+    Quote::parse(quote)?.best.map(|b| (b.key, b.adjacent))
 }
 
 /// A hold's total: the quote kept with it, or today's prices for a hold placed without one.
@@ -587,10 +584,15 @@ async fn place(
     best: Option<&str>,
     max_per_buyer: i32,
 ) -> Result<(StatusCode, HoldView), ApiError> {
-    let mut quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
-    if let (Some(best), Some(together)) = (best, adjacent) {
-        quoted = format!("{quoted} best={best} adjacent={}", u8::from(together));
+    let (cents, currency) = price(app, &request.hold_event(), request.seats()).await?;
+    let quoted = Quote {
+        best: best.zip(adjacent).map(|(key, adjacent)| BestAvailable {
+            key: key.to_owned(),
+            adjacent,
+        }),
+        ..Quote::new(cents, currency)
     }
+    .to_string();
     // The buyer's seats for the event are counted against the limit by the script that opens
     // the hold, atomically with it; a refused or rolled-back hold gives them back.
     let limit = max_per_buyer.max(1) as u64;
