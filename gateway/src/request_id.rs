@@ -84,11 +84,13 @@ mod tests {
 
     #[test]
     fn a_well_formed_id_is_kept_and_anything_else_replaced() {
-        let kept = |s: &str| RequestId::from_header(Some(&HeaderValue::from_str(s).unwrap()));
+        let kept = |s: &str| {
+            RequestId::from_header(Some(&HeaderValue::from_str(s).expect("a header value")))
+        };
         assert_eq!(kept("abc-DEF_1.2").as_str(), "abc-DEF_1.2");
         assert_eq!(kept(&"a".repeat(64)).as_str(), "a".repeat(64));
         for bad in ["", "has space", "semi;colon", "ünï", &"a".repeat(65)] {
-            let header = HeaderValue::from_bytes(bad.as_bytes()).unwrap();
+            let header = HeaderValue::from_bytes(bad.as_bytes()).expect("a header value");
             let id = RequestId::from_header(Some(&header));
             assert_ne!(id.as_str(), bad);
             assert_eq!(id.as_str().len(), 32, "a fresh id: {id}");

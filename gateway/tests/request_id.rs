@@ -1,6 +1,7 @@
 //! Every request has an id: the client's `X-Request-Id` when well formed, else a fresh one,
 //! echoed in the response header, in every error body's `details.request_id`, and in the log
 //! lines of the request (its tracing span).
+#![allow(clippy::unwrap_used)]
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
