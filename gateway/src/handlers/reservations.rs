@@ -663,7 +663,8 @@ fn check_on_sale(event: &catalog::events::Event) -> Result<(), ApiError> {
 pub(crate) async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(work)
+    // In the request's span: its log lines keep the request id.
+    tokio::spawn(tracing::Instrument::in_current_span(work))
         .await
         .map_err(|e| ApiError::unavailable("gateway", e))
 }
