@@ -13,12 +13,15 @@ ERR = {"$ref": "#/components/responses/Error"}
 # behind the per-IP limit, and every authenticated one), 503 on every route that reads Redis
 # or Postgres.
 SHARED = {429: {"$ref": "#/components/responses/RateLimited"}, 503: {"$ref": "#/components/responses/Unavailable"}}
+# gateway/src/request_id.rs: every answer names its request (the client's X-Request-Id when well
+# formed, else a fresh id); every error carries it as details.request_id.
+REQUEST_ID = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
+REQUEST_ID_HEADER = {"X-Request-Id": {"required": True, "description": "the request's id: the client's X-Request-Id when it is 1 to 64 of [A-Za-z0-9._-], else a fresh one", "schema": REQUEST_ID}}
 def r(desc, schema=None, headers=None):
     out = {"description": desc}
     if schema is not None:
         out["content"] = {"application/json": {"schema": schema}}
-    if headers:
-        out["headers"] = headers
+    out["headers"] = {**(headers or {}), **REQUEST_ID_HEADER}
     return out
 def errors(*codes):
     return {str(c): SHARED.get(c, ERR) for c in codes}
@@ -108,7 +111,7 @@ paths = {
         {"200": r("Counts", {"type": "object"}), **errors(404)}, params=[EVENT_ID], security=[], tags=["browse"])},
   "/events/{event_id}/availability/stream": {"get": op("Live availability: server-sent events of the seats that change",
         {"200": {"description": "An endless text/event-stream. First a `snapshot` event (data: {\"v\": id, \"taken\": [seat ids not free]}), or after a `Last-Event-ID` this process still knows, the `diff` events missed since; then one `diff` per change (data: {\"v\": id, \"taken\": [...], \"freed\": [...]}), and a comment line every 15 s. An id from another process or too old gets a snapshot.",
-                 "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **errors(404)},
+                 "headers": REQUEST_ID_HEADER, "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **errors(404)},
         params=[EVENT_ID, {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "string"},
                  "description": "the id of the last event received (browsers send it when they reconnect)"}],
         security=[], tags=["browse"])},
@@ -284,7 +287,8 @@ SEAT_MAP = strict(["venue", "categories", "sections"], {
     "areas": {"type": "array", "items": AREA, "description": "general-admission areas, sold by quantity"}}) | {"description": "docs/seatmap.md"}
 schemas = {
   "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message", "details"],
-      "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
+      "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+        "details": {"description": "the error's specifics; an object, always with the request's id", "properties": {"request_id": REQUEST_ID}}}}}},
   "Price": {"type": "object", "properties": {"category": {"type": "string"}, "amount_cents": {"type": "integer"}, "currency": {"type": "string"}}},
   "Event": {"type": "object", "properties": {"id": {"type": "string"}, "title": {"type": "string"}, "category": {"type": "string"},
       "venue_id": {"type": "string"}, "venue_name": {"type": "string"}, "starts_at": {"type": "string", "format": "date-time"},
@@ -353,12 +357,12 @@ schemas = {
 }
 components = {"schemas": schemas,
   "responses": {
-    "Error": {"description": "An error", "content": {"application/json": {"schema": ref("Error")}}},
+    "Error": {"description": "An error", "headers": REQUEST_ID_HEADER, "content": {"application/json": {"schema": ref("Error")}}},
     "RateLimited": {"description": "Over the per-IP or per-user request rate (code rate_limited)",
-      "headers": {"Retry-After": {"required": True, "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+      "headers": {"Retry-After": {"required": True, "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}, **REQUEST_ID_HEADER},
       "content": {"application/json": {"schema": ref("Error")}}},
     "Unavailable": {"description": "Redis or Postgres did not answer (code dependency_unavailable): retry shortly",
-      "headers": {"Retry-After": {"required": True, "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+      "headers": {"Retry-After": {"required": True, "description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}, **REQUEST_ID_HEADER},
       "content": {"application/json": {"schema": ref("Error")}}}},
   "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}}
 def referenced(value, found):
@@ -385,7 +389,7 @@ def document(title, description, paths):
     return {
       "openapi": "3.1.0",
       "info": {"title": title, "version": "0.1.0",
-               "description": description + " Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}; a method a path does not serve is 405 with Allow."},
+               "description": description + " Every error has the shape {\"error\": {\"code\", \"message\", \"details\"}}, details carrying request_id; every answer has X-Request-Id, the client's when it sent a well-formed one (1 to 64 of [A-Za-z0-9._-]); a method a path does not serve is 405 with Allow."},
       "security": [],
       "paths": paths,
       "components": own,

@@ -116,7 +116,8 @@ type Row = (
     Option<String>,
 );
 
-fn mode_of(text: &str) -> AdmissionMode {
+/// The mode stored as `text` (`events.admission_mode`); anything unknown is open.
+pub(crate) fn mode_of(text: &str) -> AdmissionMode {
     match text {
         "queue" => AdmissionMode::Queue,
         "lottery" => AdmissionMode::Lottery,

@@ -60,7 +60,7 @@ pub struct Event {
     #[serde(skip_serializing)]
     pub owner: Option<String>,
     /// How buyers get in: `open`, `queue` or `lottery` (see [`crate::admission`]).
-    pub admission_mode: String,
+    pub admission_mode: coordinator::queue::AdmissionMode,
     /// Most seats one buyer may hold and buy for the event.
     pub max_tickets_per_buyer: i32,
 }
@@ -418,7 +418,7 @@ async fn with_prices(pool: &PgPool, rows: Vec<EventRow>) -> Result<Vec<Event>, C
                 sale_opens_at,
                 status,
                 owner,
-                admission_mode,
+                admission_mode: crate::admission::mode_of(&admission_mode),
                 max_tickets_per_buyer,
             },
         )

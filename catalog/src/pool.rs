@@ -7,8 +7,7 @@ use sqlx::PgPool;
 
 /// A pool of at most `max` connections, as every process of ours makes it. sqlx pings a
 /// connection each time it is taken from the pool by default: one more round trip per query,
-/// a tenth of the gateway's CPU in a checkout storm and as much work again for Postgres. A
-/// connection that died is found by the query itself (an error, a 503 for the caller) and
+/// for the process and for Postgres alike. A connection that died is found by the query itself (an error, a 503 for the caller) and
 /// dropped by the pool, so the ping buys nothing here.
 pub fn options(max: u32) -> PgPoolOptions {
     PgPoolOptions::new()

@@ -1,7 +1,7 @@
 //! The catalog against a real Postgres: each test gets a database of its own, dropped after.
 #![allow(clippy::unwrap_used)]
 
-mod db;
+use test_support::db;
 
 use std::collections::BTreeMap;
 

@@ -627,8 +627,8 @@ impl Coordinator {
                         tracing::info!(hold = %hold_id, "failed hold attempt rolled back after Redis answered again");
                         return;
                     }
-                    Err(error) => {
-                        tracing::debug!(hold = %hold_id, %error, "failed hold attempt not rolled back yet");
+                    Err(e) => {
+                        tracing::debug!(hold = %hold_id, error = %e, "failed hold attempt not rolled back yet");
                     }
                 }
                 pause = (pause * 2).min(Duration::from_secs(1));

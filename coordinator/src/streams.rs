@@ -1,6 +1,6 @@
 //! The coordinator's two kinds of stream:
 //!
-//! - the **commit queue** (`seat:{commits}:queue`): checkout appends a captured sale; the
+//! - the **commit queue** (`seat:{commits:<name>}:queue`, [`keys::commit_queue`]): checkout appends a captured sale; the
 //!   reconciler's durable writers read it through one consumer group, write batches to Postgres,
 //!   acknowledge, and announce each order on [`keys::ORDER_DONE_CHANNEL`]. An entry read by a
 //!   writer that died is claimed by another after an idle time, so no commit is lost and none is
@@ -215,12 +215,12 @@ impl Coordinator {
     /// Announces what became of a commit (`payload` is the writer's JSON); gateways waiting for
     /// it answer their client. Best effort: waiters also read Postgres.
     pub async fn announce_order(&self, payload: &str) {
-        if let Err(error) = self
+        if let Err(e) = self
             .client()
             .publish::<(), _, _>(keys::ORDER_DONE_CHANNEL, payload)
             .await
         {
-            tracing::warn!(%error, "order outcome not announced; waiters fall back on Postgres");
+            tracing::warn!(error = %e, "order outcome not announced; waiters fall back on Postgres");
         }
     }
 

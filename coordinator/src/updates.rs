@@ -52,8 +52,8 @@ impl Update {
 /// How long a section's announcement waits for more changes of the same section. In a rush a
 /// hot section changes thousands of times a second, every `PUBLISH` in a cluster is relayed to
 /// every node, and the caches it serves rebuild at most every quarter of a second anyway: one
-/// announcement per section per window says the same, at a fraction of the cost (the hold storm
-/// spent a third of its Redis commands on announcements, one per hold and one per release).
+/// announcement per section per window says the same, at a fraction of the cost (rather than
+/// one per hold and one per release).
 pub const ANNOUNCE_COALESCE: Duration = Duration::from_millis(50);
 
 /// Messages the subscriber can hold before this task takes them.
@@ -107,8 +107,8 @@ impl Announcer {
             drop(me);
             let client = pool.next();
             join_all(channels.into_iter().map(|channel| async move {
-                if let Err(error) = client.publish::<(), _, _>(&channel, "1").await {
-                    tracing::warn!(%error, %channel, "seat update not announced");
+                if let Err(e) = client.publish::<(), _, _>(&channel, "1").await {
+                    tracing::warn!(error = %e, %channel, "seat update not announced");
                 }
             }))
             .await;
@@ -135,12 +135,12 @@ impl Coordinator {
 
     /// Announces that an event's catalog data changed (status, prices).
     pub async fn announce_event(&self, event: &EventId) {
-        if let Err(error) = self
+        if let Err(e) = self
             .client()
             .publish::<(), _, _>(keys::event_update_channel(event), "1")
             .await
         {
-            tracing::warn!(%error, %event, "event update not announced");
+            tracing::warn!(error = %e, %event, "event update not announced");
         }
     }
 }

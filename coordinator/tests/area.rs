@@ -3,7 +3,7 @@
 //! test's ledger. Bad requests are refused before anything is written.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

@@ -4,7 +4,7 @@
 //! other test uses), served the section in fewer calls than holds.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! neither fails half-way (Lua errors do not roll back) nor locks a buyer or a section out.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use coordinator::block::{BlockOutcome, InvalidBlock, UnblockOutcome, MAX_SEATS_PER_BLOCK};
 use coordinator::hold::{HoldOutcome, HoldRequest};

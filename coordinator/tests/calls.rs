@@ -8,7 +8,7 @@
 //! the layout read, made once per event and process (warmed up before counting).
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! and a CLUSTER FAILOVER of a primary while operations run.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};

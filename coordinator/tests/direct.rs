@@ -2,7 +2,7 @@
 //! still be in flight, after it died, and what a slow original may still do.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Hold operations against the real cluster: outcomes, replays, bad input, expiry, pins, blocks.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::time::Duration;
 

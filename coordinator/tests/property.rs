@@ -4,7 +4,7 @@
 //! ledger seat for seat, every hold is all or nothing, and each section's counts add up.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

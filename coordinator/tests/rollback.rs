@@ -3,7 +3,7 @@
 //! `request_in_progress` for the rest of the attempt window.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use test_support::cluster as support;
 
 use std::time::{Duration, Instant};
 

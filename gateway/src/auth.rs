@@ -3,7 +3,7 @@
 //! A gate (a scanner at an entrance; its subject is the gate's id) can do nothing but check
 //! tickets in, and only a gate can.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use coordinator::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -245,7 +245,7 @@ impl Keys {
 
     /// Mints a token (ticketctl, tests).
     pub fn mint(&self, user: &UserId, role: Role, ttl: Duration) -> anyhow::Result<String> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+        let now = runtime::clock::unix_secs();
         let claims = Claims {
             sub: user.to_string(),
             role,
@@ -271,9 +271,7 @@ impl Keys {
         let iat = claims
             .iat
             .ok_or_else(|| unauthorized("the token has no iat (issued-at) claim"))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = runtime::clock::unix_secs();
         if iat > now.saturating_add(LEEWAY_SECS) {
             return Err(unauthorized("the token says it was issued in the future"));
         }
@@ -394,10 +392,7 @@ mod tests {
         let keys = Keys::new(&[7u8; 32])
             .expect("key")
             .with_max_lifetime(Duration::from_secs(3_600));
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
+        let now = runtime::clock::unix_secs();
         let ok =
             serde_json::json!({"sub": "alice", "role": "buyer", "iat": now, "exp": now + 3_600});
         assert!(keys.verify(&forge(&keys, ok)).is_ok());

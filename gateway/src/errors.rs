@@ -74,8 +74,8 @@ impl ApiError {
     }
 
     /// A dependency failed: 503, details logged, not shown.
-    pub fn unavailable(what: &'static str, error: impl std::fmt::Display) -> Self {
-        tracing::error!(dependency = what, %error, "dependency failure");
+    pub fn unavailable(what: &'static str, e: impl std::fmt::Display) -> Self {
+        tracing::error!(dependency = what, error = %e, "dependency failure");
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "dependency_unavailable",
@@ -161,18 +161,28 @@ struct Inner<'a> {
 /// `Retry-After` of a 503 that names no wait of its own, s.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 1;
 
-/// Renders an error in the one shape.
+/// Renders an error in the one shape. Inside a request, `details` carries its `request_id` (an
+/// object gets the field, `null` becomes an object of it).
 pub fn reply(
     status: StatusCode,
     code: &str,
     message: &str,
     details: &serde_json::Value,
 ) -> warp::reply::Response {
+    let traced = crate::request_id::current().and_then(|id| match details {
+        serde_json::Value::Null => Some(serde_json::json!({ "request_id": id.as_str() })),
+        serde_json::Value::Object(fields) => {
+            let mut fields = fields.clone();
+            fields.insert("request_id".into(), id.as_str().into());
+            Some(serde_json::Value::Object(fields))
+        }
+        _ => None,
+    });
     let body = Body {
         error: Inner {
             code,
             message,
-            details,
+            details: traced.as_ref().unwrap_or(details),
         },
     };
     let mut response = warp::reply::with_status(warp::reply::json(&body), status).into_response();

@@ -188,7 +188,8 @@ pub fn public(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
 }
 
 /// The route template a request matched, for metric labels: ids never become labels. Runs on
-/// every request, so it walks the segments without allocating.
+/// every request, so matching walks the segments without allocating; only the label found is
+/// formatted.
 pub fn route_label(method: &str, path: &str) -> String {
     ROUTES
         .iter()

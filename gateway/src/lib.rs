@@ -22,6 +22,8 @@ pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod pace;
+pub mod quote;
+pub mod request_id;
 pub mod room;
 pub mod shed;
 pub mod web;
@@ -35,8 +37,8 @@ use settings::Settings;
 use sqlx::PgPool;
 
 /// What every handler may use. Cloning it is one reference count: warp clones it into every
-/// route a request is tried against, and a field-by-field copy (the JWT keys are heap buffers)
-/// was a sixth of the gateway's CPU samples on the waiting room's polls.
+/// route a request is tried against, where a field-by-field copy would copy heap buffers (the
+/// JWT keys) on every request.
 #[derive(Clone)]
 pub struct App(Arc<AppState>);
 
@@ -88,9 +90,9 @@ pub struct AppState {
     /// The listeners' OpenAPI documents, rendered by [`serve`] once the listeners are bound.
     docs: Arc<OnceLock<openapi::Docs>>,
     /// Evicts idle rate-limit keys; stops with the last clone of the app.
-    _evictor: Arc<AbortOnDrop>,
+    _evictor: Arc<runtime::AbortOnDrop>,
     /// The pub/sub watcher that invalidates `caches`; stops with the last clone of the app.
-    _watcher: Arc<AbortOnDrop>,
+    _watcher: Arc<runtime::AbortOnDrop>,
 }
 
 /// Checkout's settings.
@@ -106,14 +108,22 @@ pub struct CheckoutConfig {
     pub pace_target: Option<std::time::Duration>,
 }
 
-impl Default for CheckoutConfig {
-    fn default() -> Self {
+impl CheckoutConfig {
+    /// From the payments settings (a zero pace target: never slowed).
+    pub fn from_settings(payments: &settings::Payments) -> Self {
         Self {
-            charge_deadline: std::time::Duration::from_secs(10),
-            write_deadline: std::time::Duration::from_secs(5),
-            webhook_secret: None,
-            pace_target: Some(std::time::Duration::from_secs(1)),
+            charge_deadline: payments.charge_deadline,
+            write_deadline: payments.write_deadline,
+            webhook_secret: payments.webhook_secret.clone(),
+            pace_target: (!payments.pace_target.is_zero()).then_some(payments.pace_target),
         }
+    }
+}
+
+impl Default for CheckoutConfig {
+    /// The settings' defaults.
+    fn default() -> Self {
+        Self::from_settings(&settings::Payments::default())
     }
 }
 
@@ -126,14 +136,6 @@ fn evictor(limits: Arc<limits::Limits>) -> tokio::task::JoinHandle<()> {
             limits.evict_idle();
         }
     })
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl App {
@@ -152,13 +154,7 @@ impl App {
             }
         };
         let payments = orders::provider(&settings.payments, &db)?;
-        let checkout = CheckoutConfig {
-            charge_deadline: std::time::Duration::from_millis(settings.payments.charge_deadline_ms),
-            write_deadline: std::time::Duration::from_millis(settings.payments.write_deadline_ms),
-            webhook_secret: settings.payments.webhook_secret.clone(),
-            pace_target: (settings.payments.pace_target_ms > 0)
-                .then(|| std::time::Duration::from_millis(settings.payments.pace_target_ms)),
-        };
+        let checkout = CheckoutConfig::from_settings(&settings.payments);
         Ok(Self::new(Arc::new(coordinator), db, keys, &settings.redis)
             .await?
             .with_payments(payments, checkout)
@@ -214,7 +210,7 @@ impl App {
     pub fn with_rate_limits(mut self, settings: &settings::RateLimits) -> Self {
         let limits = Arc::new(limits::Limits::new(settings));
         let state = Arc::make_mut(&mut self.0);
-        state._evictor = Arc::new(AbortOnDrop(evictor(limits.clone())));
+        state._evictor = Arc::new(runtime::AbortOnDrop(evictor(limits.clone())));
         state.limits = limits;
         self
     }
@@ -315,8 +311,8 @@ impl App {
             live,
             web: Arc::new(web::Web::default()),
             docs: Arc::new(OnceLock::new()),
-            _evictor: Arc::new(AbortOnDrop(evictor(limits))),
-            _watcher: Arc::new(AbortOnDrop(watcher)),
+            _evictor: Arc::new(runtime::AbortOnDrop(evictor(limits))),
+            _watcher: Arc::new(runtime::AbortOnDrop(watcher)),
         })))
     }
 }

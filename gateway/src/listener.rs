@@ -13,6 +13,9 @@
 //! - **load shedding** ([`crate::shed`]): a hold or commit over its class's concurrency limit
 //!   is answered `503 overloaded` before it reaches the router.
 //!
+//! - **request ids** ([`crate::request_id`]): every request gets its id and its tracing span
+//!   here, before shedding and routing, and every answer carries the id back.
+//!
 //! The client's address travels to the filters as a request extension ([`Peer`]), since a
 //! service built from a filter does not see the socket.
 
@@ -26,6 +29,9 @@ use hyper::service::Service;
 use hyper::{Body, Request, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tracing::Instrument;
+
+use crate::request_id::{self, RequestId};
 
 /// The bounds of one listener's connections.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +43,9 @@ pub struct Connections {
 }
 
 impl Default for Connections {
+    /// The settings' defaults.
     fn default() -> Self {
-        Self {
-            header_read_timeout: Duration::from_secs(10),
-            max_connections: 20_000,
-        }
+        Self::from_settings(&settings::Http::default())
     }
 }
 
@@ -49,7 +53,7 @@ impl Connections {
     /// From `http.header_read_timeout_ms` and `http.max_connections`.
     pub fn from_settings(http: &settings::Http) -> Self {
         Self {
-            header_read_timeout: Duration::from_millis(http.header_read_timeout_ms.max(1)),
+            header_read_timeout: http.header_read_timeout.max(Duration::from_millis(1)),
             max_connections: http.max_connections.max(1),
         }
     }
@@ -103,24 +107,8 @@ pub async fn serve<S>(
         };
         let _ = stream.set_nodelay(true);
         let (service, shedder) = (service.clone(), shedder.clone());
-        let per_request = hyper::service::service_fn(move |mut request: Request<Body>| {
-            request.extensions_mut().insert(Peer(peer));
-            let admitted = match &shedder {
-                Some(shedder) => shedder.admit(&request),
-                None => Ok(None),
-            };
-            let call = admitted.map(|permit| (permit, service.clone().call(request)));
-            async move {
-                match call {
-                    Err(class) => Ok(crate::shed::overloaded(class)),
-                    Ok((permit, answer)) => {
-                        let answer = answer.await;
-                        // The request's latency is measured up to here.
-                        drop(permit);
-                        answer
-                    }
-                }
-            }
+        let per_request = hyper::service::service_fn(move |request: Request<Body>| {
+            handle(service.clone(), shedder.as_ref(), request, peer)
         });
         let connection = http.serve_connection(stream, per_request);
         let (open, timed_out, mut stop) = (open.clone(), timed_out.clone(), stop.clone());
@@ -136,11 +124,11 @@ pub async fn serve<S>(
                 }
             };
             open.dec();
-            if let Err(error) = ended {
-                if error.is_timeout() || error.to_string() == HEADER_TIMEOUT {
+            if let Err(e) = ended {
+                if e.is_timeout() || e.to_string() == HEADER_TIMEOUT {
                     timed_out.inc();
                 }
-                tracing::debug!(listener = name, %error, "connection ended");
+                tracing::debug!(listener = name, error = %e, "connection ended");
             }
         });
     }
@@ -148,6 +136,53 @@ pub async fn serve<S>(
     let _all_closed = permits
         .acquire_many(u32::try_from(bounds.max_connections).unwrap_or(u32::MAX))
         .await;
+}
+
+/// One request: its id and span, load shedding, then the service's answer with the id echoed.
+fn handle<S>(
+    mut service: S,
+    shedder: Option<&crate::shed::Shedder>,
+    mut request: Request<Body>,
+    peer: std::net::SocketAddr,
+) -> impl std::future::Future<Output = Result<Response<Body>, Infallible>> + Send + 'static
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    request.extensions_mut().insert(Peer(peer));
+    let id = RequestId::from_header(request.headers().get(request_id::HEADER));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let admitted = match shedder {
+        Some(shedder) => shedder.admit(&request),
+        None => Ok(None),
+    };
+    let answer = async move {
+        let mut response = match admitted {
+            Err(class) => crate::shed::overloaded(class),
+            Ok(permit) => {
+                let answer = service.call(request).await;
+                // The request's latency is measured up to here.
+                drop(permit);
+                match answer {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            }
+        };
+        tracing::debug!(status = response.status().as_u16(), "answered");
+        if let Some(id) = request_id::current() {
+            response
+                .headers_mut()
+                .insert(request_id::HEADER, id.header_value());
+        }
+        Ok::<_, Infallible>(response)
+    };
+    request_id::scope(id, answer.instrument(span))
 }
 
 /// The next connection, or `None` once the listener is told to stop.
@@ -165,7 +200,7 @@ async fn next_connection(
             Ok(accepted) => return Some(accepted),
             Err(error) => {
                 // Out of file descriptors, most likely: wait rather than spin.
-                tracing::warn!(listener = name, %error, "accept failed");
+                tracing::warn!(listener = name, error = %error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

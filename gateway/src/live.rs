@@ -267,9 +267,9 @@ async fn run(app: App, feed: Arc<Feed>) {
             let mut state = feed.state.lock().await;
             refresh_locked(&app, &feed, &mut state).await
         };
-        if let Err(error) = result {
+        if let Err(e) = result {
             // Streams keep what they have; the next announcement or safety re-read tries again.
-            tracing::warn!(event = %feed.event, error = %error.message, "live availability not refreshed");
+            tracing::warn!(event = %feed.event, error = %e.message, "live availability not refreshed");
         }
         tokio::time::sleep(MIN_REFRESH).await;
     }

@@ -4,12 +4,7 @@
 use clap::{Parser, Subcommand};
 use settings::Settings;
 
-/// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
-/// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
-/// CPU samples in a checkout storm (perf). Not yet compared head to head on a quiet machine;
-/// mimalloc's own zeroing (`_mi_page_malloc_zero`) shows in the hold storm's profile.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+runtime::global_allocator!();
 
 #[derive(Parser)]
 #[command(version, about = "Seat allocation gateway")]
@@ -26,40 +21,20 @@ enum Command {
     Migrate,
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    settings::init_tracing();
+    runtime::logging::init();
     let settings = Settings::load()?;
     let app = gateway::App::connect(&settings).await?;
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => {
             catalog::migrate(&app.db).await?;
+            let shutdown = runtime::shutdown::on_signal();
             let (public, admin, task) = gateway::serve(
                 app,
                 settings.http.addr,
                 settings.http.admin_addr,
-                shutdown_signal(),
+                shutdown.cancelled_owned(),
             )?;
             tracing::info!(%public, %admin, "gateway listening");
             task.await?;

@@ -1,6 +1,6 @@
 //! Every metric of the gateway, declared in one place with its help text.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 /// Buckets of the waiting room's two waits, announced and actual, seconds: the same, so the
 /// dashboard can set one beside the other.
@@ -66,21 +66,63 @@ pub struct Metrics {
     gate_labels: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-/// The most distinct gates `gateway_checkins_total` names; a venue has tens.
-pub const MAX_GATE_LABELS: usize = 256;
+/// Registers `collector` and gives it back.
+fn add<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> Result<C, prometheus::Error> {
+    registry.register(Box::new(collector.clone()))?;
+    Ok(collector)
+}
 
-impl Metrics {
-    /// Creates and registers every series.
-    pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
-        let http_requests_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_http_requests_total",
-                "HTTP requests served, by route and status",
-            ),
-            &["route", "status"],
-        )?;
-        let http_request_duration_seconds = HistogramVec::new(
+/// A counter family with these labels, each of `preset`'s label sets at 0 from the start (an
+/// alert that divides by or waits for a series sees "none yet", not "no data").
+fn counters(
+    registry: &Registry,
+    (name, help): (&str, &str),
+    labels: &[&str],
+    preset: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let family = add(registry, IntCounterVec::new(Opts::new(name, help), labels)?)?;
+    for value in preset {
+        family.with_label_values(&[value]);
+    }
+    Ok(family)
+}
+
+/// A gauge family with one label, each of `preset`'s values at 0 from the start.
+fn gauges(
+    registry: &Registry,
+    (name, help): (&str, &str),
+    label: &str,
+    preset: &[&str],
+) -> Result<prometheus::IntGaugeVec, prometheus::Error> {
+    let family = add(
+        registry,
+        prometheus::IntGaugeVec::new(Opts::new(name, help), &[label])?,
+    )?;
+    for value in preset {
+        family.with_label_values(&[value]);
+    }
+    Ok(family)
+}
+
+type HttpSeries = (IntCounterVec, HistogramVec, IntCounterVec, IntCounterVec);
+
+/// Requests by route, their latency, cache lookups, rate-limit refusals.
+fn http_series(registry: &Registry) -> Result<HttpSeries, prometheus::Error> {
+    let requests = counters(
+        registry,
+        (
+            "gateway_http_requests_total",
+            "HTTP requests served, by route and status",
+        ),
+        &["route", "status"],
+        &[],
+    )?;
+    let latency = add(
+        registry,
+        HistogramVec::new(
             HistogramOpts::new(
                 "gateway_http_request_duration_seconds",
                 "HTTP request latency, by route and status",
@@ -89,194 +131,238 @@ impl Metrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0,
             ]),
             &["route", "status"],
-        )?;
-        let holds_total = IntCounterVec::new(
-            Opts::new("gateway_holds_total", "Hold requests, by outcome"),
-            &["outcome"],
-        )?;
-        let orders_total = IntCounterVec::new(
-            Opts::new("gateway_orders_total", "Commits answered, by outcome"),
-            &["outcome"],
-        )?;
-        let webhooks_total = IntCounterVec::new(
-            Opts::new("gateway_webhooks_total", "Payment webhooks, by outcome"),
-            &["outcome"],
-        )?;
-        let queue_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_queue_requests_total",
-                "Waiting-room calls, by operation",
-            ),
-            &["op"],
-        )?;
-        let queue_polls_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_queue_polls_total",
-                "Waiting-room polls answered, by source (memory: the gateway's board; redis)",
-            ),
-            &["source"],
-        )?;
-        for source in ["memory", "redis"] {
-            queue_polls_total.with_label_values(&[source]);
-        }
-        let rate_limited_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_rate_limited_total",
-                "Requests refused by a rate limit, by reason",
-            ),
-            &["reason"],
-        )?;
-        let admission_pace = prometheus::Gauge::new(
-            "gateway_admission_pace",
-            "Share of their rate the waiting rooms admit at (lower while commits are slow)",
-        )?;
-        let queue_waiting = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "gateway_queue_waiting",
-                "Buyers waiting in an event's room (last look)",
-            ),
-            &["event"],
-        )?;
-        let queue_admitted = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "gateway_queue_admitted",
-                "Buyers admitted so far by an event's room",
-            ),
-            &["event"],
-        )?;
-        let queue_expected_wait_seconds = prometheus::Histogram::with_opts(
-            prometheus::HistogramOpts::new(
-                "gateway_queue_expected_wait_seconds",
-                "The wait announced to buyers joining a room",
-            )
-            .buckets(WAIT_BUCKETS.to_vec()),
-        )?;
-        let queue_wait_seconds = prometheus::Histogram::with_opts(
-            prometheus::HistogramOpts::new(
-                "gateway_queue_wait_seconds",
-                "The wait buyers actually had in a room: joining (or the opening) to first seen admitted",
-            )
-            .buckets(WAIT_BUCKETS.to_vec()),
-        )?;
-        let cache_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_cache_lookups_total",
-                "Cache lookups, by cache and result",
-            ),
-            &["cache", "result"],
-        )?;
-        let payments_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_payments_total",
-                "Charges, by what the payment provider answered",
-            ),
-            &["outcome"],
-        )?;
-        let connections_open = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "gateway_connections_open",
-                "Connections open now, by listener",
-            ),
-            &["listener"],
-        )?;
-        let connections_refused_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_connections_refused_total",
-                "Connections answered 503 and closed at the connection cap, by listener",
-            ),
-            &["listener"],
-        )?;
-        let connections_timed_out_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_connections_timed_out_total",
-                "Connections closed for a request head slower than the header-read timeout, by listener",
-            ),
-            &["listener"],
-        )?;
-        let shed_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_shed_total",
-                "Requests answered 503 overloaded by load shedding, by class (hold, commit)",
-            ),
-            &["class"],
-        )?;
-        let concurrency_limit = prometheus::IntGaugeVec::new(
-            Opts::new(
-                "gateway_concurrency_limit",
-                "The adaptive concurrency limit of load shedding now, by class (hold, commit)",
-            ),
-            &["class"],
-        )?;
-        for class in ["hold", "commit"] {
-            shed_total.with_label_values(&[class]);
-            concurrency_limit.with_label_values(&[class]);
-        }
-        registry.register(Box::new(shed_total.clone()))?;
-        registry.register(Box::new(concurrency_limit.clone()))?;
-        for listener in ["public", "admin"] {
-            connections_open.with_label_values(&[listener]);
-            connections_refused_total.with_label_values(&[listener]);
-            connections_timed_out_total.with_label_values(&[listener]);
-        }
-        registry.register(Box::new(connections_open.clone()))?;
-        registry.register(Box::new(connections_refused_total.clone()))?;
-        registry.register(Box::new(connections_timed_out_total.clone()))?;
-        let db_pool = catalog::pool::PoolGauge::new("gateway")?;
-        registry.register(db_pool.collector())?;
-        registry.register(Box::new(payments_total.clone()))?;
-        registry.register(Box::new(coordinator::scripts::script_metrics()))?;
-        // Series an alert divides by or waits for exist from the start (at 0), so the alert
-        // sees "none yet" rather than "no data".
-        for outcome in [
+        )?,
+    )?;
+    let cache = counters(
+        registry,
+        (
+            "gateway_cache_lookups_total",
+            "Cache lookups, by cache and result",
+        ),
+        &["cache", "result"],
+        &[],
+    )?;
+    let rate_limited = counters(
+        registry,
+        (
+            "gateway_rate_limited_total",
+            "Requests refused by a rate limit, by reason",
+        ),
+        &["reason"],
+        &["ip", "user"],
+    )?;
+    Ok((requests, latency, cache, rate_limited))
+}
+
+/// Holds, commits, webhooks and charges, by outcome.
+fn sale_series(
+    registry: &Registry,
+) -> Result<(IntCounterVec, IntCounterVec, IntCounterVec, IntCounterVec), prometheus::Error> {
+    let holds = counters(
+        registry,
+        ("gateway_holds_total", "Hold requests, by outcome"),
+        &["outcome"],
+        &[
+            "created",
+            "replayed",
+            "seats_unavailable",
+            "dependency_unavailable",
+        ],
+    )?;
+    let orders = counters(
+        registry,
+        ("gateway_orders_total", "Commits answered, by outcome"),
+        &["outcome"],
+        &["paid", "oversold"],
+    )?;
+    let webhooks = counters(
+        registry,
+        ("gateway_webhooks_total", "Payment webhooks, by outcome"),
+        &["outcome"],
+        &[],
+    )?;
+    let payments = counters(
+        registry,
+        (
+            "gateway_payments_total",
+            "Charges, by what the payment provider answered",
+        ),
+        &["outcome"],
+        &[
             "succeeded",
             "declined",
             "requires_action",
             "timeout",
             "error",
-        ] {
-            payments_total.with_label_values(&[outcome]);
-        }
-        for outcome in ["paid", "oversold"] {
-            orders_total.with_label_values(&[outcome]);
-        }
-        for outcome in [
-            "created",
-            "replayed",
-            "seats_unavailable",
-            "dependency_unavailable",
-        ] {
-            holds_total.with_label_values(&[outcome]);
-        }
-        for reason in ["ip", "user"] {
-            rate_limited_total.with_label_values(&[reason]);
-        }
-        registry.register(Box::new(holds_total.clone()))?;
-        registry.register(Box::new(cache_total.clone()))?;
-        registry.register(Box::new(orders_total.clone()))?;
-        registry.register(Box::new(webhooks_total.clone()))?;
-        registry.register(Box::new(queue_total.clone()))?;
-        registry.register(Box::new(queue_polls_total.clone()))?;
-        registry.register(Box::new(rate_limited_total.clone()))?;
-        registry.register(Box::new(admission_pace.clone()))?;
-        registry.register(Box::new(queue_waiting.clone()))?;
-        registry.register(Box::new(queue_admitted.clone()))?;
-        registry.register(Box::new(queue_expected_wait_seconds.clone()))?;
-        registry.register(Box::new(queue_wait_seconds.clone()))?;
-        registry.register(Box::new(http_requests_total.clone()))?;
-        registry.register(Box::new(http_request_duration_seconds.clone()))?;
-        let checkins_total = IntCounterVec::new(
-            Opts::new(
-                "gateway_checkins_total",
-                "Ticket scans, by gate, verdict (admitted, already_used, revoked, wrong_event, invalid) and mode (online, offline)",
+        ],
+    )?;
+    Ok((holds, orders, webhooks, payments))
+}
+
+/// The waiting rooms' series.
+struct RoomSeries {
+    total: IntCounterVec,
+    polls: IntCounterVec,
+    pace: prometheus::Gauge,
+    waiting: prometheus::IntGaugeVec,
+    admitted: prometheus::IntGaugeVec,
+    expected_wait: prometheus::Histogram,
+    wait: prometheus::Histogram,
+}
+
+fn room_series(registry: &Registry) -> Result<RoomSeries, prometheus::Error> {
+    let wait_histogram = |name: &str, help: &str| {
+        prometheus::Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(WAIT_BUCKETS.to_vec()),
+        )
+    };
+    Ok(RoomSeries {
+        total: counters(
+            registry,
+            ("gateway_queue_requests_total", "Waiting-room calls, by operation"),
+            &["op"],
+            &[],
+        )?,
+        polls: counters(
+            registry,
+            (
+                "gateway_queue_polls_total",
+                "Waiting-room polls answered, by source (memory: the gateway's board; redis)",
             ),
-            &["gate", "verdict", "mode"],
+            &["source"],
+            &["memory", "redis"],
+        )?,
+        pace: add(
+            registry,
+            prometheus::Gauge::new(
+                "gateway_admission_pace",
+                "Share of their rate the waiting rooms admit at (lower while commits are slow)",
+            )?,
+        )?,
+        waiting: gauges(
+            registry,
+            ("gateway_queue_waiting", "Buyers waiting in an event's room (last look)"),
+            "event",
+            &[],
+        )?,
+        admitted: gauges(
+            registry,
+            ("gateway_queue_admitted", "Buyers admitted so far by an event's room"),
+            "event",
+            &[],
+        )?,
+        expected_wait: add(
+            registry,
+            wait_histogram(
+                "gateway_queue_expected_wait_seconds",
+                "The wait announced to buyers joining a room",
+            )?,
+        )?,
+        wait: add(
+            registry,
+            wait_histogram(
+                "gateway_queue_wait_seconds",
+                "The wait buyers actually had in a room: joining (or the opening) to first seen admitted",
+            )?,
+        )?,
+    })
+}
+
+/// Connections open, refused at the cap and timed out, by listener.
+fn connection_series(
+    registry: &Registry,
+) -> Result<(prometheus::IntGaugeVec, IntCounterVec, IntCounterVec), prometheus::Error> {
+    const LISTENERS: &[&str] = &["public", "admin"];
+    let open = gauges(
+        registry,
+        (
+            "gateway_connections_open",
+            "Connections open now, by listener",
+        ),
+        "listener",
+        LISTENERS,
+    )?;
+    let refused = counters(
+        registry,
+        (
+            "gateway_connections_refused_total",
+            "Connections answered 503 and closed at the connection cap, by listener",
+        ),
+        &["listener"],
+        LISTENERS,
+    )?;
+    let timed_out = counters(
+        registry,
+        (
+            "gateway_connections_timed_out_total",
+            "Connections closed for a request head slower than the header-read timeout, by listener",
+        ),
+        &["listener"],
+        LISTENERS,
+    )?;
+    Ok((open, refused, timed_out))
+}
+
+/// Load shedding's refusals and limits, by class.
+fn shed_series(
+    registry: &Registry,
+) -> Result<(IntCounterVec, prometheus::IntGaugeVec), prometheus::Error> {
+    const CLASSES: &[&str] = &["hold", "commit"];
+    let shed = counters(
+        registry,
+        (
+            "gateway_shed_total",
+            "Requests answered 503 overloaded by load shedding, by class (hold, commit)",
+        ),
+        &["class"],
+        CLASSES,
+    )?;
+    let limit = gauges(
+        registry,
+        (
+            "gateway_concurrency_limit",
+            "The adaptive concurrency limit of load shedding now, by class (hold, commit)",
+        ),
+        "class",
+        CLASSES,
+    )?;
+    Ok((shed, limit))
+}
+
+/// The most distinct gates `gateway_checkins_total` names; a venue has tens.
+pub const MAX_GATE_LABELS: usize = 256;
+
+impl Metrics {
+    /// Creates and registers every series.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let (http_requests_total, http_request_duration_seconds, cache_total, rate_limited_total) =
+            http_series(&registry)?;
+        let (holds_total, orders_total, webhooks_total, payments_total) = sale_series(&registry)?;
+        let room = room_series(&registry)?;
+        let (connections_open, connections_refused_total, connections_timed_out_total) =
+            connection_series(&registry)?;
+        let (shed_total, concurrency_limit) = shed_series(&registry)?;
+        let db_pool = catalog::pool::PoolGauge::new("gateway")?;
+        registry.register(db_pool.collector())?;
+        registry.register(Box::new(coordinator::scripts::script_metrics()))?;
+        let checkins_total = add(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "gateway_checkins_total",
+                    "Ticket scans, by gate, verdict (admitted, already_used, revoked, wrong_event, invalid) and mode (online, offline)",
+                ),
+                &["gate", "verdict", "mode"],
+            )?,
         )?;
-        registry.register(Box::new(checkins_total.clone()))?;
-        let ticket_transfers_total = prometheus::IntCounter::new(
-            "gateway_ticket_transfers_total",
-            "Tickets transferred to another holder",
+        let ticket_transfers_total = add(
+            &registry,
+            prometheus::IntCounter::new(
+                "gateway_ticket_transfers_total",
+                "Tickets transferred to another holder",
+            )?,
         )?;
-        registry.register(Box::new(ticket_transfers_total.clone()))?;
         Ok(Self {
             registry,
             http_requests_total,
@@ -285,14 +371,14 @@ impl Metrics {
             cache_total,
             orders_total,
             webhooks_total,
-            queue_total,
-            queue_polls_total,
+            queue_total: room.total,
+            queue_polls_total: room.polls,
             rate_limited_total,
-            admission_pace,
-            queue_waiting,
-            queue_admitted,
-            queue_expected_wait_seconds,
-            queue_wait_seconds,
+            admission_pace: room.pace,
+            queue_waiting: room.waiting,
+            queue_admitted: room.admitted,
+            queue_expected_wait_seconds: room.expected_wait,
+            queue_wait_seconds: room.wait,
             payments_total,
             connections_open,
             connections_refused_total,
@@ -329,8 +415,6 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        TextEncoder::new()
-            .encode_to_string(&self.registry.gather())
-            .unwrap_or_else(|e| format!("# encoding failed: {e}\n"))
+        runtime::metrics::render(&self.registry)
     }
 }

@@ -268,19 +268,15 @@ impl Shedder {
         if !settings.enabled {
             return None;
         }
-        let bounds = |target_ms: u64| Bounds {
-            target: Duration::from_millis(target_ms.max(1)),
+        let bounds = |target: Duration| Bounds {
+            target: target.max(Duration::from_millis(1)),
             initial: settings.initial_limit,
             min: settings.min_limit,
             max: settings.max_limit,
         };
         Some(Self {
-            holds: Limiter::new(
-                Class::Hold,
-                bounds(settings.hold_target_ms),
-                metrics.clone(),
-            ),
-            commits: Limiter::new(Class::Commit, bounds(settings.commit_target_ms), metrics),
+            holds: Limiter::new(Class::Hold, bounds(settings.hold_target), metrics.clone()),
+            commits: Limiter::new(Class::Commit, bounds(settings.commit_target), metrics),
         })
     }
 
@@ -390,7 +386,11 @@ mod tests {
         let start = limiter.adapt().window.opened;
         // Slow answers for half a target: the window is still open, nothing is cut yet.
         for _ in 0..WINDOW_SAMPLES * 4 {
-            limiter.record_at(Duration::from_secs(2), 4, start + Duration::from_millis(500));
+            limiter.record_at(
+                Duration::from_secs(2),
+                4,
+                start + Duration::from_millis(500),
+            );
         }
         assert_eq!(limiter.limit(), 4);
         limiter.record_at(Duration::from_secs(2), 4, start + Duration::from_secs(1));

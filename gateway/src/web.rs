@@ -76,8 +76,8 @@ impl Web {
                         },
                     );
                 }
-                Err(error) => {
-                    tracing::warn!(%error, path = %path.display(), "web app file not read")
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "web app file not read")
                 }
             };
             read(&dir.join("index.html"), "index.html".to_owned());
@@ -91,8 +91,8 @@ impl Web {
                         }
                     }
                 }
-                Err(error) => {
-                    tracing::warn!(%error, dir = %dir.display(), "web app not served (build it: web/)")
+                Err(e) => {
+                    tracing::warn!(error = %e, dir = %dir.display(), "web app not served (build it: web/)")
                 }
             }
         }

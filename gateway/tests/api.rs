@@ -2,7 +2,7 @@
 //! the test's own; gateways bound to port 0.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

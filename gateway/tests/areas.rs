@@ -3,7 +3,7 @@
 //! left, and a hold of places checked out like seats (Postgres sells each place once).
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use harness::*;
 use reqwest::StatusCode;

@@ -3,7 +3,7 @@
 //! provider.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::time::Duration;
 

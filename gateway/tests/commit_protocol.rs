@@ -6,7 +6,7 @@
 //! sells exactly the seats it records.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use coordinator::{keys, ClientReservationId, EventId, HoldId, UserId};
 use fred::prelude::*;
 use gateway::auth::Role;
-use harness::{commit, count, db, eventually, hold_seats, sandbox, token, Gw};
+use harness::{commit, count, db, eventually, hold_seats, reconciler, sandbox, token, Gw};
 use payments::{ChargeOutcome, ChargeRequest, PaymentStatus};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;

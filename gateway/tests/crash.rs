@@ -4,7 +4,7 @@
 //! every captured payment has its order.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! under overload) and changes nothing.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::time::{Duration, Instant};
 
@@ -398,8 +398,8 @@ async fn past_the_concurrency_limit_commits_are_shed_at_once_and_change_nothing(
             latency: Duration::from_millis(1_000),
             shed: Some(settings::Shed {
                 enabled: true,
-                hold_target_ms: 60_000,
-                commit_target_ms: 60_000,
+                hold_target: Duration::from_secs(60),
+                commit_target: Duration::from_secs(60),
                 initial_limit: 1,
                 min_limit: 1,
                 max_limit: 1,

@@ -5,13 +5,13 @@
 //! dashboard use must be one the processes export.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use gateway::auth::Role;
-use harness::{setup, token};
+use harness::{reconciler, setup, token};
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 //! provider directly, and the provider's signed webhooks complete the orders.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::time::Duration;
 

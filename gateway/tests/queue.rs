@@ -2,7 +2,7 @@
 //! lottery's auditable draw.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::time::Duration;
 

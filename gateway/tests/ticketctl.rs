@@ -2,11 +2,9 @@
 //! mint a token, load the demo; against the real cluster and a database of the test's own.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../coordinator/tests/support/mod.rs"]
-mod support;
+use test_support::cluster as support;
 
-#[path = "../../catalog/tests/db/mod.rs"]
-mod db;
+use test_support::db;
 
 use std::process::Command;
 

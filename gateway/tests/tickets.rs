@@ -3,7 +3,7 @@
 //! re-issuing. Real gateway, Redis Cluster, Postgres and durable writer.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! and the live availability stream, over real HTTP against real Redis Cluster and Postgres.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
+use test_support::stack as harness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

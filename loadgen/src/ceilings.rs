@@ -226,8 +226,8 @@ COMMIT;
 /// A scratch database on the system's server, migrated like the system's and holding one event
 /// (`event`, the demo's): the ceiling's hundreds of thousands of orders are not sales,
 /// and in the system's own database the reconciler would take them for sales Redis lost and
-/// keep trying to mark them sold through every later run (an earlier BENCHMARKS.md was measured
-/// that way). Returns its name and URL; the caller drops it.
+/// keep trying to mark them sold through every later run, slowing what those runs measure.
+/// Returns its name and URL; the caller drops it.
 async fn scratch_database(t: &Target, event: &str) -> anyhow::Result<(String, String)> {
     let url = t.database_url.expose_secret();
     let (base, query) = url

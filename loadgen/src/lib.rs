@@ -49,6 +49,8 @@ pub struct Target {
     pub keys: Arc<Keys>,
     /// For `pgbench` (never printed).
     pub database_url: secrecy::SecretString,
+    /// The payment provider the system charges (its records are the books' other side).
+    pub payments: payments::Provider,
 }
 
 impl Target {

@@ -9,12 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
-/// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
-/// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
-/// CPU samples in a checkout storm (perf). Not yet compared head to head on a quiet machine;
-/// mimalloc's own zeroing (`_mi_page_malloc_zero`) shows in the hold storm's profile.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+runtime::global_allocator!();
 
 #[derive(Parser)]
 #[command(about = "Open-loop load generator and benchmark harness")]
@@ -142,7 +137,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    settings::init_tracing();
+    runtime::logging::init();
     let cli = Cli::parse();
     let settings = settings::Settings::load()?;
     let api = match &cli.command {
@@ -160,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
     let db = catalog::pool::options(16)
         .connect(settings.database.url.expose_secret())
         .await?;
+    let payments = orders::provider(&settings.payments, &db)?;
     let target = loadgen::Target {
         api: api.unwrap_or_else(|| format!("http://{}", settings.http.addr)),
         admin: format!("http://{}", settings.http.admin_addr),
@@ -168,6 +164,7 @@ async fn main() -> anyhow::Result<()> {
         coordinator,
         keys: Arc::new(keys),
         database_url: settings.database.url.clone(),
+        payments,
     };
     let (smoke, out, json, command, commit) = match cli.command {
         Command::ChaosSale {

@@ -452,16 +452,6 @@ fn watch_pace(t: &Target, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<
 /// hold of one seat, commit. Then the books are checked in Postgres.
 pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashReport> {
     let buyers = Buyers::new(t, &format!("fan-{}", crate::run_id()), sale.users)?;
-    let steps = Arc::new(Mutex::new([
-        Recorder::default(),
-        Recorder::default(),
-        Recorder::default(),
-        Recorder::default(),
-    ]));
-    let sold = Arc::new(AtomicU64::new(0));
-    let sold_out = Arc::new(AtomicBool::new(false));
-    let confirmed = Arc::new(Mutex::new(Vec::<String>::new()));
-    let last_sale = Arc::new(Mutex::new(Instant::now()));
     let started = Instant::now();
     let stop_watching = Arc::new(AtomicBool::new(false));
     let pace_watch = watch_pace(t, stop_watching.clone());
@@ -471,202 +461,305 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         max_in_flight: sale.users + 1,
         drain: sale.deadline,
     };
-    let ctx = Arc::new((
-        t.clone(),
+    let floor = Arc::new(SaleFloor {
+        t: t.clone(),
         buyers,
-        sale.clone(),
-        steps.clone(),
-        sold.clone(),
-        sold_out.clone(),
-        confirmed.clone(),
-        last_sale.clone(),
-    ));
+        sale: sale.clone(),
+        started,
+        steps: Mutex::new(Default::default()),
+        sold: AtomicU64::new(0),
+        sold_out: AtomicBool::new(false),
+        confirmed: Mutex::new(Vec::new()),
+        last_sale: Mutex::new(started),
+    });
+    let buying = floor.clone();
     let overall = open_loop("flash sale buyers", &schedule, move |i| {
-        let ctx = ctx.clone();
-        async move {
-            let (t, buyers, sale, steps, sold, sold_out, confirmed, last_sale) = &*ctx;
-            let (user, token) = buyers.get(i);
-            let timed = |step: usize, began: Instant, o: &Outcome| {
-                if let Ok(mut s) = steps.lock() {
-                    s[step].record(began.elapsed(), o);
-                }
-            };
-            let began = Instant::now();
-            let (s, ticket) = match post(t, token, &format!("/events/{}/queue", sale.event), None, json!({})).await {
-                Ok(x) => x,
-                Err(o) => {
-                    timed(0, began, &o);
-                    return o;
-                }
-            };
-            let o = Outcome::from_status(s.as_u16(), &[200], &[]);
-            timed(0, began, &o);
-            if !matches!(o, Outcome::Ok) {
-                return o;
-            }
-            let id = ticket["ticket"].as_str().unwrap_or_default().to_owned();
-            let mut view = ticket;
-            let admission = loop {
-                if view["status"] == "admitted" {
-                    break view["admission_token"].as_str().unwrap_or_default().to_owned();
-                }
-                // The room says nothing is left: leave, as a buyer would.
-                if view["status"] == "sold_out" {
-                    return Outcome::Refused("left_sold_out");
-                }
-                if sold_out.load(Ordering::Relaxed) {
-                    return Outcome::Refused("left_sold_out");
-                }
-                if started.elapsed() > sale.deadline {
-                    return Outcome::Refused("left_at_deadline");
-                }
-                let wait = view["poll_after_ms"].as_u64().unwrap_or(1000).max(100);
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-                if sold_out.load(Ordering::Relaxed) {
-                    return Outcome::Refused("left_sold_out");
-                }
-                let began = Instant::now();
-                let polled = poll_ticket(t, token, &sale.event, &id).await;
-                timed(1, began, polled.as_ref().err().unwrap_or(&Outcome::Ok));
-                match polled {
-                    Ok(v) => view = v,
-                    Err(o) => return o,
-                }
-            };
-            // A hold refused because others were faster (seat_taken) is tried again after a
-            // short random pause, as a buyer would. "Not enough seats" while some are held is not
-            // the end (a held seat may come back): the buyer looks at the room again, and tries
-            // again once seats are free; only a room that says sold out (nothing free, nothing
-            // held), or the deadline, sends them away.
-            let mut tries = 0;
-            let hold = loop {
-                if started.elapsed() > sale.deadline {
-                    return Outcome::Refused("left_at_deadline");
-                }
-                let began = Instant::now();
-                match post(t, token, &format!("/events/{}/reservations", sale.event), Some(&admission),
-                    json!({"client_reservation_id": format!("fan-{i}"), "user_id": user, "quantity": 1, "category": "standard"}))
-                .await
-                {
-                    Ok((StatusCode::CREATED, v)) => {
-                        timed(2, began, &Outcome::Ok);
-                        break v;
-                    }
-                    Ok((StatusCode::CONFLICT, v)) if v["error"]["code"] == "not_enough_seats" => {
-                        timed(2, began, &Outcome::Refused("not_enough_seats"));
-                        // Back to the room until it shows seats free again, or says sold out.
-                        loop {
-                            if sold_out.load(Ordering::Relaxed) {
-                                return Outcome::Refused("left_sold_out");
-                            }
-                            if started.elapsed() > sale.deadline {
-                                return Outcome::Refused("left_at_deadline");
-                            }
-                            let pause = rand::thread_rng().gen_range(500..1500);
-                            tokio::time::sleep(Duration::from_millis(pause)).await;
-                            let began = Instant::now();
-                            let polled = poll_ticket(t, token, &sale.event, &id).await;
-                            timed(1, began, polled.as_ref().err().unwrap_or(&Outcome::Ok));
-                            let v = match polled {
-                                Ok(v) => v,
-                                Err(o) => return o,
-                            };
-                            match v["status"].as_str() {
-                                Some("admitted") if v["seats_left"].as_u64() != Some(0) => break,
-                                Some("admitted") => {}
-                                Some("sold_out") => return Outcome::Refused("left_sold_out"),
-                                // The shopping window ended.
-                                _ => return Outcome::Refused("left_at_deadline"),
-                            }
-                        }
-                    }
-                    Ok((StatusCode::CONFLICT, _)) => {
-                        tries += 1;
-                        timed(2, began, &Outcome::Refused("seat_taken"));
-                        if sold_out.load(Ordering::Relaxed) {
-                            return Outcome::Refused("left_sold_out");
-                        }
-                        if tries >= 20 {
-                            return Outcome::Refused("gave_up_contended");
-                        }
-                        let pause = rand::thread_rng().gen_range(100..400);
-                        tokio::time::sleep(Duration::from_millis(pause)).await;
-                    }
-                    Ok((s, _)) => {
-                        let o = Outcome::Failed(format!("hold_http_{}", s.as_u16()));
-                        timed(2, began, &o);
-                        return o;
-                    }
-                    Err(o) => {
-                        timed(2, began, &o);
-                        return o;
-                    }
-                }
-            };
-            let hold_id = hold["hold_id"].as_str().unwrap_or_default();
-            // A commit that got no answer (a timeout, a dropped connection) or a 503 is sent
-            // again with the same idempotency key, as a client library would: the buyer was
-            // told nothing, and the key makes a second send safe. Each send is timed apart.
-            let mut sends = 0;
-            let (began, outcome) = loop {
-                sends += 1;
-                let began = Instant::now();
-                let answer = post(t, token, &format!("/reservations/{hold_id}/commit"), None,
-                    json!({"idempotency_key": format!("fan-{i}"), "payment_token": "tok_visa"}))
-                .await;
-                let outcome = match answer {
-                    Ok((StatusCode::OK, v)) => {
-                        if let Ok(mut c) = confirmed.lock() {
-                            c.push(v["order_id"].as_str().unwrap_or_default().to_owned());
-                        }
-                        Outcome::Ok
-                    }
-                    Ok((StatusCode::ACCEPTED, _)) => Outcome::Refused("pending"),
-                    // The first send is still running (its client gave up, the server did not).
-                    Ok((StatusCode::CONFLICT, v)) if v["error"]["code"] == "request_in_progress" => {
-                        Outcome::Failed("commit_in_progress".into())
-                    }
-                    Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
-                    Err(o) => o,
-                };
-                let unanswered = match &outcome {
-                    Outcome::Failed(k) => k == "commit_http_503" || !k.starts_with("commit_http_"),
-                    _ => false,
-                };
-                if !unanswered || sends >= 10 || started.elapsed() > sale.deadline {
-                    break (began, outcome);
-                }
-                timed(3, began, &outcome);
-                let pause = rand::thread_rng().gen_range(200..1000);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            };
-            timed(3, began, &outcome);
-            if matches!(outcome, Outcome::Ok) {
-                if let Ok(mut l) = last_sale.lock() {
-                    *l = Instant::now();
-                }
-                if sold.fetch_add(1, Ordering::Relaxed) + 1 >= sale.seats as u64 {
-                    sold_out.store(true, Ordering::Relaxed);
-                }
-            }
-            outcome
-        }
+        let floor = buying.clone();
+        async move { floor.buyer(i).await }
     })
     .await;
     stop_watching.store(true, Ordering::Relaxed);
     let pace = PaceSeen::of(&pace_watch.await.unwrap_or_default());
-    let sold_out_after_s = last_sale
+    let sold_out_after_s = floor
+        .last_sale
         .lock()
         .map(|l| l.duration_since(started).as_secs_f64())
         .unwrap_or_default();
     // Pending commits get the reconciler's time to settle before the books are read.
     let pending = overall.outcomes.get("pending").copied().unwrap_or(0);
-    let confirmed = confirmed.lock().map(|c| c.clone()).unwrap_or_default();
+    let confirmed = floor
+        .confirmed
+        .lock()
+        .map(|c| c.clone())
+        .unwrap_or_default();
     let books = check_books(t, &sale.event, &confirmed, pending > 0).await?;
-    let steps = steps.lock().map(|s| s.clone()).unwrap_or_default();
+    let steps = floor.steps.lock().map(|s| s.clone()).unwrap_or_default();
+    Ok(flash_report(
+        sale,
+        &overall,
+        &books,
+        &steps,
+        confirmed.len() as u64,
+        sold_out_after_s,
+        pace,
+    ))
+}
+
+/// What every buyer of a flash sale shares: the sale, each step's timings (join, poll, hold,
+/// commit), and what was sold.
+struct SaleFloor {
+    t: Target,
+    buyers: Buyers,
+    sale: FlashSale,
+    started: Instant,
+    steps: Mutex<[Recorder; 4]>,
+    sold: AtomicU64,
+    sold_out: AtomicBool,
+    confirmed: Mutex<Vec<String>>,
+    last_sale: Mutex<Instant>,
+}
+
+/// The steps a buyer is timed at.
+const JOIN: usize = 0;
+const POLL: usize = 1;
+const HOLD: usize = 2;
+const COMMIT: usize = 3;
+
+impl SaleFloor {
+    fn timed(&self, step: usize, began: Instant, o: &Outcome) {
+        if let Ok(mut s) = self.steps.lock() {
+            s[step].record(began.elapsed(), o);
+        }
+    }
+
+    /// Why a waiting buyer leaves now, if they do: the sale sold out, or its deadline passed.
+    fn leaving(&self) -> Option<Outcome> {
+        if self.sold_out.load(Ordering::Relaxed) {
+            return Some(Outcome::Refused("left_sold_out"));
+        }
+        if self.started.elapsed() > self.sale.deadline {
+            return Some(Outcome::Refused("left_at_deadline"));
+        }
+        None
+    }
+
+    /// Buyer `i` from arrival to the end: join, wait to be admitted, hold a seat, commit.
+    async fn buyer(&self, i: u64) -> Outcome {
+        let (user, token) = self.buyers.get(i);
+        let bought = async {
+            let (ticket, admission) = self.admitted(token).await?;
+            let hold = self.hold(i, user, token, &ticket, &admission).await?;
+            let hold_id = hold["hold_id"].as_str().unwrap_or_default();
+            Ok(self.commit(i, token, hold_id).await)
+        };
+        bought.await.unwrap_or_else(|left: Outcome| left)
+    }
+
+    /// Joins the room and polls it until admitted: the ticket and the admission token.
+    async fn admitted(&self, token: &str) -> Result<(String, String), Outcome> {
+        let (t, sale) = (&self.t, &self.sale);
+        let began = Instant::now();
+        let (s, ticket) = post(
+            t,
+            token,
+            &format!("/events/{}/queue", sale.event),
+            None,
+            json!({}),
+        )
+        .await
+        .inspect_err(|o| self.timed(JOIN, began, o))?;
+        let o = Outcome::from_status(s.as_u16(), &[200], &[]);
+        self.timed(JOIN, began, &o);
+        if !matches!(o, Outcome::Ok) {
+            return Err(o);
+        }
+        let id = ticket["ticket"].as_str().unwrap_or_default().to_owned();
+        let mut view = ticket;
+        loop {
+            if view["status"] == "admitted" {
+                let admission = view["admission_token"].as_str().unwrap_or_default();
+                return Ok((id, admission.to_owned()));
+            }
+            // The room says nothing is left: leave, as a buyer would.
+            if view["status"] == "sold_out" {
+                return Err(Outcome::Refused("left_sold_out"));
+            }
+            if let Some(left) = self.leaving() {
+                return Err(left);
+            }
+            let wait = view["poll_after_ms"].as_u64().unwrap_or(1000).max(100);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            if self.sold_out.load(Ordering::Relaxed) {
+                return Err(Outcome::Refused("left_sold_out"));
+            }
+            view = self.poll(token, &id).await?;
+        }
+    }
+
+    async fn poll(&self, token: &str, ticket: &str) -> Result<Value, Outcome> {
+        let began = Instant::now();
+        let polled = poll_ticket(&self.t, token, &self.sale.event, ticket).await;
+        self.timed(POLL, began, polled.as_ref().err().unwrap_or(&Outcome::Ok));
+        polled
+    }
+
+    /// A best-available hold of one seat (a shed one is sent again after its Retry-After, ten
+    /// times at most). A hold refused because others were faster
+    /// (seat_taken) is tried again after a short random pause, as a buyer would. "Not enough
+    /// seats" while some are held is not the end (a held seat may come back): the buyer looks at
+    /// the room again, and tries again once seats are free; only a room that says sold out
+    /// (nothing free, nothing held), or the deadline, sends them away.
+    async fn hold(
+        &self,
+        i: u64,
+        user: &str,
+        token: &str,
+        ticket: &str,
+        admission: &str,
+    ) -> Result<Value, Outcome> {
+        let (t, sale) = (&self.t, &self.sale);
+        let (mut tries, mut shed_tries) = (0, 0);
+        loop {
+            if self.started.elapsed() > sale.deadline {
+                return Err(Outcome::Refused("left_at_deadline"));
+            }
+            let began = Instant::now();
+            match post(t, token, &format!("/events/{}/reservations", sale.event), Some(admission),
+                json!({"client_reservation_id": format!("fan-{i}"), "user_id": user, "quantity": 1, "category": "standard"}))
+            .await
+            {
+                Ok((StatusCode::CREATED, v)) => {
+                    self.timed(HOLD, began, &Outcome::Ok);
+                    return Ok(v);
+                }
+                Ok((StatusCode::CONFLICT, v)) if v["error"]["code"] == "not_enough_seats" => {
+                    self.timed(HOLD, began, &Outcome::Refused("not_enough_seats"));
+                    self.until_seats_free(token, ticket).await?;
+                }
+                Ok((StatusCode::CONFLICT, _)) => {
+                    tries += 1;
+                    self.timed(HOLD, began, &Outcome::Refused("seat_taken"));
+                    if self.sold_out.load(Ordering::Relaxed) {
+                        return Err(Outcome::Refused("left_sold_out"));
+                    }
+                    if tries >= 20 {
+                        return Err(Outcome::Refused("gave_up_contended"));
+                    }
+                    let pause = rand::thread_rng().gen_range(100..400);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                // Shed (503 overloaded, Retry-After 1): the buyer waits as told and tries again,
+                // as a client library would; the refusal is counted as shed, not as an error.
+                Ok((status, v)) if shed(status, &v) && shed_tries < 10 => {
+                    shed_tries += 1;
+                    self.timed(HOLD, began, &Outcome::Refused("shed"));
+                    let pause = rand::thread_rng().gen_range(1000..1500);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Ok((s, _)) => {
+                    let o = Outcome::Failed(format!("hold_http_{}", s.as_u16()));
+                    self.timed(HOLD, began, &o);
+                    return Err(o);
+                }
+                Err(o) => {
+                    self.timed(HOLD, began, &o);
+                    return Err(o);
+                }
+            }
+        }
+    }
+
+    /// Back to the room until it shows seats free again (`Ok`), or says sold out.
+    async fn until_seats_free(&self, token: &str, ticket: &str) -> Result<(), Outcome> {
+        loop {
+            if let Some(left) = self.leaving() {
+                return Err(left);
+            }
+            let pause = rand::thread_rng().gen_range(500..1500);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+            let v = self.poll(token, ticket).await?;
+            match v["status"].as_str() {
+                Some("admitted") if v["seats_left"].as_u64() != Some(0) => return Ok(()),
+                Some("admitted") => {}
+                Some("sold_out") => return Err(Outcome::Refused("left_sold_out")),
+                // The shopping window ended.
+                _ => return Err(Outcome::Refused("left_at_deadline")),
+            }
+        }
+    }
+
+    /// Commits the hold. A commit that got no answer (a timeout, a dropped connection) or a 503
+    /// is sent again with the same idempotency key, as a client library would: the buyer was
+    /// told nothing, and the key makes a second send safe. Each send is timed apart.
+    async fn commit(&self, i: u64, token: &str, hold_id: &str) -> Outcome {
+        let mut sends = 0;
+        let (began, outcome) = loop {
+            sends += 1;
+            let began = Instant::now();
+            let answer = post(
+                &self.t,
+                token,
+                &format!("/reservations/{hold_id}/commit"),
+                None,
+                json!({"idempotency_key": format!("fan-{i}"), "payment_token": "tok_visa"}),
+            )
+            .await;
+            let outcome = match answer {
+                Ok((StatusCode::OK, v)) => {
+                    if let Ok(mut c) = self.confirmed.lock() {
+                        c.push(v["order_id"].as_str().unwrap_or_default().to_owned());
+                    }
+                    Outcome::Ok
+                }
+                Ok((StatusCode::ACCEPTED, _)) => Outcome::Refused("pending"),
+                // The first send is still running (its client gave up, the server did not).
+                Ok((StatusCode::CONFLICT, v)) if v["error"]["code"] == "request_in_progress" => {
+                    Outcome::Failed("commit_in_progress".into())
+                }
+                // Shed: sent again after its Retry-After, like any 503, but not an error.
+                Ok((status, v)) if shed(status, &v) => Outcome::Refused("shed"),
+                Ok((s, _)) => Outcome::Failed(format!("commit_http_{}", s.as_u16())),
+                Err(o) => o,
+            };
+            let unanswered = match &outcome {
+                Outcome::Failed(k) => k == "commit_http_503" || !k.starts_with("commit_http_"),
+                Outcome::Refused(k) => *k == "shed",
+                _ => false,
+            };
+            if !unanswered || sends >= 10 || self.started.elapsed() > self.sale.deadline {
+                break (began, outcome);
+            }
+            self.timed(COMMIT, began, &outcome);
+            let pause = rand::thread_rng().gen_range(200..1000);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        };
+        self.timed(COMMIT, began, &outcome);
+        if matches!(outcome, Outcome::Ok) {
+            if let Ok(mut l) = self.last_sale.lock() {
+                *l = Instant::now();
+            }
+            if self.sold.fetch_add(1, Ordering::Relaxed) + 1 >= self.sale.seats as u64 {
+                self.sold_out.store(true, Ordering::Relaxed);
+            }
+        }
+        outcome
+    }
+}
+
+/// The sale's report and verdict, from what the buyers saw and what Postgres holds.
+fn flash_report(
+    sale: &FlashSale,
+    overall: &Stats,
+    books: &Books,
+    steps: &[Recorder; 4],
+    orders_200: u64,
+    sold_out_after_s: f64,
+    pace: PaceSeen,
+) -> FlashReport {
+    let pending = overall.outcomes.get("pending").copied().unwrap_or(0);
     let cpu = crate::procs::CpuDelta::default();
     let finish =
-        |name: &str, r: &Recorder| r.finish(name, None, overall_secs(&overall), 0, 0, cpu.clone());
+        |name: &str, r: &Recorder| r.finish(name, None, overall_secs(overall), 0, 0, cpu.clone());
     let errors = overall
         .outcomes
         .iter()
@@ -689,10 +782,10 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         && books.missing == 0
         && books.unmatched_payments == 0
         && server_errors == 0;
-    Ok(FlashReport {
+    FlashReport {
         sale: sale.clone(),
         sold_out_after_s,
-        orders_200: confirmed.len() as u64,
+        orders_200,
         orders_pending_then_paid: books.pending_paid.min(pending as i64).max(0) as u64,
         left_without_seats: LEFT_WITHOUT_SEATS
             .iter()
@@ -707,12 +800,12 @@ pub async fn flash_sale(t: &Target, sale: &FlashSale) -> anyhow::Result<FlashRep
         frozen: books.frozen,
         server_errors,
         correct,
-        join: finish("flash: join", &steps[0]),
-        poll: finish("flash: poll", &steps[1]),
-        hold: finish("flash: best-available hold", &steps[2]),
-        commit: finish("flash: commit", &steps[3]),
+        join: finish("flash: join", &steps[JOIN]),
+        poll: finish("flash: poll", &steps[POLL]),
+        hold: finish("flash: best-available hold", &steps[HOLD]),
+        commit: finish("flash: commit", &steps[COMMIT]),
         pace,
-    })
+    }
 }
 
 /// How a flash-sale buyer leaves without seats (business outcomes, not errors).
@@ -730,6 +823,40 @@ struct Books {
     missing: i64,
     unmatched_payments: i64,
     pending_paid: i64,
+}
+
+/// Captured payments of `event` without a paid order, plus paid orders without a captured
+/// payment: the provider's own records (listed page by page, as reconciliation reads them)
+/// against Postgres.
+async fn unmatched_payments(t: &Target, event: &str) -> anyhow::Result<i64> {
+    let mut captured = std::collections::HashSet::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = t
+            .payments
+            .list_succeeded_page(0, payments::now_unix() + 86_400, after.as_deref())
+            .await?;
+        captured.extend(
+            page.payments
+                .into_iter()
+                .filter(|p| p.metadata.get(orders::meta::EVENT).map(String::as_str) == Some(event))
+                .map(|p| p.id),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let paid: std::collections::HashSet<String> = sqlx::query_as::<_, (String,)>(
+        "SELECT payment_ref FROM orders WHERE event_id = $1 AND status = 'paid'",
+    )
+    .bind(event)
+    .fetch_all(&t.db)
+    .await?
+    .into_iter()
+    .map(|(p,)| p)
+    .collect();
+    Ok(captured.symmetric_difference(&paid).count() as i64)
 }
 
 /// The invariants, read from Postgres: sold at most once, every 200 durable, every captured
@@ -771,17 +898,7 @@ async fn check_books(
                 .await?;
         // The sandbox's ledger: captured and not refunded, matched to paid orders one by one,
         // both ways. (With the Stripe provider the same check is the reconciler's.)
-        let (unmatched,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM sandbox_payments p
-                     WHERE p.status = 'succeeded' AND p.metadata->>'event_id' = $1
-                       AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.payment_ref = p.id AND o.status = 'paid'))
-                  + (SELECT count(*) FROM orders o
-                     WHERE o.event_id = $1 AND o.status = 'paid'
-                       AND NOT EXISTS (SELECT 1 FROM sandbox_payments p WHERE p.id = o.payment_ref AND p.status = 'succeeded'))",
-        )
-        .bind(event)
-        .fetch_one(&t.db)
-        .await?;
+        let unmatched = unmatched_payments(t, event).await?;
         let (incidents,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM oversell_incidents WHERE event_id = $1")
                 .bind(event)

@@ -3,8 +3,7 @@
 //! balances, and the checker fails the books it must fail. `scripts/chaos` runs them with faults.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../gateway/tests/harness/mod.rs"]
-mod harness;
+use test_support::stack as harness;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -33,6 +32,7 @@ async fn a_small_sale_balances_and_the_checker_fails_broken_books() {
         coordinator: gw.app.coordinator.clone(),
         keys: Arc::new(gateway::auth::Keys::new(harness::SECRET).unwrap()),
         database_url: db.url().into(),
+        payments: gw.app.payments.clone(),
     };
     let id = loadgen::run_id();
     let dir = std::env::temp_dir().join(format!("seatalloc-chaos-test-{id}"));

@@ -3,8 +3,7 @@
 //! each run completes and that the correctness checks hold, never a timing.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../gateway/tests/harness/mod.rs"]
-mod harness;
+use test_support::stack as harness;
 
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
         coordinator: gw.app.coordinator.clone(),
         keys: Arc::new(gateway::auth::Keys::new(harness::SECRET).unwrap()),
         database_url: db.url().into(),
+        payments: gw.app.payments.clone(),
     };
     let plan = Plan::smoke();
     let report = bench::run(&target, &plan).await.unwrap();

@@ -242,6 +242,18 @@ async fn try_admit(
             holder: claims.holder.clone(),
         }));
     }
+    why_not(db, claims, gate, at, mode).await
+}
+
+/// Why a scan did not admit its ticket (`None`: as this read sees it the ticket is valid and not
+/// admitted, so a concurrent admission's row is not visible yet; the caller tries again).
+async fn why_not(
+    db: &PgPool,
+    claims: &Claims,
+    gate: &GateId,
+    at: Option<DateTime<Utc>>,
+    mode: Mode,
+) -> Result<Option<Verdict>, sqlx::Error> {
     // Not admitted now: say why. A revocation wins over an earlier admission (the buyer was
     // refunded after coming in; the payload must not open a gate again either way).
     type Why = (
@@ -287,19 +299,7 @@ async fn try_admit(
             })
         }
         Some((None, Some(first_gate), Some(first_at), first_mode)) => {
-            // The evidence of a payload shown twice, kept for the organizer.
-            sqlx::query(
-                "INSERT INTO checkin_doubles (ticket_id, event_id, gate, scanned_at, mode)
-                 VALUES ($1, $2, $3, COALESCE($4, now()), $5)
-                 ON CONFLICT ON CONSTRAINT checkin_doubles_scan_unique DO NOTHING",
-            )
-            .bind(claims.ticket)
-            .bind(&claims.event)
-            .bind(gate.as_str())
-            .bind(at)
-            .bind(mode.as_str())
-            .execute(db)
-            .await?;
+            record_double(db, claims, gate, at, mode).await?;
             Some(Verdict::AlreadyUsed {
                 ticket_id: claims.ticket,
                 seat_id: claims.seat.clone(),
@@ -316,6 +316,29 @@ async fn try_admit(
         }
         Some((None, _, _, _)) => None,
     })
+}
+
+/// The evidence of a payload shown twice, kept for the organizer.
+async fn record_double(
+    db: &PgPool,
+    claims: &Claims,
+    gate: &GateId,
+    at: Option<DateTime<Utc>>,
+    mode: Mode,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO checkin_doubles (ticket_id, event_id, gate, scanned_at, mode)
+         VALUES ($1, $2, $3, COALESCE($4, now()), $5)
+         ON CONFLICT ON CONSTRAINT checkin_doubles_scan_unique DO NOTHING",
+    )
+    .bind(claims.ticket)
+    .bind(&claims.event)
+    .bind(gate.as_str())
+    .bind(at)
+    .bind(mode.as_str())
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// One scan of an uploaded batch, parsed.

@@ -342,8 +342,12 @@ impl Checkout {
         let pin_for = Duration::from_secs(svc.coordinator.limits().max_pin_secs);
         let refusal = match svc.coordinator.pin(&request.hold, pin_for).await? {
             ExtendOutcome::Extended(_) => return Ok(None),
-            ExtendOutcome::NotFound => return Ok(Some(Some(Commit::Refused(Refusal::UnknownHold)))),
-            ExtendOutcome::NotOwner => return Ok(Some(Some(Commit::Refused(Refusal::NotYourHold)))),
+            ExtendOutcome::NotFound => {
+                return Ok(Some(Some(Commit::Refused(Refusal::UnknownHold))))
+            }
+            ExtendOutcome::NotOwner => {
+                return Ok(Some(Some(Commit::Refused(Refusal::NotYourHold))))
+            }
             ExtendOutcome::Invalid(e) => {
                 return Err(OrdersError::Coordinator(CoordinatorError::Protocol {
                     script: "pin",

@@ -140,7 +140,6 @@ pub enum OrdersError {
 
 /// The provider the settings choose. The sandbox keeps its ledger in `db`.
 pub fn provider(settings: &settings::Payments, db: &PgPool) -> Result<Provider, PaymentError> {
-    use std::time::Duration;
     Ok(match settings.provider {
         settings::ProviderKind::Sandbox => {
             let webhook = match (&settings.sandbox_webhook_url, &settings.webhook_secret) {
@@ -153,11 +152,11 @@ pub fn provider(settings: &settings::Payments, db: &PgPool) -> Result<Provider, 
             Provider::Sandbox(Arc::new(payments::sandbox::Sandbox::new(
                 db.clone(),
                 payments::sandbox::SandboxConfig {
-                    latency: Duration::from_millis(settings.sandbox_latency_ms),
-                    slow_answer: Duration::from_millis(settings.sandbox_slow_answer_ms),
+                    latency: settings.sandbox_latency,
+                    slow_answer: settings.sandbox_slow_answer,
                     webhook,
                     webhook_copies: settings.sandbox_webhook_copies,
-                    webhook_max_delay: Duration::from_millis(settings.sandbox_webhook_max_delay_ms),
+                    webhook_max_delay: settings.sandbox_webhook_max_delay,
                 },
             )))
         }

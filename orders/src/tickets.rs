@@ -491,10 +491,12 @@ pub async fn transfer(
     // The order first, as a refund locks it: a refund and a transfer of one of its tickets take
     // turns, so the refund revokes the transfer's new ticket too (or the transfer sees the
     // old one revoked). Without it a refunded order could leave a valid ticket behind.
-    sqlx::query("SELECT 1 FROM orders WHERE id = (SELECT order_id FROM tickets WHERE id = $1) FOR UPDATE")
-        .bind(ticket)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "SELECT 1 FROM orders WHERE id = (SELECT order_id FROM tickets WHERE id = $1) FOR UPDATE",
+    )
+    .bind(ticket)
+    .execute(&mut *tx)
+    .await?;
     let row: Option<(Uuid, String, String, Option<String>, bool)> = sqlx::query_as(
         "SELECT t.order_id, t.event_id, t.seat_id, t.revoked_reason::text,
                 EXISTS (SELECT 1 FROM checkins c WHERE c.ticket_id = t.id)

@@ -239,10 +239,7 @@ async fn recheck_refunds(
 /// For each entry, how long it waited from being queued to now, in ms (from the stream id,
 /// which is the queueing node's clock in ms).
 fn lag_ms(ids: &[String]) -> Vec<u64> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default();
+    let now_ms = runtime::clock::unix_ms();
     ids.iter()
         .filter_map(|id| id.split('-').next()?.parse::<u64>().ok())
         .map(|queued| now_ms.saturating_sub(queued))

@@ -30,10 +30,7 @@ use serde::{Deserialize, Serialize};
 /// Now, in unix seconds: the unit of payments' `created`, of webhook signatures' timestamps and
 /// of reconciliation's windows.
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    i64::try_from(runtime::clock::unix_secs()).unwrap_or(i64::MAX)
 }
 
 /// The largest single charge, in minor units: Stripe's limit (99,999,999 for most currencies).

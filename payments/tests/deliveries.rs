@@ -1,8 +1,7 @@
 //! The sandbox's webhook deliveries against a real (slow) receiver and a real Postgres ledger.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../catalog/tests/db/mod.rs"]
-mod db;
+use test_support::db;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,16 +4,11 @@ use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
-/// mimalloc rather than glibc's malloc: a request allocates many short-lived boxed futures and
-/// buffers, and glibc's slow path (`_int_malloc`, `unlink_chunk`) was a tenth of the gateway's
-/// CPU samples in a checkout storm (perf). Not yet compared head to head on a quiet machine;
-/// mimalloc's own zeroing (`_mi_page_malloc_zero`) shows in the hold storm's profile.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+runtime::global_allocator!();
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    settings::init_tracing();
+    runtime::logging::init();
     let settings = settings::Settings::load()?;
     let coordinator = Arc::new(
         coordinator::Coordinator::connect(&settings.redis, settings.limits.clone()).await?,
@@ -36,6 +31,9 @@ async fn main() -> anyhow::Result<()> {
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     );
+    // Ctrl-C or SIGTERM: the durable writer finishes the batch it is in (10 s at most; a batch
+    // cut short is rolled back and taken over by another writer after `writer_stale_after_ms`),
+    // the other loops stop at once.
     reconciler::run(
         orders::Services {
             db,
@@ -44,27 +42,8 @@ async fn main() -> anyhow::Result<()> {
         },
         metrics,
         reconciler::Config::from_settings(&settings.reconciler, consumer),
-        shutdown_signal(),
+        runtime::shutdown::on_signal(),
     )
     .await;
     Ok(())
-}
-
-/// Ctrl-C or SIGTERM (what Kubernetes and systemd send): the durable writer finishes the batch
-/// it is in (10 s at most; a batch cut short is rolled back and taken over by another writer
-/// after `writer_stale_after_ms`), the other loops stop at once.
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-    tracing::info!("shutting down");
 }

@@ -4,13 +4,11 @@
 //! every captured payment has its order.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../gateway/tests/harness/mod.rs"]
-mod harness;
+use test_support::stack as harness;
 
 use std::time::{Duration, Instant};
 
-use gateway::auth::Role;
-use harness::{assert_books_balance, db, free_port, gateway_full, support, token, Child};
+use harness::{assert_books_balance, db, free_port, gateway_full, support, token, Child, Role};
 use reqwest::StatusCode;
 use serde_json::json;
 

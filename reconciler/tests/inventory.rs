@@ -1,14 +1,12 @@
 //! The reconciler refills Redis from the catalog when Redis lost an event's inventory.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../coordinator/tests/support/mod.rs"]
-mod support;
+use test_support::cluster as support;
 
 use coordinator::{keys, SectionId};
 use fred::prelude::*;
 
-#[path = "../../catalog/tests/db/mod.rs"]
-mod db;
+use test_support::db;
 
 /// A paid order of `hold` for `seat`, written to Postgres only, `days_ago` old.
 async fn paid_order(

@@ -1,17 +1,21 @@
-//! Layered configuration of every process: built-in defaults, then an optional TOML file (`SEATS_CONFIG`), then
+//! Layered configuration of every process: built-in defaults (each section's `Default`, the
+//! only place a default is written), then an optional TOML file (`SEATS_CONFIG`), then
 //! environment variables prefixed `SEATS_` with `__` between levels (`SEATS_REDIS__NODES`,
 //! `SEATS_HTTP__ADDR`). `DATABASE_URL` is honoured as the conventional name. Secrets are wrapped
 //! so they never print.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use coordinator::{Limits, RedisSettings};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use serde_with::{serde_as, DurationMilliSeconds};
 
 /// Where the HTTP listeners bind.
+#[serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Http {
     /// Buyer-facing API.
@@ -20,7 +24,9 @@ pub struct Http {
     pub admin_addr: SocketAddr,
     /// Longest wait for a complete request head, ms; also the idle timeout of a kept-alive
     /// connection. A client that sends its head slower than this is disconnected.
-    pub header_read_timeout_ms: u64,
+    #[serde(rename = "header_read_timeout_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub header_read_timeout: Duration,
     /// Most connections open at once per listener; past it new ones get 503 and are closed.
     pub max_connections: usize,
     /// The URL clients reach the public listener at (e.g. `https://tickets.example.com` behind
@@ -33,6 +39,19 @@ pub struct Http {
     pub web_dir: Option<String>,
 }
 
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 20_000,
+            public_url: None,
+            web_dir: None,
+        }
+    }
+}
+
 /// Postgres.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Database {
@@ -43,28 +62,54 @@ pub struct Database {
 }
 
 /// The reconciler daemon.
+#[serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reconciler {
     /// Health and metrics listener.
     pub addr: SocketAddr,
     /// Pause between two reconciliation passes (inventory, payments, sold-seat repair), ms.
-    pub interval_ms: u64,
+    #[serde(rename = "interval_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub interval: Duration,
     /// Pause between two expiry sweeps and audit copies, ms.
-    pub sweep_interval_ms: u64,
+    #[serde(rename = "sweep_interval_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub sweep_interval: Duration,
     /// Most commits per durable-writer transaction.
     pub writer_batch: u64,
     /// A commit delivered to a writer that has not acknowledged it for this long is taken over
     /// by another writer, ms.
-    pub writer_stale_after_ms: u64,
+    #[serde(rename = "writer_stale_after_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub writer_stale_after: Duration,
     /// Fault injection for tests only: the writer sleeps this long inside each batch's
     /// transaction, ms. 0 in production.
-    pub writer_pause_in_batch_ms: u64,
+    #[serde(rename = "writer_pause_in_batch_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub writer_pause_in_batch: Duration,
     /// Captured payments without an order are settled once they are this old, ms (commits in
     /// flight finish on their own first).
-    pub payment_grace_ms: u64,
+    #[serde(rename = "payment_grace_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub payment_grace: Duration,
     /// Most pages of the provider's listing of captured payments one pass reads (a longer
     /// listing is resumed by the next pass).
     pub payment_pages_per_pass: usize,
+}
+
+impl Default for Reconciler {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
+            interval: Duration::from_secs(5),
+            sweep_interval: Duration::from_millis(500),
+            writer_batch: 256,
+            writer_stale_after: Duration::from_secs(5),
+            writer_pause_in_batch: Duration::ZERO,
+            payment_grace: Duration::from_secs(15),
+            payment_pages_per_pass: 20,
+        }
+    }
 }
 
 /// Which payment provider checkout charges.
@@ -78,6 +123,7 @@ pub enum ProviderKind {
 }
 
 /// Payments and checkout.
+#[serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Payments {
     /// The provider.
@@ -90,15 +136,21 @@ pub struct Payments {
     /// unset.
     pub sandbox_webhook_url: Option<String>,
     /// Latency the sandbox adds to every answer, ms.
-    pub sandbox_latency_ms: u64,
+    #[serde(rename = "sandbox_latency_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub sandbox_latency: Duration,
     /// How long a `tok_timeout` charge takes to answer, ms.
-    pub sandbox_slow_answer_ms: u64,
+    #[serde(rename = "sandbox_slow_answer_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub sandbox_slow_answer: Duration,
     /// Fault injection (`scripts/chaos`): the sandbox delivers every webhook this many times.
     /// 1 in production.
     pub sandbox_webhook_copies: u32,
     /// Fault injection (`scripts/chaos`): each sandbox webhook delivery waits a random time up
     /// to this long first, so deliveries arrive out of order, ms. 0 in production.
-    pub sandbox_webhook_max_delay_ms: u64,
+    #[serde(rename = "sandbox_webhook_max_delay_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub sandbox_webhook_max_delay: Duration,
     /// Stripe's API base URL.
     pub stripe_base_url: String,
     /// Stripe's secret key (never printed).
@@ -111,27 +163,60 @@ pub struct Payments {
     /// Stripe.js knows its own.
     pub stripe_public_url: Option<String>,
     /// How long checkout waits for the provider before answering 202, ms.
-    pub charge_deadline_ms: u64,
+    #[serde(rename = "charge_deadline_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub charge_deadline: Duration,
     /// How long checkout waits for the durable writer before answering 202, ms.
-    pub write_deadline_ms: u64,
+    #[serde(rename = "write_deadline_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub write_deadline: Duration,
     /// The commit latency waiting rooms are paced to keep (the gateway slows admission while its
     /// commits take longer, see `gateway::pace`), ms; 0: admission is never slowed.
-    pub pace_target_ms: u64,
+    #[serde(rename = "pace_target_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub pace_target: Duration,
+}
+
+impl Default for Payments {
+    fn default() -> Self {
+        Self {
+            provider: ProviderKind::Sandbox,
+            webhook_secret: None,
+            sandbox_webhook_url: None,
+            sandbox_latency: Duration::ZERO,
+            sandbox_slow_answer: Duration::from_secs(30),
+            sandbox_webhook_copies: 1,
+            sandbox_webhook_max_delay: Duration::ZERO,
+            stripe_base_url: "https://api.stripe.com".into(),
+            stripe_secret_key: None,
+            stripe_publishable_key: None,
+            stripe_public_url: None,
+            charge_deadline: Duration::from_secs(10),
+            write_deadline: Duration::from_secs(5),
+            // Half the design's checkout SLO (p99 < 2 s): slowed before it is missed.
+            pace_target: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Load shedding at the gateway: an adaptive concurrency limit for holds and for commits (see
 /// `gateway::shed`). Past it a request is answered 503 `overloaded` with `Retry-After` at once.
+#[serde_as]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Shed {
     /// Off: every request is admitted.
     pub enabled: bool,
     /// The 90th-percentile latency admitted holds should keep, ms. Under the tail of normal
     /// latency at the sustained rate it would take capacity away rather than protect it.
-    pub hold_target_ms: u64,
+    #[serde(rename = "hold_target_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub hold_target: Duration,
     /// The 90th-percentile latency admitted commits should keep, ms: above the payment
     /// provider's normal answer time, which a commit includes (a card network takes up to a
-    /// second; `scripts/bench`, whose sandbox answers at once, sets 150).
-    pub commit_target_ms: u64,
+    /// second; `scripts/bench`, whose sandbox answers at once, sets 100).
+    #[serde(rename = "commit_target_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub commit_target: Duration,
     /// Each limit at start.
     pub initial_limit: usize,
     /// The floor of each limit.
@@ -144,8 +229,8 @@ impl Default for Shed {
     fn default() -> Self {
         Self {
             enabled: true,
-            hold_target_ms: 25,
-            commit_target_ms: 1_000,
+            hold_target: Duration::from_millis(25),
+            commit_target: Duration::from_millis(1_000),
             initial_limit: 256,
             min_limit: 8,
             max_limit: 4_096,
@@ -265,43 +350,11 @@ impl Settings {
     /// Reads the layers. A missing value is an error naming the key.
     pub fn load() -> Result<Self, Box<figment::Error>> {
         let defaults = Defaults {
-            http: Http {
-                addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-                admin_addr: SocketAddr::from(([127, 0, 0, 1], 9090)),
-                header_read_timeout_ms: 10_000,
-                max_connections: 20_000,
-                public_url: None,
-                web_dir: None,
-            },
-            reconciler: Reconciler {
-                addr: SocketAddr::from(([127, 0, 0, 1], 9091)),
-                interval_ms: 5_000,
-                sweep_interval_ms: 500,
-                writer_batch: 256,
-                writer_stale_after_ms: 5_000,
-                writer_pause_in_batch_ms: 0,
-                payment_grace_ms: 15_000,
-                payment_pages_per_pass: 20,
-            },
+            http: Http::default(),
+            reconciler: Reconciler::default(),
             rate_limits: RateLimits::default(),
             shed: Shed::default(),
-            payments: Payments {
-                provider: ProviderKind::Sandbox,
-                webhook_secret: None,
-                sandbox_webhook_url: None,
-                sandbox_latency_ms: 0,
-                sandbox_slow_answer_ms: 30_000,
-                sandbox_webhook_copies: 1,
-                sandbox_webhook_max_delay_ms: 0,
-                stripe_base_url: "https://api.stripe.com".into(),
-                stripe_secret_key: None,
-                stripe_publishable_key: None,
-                stripe_public_url: None,
-                charge_deadline_ms: 10_000,
-                write_deadline_ms: 5_000,
-                // Half the design's checkout SLO (p99 < 2 s): slowed before it is missed.
-                pace_target_ms: 1_000,
-            },
+            payments: Payments::default(),
             database: DatabaseDefaults {
                 url: "postgres://postgres@127.0.0.1:5432/postgres",
                 max_connections: 16,
@@ -319,16 +372,6 @@ impl Settings {
         figment = figment.merge(Env::prefixed("SEATS_").split("__"));
         figment.extract().map_err(Box::new)
     }
-}
-
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Every binary calls it first.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
 }
 
 #[cfg(test)]
@@ -370,6 +413,29 @@ mod tests {
             assert_eq!(s.database.url.expose_secret(), "postgres://u:hunter2@db/x");
             assert!(!format!("{s:?}").contains("hunter2"), "secrets never print");
             assert!(!format!("{s:?}").contains("s3cret"), "secrets never print");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own signature
+    fn durations_keep_their_millisecond_names() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SEATS_SHED__HOLD_TARGET_MS", "250");
+            jail.set_env("SEATS_RECONCILER__INTERVAL_MS", "1500");
+            jail.set_env("SEATS_PAYMENTS__PACE_TARGET_MS", "0");
+            jail.create_file("seats.toml", "[http]\nheader_read_timeout_ms = 2000\n")?;
+            jail.set_env("SEATS_CONFIG", "seats.toml");
+            let s = Settings::load().map_err(|e| e.to_string())?;
+            assert_eq!(s.shed.hold_target, Duration::from_millis(250));
+            assert_eq!(s.reconciler.interval, Duration::from_millis(1500));
+            assert_eq!(s.payments.pace_target, Duration::ZERO);
+            assert_eq!(s.http.header_read_timeout, Duration::from_secs(2));
+            assert_eq!(
+                s.payments.write_deadline,
+                Payments::default().write_deadline,
+                "untouched defaults stay"
+            );
             Ok(())
         });
     }

@@ -16,6 +16,8 @@ use gateway::auth::{Keys, Role};
 use secrecy::ExposeSecret;
 use settings::Settings;
 
+runtime::global_allocator!();
+
 #[derive(Parser)]
 #[command(
     version,
@@ -125,8 +127,74 @@ async fn connect(settings: &Settings) -> anyhow::Result<(sqlx::PgPool, Coordinat
     Ok((db, coordinator))
 }
 
+/// Imports a venue from a seat-map file.
+async fn import_venue(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let map: SeatMap = serde_json::from_str(&text).context("not a seat map (docs/seatmap.md)")?;
+    let db = sqlx::PgPool::connect(settings.database.url.expose_secret()).await?;
+    catalog::migrate(&db).await?;
+    match catalog::venues::create_venue(&db, &map).await? {
+        VenueOutcome::Created { seats } => {
+            println!("venue {} imported: {seats} seats", map.venue.id)
+        }
+        VenueOutcome::AlreadyExists => bail!("venue {} already exists", map.venue.id),
+        VenueOutcome::Invalid(problems) => {
+            for p in problems {
+                eprintln!("{}: {}", p.path, p.message);
+            }
+            bail!("the seat map breaks the format's rules");
+        }
+    }
+    Ok(())
+}
+
+/// Creates a draft event.
+async fn create_event(
+    settings: &Settings,
+    draft: &EventDraft,
+    owner: Option<&UserId>,
+) -> anyhow::Result<()> {
+    let db = sqlx::PgPool::connect(settings.database.url.expose_secret()).await?;
+    catalog::migrate(&db).await?;
+    let owner = owner.map(UserId::as_str);
+    match catalog::events::create_event(&db, draft, owner).await? {
+        EventOutcome::Done(e) => println!("event {} created ({:?})", e.id, e.status),
+        EventOutcome::AlreadyExists => bail!("event {} already exists", draft.id),
+        EventOutcome::NotFound => bail!("no venue {}", draft.venue_id),
+        EventOutcome::Invalid(problems) => {
+            for p in problems {
+                eprintln!("{}: {}", p.path, p.message);
+            }
+            bail!("the event breaks some rules");
+        }
+    }
+    Ok(())
+}
+
+/// A development token, refused when longer-lived than the gateway would accept.
+fn token(settings: &Settings, sub: &str, role: RoleArg, ttl_secs: u64) -> anyhow::Result<String> {
+    let keys = Keys::from_settings(settings)?;
+    let most = settings
+        .auth
+        .as_ref()
+        .map_or(0, |a| a.max_token_lifetime_secs);
+    if ttl_secs > most {
+        bail!("--ttl-secs {ttl_secs} is longer than auth.max_token_lifetime_secs ({most}): the gateway would refuse the token");
+    }
+    let role = match role {
+        RoleArg::Gate => Role::Gate,
+        RoleArg::Buyer => Role::Buyer,
+        RoleArg::Organizer => Role::Organizer,
+        RoleArg::Admin => Role::Admin,
+    };
+    keys.mint(&UserId::parse(sub)?, role, Duration::from_secs(ttl_secs))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr: stdout is the command's answer (JSON a script may read).
+    runtime::logging::init();
     let cli = Cli::parse();
     let settings = Settings::load()?;
     match cli.command {
@@ -139,26 +207,7 @@ async fn main() -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string_pretty(&map)?);
         }
-        Command::ImportVenue { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let map: SeatMap =
-                serde_json::from_str(&text).context("not a seat map (docs/seatmap.md)")?;
-            let db = sqlx::PgPool::connect(settings.database.url.expose_secret()).await?;
-            catalog::migrate(&db).await?;
-            match catalog::venues::create_venue(&db, &map).await? {
-                VenueOutcome::Created { seats } => {
-                    println!("venue {} imported: {seats} seats", map.venue.id)
-                }
-                VenueOutcome::AlreadyExists => bail!("venue {} already exists", map.venue.id),
-                VenueOutcome::Invalid(problems) => {
-                    for p in problems {
-                        eprintln!("{}: {}", p.path, p.message);
-                    }
-                    bail!("the seat map breaks the format's rules");
-                }
-            }
-        }
+        Command::ImportVenue { file } => import_venue(&settings, &file).await?,
         Command::CreateEvent {
             id,
             venue,
@@ -170,8 +219,6 @@ async fn main() -> anyhow::Result<()> {
             owner,
         } => {
             let owner = owner.as_deref().map(UserId::parse).transpose()?;
-            let db = sqlx::PgPool::connect(settings.database.url.expose_secret()).await?;
-            catalog::migrate(&db).await?;
             let draft = EventDraft {
                 id,
                 venue_id: venue,
@@ -182,18 +229,7 @@ async fn main() -> anyhow::Result<()> {
                 prices: prices.into_iter().collect::<BTreeMap<_, _>>(),
                 currency: "USD".into(),
             };
-            let owner = owner.as_ref().map(UserId::as_str);
-            match catalog::events::create_event(&db, &draft, owner).await? {
-                EventOutcome::Done(e) => println!("event {} created ({:?})", e.id, e.status),
-                EventOutcome::AlreadyExists => bail!("event {} already exists", draft.id),
-                EventOutcome::NotFound => bail!("no venue {}", draft.venue_id),
-                EventOutcome::Invalid(problems) => {
-                    for p in problems {
-                        eprintln!("{}: {}", p.path, p.message);
-                    }
-                    bail!("the event breaks some rules");
-                }
-            }
+            create_event(&settings, &draft, owner.as_ref()).await?;
         }
         Command::OpenSales { event } => {
             let (db, coordinator) = connect(&settings).await?;
@@ -214,24 +250,7 @@ async fn main() -> anyhow::Result<()> {
             role,
             ttl_secs,
         } => {
-            let keys = Keys::from_settings(&settings)?;
-            let most = settings
-                .auth
-                .as_ref()
-                .map_or(0, |a| a.max_token_lifetime_secs);
-            if ttl_secs > most {
-                bail!("--ttl-secs {ttl_secs} is longer than auth.max_token_lifetime_secs ({most}): the gateway would refuse the token");
-            }
-            let role = match role {
-                RoleArg::Gate => Role::Gate,
-                RoleArg::Buyer => Role::Buyer,
-                RoleArg::Organizer => Role::Organizer,
-                RoleArg::Admin => Role::Admin,
-            };
-            println!(
-                "{}",
-                keys.mint(&UserId::parse(&sub)?, role, Duration::from_secs(ttl_secs))?
-            );
+            println!("{}", token(&settings, &sub, role, ttl_secs)?);
         }
         Command::Demo { event } => {
             let (db, coordinator) = connect(&settings).await?;

@@ -142,7 +142,7 @@ async fn answer(
 async fn checkout_done(app: &App, event: &EventId, user: &UserId) {
     let roomless = matches!(
         app.caches.event(app, event).await,
-        Ok(Some(e)) if e.admission_mode == "open"
+        Ok(Some(e)) if e.admission_mode == coordinator::queue::AdmissionMode::Open
     );
     if !roomless {
         let pace = app.pacer.pace();
@@ -234,6 +234,16 @@ pub async fn get_order(
     ))
 }
 
+/// A webhook event's outcome as metrics and the answer name it.
+fn event_label(outcome: EventOutcome) -> String {
+    match outcome {
+        EventOutcome::Duplicate => "duplicate".to_owned(),
+        EventOutcome::CommitInFlight => "commit_in_flight".to_owned(),
+        EventOutcome::UnknownPayment => "unknown_payment".to_owned(),
+        EventOutcome::Settled(settled) => format!("{settled:?}").to_lowercase(),
+    }
+}
+
 /// `POST /webhooks/payments`: the provider tells us a payment changed. The signature is checked
 /// on the raw body; the payment is then fetched again from the provider and settled (so a
 /// delivery that is late, repeated or out of order acts on the current state), and the event id
@@ -292,12 +302,7 @@ pub async fn webhook(
         let outcome = orders::settle::on_event(&svc, &event)
             .await
             .map_err(|e| ApiError::unavailable("settlement", e))?;
-        let label = match outcome {
-            EventOutcome::Duplicate => "duplicate".to_owned(),
-            EventOutcome::CommitInFlight => "commit_in_flight".to_owned(),
-            EventOutcome::UnknownPayment => "unknown_payment".to_owned(),
-            EventOutcome::Settled(settled) => format!("{settled:?}").to_lowercase(),
-        };
+        let label = event_label(outcome);
         app.metrics
             .webhooks_total
             .with_label_values(&[&label])

@@ -27,7 +27,7 @@ pub async fn check_admission(
     user: &UserId,
     token: Option<&str>,
 ) -> Result<(), ApiError> {
-    if event.admission_mode == "open" {
+    if event.admission_mode == coordinator::queue::AdmissionMode::Open {
         return Ok(());
     }
     let queue = format!("/events/{event_id}/queue");

@@ -20,6 +20,7 @@ use crate::auth::Principal;
 use crate::best::{self, Choice, Wanted};
 use crate::cache::VenueLayout;
 use crate::errors::ApiError;
+use crate::quote::{BestAvailable, Quote};
 use crate::App;
 
 /// `POST /events/{id}/reservations`: either `seat_ids`, or `quantity` (best available), or
@@ -100,23 +101,19 @@ async fn price(app: &App, event: &EventId, seats: &[SeatId]) -> Result<(i64, Str
     Ok((total, currency))
 }
 
-/// The quote kept with a hold: "<cents> <currency>".
+/// The quote kept with a hold ([`Quote`]'s text).
 fn quote_text((cents, currency): (i64, String)) -> String {
-    format!("{cents} {currency}")
+    Quote::new(cents, currency).to_string()
 }
 
 fn parse_quote(quote: &str) -> Option<(i64, String)> {
-    let mut parts = quote.split(' ');
-    let cents = parts.next()?.parse().ok()?;
-    Some((cents, parts.next()?.to_owned()))
+    Quote::parse(quote).map(|q| (q.cents, q.currency))
 }
 
 /// The part of a quote that records a best-available request: its parameters (so a replay with
 /// other parameters is told apart) and whether the group sat together.
-fn best_marker(quote: &str) -> Option<(&str, bool)> {
-    let best = quote.split(' ').find_map(|p| p.strip_prefix("best="))?;
-    let together = quote.split(' ').any(|p| p == "adjacent=1");
-    Some((best, together))
+fn best_marker(quote: &str) -> Option<(String, bool)> {
+    Quote::parse(quote)?.best.map(|b| (b.key, b.adjacent))
 }
 
 /// A hold's total: the quote kept with it, or today's prices for a hold placed without one.
@@ -569,12 +566,12 @@ fn area_fields(body: &ReserveBody) -> Result<(SectionId, usize), ApiError> {
 
 /// The area's places in the venue's stored layout, and the quantity checked against the hold
 /// limit and the largest shard.
-fn area_ask(
+fn area_ask<'a>(
     area: SectionId,
     quantity: usize,
-    layout: &VenueLayout,
+    layout: &'a VenueLayout,
     limits: &coordinator::Limits,
-) -> Result<AreaAsk<'_>, ApiError> {
+) -> Result<AreaAsk<'a>, ApiError> {
     let shards: Vec<_> = layout
         .rows
         .iter()
@@ -686,10 +683,15 @@ async fn place(
     best: Option<(&str, bool)>,
     max_per_buyer: i32,
 ) -> Result<HoldOutcome, ApiError> {
-    let mut quoted = quote_text(price(app, &request.hold_event(), request.seats()).await?);
-    if let Some((best, together)) = best {
-        quoted = format!("{quoted} best={best} adjacent={}", u8::from(together));
+    let (cents, currency) = price(app, &request.hold_event(), request.seats()).await?;
+    let quoted = Quote {
+        best: best.map(|(key, adjacent)| BestAvailable {
+            key: key.to_owned(),
+            adjacent,
+        }),
+        ..Quote::new(cents, currency)
     }
+    .to_string();
     // The buyer's seats for the event are counted against the limit by the script that opens
     // the hold, atomically with it; a refused or rolled-back hold gives them back.
     let limit = max_per_buyer.max(1) as u64;
@@ -715,10 +717,12 @@ async fn held(
             "some seats are not available; nothing was held",
         )),
         // The catalog knows the event (the handler read it there): Redis lost its inventory.
-        HoldOutcome::UnknownEvent => Err(match app.caches.event(app, &request.hold_event()).await? {
-            Some(event) => ApiError::no_inventory(&event),
-            None => ApiError::not_found("unknown_event", "no such event"),
-        }),
+        HoldOutcome::UnknownEvent => {
+            Err(match app.caches.event(app, &request.hold_event()).await? {
+                Some(event) => ApiError::no_inventory(&event),
+                None => ApiError::not_found("unknown_event", "no such event"),
+            })
+        }
         HoldOutcome::UnknownSeats(seats) => {
             Err(unknown_or_not_loaded(app, &request.hold_event(), seats).await?)
         }
@@ -764,7 +768,8 @@ fn check_on_sale(event: &catalog::events::Event) -> Result<(), ApiError> {
 pub(crate) async fn detached<T: Send + 'static>(
     work: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::spawn(work)
+    // In the request's span: its log lines keep the request id.
+    tokio::spawn(tracing::Instrument::in_current_span(work))
         .await
         .map_err(|e| ApiError::unavailable("gateway", e))
 }

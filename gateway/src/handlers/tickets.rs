@@ -205,7 +205,7 @@ pub async fn pdf(
 /// rectangles, one per run of dark modules) and its seat, event, holder and id. The cells
 /// shrink to fit every ticket of an order on the page.
 pub fn order_pdf(order: Uuid, tickets: &[(&Ticket, String)]) -> anyhow::Result<Vec<u8>> {
-    use printpdf::{BuiltinFont, Mm, PdfDocument, Rect};
+    use printpdf::{BuiltinFont, Mm, PdfDocument};
     const COLUMNS: usize = 3;
     let (doc, page, layer) = PdfDocument::new(
         format!("Tickets of order {order}"),
@@ -228,32 +228,7 @@ pub fn order_pdf(order: Uuid, tickets: &[(&Ticket, String)]) -> anyhow::Result<V
         let left = 15.0 + col as f32 * cell_w;
         let top = 268.0 - row as f32 * cell_h;
         let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M)?;
-        let width = code.width();
-        let colors = code.to_colors();
-        // Four modules of quiet zone on each side, as the standard asks.
-        let module = qr_side / (width + 8) as f32;
-        let origin_x = left + 4.0 * module;
-        let origin_top = top - 4.0 * module;
-        for y in 0..width {
-            let mut x = 0;
-            while x < width {
-                if colors[y * width + x] != qrcode::Color::Dark {
-                    x += 1;
-                    continue;
-                }
-                let start = x;
-                while x < width && colors[y * width + x] == qrcode::Color::Dark {
-                    x += 1;
-                }
-                let lower = origin_top - (y + 1) as f32 * module;
-                layer.add_rect(Rect::new(
-                    Mm(origin_x + start as f32 * module),
-                    Mm(lower),
-                    Mm(origin_x + x as f32 * module),
-                    Mm(lower + module),
-                ));
-            }
-        }
+        draw_qr(&layer, &code, (left, top), qr_side);
         let text_top = top - qr_side - 4.0;
         layer.use_text(
             format!("Seat {}", ticket.seat_id),
@@ -285,6 +260,43 @@ pub fn order_pdf(order: Uuid, tickets: &[(&Ticket, String)]) -> anyhow::Result<V
         );
     }
     Ok(doc.save_to_bytes()?)
+}
+
+/// Draws `code` as filled rectangles, a run of dark modules each, in a `side` mm square whose
+/// top left corner is `(left, top)` mm.
+fn draw_qr(
+    layer: &printpdf::PdfLayerReference,
+    code: &qrcode::QrCode,
+    (left, top): (f32, f32),
+    side: f32,
+) {
+    use printpdf::{Mm, Rect};
+    let width = code.width();
+    let colors = code.to_colors();
+    // Four modules of quiet zone on each side, as the standard asks.
+    let module = side / (width + 8) as f32;
+    let origin_x = left + 4.0 * module;
+    let origin_top = top - 4.0 * module;
+    for y in 0..width {
+        let mut x = 0;
+        while x < width {
+            if colors[y * width + x] != qrcode::Color::Dark {
+                x += 1;
+                continue;
+            }
+            let start = x;
+            while x < width && colors[y * width + x] == qrcode::Color::Dark {
+                x += 1;
+            }
+            let lower = origin_top - (y + 1) as f32 * module;
+            layer.add_rect(Rect::new(
+                Mm(origin_x + start as f32 * module),
+                Mm(lower),
+                Mm(origin_x + x as f32 * module),
+                Mm(lower + module),
+            ));
+        }
+    }
 }
 
 fn revoked(status: TicketStatus) -> ApiError {

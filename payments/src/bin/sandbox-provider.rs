@@ -54,27 +54,11 @@ struct Cli {
     slow_answer_ms: u64,
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    else {
-        let _ = ctrl_c.await;
-        return;
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
-}
+runtime::global_allocator!();
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    runtime::logging::init();
     let cli = Cli::parse();
     let webhook = match (cli.webhook_url, cli.webhook_secret) {
         (Some(url), Some(secret)) => Some(WebhookTarget {
@@ -96,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (addr, handle) = spawn(config, cli.addr).await?;
     tracing::info!(%addr, sends_webhooks, "sandbox provider listening");
-    shutdown_signal().await;
+    runtime::shutdown::signal().await;
     drop(handle);
     tracing::info!("sandbox provider stopped");
     Ok(())

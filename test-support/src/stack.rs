@@ -1,24 +1,24 @@
-//! Shared by the gateway's test files: a gateway over real HTTP on port 0, against the shared
-//! Redis Cluster and a Postgres database of the test's own, with an in-process reconciler (the
-//! durable writer) on a commit queue of the test's own.
-#![allow(dead_code, clippy::unwrap_used)]
+//! The whole stack for a test: a gateway over real HTTP on port 0, against the shared Redis
+//! Cluster and a Postgres database of the test's own, with an in-process reconciler (the durable
+//! writer) on a commit queue of the test's own; the gateway and reconciler binaries as child
+//! processes; the books check every checkout test ends with.
 
-#[path = "../../../coordinator/tests/support/mod.rs"]
-pub mod support;
-
-#[path = "../../../catalog/tests/db/mod.rs"]
-pub mod db;
+pub use crate::cluster as support;
+pub use crate::db;
+pub use crate::tokens::{token, Role, SECRET};
+/// For the tests that drive the reconciler's passes themselves: the gateway's tests reach the
+/// reconciler through here, never as a dependency of their own.
+pub use reconciler;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coordinator::{EventId, RedisSettings, UserId};
-use gateway::auth::{Keys, Role};
+use coordinator::{EventId, RedisSettings};
+use gateway::auth::Keys;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 /// The webhook signing secret the tests' sandbox and gateways share.
 pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 
@@ -28,15 +28,7 @@ pub struct Gw {
     pub app: gateway::App,
     pub http: reqwest::Client,
     /// The in-process reconciler (durable writer, sweeper, reconciliation); stops with `self`.
-    reconciler: Option<(AbortOnDrop, Arc<reconciler::Metrics>)>,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    reconciler: Option<(runtime::AbortOnDrop, Arc<reconciler::Metrics>)>,
 }
 
 /// The commit queue of a test database (gateways and writers of one test share it; tests do not).
@@ -238,14 +230,14 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         let svc = app.services();
         let metrics = Arc::new(reconciler::Metrics::new().unwrap());
         let consumer = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let task = AbortOnDrop(tokio::spawn(reconciler::run(
+        let task = runtime::AbortOnDrop(tokio::spawn(reconciler::run(
             svc,
             metrics.clone(),
             reconciler::Config {
                 interval: reconcile_every,
                 ..reconciler_config(&consumer)
             },
-            std::future::pending(),
+            runtime::CancellationToken::new(),
         )));
         (task, metrics)
     });
@@ -278,17 +270,6 @@ pub async fn setup_opts(prefix: &str, opts: Opts) -> (Gw, db::TestDb, EventId) {
         .await
         .unwrap();
     (gw, db, event)
-}
-
-pub fn token(user: &str, role: Role) -> String {
-    Keys::new(SECRET)
-        .unwrap()
-        .mint(
-            &UserId::parse(user).unwrap(),
-            role,
-            Duration::from_secs(600),
-        )
-        .unwrap()
 }
 
 impl Gw {

@@ -1,11 +1,10 @@
-//! Test support: a real Redis Cluster, never a mock.
+//! A real Redis Cluster, never a mock.
 //!
 //! `shared()` connects to the cluster the test command started (`SEATS_TEST_REDIS_NODES`), or
 //! starts one with `scripts/stack` under the target folder when run by a bare `cargo test`.
 //! `dedicated()` starts a cluster of its own on free ports for tests that fail nodes over or flush
 //! scripts, and stops it when dropped. Every test isolates itself with its own event id; nothing
 //! flushes a keyspace.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +14,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use coordinator::open::{OpenOutcome, SectionInventory};
 use coordinator::{Coordinator, EventId, Limits, RedisSettings, SeatId, SectionId};
 
+/// `<target>/tmp`: where a test binary (`<target>/debug/deps/<test>`) keeps its clusters, as
+/// Cargo's `CARGO_TARGET_TMPDIR` would say to an integration test.
+pub fn target_tmpdir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = target.join("tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The repository's root (for `scripts/stack`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -59,7 +73,7 @@ pub fn shared_nodes() -> Vec<String> {
     if let Ok(nodes) = std::env::var("SEATS_TEST_REDIS_NODES") {
         return nodes.split(',').map(str::to_owned).collect();
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shared-stack");
+    let dir = target_tmpdir().join("shared-stack");
     stack(&dir, "auto", &["up"]);
     nodes_from_env_output(&stack(&dir, "auto", &["env"]))
 }
@@ -94,8 +108,7 @@ pub struct Dedicated {
 
 impl Dedicated {
     pub fn start(name: &str) -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("stack-{name}-{}", std::process::id()));
+        let dir = target_tmpdir().join(format!("stack-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         stack(&dir, "auto", &["up"]);
         let nodes = nodes_from_env_output(&stack(&dir, "auto", &["env"]));

@@ -1,6 +1,5 @@
-//! Test support: a Postgres database of the test's own, migrated, and dropped when the value is
+//! A Postgres database of the test's own, migrated, and dropped when the value is
 //! dropped (also when the test panics, so failed runs leave nothing behind).
-#![allow(dead_code, clippy::unwrap_used)]
 
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 
