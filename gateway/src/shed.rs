@@ -180,6 +180,17 @@ impl Limiter {
         self.adapt.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Every place under the limit is taken.
+    pub fn saturated(&self) -> bool {
+        self.in_flight() >= self.limit()
+    }
+
+    fn count_shed(&self) {
+        if let Some(m) = &self.metrics {
+            m.shed_total.with_label_values(&[self.class.label()]).inc();
+        }
+    }
+
     /// A place under the limit, or `None`: shed.
     pub fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
         let limit = self.limit();
@@ -195,9 +206,7 @@ impl Limiter {
                 in_flight: before + 1,
             }),
             Err(_) => {
-                if let Some(m) = &self.metrics {
-                    m.shed_total.with_label_values(&[self.class.label()]).inc();
-                }
+                self.count_shed();
                 None
             }
         }
@@ -294,10 +303,19 @@ impl Shedder {
         let Some(class) = Class::of(request) else {
             return Ok(None);
         };
-        match self.limiter(class).try_acquire() {
-            Some(permit) => Ok(Some(permit)),
-            None => Err(class),
+        self.admit_class(class).map(Some)
+    }
+
+    /// A place for a request of `class`, or the class it is shed from. A hold is where a
+    /// checkout starts: while commits are at their limit, a new hold would only add a commit
+    /// that cannot be taken, and its seats would sit held for nothing. Holds are shed first
+    /// then, so the checkouts already under way finish (goodput) instead of all slowing down.
+    pub fn admit_class(&self, class: Class) -> Result<Permit, Class> {
+        if class == Class::Hold && self.commits.saturated() {
+            self.holds.count_shed();
+            return Err(class);
         }
+        self.limiter(class).try_acquire().ok_or(class)
     }
 }
 
@@ -435,6 +453,33 @@ mod tests {
         // Four of 32: over.
         window(51, 4);
         assert_eq!(limiter.limit(), 7);
+    }
+
+    #[test]
+    fn holds_are_shed_while_commits_are_at_their_limit() {
+        let settings = settings::Shed {
+            initial_limit: 2,
+            min_limit: 1,
+            ..settings::Shed::default()
+        };
+        let shedder = Shedder::new(&settings, None).expect("enabled");
+        let hold = shedder
+            .admit_class(Class::Hold)
+            .expect("a hold while commits are idle");
+        let commits: Vec<_> = (0..2)
+            .map(|_| shedder.admit_class(Class::Commit).expect("under the limit"))
+            .collect();
+        assert_eq!(shedder.admit_class(Class::Hold).err(), Some(Class::Hold));
+        assert_eq!(
+            shedder.admit_class(Class::Commit).err(),
+            Some(Class::Commit)
+        );
+        drop(commits);
+        assert!(
+            shedder.admit_class(Class::Hold).is_ok(),
+            "a commit finished"
+        );
+        drop(hold);
     }
 
     #[test]

@@ -213,7 +213,7 @@ pub struct Shed {
     pub hold_target: Duration,
     /// The 90th-percentile latency admitted commits should keep, ms: above the payment
     /// provider's normal answer time, which a commit includes (a card network takes up to a
-    /// second; `scripts/bench`, whose sandbox answers at once, sets 100).
+    /// second; `scripts/bench`, whose sandbox answers at once, sets 150).
     #[serde(rename = "commit_target_ms")]
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     pub commit_target: Duration,
