@@ -119,24 +119,31 @@ pub async fn svg(
         &ticket.seat_id,
         &ticket.holder,
     );
-    let image = qr_svg(&payload).map_err(|e| {
-        // Our own payloads are far below a QR code's capacity: only a bug gets here.
-        tracing::error!(error = %e, "a ticket payload did not fit a QR code");
-        ApiError::client(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the ticket's code could not be drawn",
-        )
-    })?;
-    let mut response = warp::reply::Response::new(image.into());
+    // Our own payloads are far below a QR code's capacity: only a bug fails here.
+    let image = qr_svg(&payload).map_err(|e| not_drawn("the ticket's code", e))?;
+    Ok(private_body(image.into_bytes(), "image/svg+xml"))
+}
+
+/// 500 for a drawing of our own data that failed: a bug, logged.
+fn not_drawn(what: &str, error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %error, "{what} could not be drawn");
+    ApiError::client(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        format!("{what} could not be drawn"),
+    )
+}
+
+/// A body only its holder may see: the code is the ticket, so no shared cache may keep it.
+fn private_body(bytes: Vec<u8>, content_type: &'static str) -> warp::reply::Response {
+    let mut response = warp::reply::Response::new(bytes.into());
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("image/svg+xml"));
-    // The code is the ticket: no shared cache may keep it.
+    headers.insert("content-type", HeaderValue::from_static(content_type));
     headers.insert(
         "cache-control",
         HeaderValue::from_static("private, no-store"),
     );
-    Ok(response)
+    response
 }
 
 /// The QR code of `payload` as an SVG document (error correction M: a phone screen's glare or
@@ -179,22 +186,10 @@ pub async fn pdf(
         )
         .into());
     }
-    let bytes = order_pdf(order, &printable).map_err(|e| {
-        // Our own payloads and a bounded number of tickets: only a bug gets here.
-        tracing::error!(error = %e, %order, "an order's ticket page could not be drawn");
-        ApiError::client(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the ticket page could not be drawn",
-        )
-    })?;
-    let mut response = warp::reply::Response::new(bytes.into());
+    // Our own payloads and a bounded number of tickets: only a bug fails here.
+    let bytes = order_pdf(order, &printable).map_err(|e| not_drawn("the ticket page", e))?;
+    let mut response = private_body(bytes, "application/pdf");
     let headers = response.headers_mut();
-    headers.insert("content-type", HeaderValue::from_static("application/pdf"));
-    headers.insert(
-        "cache-control",
-        HeaderValue::from_static("private, no-store"),
-    );
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"tickets-{order}.pdf\"")) {
         headers.insert("content-disposition", v);
     }
