@@ -84,11 +84,12 @@ impl ApiError {
         }
     }
 
-    /// An event the catalog has whose inventory Redis does not. On sale, that is a 503: the
-    /// inventory was lost with a primary and the reconciler is rebuilding it, or it is still
-    /// opening, and it passes. Otherwise (ended, frozen, never opened) nothing will load it: 404.
-    pub fn no_inventory(event: &catalog::events::Event) -> Self {
-        if event.status == catalog::events::EventStatus::OnSale {
+    /// An event the catalog has whose inventory Redis does not. On sale at a venue with seats,
+    /// that is a 503: the inventory was lost with a primary and the reconciler is rebuilding it,
+    /// or it is still opening, and it passes. Otherwise (ended, frozen, never opened, a venue
+    /// without seats) nothing will load it: 404.
+    pub fn no_inventory(event: &catalog::events::Event, venue_has_seats: bool) -> Self {
+        if event.status == catalog::events::EventStatus::OnSale && venue_has_seats {
             Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "inventory_unavailable",

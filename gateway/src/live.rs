@@ -214,7 +214,7 @@ fn snapshot(feed: &Feed, state: &mut State) -> Arc<Frame> {
 async fn refresh_locked(app: &App, feed: &Feed, state: &mut State) -> Result<(), ApiError> {
     let (id, event) = crate::handlers::events::visible_event(app, feed.event.as_str()).await?;
     let Some(map) = app.caches.seatmap(app, &event, &id, true).await? else {
-        return Err(ApiError::no_inventory(&event));
+        return Err(crate::handlers::events::no_inventory(app, &event).await);
     };
     if !state.ready {
         state.ready = true;

@@ -17,9 +17,8 @@
 //! provider's answer time included), or the limit would shrink to its floor.
 //!
 //! Judging a window by its 90th percentile and not each answer by itself is what keeps goodput
-//! under overload: an earlier limit cut itself on every answer over the target, so the tail
-//! that any busy machine has (a scheduling delay, a slow fsync) held it at its floor, 8, and
-//! goodput at 990 holds/s of about 3,000 sustained.
+//! under overload: a limit cut on every answer over the target is held at its floor by the tail
+//! any busy machine has (a scheduling delay, a slow fsync), and goodput with it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -158,6 +158,14 @@ pub async fn get(
     Ok(cacheable_json(&*event, LIST_MAX_AGE_SECS, if_none_match))
 }
 
+/// The answer for a visible event whose inventory Redis does not have ([`ApiError::no_inventory`]).
+pub(crate) async fn no_inventory(app: &App, event: &catalog::events::Event) -> ApiError {
+    match app.caches.venue(app, &event.venue_id).await {
+        Ok(layout) => ApiError::no_inventory(event, !layout.seats.is_empty()),
+        Err(e) => e,
+    }
+}
+
 /// `GET /events/{id}/seatmap`: layout and availability, from the per-process cache.
 pub async fn seatmap(
     raw: String,
@@ -165,12 +173,10 @@ pub async fn seatmap(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let (id, event) = visible_event(&app, &raw).await?;
-    let map = app
-        .caches
-        .seatmap(&app, &event, &id, false)
-        .await?
-        // The catalog has the event (visible_event): its inventory is not in Redis.
-        .ok_or_else(|| ApiError::no_inventory(&event))?;
+    // The catalog has the event (visible_event); without a map its inventory is not in Redis.
+    let Some(map) = app.caches.seatmap(&app, &event, &id, false).await? else {
+        return Err(no_inventory(&app, &event).await.into());
+    };
     Ok(cacheable(
         map.body.clone(),
         &map.etag,
@@ -184,7 +190,7 @@ pub async fn seatmap(
 pub async fn availability(raw: String, app: App) -> Result<warp::reply::Response, Rejection> {
     let (id, event) = visible_event(&app, &raw).await?;
     let Some(body) = app.caches.availability(&app, &id).await? else {
-        return Err(ApiError::no_inventory(&event).into());
+        return Err(no_inventory(&app, &event).await.into());
     };
     Ok(cacheable_json(&*body, 1, None))
 }

@@ -422,11 +422,10 @@ async fn pick_and_hold(
             let spread = 8usize.pow(attempt).min(256);
             wanted.skip = rand::Rng::gen_range(&mut rand::thread_rng(), 0..spread);
         }
-        let map = app
-            .caches
-            .seatmap(app, &ask.event, event_id, attempt + 1 == ATTEMPTS)
-            .await?
-            .ok_or_else(|| ApiError::no_inventory(&ask.event))?;
+        let fresh = attempt + 1 == ATTEMPTS;
+        let Some(map) = app.caches.seatmap(app, &ask.event, event_id, fresh).await? else {
+            return Err(super::events::no_inventory(app, &ask.event).await);
+        };
         let since = app.caches.taken_since(event_id, map.began());
         let is_taken = |s: &SeatId| map.taken.contains(s) || since.contains(s);
         let (seats, together) = match best::choose_with(layout, &is_taken, &wanted) {
@@ -669,7 +668,8 @@ async fn unknown_or_not_loaded(
         .filter(|s| !layout.seats.contains_key(s))
         .collect();
     Ok(if unknown.is_empty() {
-        ApiError::no_inventory(&event)
+        // The venue has these seats: it has seats.
+        ApiError::no_inventory(&event, true)
     } else {
         ApiError::unknown_seats(&unknown)
     })
@@ -719,7 +719,7 @@ async fn held(
         // The catalog knows the event (the handler read it there): Redis lost its inventory.
         HoldOutcome::UnknownEvent => {
             Err(match app.caches.event(app, &request.hold_event()).await? {
-                Some(event) => ApiError::no_inventory(&event),
+                Some(event) => super::events::no_inventory(app, &event).await,
                 None => ApiError::not_found("unknown_event", "no such event"),
             })
         }
