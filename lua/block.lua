@@ -7,6 +7,7 @@
   KEYS[4]  blocked  HASH    seat_id -> tag
   KEYS[5]  ver      STRING  change counter
   KEYS[6]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
+  KEYS[7]  reserved HASH    seats set aside for the waiting list: a block takes a seat from it
   ARGV[1]  tag              why the seats are blocked (e.g. "press"), kept for the audit trail
   ARGV[2]  actor            who blocks, for the audit trail
   ARGV[3..] seat_id         at most 2,000 (coordinator::block::MAX_SEATS_PER_BLOCK): the reply
@@ -22,7 +23,7 @@
 ]]
 --@include time.lua
 --@include audit.lua
-local inv, held, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local inv, held, sold, blocked, ver, audit, reserved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local tag, actor = ARGV[1], ARGV[2]
 
 local now = now_ms()
@@ -53,6 +54,7 @@ if #taken > 0 then
 end
 for _, seat in ipairs(todo) do
   redis.call('HSET', blocked, seat, tag)
+  redis.call('HDEL', reserved, seat)
 end
 if #todo > 0 then
   redis.call('INCR', ver)

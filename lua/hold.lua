@@ -11,6 +11,8 @@
   KEYS[5]  blocked  HASH    seat_id -> organizer's tag (no expiry)
   KEYS[6]  ver      STRING  change counter, bumped when availability changes
   KEYS[7]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
+  KEYS[8]  wl       STRING  waiting-list entries that want this section (lua/include/waitlist.lua)
+  KEYS[9]  reserved HASH    seat_id -> when it came back: seats set aside for the waiting list
   ARGV[1]  hold_id          caller-generated (derived from the client reservation id); a replay of
                             the same hold id on seats it already holds succeeds and changes nothing
                             but the expiry
@@ -18,7 +20,9 @@
   ARGV[3]  actor            who asks (the buyer's user id), for the audit trail
   ARGV[4]  mode             "take": hold the seats | "confirm": only check that every seat is
                             already this hold's and live, write nothing (a replay of a direct hold
-                            whose attempt may still be in flight, hold_begin.lua code 2)
+                            whose attempt may still be in flight, hold_begin.lua code 2) |
+                            "offer": a waiting-list offer, which takes only seats set aside for
+                            the list (reserved, or ended while someone waits)
   ARGV[5]  deadline_ms      0, or the last instant (unix ms, this node's clock) at which the
                             attempt may still take seats: after it, hold_begin.lua lets a retry
                             take the attempt over, and a slow original that took seats then
@@ -28,7 +32,9 @@
   ARGV[6..] seat_id         the seats, no duplicates (the caller rejects duplicates)
 
   Returns  {0, newly_held, version}        every seat is now held by hold_id
-           {-1, seat_id, why, ...}         pairs of (seat, why) with why in held|sold|blocked; nothing written
+           {-1, seat_id, why, ...}         pairs of (seat, why) with why in held|sold|blocked|reserved
+                                           (set aside for the waiting list)|free (mode "offer"
+                                           only: not the list's to offer); nothing written
            {-2, seat_id, ...}              seats not in this section's inventory; nothing written
            {-3, now_ms}                    expires_ms is not in the future; nothing written
            {-4}                            the section has no inventory (event not open); nothing written
@@ -42,11 +48,12 @@
 ]]
 --@include time.lua
 --@include audit.lua
+--@include waitlist.lua
 --@include hold_seats.lua
 local now = now_ms()
 local deadline = tonumber(ARGV[5])
 -- Housekeeping only when the call may write (a refusal for time, or a confirmation, does not).
-if ARGV[4] == 'take' and tonumber(ARGV[2]) > now and (deadline == 0 or now <= deadline)
+if ARGV[4] ~= 'confirm' and tonumber(ARGV[2]) > now and (deadline == 0 or now <= deadline)
     and redis.call('EXISTS', KEYS[1]) == 1 then
   purge_expired(now)
 end

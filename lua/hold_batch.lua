@@ -4,7 +4,7 @@
   flight (coordinator/src/batch.rs), so a hot section costs Redis one call per batch instead of
   one per hold; at low load nothing is gathered and hold.lua is called as before.
 
-  KEYS[1..7] as hold.lua: inv, held, holder, sold, blocked, ver, audit   seat:{ev:E:sec:S}:...
+  KEYS[1..9] as hold.lua: inv, held, holder, sold, blocked, ver, audit, wl, reserved
   ARGV[1]  n                how many requests follow
   then, per request:
            count            how many arguments this request has (5 + its seats)
@@ -19,6 +19,7 @@
 ]]
 --@include time.lua
 --@include audit.lua
+--@include waitlist.lua
 --@include hold_seats.lua
 local now = now_ms()
 if redis.call('EXISTS', KEYS[1]) == 1 then

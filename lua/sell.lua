@@ -8,6 +8,7 @@
   KEYS[5]  blocked  HASH    seat_id -> organizer's tag
   KEYS[6]  ver      STRING  change counter
   KEYS[7]  audit    STREAM  the section's audit trail (see lua/sweep.lua for the entry format)
+  KEYS[8]  reserved HASH    seats set aside for the waiting list: a repair takes a seat from it
   ARGV[1]  hold_id
   ARGV[2]  mode             "strict": every seat must be live-held by hold_id (checkout)
                             "repair": Postgres says these seats are sold to hold_id; make Redis agree
@@ -26,7 +27,7 @@
 ]]
 --@include time.lua
 --@include audit.lua
-local inv, held, holder, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local inv, held, holder, sold, blocked, ver, audit, reserved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local hold_id, mode, actor = ARGV[1], ARGV[2], ARGV[3]
 
 local now = now_ms()
@@ -74,6 +75,9 @@ for _, seat in ipairs(todo) do
     local tag = redis.call('HGET', blocked, seat)
     if tag then
       audit_add(audit, 'unblocked', tag, actor, now, seat)
+    end
+    if redis.call('HDEL', reserved, seat) == 1 then
+      audit_add(audit, 'unreserved', '', actor, now, seat)
     end
   end
   redis.call('HSET', sold, seat, hold_id)

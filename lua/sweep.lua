@@ -8,12 +8,16 @@
   KEYS[2]  holder   HASH    seat_id -> hold_id
   KEYS[3]  ver      STRING  change counter
   KEYS[4]  audit    STREAM  the section's audit trail
+  KEYS[5]  wl       STRING  waiting-list entries that want this section (lua/include/waitlist.lua)
+  KEYS[6]  reserved HASH    seat_id -> when it came back: seats set aside for the waiting list
   ARGV[1]  limit            at most this many seats per call (bounds the script's run time)
 
-  Returns  {0, swept, version}   `swept` expired seats forgotten (0: nothing to do)
+  Returns  {0, swept, version}   `swept` expired seats forgotten (0: nothing to do); while a
+                                 waiting list wants the section, they are set aside for it
 
   Audit entries (every script writes the same shape; the reconciler copies them to Postgres):
     a  action   held | released | expired | extended | pinned | unpinned | sold | blocked | unblocked
+                | reserved (set aside for the waiting list) | unreserved (back to the open sale)
     h  hold id (the organizer's tag for blocks; empty for unblocks)
     u  actor    the buyer's user id, `checkout`, `system`, `system:expiry`, `organizer`, ...
     t  when, unix ms (redis TIME; for expiries, the moment the hold ended)
@@ -26,20 +30,23 @@
 ]]
 --@include time.lua
 --@include audit.lua
-local held, holder, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+--@include waitlist.lua
+local held, holder, ver, audit, wl, reserved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local limit = tonumber(ARGV[1])
 
 local now = now_ms()
 
 local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)
-local swept = 0
+local swept = {}
 for i = 1, #expired, 2 do
   local seat, ended = expired[i], expired[i + 1]
   audit_add(audit, 'expired', redis.call('HGET', holder, seat) or '', 'system:expiry', ended, seat)
   redis.call('ZREM', held, seat)
   redis.call('HDEL', holder, seat)
-  swept = swept + 1
+  swept[#swept + 1] = seat
 end
+set_aside(wl, reserved, audit, swept, now)
+swept = #swept
 local version
 if swept > 0 then
   version = redis.call('INCR', ver)

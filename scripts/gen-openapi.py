@@ -46,6 +46,7 @@ HOLD_ID = path_param("hold_id", UUID)
 ORDER_ID = path_param("order_id", UUID)
 TICKET = path_param("ticket", UUID)
 TICKET_ID = path_param("ticket_id", UUID)
+ENTRY_ID = path_param("entry_id", UUID)
 INM = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
 CACHE = {"ETag": {"schema": {"type": "string"}}, "Cache-Control": {"schema": {"type": "string"}}}
 BEARER = [{"bearer": []}]
@@ -222,6 +223,21 @@ paths = {
                  "schema": {"type": "string", "maxLength": 1024, "pattern": "^t=[0-9]+(,v1=[0-9a-fA-F]+)+$"},
                  "description": "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"{t}.{raw body}\" with the endpoint's signing secret> (at most 4 v1 values, 1 KiB in all); missing, malformed, stale or not matching: 400 invalid_signature. 409 commit_in_flight: the commit that made the payment is still running; the event was not recorded, deliver it again"}],
         request=body({"type": "object", "required": ["id", "type", "data"]}), security=[], tags=["checkout"])},
+  "/events/{event_id}/waitlist": {"post": op("Join a sold-out event's waiting list: seats that come back (an ended hold, a cancel, a refund, a lifted block) are offered in list order as a hold made for you",
+        {"201": r("On the list", ref("WaitlistEntry")), "200": r("You were on the list already: your entry", ref("WaitlistEntry")),
+         **errors(400, 401, 404, 409, 413, 415, 422)},
+        params=[EVENT_ID], request=body({"type": "object", "additionalProperties": False, "required": ["quantity"],
+            "properties": {"quantity": {"type": "integer", "minimum": 1, "maximum": 10, "description": "seats together in one section (at most the event's tickets per buyer)"},
+                           "categories": {"type": "array", "maxItems": 16, "items": key_safe(64), "description": "seat categories you take; absent or empty: any"}}}),
+        security=BEARER, tags=["waitlist"],
+        desc="409 seats_available: seats you would take are for sale now (details.free). 409 event_not_on_sale, sale_not_open, event_frozen. 422 invalid_field naming quantity or categories.")},
+  "/events/{event_id}/waitlist/{entry_id}": {
+    "get": op("Your waiting-list entry: how many wait ahead of you, or the offer (a hold to commit like any other) and when it lapses",
+        {"200": r("The entry", ref("WaitlistEntry")), **errors(401, 404)}, params=[EVENT_ID, ENTRY_ID], security=BEARER, tags=["waitlist"]),
+    "delete": op("Leave the waiting list; an offer you had goes to the next buyer",
+        {"200": r("The entry, left", ref("WaitlistEntry")), **errors(401, 404, 409)}, params=[EVENT_ID, ENTRY_ID], security=BEARER, tags=["waitlist"],
+        desc="409 waitlist_entry_closed: the entry was taken, lapsed or left already."),
+  },
   "/events/{event_id}/queue": {
     "post": op("Join the event's waiting room (one ticket per buyer; joining again returns it)",
         {"200": r("The ticket", ref("Ticket")), **errors(401, 404, 409)}, params=[EVENT_ID], security=BEARER, tags=["queue"]),
@@ -317,6 +333,14 @@ schemas = {
       "expires_at": {"type": "string", "format": "date-time"}, "cap_at": {"type": "string", "format": "date-time"},
       "total_amount": {"type": "number"}, "currency": {"type": "string"},
       "adjacent": {"type": "boolean", "description": "best available only: false when the group had to be split"}}},
+  "WaitlistEntry": {"type": "object", "additionalProperties": False,
+      "required": ["id", "event_id", "quantity", "categories", "status", "ahead", "hold_id", "seats", "offer_expires_at", "created_at"],
+      "properties": {"id": UUID, "event_id": {"type": "string"}, "quantity": {"type": "integer"},
+        "categories": {"type": "array", "items": {"type": "string"}},
+        "status": {"enum": ["waiting", "offered", "taken", "lapsed", "left"], "description": "offered: hold_id holds seats for you until offer_expires_at; commit it as any hold"},
+        "ahead": {"type": "integer", "description": "entries waiting ahead of this one (0 unless waiting)"},
+        "hold_id": {"type": ["string", "null"], "format": "uuid"}, "seats": {"type": "array", "items": seat_id},
+        "offer_expires_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}}},
   "Ticket": {"type": "object", "properties": {"ticket": {"type": "string", "format": "uuid"},
       "status": {"enum": ["waiting", "pre_queue", "admitted", "expired", "done", "sold_out"]}, "position": {"type": "integer"},
       "ahead": {"type": "integer"}, "admitted_so_far": {"type": "integer"}, "expected_wait_seconds": {"type": "integer"},

@@ -104,7 +104,7 @@ impl Coordinator {
             let (code, reply) = script
                 .call::<BlockCode>(
                     client,
-                    vec![k.inv, k.held, k.sold, k.blocked, k.ver, k.audit],
+                    vec![k.inv, k.held, k.sold, k.blocked, k.ver, k.audit, k.reserved],
                     args,
                 )
                 .await?;
@@ -188,7 +188,7 @@ impl Coordinator {
         let (UnblockCode::Unblocked, reply) = script
             .call::<UnblockCode>(
                 client,
-                vec![k.blocked, k.ver, k.audit],
+                vec![k.blocked, k.ver, k.audit, k.wl, k.reserved],
                 std::iter::once("organizer".to_owned())
                     .chain(seats.iter().map(ToString::to_string))
                     .collect(),

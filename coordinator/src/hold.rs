@@ -52,6 +52,7 @@ pub struct HoldRequest {
     ttl: Duration,
     quote: String,
     ticket_limit: u64,
+    mode: SectionMode,
 }
 
 /// Checks a TTL against the configured range; `None` takes the default.
@@ -102,6 +103,7 @@ impl HoldRequest {
             ttl,
             quote: String::new(),
             ticket_limit: 0,
+            mode: SectionMode::Take,
         })
     }
 
@@ -117,6 +119,15 @@ impl HoldRequest {
     /// idempotency fingerprint: a replay after a price change is still a replay).
     pub fn with_quote(mut self, quote: impl Into<String>) -> Self {
         self.quote = quote.into();
+        self
+    }
+
+    /// A waiting-list offer: the hold takes only seats set aside for the event's waiting list
+    /// (`lua/hold.lua` mode "offer"), for `ttl`, the list's offer time rather than a buyer's
+    /// choice (still capped by the hold's lifetime).
+    pub fn as_offer(mut self, ttl: Duration) -> Self {
+        self.mode = SectionMode::Offer;
+        self.ttl = ttl;
         self
     }
 
@@ -227,6 +238,9 @@ pub enum SeatState {
     Sold,
     /// Blocked by the organizer.
     Blocked,
+    /// Set aside for the event's waiting list: offered to the next buyer on it, not to the
+    /// open sale.
+    Reserved,
 }
 
 /// A seat that could not be taken, and why.
@@ -281,6 +295,9 @@ pub(crate) fn parse_unavailable(
                 "held" => SeatState::Held,
                 "sold" => SeatState::Sold,
                 "blocked" => SeatState::Blocked,
+                "reserved" => SeatState::Reserved,
+                // Only for an offer: the seat is free to anyone, so not the list's to offer.
+                "free" => SeatState::Free,
                 other => {
                     return Err(CoordinatorError::protocol(
                         script,
@@ -451,7 +468,7 @@ impl Coordinator {
                         earlier.expires_at_ms,
                         request.user.as_str(),
                         seats,
-                        SectionMode::Take,
+                        request.mode,
                         deadline,
                     )
                     .await
@@ -499,7 +516,7 @@ impl Coordinator {
                     expires_at_ms,
                     request.user.as_str(),
                     seats,
-                    SectionMode::Take,
+                    request.mode,
                     deadline,
                 )
                 .await
@@ -704,7 +721,9 @@ impl Coordinator {
             script.name,
             crate::batch::Batcher::hold(
                 self,
-                vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
+                vec![
+                    k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit, k.wl, k.reserved,
+                ],
                 args,
             )
             .await?,

@@ -25,6 +25,10 @@ pub struct SectionKeys {
     pub ver: String,
     /// STREAM of the section's seat state changes (`lua/sweep.lua` documents the entries).
     pub audit: String,
+    /// STRING: how many waiting-list entries want the section (`lua/include/waitlist.lua`).
+    pub wl: String,
+    /// HASH seat id -> when it came back: seats set aside for the waiting list.
+    pub reserved: String,
 }
 
 /// The hash tag shared by every key of one section.
@@ -43,6 +47,8 @@ pub fn section(event: &EventId, section: &SectionId) -> SectionKeys {
         blocked: format!("seat:{tag}:blocked"),
         ver: format!("seat:{tag}:ver"),
         audit: format!("seat:{tag}:audit"),
+        wl: format!("seat:{tag}:wl"),
+        reserved: format!("seat:{tag}:reserved"),
     }
 }
 

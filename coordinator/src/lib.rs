@@ -20,6 +20,8 @@
 //!   into one script call (`hold_batch.lua`), each answered on its own.
 //! - [`streams`]: the commit queue the durable writer reads and each section's audit trail.
 //! - [`updates`]: pub/sub announcements of changed sections, events and orders.
+//! - [`waitlist`]: a section's side of the waiting list: who wants it (a count) and the seats
+//!   that came back and were set aside for the list, which only an offer hold takes.
 //! - [`epoch`]: whether Redis may have lost acknowledged writes (the primaries' replication ids).
 //! - `layout` (private): the cache of each event's seat-to-section map; `reply` (private): script
 //!   reply parsing.
@@ -30,8 +32,8 @@
 //! ```text
 //!          hold (TTL)                 sell (order durable in Postgres)
 //!   free ─────────────► held ────────────────────────────────────────► sold
-//!    ▲ ▲  expiry / release │
-//!    │ └───────────────────┘
+//!    ▲ ▲  expiry / release │  (while a waiting list wants the section: to `reserved`, which
+//!    │ └───────────────────┘   only an offer hold takes; see `waitlist`)
 //!    │   unblock
 //!    └──────────── blocked ◄── block (organizer; only a free seat)
 //! ```
@@ -74,6 +76,7 @@ pub mod sell;
 pub mod snapshot;
 pub mod streams;
 pub mod updates;
+pub mod waitlist;
 
 mod layout;
 

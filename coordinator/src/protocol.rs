@@ -210,6 +210,11 @@ codes! {
         /// Done.
         Done = 0,
     }
+    /// `waitlist.lua`.
+    WaitlistCode for "waitlist.lua" {
+        /// Done; the seats given back to the open sale and the version follow.
+        Set = 0,
+    }
 }
 
 macro_rules! arg_enum {
@@ -269,6 +274,8 @@ arg_enum! {
         Take => "take",
         /// Only check that they are the hold's already; write nothing.
         Confirm => "confirm",
+        /// A waiting-list offer: take only seats set aside for the list.
+        Offer => "offer",
     }
     /// `sell.lua` ARGV[2].
     SellMode {

@@ -62,6 +62,7 @@ impl Default for ScriptConfig {
 const INCLUDES: &[(&str, &str)] = &[
     ("time.lua", include_str!("../../lua/include/time.lua")),
     ("audit.lua", include_str!("../../lua/include/audit.lua")),
+    ("waitlist.lua", include_str!("../../lua/include/waitlist.lua")),
     (
         "hold_seats.lua",
         include_str!("../../lua/include/hold_seats.lua"),
@@ -157,6 +158,7 @@ scripts! {
     unsell => "unsell.lua",
     queue => "queue.lua",
     quota => "quota.lua",
+    waitlist => "waitlist.lua",
 }
 
 impl Scripts {

@@ -142,7 +142,9 @@ impl Coordinator {
             let (code, reply) = script
                 .call::<SellCode>(
                     client,
-                    vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit],
+                    vec![
+                        k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit, k.reserved,
+                    ],
                     args,
                 )
                 .await?;
@@ -196,7 +198,7 @@ impl Coordinator {
             let (UnsellCode::Unsold, reply) = script
                 .call::<UnsellCode>(
                     self.client(),
-                    vec![k.sold, k.ver],
+                    vec![k.sold, k.ver, k.wl, k.reserved, k.audit],
                     std::iter::once(hold_id.to_string())
                         .chain(seats.iter().map(ToString::to_string))
                         .collect(),

@@ -93,7 +93,9 @@ impl Coordinator {
         let (code, reply) = script
             .call::<SnapshotCode>(
                 self.client(),
-                vec![k.inv, k.held, k.holder, k.sold, k.blocked, k.ver],
+                vec![
+                    k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.wl, k.reserved,
+                ],
                 vec![detail_arg.as_arg().to_owned()],
             )
             .await?;

@@ -346,7 +346,7 @@ impl Coordinator {
         let (SweepCode::Swept, reply) = script
             .call::<SweepCode>(
                 self.client(),
-                vec![k.held, k.holder, k.ver, k.audit],
+                vec![k.held, k.holder, k.ver, k.audit, k.wl, k.reserved],
                 vec![limit.to_string()],
             )
             .await?;

@@ -18,7 +18,7 @@ use crate::body::{self, MAX_BODY_BYTES, MAX_SEATMAP_BYTES};
 use crate::errors::{self, ApiError};
 use crate::handlers::{
     self, admin as admin_handlers, checkins, checkout, events, organizer, queue, reservations,
-    tickets,
+    tickets, waitlist,
 };
 use crate::App;
 
@@ -56,6 +56,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/events/{event_id}/checkins/batch"),
     ("GET", "/events/{event_id}/checkin-kit"),
     ("POST", "/webhooks/payments"),
+    ("POST", "/events/{event_id}/waitlist"),
+    ("GET", "/events/{event_id}/waitlist/{entry_id}"),
+    ("DELETE", "/events/{event_id}/waitlist/{entry_id}"),
     ("POST", "/events/{event_id}/queue"),
     ("GET", "/events/{event_id}/queue"),
     ("GET", "/events/{event_id}/queue/lottery"),
@@ -447,6 +450,7 @@ fn after_sale(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(body::json(checkins::MAX_BATCH_BYTES))
         .and(with_app(app.clone()))
         .and_then(checkins::batch);
+    let app_for_list = app.clone();
     let kit = warp::path!("events" / String / "checkin-kit")
         .and(warp::get())
         .and(gate(&app))
@@ -469,7 +473,30 @@ fn after_sale(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .unify()
         .or(kit)
         .unify()
+        .or(waiting_list(app_for_list))
+        .unify()
         .boxed()
+}
+
+/// A sold-out event's waiting list.
+fn waiting_list(app: App) -> BoxedFilter<(warp::reply::Response,)> {
+    let join = warp::path!("events" / String / "waitlist")
+        .and(warp::post())
+        .and(caller(&app))
+        .and(body::json(MAX_BODY_BYTES))
+        .and(with_app(app.clone()))
+        .and_then(waitlist::join);
+    let get = warp::path!("events" / String / "waitlist" / String)
+        .and(warp::get())
+        .and(caller(&app))
+        .and(with_app(app.clone()))
+        .and_then(waitlist::get);
+    let leave = warp::path!("events" / String / "waitlist" / String)
+        .and(warp::delete())
+        .and(caller(&app))
+        .and(with_app(app))
+        .and_then(waitlist::leave);
+    join.or(get).unify().or(leave).unify().boxed()
 }
 
 fn waiting_room(app: App) -> BoxedFilter<(warp::reply::Response,)> {

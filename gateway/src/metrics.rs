@@ -60,6 +60,8 @@ pub struct Metrics {
     pub checkins_total: IntCounterVec,
     /// Ticket transfers done.
     pub ticket_transfers_total: prometheus::IntCounter,
+    /// Buyers who joined a waiting list (offers are the reconciler's series).
+    pub waitlist_joins_total: prometheus::IntCounter,
     /// The gate labels seen so far: a gate id comes from a token or an upload, so past
     /// [`MAX_GATE_LABELS`] further gates are counted as `other` rather than growing the series
     /// without bound.
@@ -363,6 +365,13 @@ impl Metrics {
                 "Tickets transferred to another holder",
             )?,
         )?;
+        let waitlist_joins_total = add(
+            &registry,
+            prometheus::IntCounter::new(
+                "gateway_waitlist_joins_total",
+                "Buyers who joined a sold-out event's waiting list",
+            )?,
+        )?;
         Ok(Self {
             registry,
             http_requests_total,
@@ -388,6 +397,7 @@ impl Metrics {
             db_pool,
             checkins_total,
             ticket_transfers_total,
+            waitlist_joins_total,
             gate_labels: std::sync::Mutex::default(),
         })
     }

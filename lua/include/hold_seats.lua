@@ -1,11 +1,13 @@
 -- hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now): hold.lua's work for one
--- request on the section whose keys are KEYS[1..7] (hold.lua documents keys, arguments and
+-- request on the section whose keys are KEYS[1..9] (hold.lua documents keys, arguments and
 -- replies); hold_batch.lua runs it once per request of a batch. purge_expired(now) is the
--- bounded housekeeping both run once per call.
+-- bounded housekeeping both run once per call. Needs audit.lua and waitlist.lua.
 local inv, held, holder, sold, blocked, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local wl, reserved = KEYS[8], KEYS[9]
 
 local function purge_expired(now)
-  -- Forget at most 256 expired holds so the keys do not grow without bound.
+  -- Forget at most 256 expired holds so the keys do not grow without bound; while a waiting
+  -- list wants the section, their seats go to it (waitlist.lua).
   local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now, 'LIMIT', 0, 256)
   if #expired > 0 then
     for _, seat in ipairs(expired) do
@@ -13,6 +15,7 @@ local function purge_expired(now)
     end
     redis.call('ZREM', held, unpack(expired))
     redis.call('HDEL', holder, unpack(expired))
+    set_aside(wl, reserved, audit, expired, now)
   end
 end
 
@@ -36,6 +39,10 @@ local function hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now
     return {0, 0, tonumber(redis.call('GET', ver) or '0')}
   end
 
+  -- While a waiting list wants the section, a seat whose hold has ended belongs to it even
+  -- before the purge has moved it (more than 256 ended at once): only an offer takes it.
+  -- `reserved` is empty whenever nobody waits (waitlist.lua), so it is only read when someone does.
+  local listed = waiting(wl)
   local unknown, taken, wanted = {}, {}, {}
   for _, seat in ipairs(seats) do
     if redis.call('SISMEMBER', inv, seat) == 0 then
@@ -46,11 +53,31 @@ local function hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now
     elseif redis.call('HEXISTS', blocked, seat) == 1 then
       taken[#taken + 1] = seat
       taken[#taken + 1] = 'blocked'
+    elseif listed and redis.call('HEXISTS', reserved, seat) == 1 then
+      if mode == 'offer' then
+        wanted[#wanted + 1] = seat
+      else
+        taken[#taken + 1] = seat
+        taken[#taken + 1] = 'reserved'
+      end
     else
       local score = redis.call('ZSCORE', held, seat)
-      if score and tonumber(score) > now and redis.call('HGET', holder, seat) ~= hold_id then
+      local owner = redis.call('HGET', holder, seat)
+      if score and tonumber(score) > now and owner ~= hold_id then
         taken[#taken + 1] = seat
         taken[#taken + 1] = 'held'
+      elseif owner and owner ~= hold_id and listed then
+        -- Ended, not purged yet, and wanted by the list.
+        if mode == 'offer' then
+          wanted[#wanted + 1] = seat
+        else
+          taken[#taken + 1] = seat
+          taken[#taken + 1] = 'reserved'
+        end
+      elseif mode == 'offer' and owner ~= hold_id then
+        -- An offer takes only what came back to the list.
+        taken[#taken + 1] = seat
+        taken[#taken + 1] = 'free'
       else
         wanted[#wanted + 1] = seat
       end
@@ -77,6 +104,9 @@ local function hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now
       newly[#newly + 1] = seat
       redis.call('ZADD', held, expires_ms, seat)
       redis.call('HSET', holder, seat, hold_id)
+      if mode == 'offer' then
+        redis.call('HDEL', reserved, seat)
+      end
     end
   end
   local version

@@ -19,6 +19,8 @@
 //!   replaced by a transfer) and the payload a gate scans.
 //! - [`checkin`]: a scanned payload's verdict, each ticket admitted once; offline gates'
 //!   uploads and the doubles they reveal.
+//! - [`waitlist`]: the waiting list of a sold-out event, and the offers of seats that come
+//!   back, made in list order as holds for the next waiting buyer.
 //!
 //! Business outcomes are enums ([`Written`], [`settle::Settled`], [`refund::RefundResult`]);
 //! [`OrdersError`] is infrastructure only (Postgres, Redis, the provider did not answer).
@@ -29,6 +31,7 @@ pub mod checkout;
 pub mod refund;
 pub mod settle;
 pub mod tickets;
+pub mod waitlist;
 pub mod writer;
 
 use std::sync::Arc;

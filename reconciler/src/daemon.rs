@@ -26,6 +26,8 @@ pub struct Config {
     pub payment_grace: Duration,
     /// Most pages of the provider's listing of captured payments a pass reads.
     pub payment_pages_per_pass: usize,
+    /// How long a waiting-list offer holds its seats (offers are made every `sweep_interval`).
+    pub waitlist_offer_ttl: Duration,
 }
 
 impl Config {
@@ -42,6 +44,7 @@ impl Config {
             },
             payment_grace: s.payment_grace,
             payment_pages_per_pass: s.payment_pages_per_pass.max(1),
+            waitlist_offer_ttl: s.waitlist_offer_ttl,
         }
     }
 }
@@ -68,6 +71,13 @@ pub async fn run(
         config.sweep_interval,
         shutdown.clone(),
     ));
+    let offers = tokio::spawn(crate::waitlist::offer_loop(
+        svc.clone(),
+        metrics.clone(),
+        config.sweep_interval,
+        config.waitlist_offer_ttl,
+        shutdown.clone(),
+    ));
     let mut repaired = RepairCursor::default();
     let counts = catalog::SectionCounts::default();
     loop {
@@ -85,6 +95,7 @@ pub async fn run(
     // now, not after another writer's takeover), then stops; bounded, so a stuck batch cannot
     // hold up the shutdown (another writer claims it).
     let _ = sweeper.await;
+    let _ = offers.await;
     let mut writer = writer;
     if tokio::time::timeout(Duration::from_secs(10), &mut writer)
         .await

@@ -11,7 +11,11 @@
 //!   rows it copied (exactly once);
 //! - **reconciliation**: every event on sale has its inventory in Redis; sold seats in Postgres
 //!   are sold in Redis; every captured payment ends as an order or a refund
-//!   ([`orders::settle::settle_pages`]).
+//!   ([`orders::settle::settle_pages`]);
+//! - **waiting-list offers** ([`waitlist`]): seats set aside for an event's waiting list are
+//!   offered in list order as holds for the next buyer; two reconcilers offering at once make
+//!   the same hold (its id is derived from the entry) or find the seats taken, never two offers
+//!   of one seat.
 //!
 //! # Layout
 //!
@@ -20,6 +24,7 @@
 //! - [`cursors`]: [`RepairCursor`], which recent sales a pass tells again, and why ([`Retell`]).
 //! - [`audit`]: the expiry sweep and the audit copier.
 //! - [`metrics`]: [`Metrics`], every series declared in one place.
+//! - [`waitlist`]: the offer loop.
 //! - [`http`]: [`routes`], the daemon's health, readiness and metrics listener.
 
 pub mod audit;
@@ -28,6 +33,7 @@ pub mod daemon;
 pub mod http;
 pub mod inventory;
 pub mod metrics;
+pub mod waitlist;
 
 pub use cursors::{RepairCursor, Retell};
 pub use daemon::{reconcile_once, run, Config};

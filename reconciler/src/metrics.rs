@@ -46,6 +46,10 @@ pub struct Metrics {
     pub sales_repaired_total: IntCounterVec,
     /// Paid orders whose sale Redis was told again by a pass, by why it was.
     pub sales_retold_total: IntCounterVec,
+    /// Waiting-list entries still waiting after the last offer pass, over every event.
+    pub waitlist_waiting: IntGauge,
+    /// Waiting-list offers by what became of them (offered, taken, lapsed).
+    pub waitlist_offers_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -183,6 +187,19 @@ impl Metrics {
             "Audit trails that lost entries before they reached Postgres (see the audit_gaps table)",
         )?;
         registry.register(Box::new(audit_gaps_total.clone()))?;
+        let waitlist_waiting = IntGauge::new(
+            "reconciler_waitlist_waiting",
+            "Waiting-list entries still waiting after the last offer pass (every event)",
+        )?;
+        registry.register(Box::new(waitlist_waiting.clone()))?;
+        let waitlist_offers_total = counter(
+            "reconciler_waitlist_offers_total",
+            "Waiting-list offers, by what became of them",
+            "outcome",
+        )?;
+        for outcome in ["offered", "taken", "lapsed"] {
+            waitlist_offers_total.with_label_values(&[outcome]);
+        }
         Ok(Self {
             registry,
             passes_total,
@@ -203,6 +220,8 @@ impl Metrics {
             payments_settled_total,
             sales_repaired_total,
             sales_retold_total,
+            waitlist_waiting,
+            waitlist_offers_total,
         })
     }
 

@@ -95,6 +95,11 @@ pub struct Reconciler {
     /// Most pages of the provider's listing of captured payments one pass reads (a longer
     /// listing is resumed by the next pass).
     pub payment_pages_per_pass: usize,
+    /// How long a waiting-list offer holds its seats for the buyer it is made to, ms (then the
+    /// next buyer on the list gets them). Offers are made every `sweep_interval_ms`.
+    #[serde(rename = "waitlist_offer_ttl_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub waitlist_offer_ttl: Duration,
 }
 
 impl Default for Reconciler {
@@ -108,6 +113,7 @@ impl Default for Reconciler {
             writer_pause_in_batch: Duration::ZERO,
             payment_grace: Duration::from_secs(15),
             payment_pages_per_pass: 20,
+            waitlist_offer_ttl: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn reconciler_config(consumer: &str) -> reconciler::Config {
         payment_grace: Duration::from_secs(2),
         // Small: with a provider paging small, a listing is read over several passes.
         payment_pages_per_pass: 2,
+        waitlist_offer_ttl: Duration::from_secs(900),
     }
 }
 

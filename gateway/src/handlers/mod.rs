@@ -11,6 +11,7 @@ pub mod queue;
 pub mod reservations;
 pub mod stream;
 pub mod tickets;
+pub mod waitlist;
 
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Rejection, Reply};

@@ -735,7 +735,7 @@ async fn held(
     }
 }
 
-fn check_on_sale(event: &catalog::events::Event) -> Result<(), ApiError> {
+pub(crate) fn check_on_sale(event: &catalog::events::Event) -> Result<(), ApiError> {
     use catalog::events::EventStatus;
     match event.status {
         EventStatus::OnSale if event.sale_opens_at <= Utc::now() => {}
