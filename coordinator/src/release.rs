@@ -77,7 +77,11 @@ impl Coordinator {
         args.extend(seats.iter().map(ToString::to_string));
         let script = &self.scripts.release;
         let (ReleaseCode::Released, reply) = script
-            .call::<ReleaseCode>(client, vec![k.held, k.holder, k.ver, k.audit, k.wl, k.reserved], args)
+            .call::<ReleaseCode>(
+                client,
+                vec![k.held, k.holder, k.ver, k.audit, k.wl, k.reserved],
+                args,
+            )
             .await?;
         Ok(reply.int(1)? as u64)
     }

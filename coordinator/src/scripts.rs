@@ -62,7 +62,10 @@ impl Default for ScriptConfig {
 const INCLUDES: &[(&str, &str)] = &[
     ("time.lua", include_str!("../../lua/include/time.lua")),
     ("audit.lua", include_str!("../../lua/include/audit.lua")),
-    ("waitlist.lua", include_str!("../../lua/include/waitlist.lua")),
+    (
+        "waitlist.lua",
+        include_str!("../../lua/include/waitlist.lua"),
+    ),
     (
         "hold_seats.lua",
         include_str!("../../lua/include/hold_seats.lua"),

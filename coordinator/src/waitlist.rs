@@ -45,8 +45,10 @@ impl Coordinator {
         event: &EventId,
         section: &SectionId,
     ) -> Result<Vec<(SeatId, i64)>, CoordinatorError> {
-        let raw: std::collections::HashMap<String, i64> =
-            self.client().hgetall(keys::section(event, section).reserved).await?;
+        let raw: std::collections::HashMap<String, i64> = self
+            .client()
+            .hgetall(keys::section(event, section).reserved)
+            .await?;
         let mut seats = raw
             .into_iter()
             .map(|(seat, at)| {

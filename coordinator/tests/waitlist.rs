@@ -42,7 +42,11 @@ async fn held(c: &Coordinator, req: &HoldRequest) -> coordinator::Hold {
 /// Why an ordinary hold on `list` is refused, seat by seat (panics if it is placed).
 async fn refused(c: &Coordinator, event: &EventId, user: &str, list: &[&str]) -> Vec<SeatState> {
     let client = format!("r-{}", uuid::Uuid::new_v4().simple());
-    match c.hold(&request(event, user, &client, list, 60)).await.unwrap() {
+    match c
+        .hold(&request(event, user, &client, list, 60))
+        .await
+        .unwrap()
+    {
         HoldOutcome::Unavailable(list) => list.into_iter().map(|u| u.state).collect(),
         other => panic!("the open sale took a seat set aside: {other:?}"),
     }
@@ -59,7 +63,10 @@ async fn aside(c: &Coordinator, event: &EventId, section: &SectionId) -> BTreeSe
 
 async fn free_and_held(c: &Coordinator, event: &EventId) -> (u64, u64) {
     let a = c.availability(event).await.unwrap().unwrap();
-    (a.iter().map(|s| s.free).sum(), a.iter().map(|s| s.held).sum())
+    (
+        a.iter().map(|s| s.free).sum(),
+        a.iter().map(|s| s.held).sum(),
+    )
 }
 
 #[tokio::test]
@@ -90,7 +97,9 @@ async fn seats_that_come_back_while_someone_waits_go_only_to_an_offer() {
     assert_eq!(free_and_held(&c, &event).await, (0, 4));
 
     c.release(&cancel.id, Caller::System).await.unwrap();
-    c.unsell(&event, &bought.id, &seats(&["s0-3"])).await.unwrap();
+    c.unsell(&event, &bought.id, &seats(&["s0-3"]))
+        .await
+        .unwrap();
     c.unblock(&event, &seats(&["s0-4"])).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // s0-1 and s0-5 have ended: the open sale is refused them before any purge or sweep.
@@ -102,7 +111,9 @@ async fn seats_that_come_back_while_someone_waits_go_only_to_an_offer() {
     c.sweep_expired(&event, &s0, 100).await.unwrap();
     assert_eq!(
         aside(&c, &event, &s0).await,
-        seats(&["s0-1", "s0-2", "s0-3", "s0-4", "s0-5"]).into_iter().collect()
+        seats(&["s0-1", "s0-2", "s0-3", "s0-4", "s0-5"])
+            .into_iter()
+            .collect()
     );
     // The seat map shows none of them free.
     assert_eq!(free_and_held(&c, &event).await, (0, 6));
@@ -116,7 +127,8 @@ async fn seats_that_come_back_while_someone_waits_go_only_to_an_offer() {
 
     // An offer takes set-aside seats only: a seat someone holds, or a free one, is not the
     // list's to offer.
-    let offer = request(&event, "w1", "waitlist-1", &["s0-2", "s0-3"], 60).as_offer(Duration::from_secs(5));
+    let offer =
+        request(&event, "w1", "waitlist-1", &["s0-2", "s0-3"], 60).as_offer(Duration::from_secs(5));
     let made = held(&c, &offer).await;
     assert_eq!(made.seats, seats(&["s0-2", "s0-3"]));
     assert!(made.expires_at_ms - made.created_at_ms <= 5_000);
@@ -131,15 +143,27 @@ async fn seats_that_come_back_while_someone_waits_go_only_to_an_offer() {
     assert_eq!(aside(&c, &event, &s0).await.len(), 5);
 
     // Seats no entry can use go back on their own; nobody waiting gives the rest back.
-    assert_eq!(c.set_waiting(&event, &s0, 2, &seats(&["s0-1"])).await.unwrap(), 1);
+    assert_eq!(
+        c.set_waiting(&event, &s0, 2, &seats(&["s0-1"]))
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(aside(&c, &event, &s0).await.len(), 4);
     held(&c, &request(&event, "open", "o1", &["s0-1"], 60)).await;
     assert_eq!(c.set_waiting(&event, &s0, 0, &[]).await.unwrap(), 4);
     assert!(aside(&c, &event, &s0).await.is_empty());
     assert_eq!(free_and_held(&c, &event).await, (4, 2));
-    let free = held(&c, &request(&event, "open", "o2", &["s0-2", "s0-3", "s0-4", "s0-5"], 60)).await;
+    let free = held(
+        &c,
+        &request(&event, "open", "o2", &["s0-2", "s0-3", "s0-4", "s0-5"], 60),
+    )
+    .await;
     assert_eq!(free.seats.len(), 4);
     // With nobody waiting, an offer takes nothing.
     let late = request(&event, "w3", "waitlist-3", &["s0-0"], 60).as_offer(Duration::from_secs(5));
-    assert!(matches!(c.hold(&late).await.unwrap(), HoldOutcome::Unavailable(_)));
+    assert!(matches!(
+        c.hold(&late).await.unwrap(),
+        HoldOutcome::Unavailable(_)
+    ));
 }

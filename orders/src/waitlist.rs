@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use coordinator::hold::{HoldOutcome, HoldRequest, HoldState, ReadOutcome};
-use coordinator::{Caller, ClientReservationId, Coordinator, EventId, HoldId, SeatId, SectionId, UserId};
+use coordinator::{
+    Caller, ClientReservationId, Coordinator, EventId, HoldId, SeatId, SectionId, UserId,
+};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -455,7 +457,8 @@ async fn offer(
             return Ok(Offered::NotNow);
         }
     };
-    let expires = DateTime::<Utc>::from_timestamp_millis(hold.expires_at_ms).unwrap_or_else(Utc::now);
+    let expires =
+        DateTime::<Utc>::from_timestamp_millis(hold.expires_at_ms).unwrap_or_else(Utc::now);
     let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
     let hold_uuid = Uuid::parse_str(&hold.id.to_string()).ok();
     sqlx::query(

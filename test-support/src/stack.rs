@@ -107,6 +107,8 @@ pub struct Opts {
     pub port: Option<u16>,
     /// Load shedding (default: off, as tests send bursts a production limit would shed).
     pub shed: Option<settings::Shed>,
+    /// How long the reconciler's waiting-list offers last (default: the production 15 min).
+    pub waitlist_offer_ttl: Duration,
 }
 
 impl Default for Opts {
@@ -131,6 +133,7 @@ impl Default for Opts {
             public_url: None,
             port: None,
             shed: None,
+            waitlist_offer_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -173,6 +176,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
         public_url,
         port,
         shed,
+        waitlist_offer_ttl,
     } = opts;
     let redis = RedisSettings {
         nodes: redis_nodes.unwrap_or_else(support::shared_nodes),
@@ -236,6 +240,7 @@ pub async fn gateway_opts(db: &db::TestDb, opts: Opts) -> Gw {
             metrics.clone(),
             reconciler::Config {
                 interval: reconcile_every,
+                waitlist_offer_ttl,
                 ..reconciler_config(&consumer)
             },
             runtime::CancellationToken::new(),

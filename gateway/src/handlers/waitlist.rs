@@ -35,7 +35,10 @@ pub struct JoinBody {
 }
 
 fn unknown_entry(raw: &str) -> ApiError {
-    ApiError::not_found("unknown_waitlist_entry", format!("no waiting-list entry {raw}"))
+    ApiError::not_found(
+        "unknown_waitlist_entry",
+        format!("no waiting-list entry {raw}"),
+    )
 }
 
 fn field(name: &'static str, message: String) -> ApiError {
@@ -131,8 +134,7 @@ async fn free_for(
         .seats
         .iter()
         .filter(|(seat, place)| {
-            !taken.contains(seat)
-                && (categories.is_empty() || categories.contains(&place.category))
+            !taken.contains(seat) && (categories.is_empty() || categories.contains(&place.category))
         })
         .count();
     Ok((free > 0).then_some(free))
