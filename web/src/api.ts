@@ -93,6 +93,19 @@ export async function call<T = any>(path: string, opts: CallOptions = {}): Promi
   return json as T;
 }
 
+/** A private file of the API (a ticket's QR code, an order's PDF), as a blob the page can show
+ * or save: these answers need the buyer's token, so a plain `<img src>` cannot load them. */
+export async function fetchBlob(path: string): Promise<Blob> {
+  let response: Response;
+  try {
+    response = await fetch(path, { headers: auth.token ? { Authorization: `Bearer ${auth.token}` } : {} });
+  } catch {
+    throw new ApiError(0, "network", "The connection to the server was lost.");
+  }
+  if (!response.ok) throw new ApiError(response.status, `http_${response.status}`, `The server answered ${response.status}.`);
+  return response.blob();
+}
+
 /** A message a buyer understands for any failure, from the API's own error body. */
 export function explain(e: unknown): string {
   if (!(e instanceof ApiError)) return `Something went wrong: ${String(e)}`;

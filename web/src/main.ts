@@ -2,7 +2,7 @@
 // room, confirmation, and the development sign-in. Hash routes, so the gateway serves one
 // index.html and any CDN can cache the hashed assets forever.
 
-import { ApiError, auth, call, explain, money, sleep, subjectOf, uuid } from "./api";
+import { ApiError, auth, call, explain, fetchBlob, money, sleep, subjectOf, uuid } from "./api";
 import { LayoutJson, PALETTE, SeatMap, SeatState } from "./seatmap";
 
 /** Most seats one hold may have (the gateway's default limits.max_seats_per_hold). */
@@ -366,6 +366,7 @@ async function eventPage(id: string): Promise<void> {
           </form>
         </div>
         <div id="holdbox" hidden></div>
+        <div id="waitbox" class="waitbox" hidden></div>
         <div id="msg" role="alert" aria-live="assertive"></div>
       </aside>
     </div>
@@ -534,6 +535,7 @@ async function eventPage(id: string): Promise<void> {
     takeFromOthers(data.taken);
     testHooks.liveVersion = data.v;
     map.draw();
+    waitlist.render();
   });
   stream.addEventListener("diff", (e) => {
     const data = JSON.parse((e as MessageEvent).data);
@@ -541,6 +543,7 @@ async function eventPage(id: string): Promise<void> {
     free(data.freed ?? []);
     testHooks.liveVersion = data.v;
     map.draw();
+    waitlist.render();
   });
   stream.addEventListener("open", () => (testHooks.live = true));
   stream.addEventListener("error", () => (testHooks.live = false));
@@ -580,6 +583,7 @@ async function eventPage(id: string): Promise<void> {
     renderSelection();
     map.draw();
     say(message, "info");
+    waitlist.render();
   };
 
   const reserve = async (body: Record<string, unknown>) => {
@@ -751,6 +755,14 @@ async function eventPage(id: string): Promise<void> {
     });
   };
 
+  // ---- the waiting list: offered when nothing is left; an offer is a hold made for this buyer
+  const waitlist = waitingList(id, layout, maxSelect, () => !!hold, () => {
+    let free = 0;
+    for (let k = 0; k < map.count; k++) if (!live[k]) free++;
+    return free;
+  }, showHold, say);
+  cleanup.push(() => waitlist.stop());
+
   // A hold made before a reload is shown again.
   const kept = sessionStorage.getItem(holdKey);
   if (kept && auth.token) {
@@ -766,6 +778,7 @@ async function eventPage(id: string): Promise<void> {
   document.querySelector("#signinlink")?.addEventListener("click", () => sessionStorage.setItem("seatalloc.after_signin", location.hash));
 
   renderSelection();
+  waitlist.render();
   map.paint();
   testHooks.map = map;
   testHooks.mapReadyMs = Math.round(performance.now() - started);
@@ -791,6 +804,176 @@ async function eventPage(id: string): Promise<void> {
     map.paint();
   };
   testHooks.ready = true;
+}
+
+// ---------------------------------------------------------------- waiting list
+
+interface WaitlistEntry {
+  id: string;
+  event_id: string;
+  quantity: number;
+  categories: string[];
+  status: "waiting" | "offered" | "taken" | "lapsed" | "left";
+  ahead: number;
+  hold_id: string | null;
+  seats: string[];
+  offer_expires_at: string | null;
+}
+
+function ordinal(n: number): string {
+  const s = ["th", "st", "nd", "rd"], v = n % 100;
+  return `${n}${s[(v - 20) % 10] ?? s[v] ?? s[0]}`;
+}
+
+/**
+ * The event page's waiting list. When the map has no free seat left (and the buyer holds none),
+ * the buyer can join; the page then follows the entry (kept across reloads) and, when returned
+ * seats are offered, shows the offer's hold with the usual countdown and card form.
+ */
+function waitingList(
+  id: string,
+  layout: LayoutJson,
+  maxSelect: number,
+  holding: () => boolean,
+  freeSeats: () => number,
+  showHold: (h: Hold) => void,
+  say: (html: string, kind?: string) => void,
+) {
+  const enc = encodeURIComponent(id);
+  const key = `seatalloc.waitlist.${id}.${auth.user}`;
+  let entry: WaitlistEntry | null = null;
+  let entryId = auth.user ? localStorage.getItem(key) : null;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  let shownOffer: string | null = null;
+  let stopped = false;
+  const box = $("#waitbox");
+
+  const forget = () => {
+    localStorage.removeItem(key);
+    entryId = null;
+    entry = null;
+  };
+
+  const poll = async () => {
+    timer = null;
+    if (stopped || !entryId) return;
+    try {
+      entry = await call<WaitlistEntry>(`/events/${enc}/waitlist/${encodeURIComponent(entryId)}`);
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 401)) forget();
+    }
+    if (stopped) return;
+    if (entry?.status === "offered" && entry.hold_id && shownOffer !== entry.hold_id && !holding()) {
+      try {
+        const h = await call<Hold>(`/reservations/${entry.hold_id}`);
+        if (h.state === "held" || h.state === "pinned") {
+          shownOffer = entry.hold_id;
+          showHold(h);
+          const until = new Date(entry.offer_expires_at ?? h.expires_at).toLocaleTimeString();
+          say(`Seats came back and are held for you until ${esc(until)}: pay to keep them, or they go to the next buyer in line.`, "info");
+        }
+      } catch {
+        /* the next poll tries again */
+      }
+    }
+    if (entry && entry.status !== "waiting" && entry.status !== "offered") {
+      if (entry.status === "lapsed") say("Your waiting-list offer lapsed and went to the next buyer in line.", "info");
+      forget();
+    }
+    render();
+    if (entryId && !stopped) timer = setTimeout(() => void poll(), 2000);
+  };
+
+  const join = async (form: HTMLFormElement) => {
+    if (!requireSignIn()) return;
+    const button = form.querySelector<HTMLButtonElement>("button")!;
+    button.disabled = true;
+    const quantity = Number(form.querySelector<HTMLSelectElement>("#wlqty")!.value);
+    const category = form.querySelector<HTMLSelectElement>("#wlcat")!.value;
+    try {
+      entry = await call<WaitlistEntry>(`/events/${enc}/waitlist`, {
+        method: "POST",
+        body: { quantity, categories: category ? [category] : [] },
+      });
+      entryId = entry.id;
+      localStorage.setItem(`seatalloc.waitlist.${id}.${auth.user}`, entry.id);
+      say("");
+      render();
+      if (!timer) timer = setTimeout(() => void poll(), 2000);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "seats_available") say("Seats you would take are for sale right now: choose them on the map.", "info");
+      else say(esc(explain(e)));
+      button.disabled = false;
+    }
+  };
+
+  const leave = async () => {
+    if (!entryId) return;
+    try {
+      await call(`/events/${enc}/waitlist/${encodeURIComponent(entryId)}`, { method: "DELETE" });
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.status === 404 || e.status === 409))) return say(esc(explain(e)));
+    }
+    forget();
+    say("You left the waiting list.", "info");
+    render();
+  };
+
+  const render = () => {
+    if (stopped) return;
+    const offered = entry?.status === "offered" && holding();
+    if (entry && entry.status === "waiting") {
+      box.hidden = false;
+      const seats = `${entry.quantity} seat${entry.quantity > 1 ? "s" : ""}`;
+      box.innerHTML = `<h2>You're on the waiting list</h2>
+        <p id="wlstate">${entry.ahead === 0 ? "You are <strong>next in line</strong>" : `You are <strong>${ordinal(entry.ahead + 1)}</strong> in line`} for ${seats}${entry.categories.length ? ` (${esc(entry.categories.join(", "))})` : ""}.</p>
+        <p class="muted small">When seats come back (a hold ends, an order is cancelled or refunded), they are held for the next buyer in line. Keep this page open, or come back: the offer waits for you for a while.</p>
+        <button id="wlleave" class="danger">Leave the waiting list</button>`;
+      $("#wlleave").addEventListener("click", () => void leave());
+      $("#choose").hidden = true;
+      return;
+    }
+    if (offered || holding()) {
+      box.hidden = true;
+      return;
+    }
+    if (freeSeats() > 0) {
+      box.hidden = true;
+      $("#choose").hidden = false;
+      return;
+    }
+    $("#choose").hidden = true;
+    if (box.querySelector("#wljoin")) {
+      box.hidden = false;
+      return;
+    }
+    box.hidden = false;
+    box.innerHTML = `<h2>Sold out</h2>
+      <p>Every seat is taken right now. Join the waiting list: seats that come back are offered in the order buyers joined.</p>
+      <form id="wljoin" class="best">
+        <label for="wlqty">Join the waiting list</label>
+        <select id="wlqty" aria-label="How many seats">${Array.from({ length: maxSelect }, (_, i) => i + 1)
+          .map((n) => `<option ${n === 2 ? "selected" : ""}>${n}</option>`)
+          .join("")}</select>
+        <select id="wlcat" aria-label="Price category"><option value="">any price</option>${layout.categories
+          .map((c) => `<option value="${esc(c.id)}">${esc(c.name)}</option>`)
+          .join("")}</select>
+        <button type="submit" class="primary">Join the waiting list</button>
+      </form>`;
+    $("#wljoin").addEventListener("submit", (e) => {
+      e.preventDefault();
+      void join(e.target as HTMLFormElement);
+    });
+  };
+
+  if (entryId) void poll();
+  return {
+    render,
+    stop: () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
 }
 
 // ---------------------------------------------------------------- payment
@@ -979,9 +1162,67 @@ async function confirmation(orderId: string): Promise<void> {
       <div><dt>Seats</dt><dd><ul>${(o.seats ?? []).map((s: string) => `<li>${esc(s)}</li>`).join("")}</ul></dd></div>
       ${o.total_amount != null ? `<div><dt>Total</dt><dd>${esc(money(o.total_amount, o.currency ?? "USD"))}</dd></div>` : ""}
     </dl>
-    <p class="muted">Your tickets will appear here once they are issued.</p>
+    <div id="tickets" class="tickets">${paid ? `<p class="muted">Loading your tickets…</p>` : `<p class="muted">Your tickets appear here once the order is paid.</p>`}</div>
     <p><a href="#/">Back to all events</a></p></section>`;
+  if (paid) await showTickets(orderId, $("#tickets"));
   testHooks.ready = true;
+}
+
+interface TicketJson {
+  ticket_id: string;
+  seat_id: string;
+  holder: string;
+  status: string;
+  payload: string | null;
+  qr_svg: string | null;
+}
+
+/** The order's tickets, each with its QR code (what a gate scans), and the order's PDF. */
+async function showTickets(orderId: string, box: HTMLElement): Promise<void> {
+  const urls: string[] = [];
+  cleanup.push(() => urls.forEach((u) => URL.revokeObjectURL(u)));
+  try {
+    const t = await call<{ tickets: TicketJson[] }>(`/orders/${encodeURIComponent(orderId)}/tickets`);
+    const valid = t.tickets.filter((x) => x.status === "valid" && x.qr_svg);
+    if (!valid.length) {
+      box.innerHTML = `<p class="muted">This order has no valid tickets (refunded or transferred).</p>`;
+      return;
+    }
+    box.innerHTML = `<h2>Your tickets</h2>
+      <p class="muted small">Show a code at the gate: each lets one person in, once. Gates check it even without a network.</p>
+      <ul class="ticketlist">${valid
+        .map(
+          (x) => `<li class="ticket" data-ticket="${esc(x.ticket_id)}"><img alt="Ticket code for seat ${esc(x.seat_id)}" width="200" height="200">
+            <div><strong>${esc(x.seat_id)}</strong><br><span class="muted small">${esc(x.holder)} · ${esc(x.ticket_id.slice(0, 8))}</span></div></li>`,
+        )
+        .join("")}</ul>
+      <p><button id="pdf" class="primary">Download tickets (PDF)</button></p>`;
+    await Promise.all(
+      valid.map(async (x) => {
+        const url = URL.createObjectURL(await fetchBlob(x.qr_svg!));
+        urls.push(url);
+        const img = box.querySelector<HTMLImageElement>(`[data-ticket="${x.ticket_id}"] img`)!;
+        await new Promise<void>((resolve) => {
+          img.onload = img.onerror = () => resolve();
+          img.src = url;
+        });
+      }),
+    );
+    $("#pdf").addEventListener("click", async () => {
+      try {
+        const url = URL.createObjectURL(await fetchBlob(`/orders/${encodeURIComponent(orderId)}/tickets.pdf`));
+        const a = document.createElement("a");
+        a.href = url;
+        a.download = `tickets-${orderId}.pdf`;
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(url), 10_000);
+      } catch (e) {
+        showError(box, e);
+      }
+    });
+  } catch (e) {
+    box.innerHTML = `<div class="alert">Your tickets could not be loaded: ${esc(explain(e))} Reload to try again.</div>`;
+  }
 }
 
 // ---------------------------------------------------------------- start

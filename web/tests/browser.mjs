@@ -3,7 +3,7 @@
 // holds; screenshots of every page go to $SCREENSHOTS. Timings are printed, never asserted.
 //
 // Environment: WEB_BASE (the gateway), ADMIN_BASE (its admin listener), DATABASE_URL (psql),
-// DEMO_EVENT, QUEUE_EVENT, STADIUM_EVENT, ORG_TOKEN, ADMIN_TOKEN, GATE_TOKEN, BUYER_TOKENS (JSON of user ->
+// DEMO_EVENT, QUEUE_EVENT, STADIUM_EVENT, WAITLIST_EVENT, ORG_TOKEN, ADMIN_TOKEN, GATE_TOKEN, BUYER_TOKENS (JSON of user ->
 // token for the queue's other buyers), SCREENSHOTS, CHROMIUM (the executable).
 import { chromium } from "playwright-core";
 import { execFileSync } from "node:child_process";
@@ -154,9 +154,23 @@ await flow("the whole purchase: event list, seat map, 2 seats, hold, card, confi
   await pay(page, "4242 4242 4242 4242");
   await page.waitForFunction(() => location.hash.startsWith("#/orders/"));
   await page.waitForSelector("#order-status >> text=paid");
+  // The tickets: one QR code per seat, drawn (loaded with the buyer's token), and the PDF.
+  await page.waitForFunction(() => {
+    const imgs = [...document.querySelectorAll(".ticket img")];
+    return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+  });
   await shot(page, "confirmation");
   const order = (await page.textContent("#order-id")).trim();
   assert.equal(psql(`SELECT status FROM orders WHERE id = '${order}'`), "paid");
+  const shown = await page.$$eval(".ticket", (ts) => ts.map((t) => t.dataset.ticket).sort().join(","));
+  assert.equal(shown, psql(`SELECT string_agg(id::text, ',' ORDER BY id::text) FROM tickets WHERE order_id = '${order}'`));
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#pdf")]);
+  const pdf = await download.createReadStream().then(async (stream) => {
+    const chunks = [];
+    for await (const c of stream) chunks.push(c);
+    return Buffer.concat(chunks);
+  });
+  assert.equal(pdf.subarray(0, 5).toString(), "%PDF-", "the download is a PDF");
   const sold = psql(`SELECT string_agg(seat_id, ',' ORDER BY seat_id) FROM sold_seats WHERE order_id = '${order}'`);
   assert.equal(sold, "orch-C-10,orch-C-11");
   await page.context().close();
@@ -297,6 +311,57 @@ await flow("the waiting room admits the buyer and hands over to the seat map", a
   await page.click("#hold");
   await page.waitForSelector("#holdbox:not([hidden])");
   await shot(page, "admitted-hold");
+  await page.context().close();
+});
+
+await flow("sold out: the buyer joins the waiting list; a seat that comes back is offered to them, not to the open sale, and they pay", async () => {
+  const WL = env("WAITLIST_EVENT");
+  const judy = JSON.parse(env("BUYER_TOKENS")).judy;
+  const seats = psql(`SELECT string_agg(s.id, ',' ORDER BY s.id) FROM seats s JOIN events e ON e.venue_id = s.venue_id WHERE e.id = '${WL}'`).split(",");
+  const last = seats[0];
+  // Sold out: every seat but one blocked, that one held by judy.
+  const rest = seats.slice(1);
+  for (let i = 0; i < rest.length; i += 500) {
+    const r = await api("POST", `/events/${WL}/blocks`, env("ADMIN_TOKEN"), { seat_ids: rest.slice(i, i + 500), tag: "production" });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  let r = await api("POST", `/events/${WL}/reservations`, judy, { client_reservation_id: "wl-last", user_id: "judy", seat_ids: [last] });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const judyHold = r.body.hold_id;
+
+  const page = await newPage();
+  await signIn(page, "kate");
+  await openEvent(page, WL);
+  await page.waitForSelector("#waitbox:not([hidden]) >> text=Sold out");
+  assert.equal(await page.$eval("#choose", (e) => e.hidden), true, "nothing to choose when sold out");
+  await shot(page, "waitlist-sold-out");
+  await page.selectOption("#wlqty", "1");
+  await page.click("#wljoin button[type=submit]");
+  await page.waitForSelector("#wlstate >> text=next in line");
+  await shot(page, "waitlist-joined");
+  assert.equal(psql(`SELECT status FROM waitlist_entries WHERE event_id = '${WL}' AND user_id = 'kate'`), "waiting");
+
+  // Judy lets her seat go: it is set aside for the list in the same step, so the open sale
+  // cannot take it, and the reconciler offers it to kate.
+  r = await api("DELETE", `/reservations/${judyHold}`, judy);
+  assert.ok(r.status < 300, JSON.stringify(r.body));
+  r = await api("POST", `/events/${WL}/reservations`, judy, { client_reservation_id: "wl-grab", user_id: "judy", seat_ids: [last] });
+  assert.equal(r.status, 409, `the open sale got the returned seat: ${JSON.stringify(r.body)}`);
+  await page.waitForSelector("#holdbox:not([hidden]) >> text=Your hold", { timeout: 30_000 });
+  assert.match(await page.textContent("#msg"), /held for you/);
+  assert.equal(await state(page, last), "mine");
+  await shot(page, "waitlist-offer");
+  await pay(page, "4242424242424242");
+  await page.waitForSelector("#order-status >> text=paid");
+  const order = (await page.textContent("#order-id")).trim();
+  assert.equal(psql(`SELECT string_agg(seat_id, ',') FROM sold_seats WHERE order_id = '${order}'`), last);
+  // The reconciler's next pass marks the entry taken.
+  let status = "";
+  for (let i = 0; i < 40 && status !== "taken"; i++) {
+    status = psql(`SELECT status FROM waitlist_entries WHERE event_id = '${WL}' AND user_id = 'kate'`);
+    if (status !== "taken") await new Promise((res) => setTimeout(res, 250));
+  }
+  assert.equal(status, "taken");
   await page.context().close();
 });
 
