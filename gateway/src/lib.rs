@@ -147,7 +147,7 @@ impl App {
             .await?;
         let keys = auth::Keys::from_settings(settings)?;
         let tickets = match &settings.tickets {
-            Some(configured) => orders::tickets::TicketKeys::from_settings(configured)?,
+            Some(configured) => orders::tickets::TicketKeys::from_config(configured)?,
             None => {
                 tracing::warn!("tickets.signing_key is not set: tickets are signed with a key derived from auth.jwt_secret (key id jwt-derived); set SEATS_TICKETS__SIGNING_KEY and SEATS_TICKETS__KEY_ID for a deployment");
                 keys.derived_ticket_keys()

@@ -14,6 +14,8 @@
 //!   every statement checkout makes on these tables.
 //! - [`refund`]: an order refunded (by an admin, or at the provider): the money goes back and
 //!   the seats return to sale.
+//! - [`repair`]: live sales Redis lost (a failover, a wipe), marked sold again, with the
+//!   buyers' ticket counts; a refund that lands meanwhile gets its seats back.
 //!
 //! - [`tickets`]: one signed ticket per sold seat (issued by the writer, revoked by a refund,
 //!   replaced by a transfer) and the payload a gate scans.
@@ -21,6 +23,8 @@
 //!   uploads and the doubles they reveal.
 //! - [`waitlist`]: the waiting list of a sold-out event, and the offers of seats that come
 //!   back, made in list order as holds for the next waiting buyer.
+//! - [`config`]: this crate's configuration sections (`[payments]`, `[tickets]`), which the
+//!   `settings` crate layers with the others; [`provider`] builds the provider they name.
 //!
 //! Business outcomes are enums ([`Written`], [`settle::Settled`], [`refund::RefundResult`]);
 //! [`OrdersError`] is infrastructure only (Postgres, Redis, the provider did not answer).
@@ -28,7 +32,9 @@
 pub mod attempts;
 pub mod checkin;
 pub mod checkout;
+pub mod config;
 pub mod refund;
+pub mod repair;
 pub mod settle;
 pub mod tickets;
 pub mod waitlist;
@@ -141,10 +147,10 @@ pub enum OrdersError {
     Payment(#[from] PaymentError),
 }
 
-/// The provider the settings choose. The sandbox keeps its ledger in `db`.
-pub fn provider(settings: &settings::Payments, db: &PgPool) -> Result<Provider, PaymentError> {
+/// The provider `[payments]` names. The sandbox keeps its ledger in `db`.
+pub fn provider(settings: &config::Payments, db: &PgPool) -> Result<Provider, PaymentError> {
     Ok(match settings.provider {
-        settings::ProviderKind::Sandbox => {
+        config::ProviderKind::Sandbox => {
             let webhook = match (&settings.sandbox_webhook_url, &settings.webhook_secret) {
                 (Some(url), Some(secret)) => Some(payments::sandbox::WebhookTarget {
                     url: url.clone(),
@@ -163,7 +169,7 @@ pub fn provider(settings: &settings::Payments, db: &PgPool) -> Result<Provider, 
                 },
             )))
         }
-        settings::ProviderKind::Stripe => {
+        config::ProviderKind::Stripe => {
             let key = settings.stripe_secret_key.clone().ok_or_else(|| {
                 PaymentError::Unavailable("payments.stripe_secret_key is not set".into())
             })?;

@@ -123,8 +123,8 @@ impl TicketKeys {
         Ok(self)
     }
 
-    /// The keys from `tickets` settings.
-    pub fn from_settings(settings: &settings::Tickets) -> Result<Self, KeyError> {
+    /// The keys the `[tickets]` configuration names.
+    pub fn from_config(settings: &crate::config::Tickets) -> Result<Self, KeyError> {
         use secrecy::ExposeSecret;
         let seed = decode_key(settings.signing_key.expose_secret(), "tickets.signing_key")?;
         let mut keys = Self::new(&seed, &settings.key_id)?;

@@ -10,8 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audit;
 use crate::cursors::RepairCursor;
-use crate::inventory::{reconcile_inventory, repair_sales};
+use crate::inventory::reconcile_inventory;
 use crate::metrics::Metrics;
+use orders::repair::repair_sales;
 
 /// The daemon's tuning.
 #[derive(Debug, Clone)]

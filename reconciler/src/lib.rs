@@ -20,7 +20,8 @@
 //! # Layout
 //!
 //! - [`daemon`]: [`run`], the loops and their [`Config`]; one cancellation token stops them all.
-//! - [`inventory`]: [`reconcile_inventory`] and [`repair_sales`] (Redis told what Postgres has).
+//! - [`inventory`]: [`reconcile_inventory`] (Redis told what Postgres has), which runs
+//!   [`repair_sales`] (`orders::repair`) where Redis lacks sales.
 //! - [`cursors`]: [`RepairCursor`], which recent sales a pass tells again, and why ([`Retell`]).
 //! - [`audit`]: the expiry sweep and the audit copier.
 //! - [`metrics`]: [`Metrics`], every series declared in one place.
@@ -38,5 +39,6 @@ pub mod waitlist;
 pub use cursors::{RepairCursor, Retell};
 pub use daemon::{reconcile_once, run, Config};
 pub use http::routes;
-pub use inventory::{reconcile_inventory, repair_sales, PassReport, Repaired, SOLD_MARK_MARGIN};
+pub use inventory::{reconcile_inventory, PassReport, SOLD_MARK_MARGIN};
 pub use metrics::Metrics;
+pub use orders::repair::{repair_sales, Repaired};
