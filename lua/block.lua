@@ -19,7 +19,9 @@
            {-2, seat_id, ...}           not in this section's inventory; nothing written
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME.
-  A live hold is never broken by a block: the organizer waits for it to end (or it expires).
+  A hold is never broken by a block: the organizer waits for it to end (or it expires), and for
+  an ended hold's seat to be swept (within the reconciler's sweep interval), so a blocked seat is
+  never also a seat some expiry returns.
 ]]
 --@include time.lua
 --@include audit.lua
@@ -37,8 +39,9 @@ for i = 3, #ARGV do
     taken[#taken + 1] = seat
     taken[#taken + 1] = 'sold'
   elseif redis.call('HEXISTS', blocked, seat) == 0 then
-    local score = redis.call('ZSCORE', held, seat)
-    if score and tonumber(score) > now then
+    -- A hold that has ended but is not swept yet still counts: its expiry (a hold's purge or
+    -- the sweep) would otherwise return a blocked seat, and set it aside for the waiting list.
+    if redis.call('ZSCORE', held, seat) then
       taken[#taken + 1] = seat
       taken[#taken + 1] = 'held'
     else

@@ -210,12 +210,15 @@ paths = {
             "each line is read on its own: a malformed one is named in the 422's details.bad_lines ({line, reason}, 0-based) while the good ones are recorded (details carries their results and doubles as a 200 would)"),
         security=BEARER, tags=["gates"],
         desc="Up to 4 MiB. 422 malformed_scans: some lines are not scans (details.bad_lines), the others recorded; 422 too_many_scans.")},
-  "/events/{event_id}/checkin-kit": {"get": op("What a gate needs to decide offline (gate role): the public keys with their ids, and the revocation list",
-        {"200": r("The kit (private, no-store)", {"type": "object", "required": ["event_id", "keys", "revoked"], "properties": {
+  "/events/{event_id}/checkin-kit": {"get": op("What a gate needs to decide offline (gate role): the public keys with their ids, the revocation list, and the tickets already let in",
+        {"200": r("The kit (private, no-store)", {"type": "object", "required": ["event_id", "keys", "revoked", "admitted"], "properties": {
             "event_id": {"type": "string"}, "generated_at": {"type": "string", "format": "date-time"}, "payload_format": {"type": "string"},
             "keys": {"type": "array", "items": {"type": "object", "required": ["kid", "alg", "public_key"], "properties": {
                 "kid": {"type": "string"}, "alg": {"const": "Ed25519"}, "public_key": {"type": "string", "description": "base64url of the 32-byte key"}}}},
-            "revoked": {"type": "array", "items": {"type": "string", "format": "uuid"}}}}), **errors(401, 403, 404)},
+            "revoked": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+            "admitted": {"type": "array", "description": "every ticket let in when the kit was made: an offline gate answers already_used for these",
+                "items": {"type": "object", "required": ["ticket_id", "gate", "at"], "properties": {
+                "ticket_id": {"type": "string", "format": "uuid"}, "gate": {"type": "string"}, "at": {"type": "string", "format": "date-time"}}}}}}), **errors(401, 403, 404)},
         params=[EVENT_ID], security=BEARER, tags=["gates"])},
   "/webhooks/payments": {"post": op("Payment provider events, verified by Stripe-Signature over the raw body; deduplicated by event id",
         {"200": r("Handled (or a duplicate)", {"type": "object"}), **errors(400, 409, 413)},

@@ -167,3 +167,32 @@ async fn seats_that_come_back_while_someone_waits_go_only_to_an_offer() {
         HoldOutcome::Unavailable(_)
     ));
 }
+
+#[tokio::test]
+async fn a_seat_whose_hold_ended_unswept_is_not_blocked_so_no_expiry_sets_a_blocked_seat_aside() {
+    let c = shared().await;
+    let event = unique_event("wl_block");
+    open_grid(&c, &event, 1, 2).await;
+    let s0 = SectionId::parse("s0").unwrap();
+    c.set_waiting(&event, &s0, 1, &[]).await.unwrap();
+    held(&c, &request(&event, "a", "a0", &["s0-0"], 1)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The hold has ended but nothing swept it: a block is refused (the seat still reads held)...
+    match c.block(&event, &seats(&["s0-0"]), "press").await.unwrap() {
+        coordinator::block::BlockOutcome::Unavailable(list) => {
+            assert_eq!(list.len(), 1, "{list:?}");
+        }
+        other => panic!("blocked a seat an expiry is about to return: {other:?}"),
+    }
+    // ...the sweep sets it aside for the list, and from there a block takes it out of the list.
+    c.sweep_expired(&event, &s0, 100).await.unwrap();
+    assert_eq!(
+        aside(&c, &event, &s0).await,
+        seats(&["s0-0"]).into_iter().collect()
+    );
+    assert!(matches!(
+        c.block(&event, &seats(&["s0-0"]), "press").await.unwrap(),
+        coordinator::block::BlockOutcome::Blocked(_)
+    ));
+    assert!(aside(&c, &event, &s0).await.is_empty());
+}

@@ -263,6 +263,14 @@ async fn a_paid_order_becomes_tickets_that_open_the_gate_once() {
     assert_eq!(kit["keys"][0]["kid"], "jwt-derived");
     assert_eq!(kit["keys"][0]["alg"], "Ed25519");
     assert_eq!(kit["revoked"], json!([]));
+    // The one ticket let in is in the kit, so a gate that goes offline refuses it too.
+    let admitted = kit["admitted"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{kit}"));
+    assert_eq!(admitted.len(), 1, "{kit}");
+    assert_eq!(admitted[0]["ticket_id"], json!(ticket), "{kit}");
+    assert_eq!(admitted[0]["gate"], "gate-1", "{kit}");
+    assert!(admitted[0]["at"].as_str().is_some(), "{kit}");
     let (s, v, _) = gw
         .call(
             Method::GET,

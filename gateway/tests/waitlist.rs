@@ -453,3 +453,176 @@ async fn joining_is_for_what_is_sold_out_and_bad_input_changes_nothing() {
     assert_error(s, &v, 409, "waitlist_entry_closed");
     assert_eq!(count(&db, entries).await, 1);
 }
+
+/// The status of `user`'s latest entry, with its offer's hold and seats.
+async fn entry_of(
+    db: &harness::db::TestDb,
+    event: &coordinator::EventId,
+    user: &str,
+) -> (String, Option<uuid::Uuid>, Vec<String>, bool) {
+    sqlx::query_as(
+        "SELECT status::text, hold_id, seats, offer_expires_at IS NOT NULL FROM waitlist_entries
+          WHERE event_id = $1 AND user_id = $2 ORDER BY position DESC LIMIT 1",
+    )
+    .bind(event.as_str())
+    .bind(user)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+async fn release(gw: &Gw, user: &str, hold: &str) {
+    let (s, v, _) = gw
+        .call(
+            Method::DELETE,
+            &format!("/reservations/{hold}"),
+            Some(&token(user, Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+}
+
+#[tokio::test]
+async fn ticket_limits_leavers_and_a_stopped_pass_never_strand_a_seat_or_an_entry() {
+    let (gw, db, event) = setup_opts(
+        "wl_edges",
+        Opts {
+            waitlist_offer_ttl: Duration::from_secs(120),
+            ..Opts::default()
+        },
+    )
+    .await;
+    let seats = all_seats(&db, &event).await;
+    let (kept, rest) = seats.split_at(4);
+    block(&gw, &event, rest).await;
+    // Sold out: "cap" holds two seats, "x" the other two; then the event's limit becomes 2.
+    hold_seats(&gw, &event, "cap", &strs(&kept[..2]), 300).await;
+    let x2 = hold_seats(&gw, &event, "x", &strs(&kept[2..3]), 300).await;
+    let x3 = hold_seats(&gw, &event, "x", &strs(&kept[3..4]), 300).await;
+    sqlx::query("UPDATE events SET max_tickets_per_buyer = 2 WHERE id = $1")
+        .bind(event.as_str())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    for user in ["cap", "leaver", "next"] {
+        let (s, v) = join(&gw, &event, user, json!({"quantity": 1})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+
+    // A seat comes back. "cap" is first, but an offer would take them past the limit: it
+    // lapses, and the seat goes to the next in line.
+    release(&gw, "x", &x2).await;
+    eventually(
+        Duration::from_secs(20),
+        "the offer passes over cap",
+        || async {
+            let (status, _, seats, confirmed) = entry_of(&db, &event, "leaver").await;
+            (status == "offered" && confirmed && seats == kept[2..3]).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(entry_of(&db, &event, "cap").await.0, "lapsed");
+
+    // "leaver" leaves with the offer open: its hold ends and "next" gets the seat.
+    let (_, id): (String, uuid::Uuid) = sqlx::query_as(
+        "SELECT status::text, id FROM waitlist_entries WHERE event_id = $1 AND user_id = 'leaver'",
+    )
+    .bind(event.as_str())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let leave = |user: &'static str, id: uuid::Uuid| {
+        let gw = &gw;
+        let event = &event;
+        async move {
+            let (s, v, _) = gw
+                .call(
+                    Method::DELETE,
+                    &format!("/events/{event}/waitlist/{id}"),
+                    Some(&token(user, Role::Buyer)),
+                    None,
+                )
+                .await;
+            assert_eq!(
+                (s, v["status"].as_str()),
+                (StatusCode::OK, Some("left")),
+                "{v}"
+            );
+        }
+    };
+    leave("leaver", id).await;
+    eventually(
+        Duration::from_secs(20),
+        "the offer passes on to next",
+        || async {
+            let (status, _, seats, confirmed) = entry_of(&db, &event, "next").await;
+            (status == "offered" && confirmed && seats == kept[2..3]).then_some(())
+        },
+    )
+    .await;
+
+    // "next" leaves too: nobody waits, so the seat goes back to the open sale at once (before
+    // any pass), not held aside for a list that is empty.
+    let (_, id): (String, uuid::Uuid) = sqlx::query_as(
+        "SELECT status::text, id FROM waitlist_entries WHERE event_id = $1 AND user_id = 'next'",
+    )
+    .bind(event.as_str())
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    leave("next", id).await;
+    let open = hold_seats(&gw, &event, "open", &strs(&kept[2..3]), 300).await;
+    assert!(!open.is_empty());
+
+    // A pass that wrote an offer and stopped before holding it: the next pass puts the entry
+    // back in line and offers it the next seat that comes back, with the same hold id.
+    let (s, v) = join(&gw, &event, "late", json!({"quantity": 1})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let late_id = uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap();
+    let derived = coordinator::HoldId::derive(
+        &event,
+        &coordinator::UserId::parse("late").unwrap(),
+        &coordinator::ClientReservationId::parse(&format!("waitlist-{}", late_id.simple()))
+            .unwrap(),
+    );
+    let derived = uuid::Uuid::parse_str(&derived.to_string()).unwrap();
+    sqlx::query(
+        "UPDATE waitlist_entries SET status = 'offered', hold_id = $2, seats = $3,
+                offered_at = now() - interval '10 seconds', offer_expires_at = NULL
+          WHERE id = $1",
+    )
+    .bind(late_id)
+    .bind(derived)
+    .bind(&kept[3..4])
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the unconfirmed offer is put back in line",
+        || async { (entry_of(&db, &event, "late").await.0 == "waiting").then_some(()) },
+    )
+    .await;
+    release(&gw, "x", &x3).await;
+    eventually(Duration::from_secs(20), "late gets the seat", || async {
+        let (status, hold, seats, confirmed) = entry_of(&db, &event, "late").await;
+        (status == "offered" && confirmed && seats == kept[3..4] && hold == Some(derived))
+            .then_some(())
+    })
+    .await;
+    let (s, hold, _) = gw
+        .call(
+            Method::GET,
+            &format!("/reservations/{derived}"),
+            Some(&token("late", Role::Buyer)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, hold["state"].as_str()),
+        (StatusCode::OK, Some("held")),
+        "{hold}"
+    );
+    assert_books_balance(&gw, &db).await;
+}

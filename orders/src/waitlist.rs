@@ -176,6 +176,11 @@ pub async fn leave(
             coordinator.release(&hold, Caller::User(user)).await?;
         }
     }
+    if left.is_some() {
+        // One fewer waiting: a section nobody waits for any more gives its set-aside seats back
+        // now (the pass would too, but only while the event still has a live list).
+        tell_sections(db, coordinator, event).await?;
+    }
     Ok(match entry(db, event, id, user).await? {
         None => Left::NotFound,
         Some(e) if left.is_some() => Left::Left(e),
@@ -205,12 +210,16 @@ fn takes(wanted: &[String], category: &str) -> bool {
     wanted.is_empty() || wanted.iter().any(|c| c == category)
 }
 
-/// Waiting entries of `event`, in list order.
+/// Waiting entries of `event`, in list order (their place from one window function, not a count
+/// per entry: the pass reads this twice a second).
 async fn waiting(db: &PgPool, event: &EventId) -> Result<Vec<Entry>, OrdersError> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT {ENTRY_COLUMNS} FROM waitlist_entries w
-          WHERE w.event_id = $1 AND w.status = 'waiting' ORDER BY w.position LIMIT 10000"
-    ))
+    Ok(sqlx::query_as(
+        "SELECT w.id, w.event_id, w.user_id, w.quantity, w.categories, w.status,
+                row_number() OVER (ORDER BY w.position) - 1 AS ahead,
+                w.hold_id, w.seats, w.offer_expires_at, w.created_at
+           FROM waitlist_entries w
+          WHERE w.event_id = $1 AND w.status = 'waiting' ORDER BY w.position LIMIT 10000",
+    )
     .bind(event.as_str())
     .fetch_all(db)
     .await?)
@@ -225,8 +234,17 @@ pub async fn tell_sections(
     coordinator: &Coordinator,
     event: &EventId,
 ) -> Result<(), OrdersError> {
+    // Under the event's lock: a pass that read the list before this buyer joined must not write
+    // its older count after this one.
+    let mut lock = db.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('waitlist:' || $1)::bigint)")
+        .bind(event.as_str())
+        .execute(&mut *lock)
+        .await?;
     let entries = waiting(db, event).await?;
-    tell(db, coordinator, event, &entries).await.map(|_| ())
+    tell(db, coordinator, event, &entries).await?;
+    lock.rollback().await?;
+    Ok(())
 }
 
 /// [`tell_sections`] with the entries read; returns the sections someone waits for.
@@ -322,11 +340,14 @@ impl std::ops::AddAssign for OfferPass {
     }
 }
 
-/// Events with a live list (someone waiting, or an offer out), of events on sale.
+/// Events on sale with a live list (someone waiting, or an offer out), or one that changed in
+/// the last ten minutes: a list that just emptied still needs its sections told 0, so their
+/// set-aside seats go back to the open sale.
 pub async fn live_events(db: &PgPool) -> Result<Vec<EventId>, OrdersError> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT w.event_id FROM waitlist_entries w JOIN events e ON e.id = w.event_id
-          WHERE w.status IN ('waiting', 'offered') AND e.status = 'on_sale'",
+          WHERE (w.status IN ('waiting', 'offered') OR w.updated_at > now() - interval '10 minutes')
+            AND e.status = 'on_sale'",
     )
     .fetch_all(db)
     .await?;
@@ -338,8 +359,32 @@ pub async fn live_events(db: &PgPool) -> Result<Vec<EventId>, OrdersError> {
 
 /// One pass over `event`'s list: offers found paid are taken, offers whose hold ended unpaid
 /// lapse, the sections are told who waits, ended holds are swept into the list's seats, and
-/// the set-aside seats are offered to waiting entries in list order.
+/// the set-aside seats are offered to waiting entries in list order. One pass per event at a
+/// time (a Postgres advisory lock, so two reconcilers may run): a pass that finds it taken does
+/// nothing.
 pub async fn offer_pass(
+    db: &PgPool,
+    coordinator: &Coordinator,
+    event: &EventId,
+    settings: &OfferSettings,
+) -> Result<OfferPass, OrdersError> {
+    // Held by a transaction that writes nothing: a pass stopped anywhere (an error, a crash, a
+    // cancelled future) ends it, and with it the lock.
+    let mut lock = db.begin().await?;
+    let mine: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('waitlist:' || $1)::bigint)")
+            .bind(event.as_str())
+            .fetch_one(&mut *lock)
+            .await?;
+    if !mine {
+        return Ok(OfferPass::default());
+    }
+    let pass = locked_pass(db, coordinator, event, settings).await;
+    lock.rollback().await?;
+    pass
+}
+
+async fn locked_pass(
     db: &PgPool,
     coordinator: &Coordinator,
     event: &EventId,
@@ -362,8 +407,15 @@ pub async fn offer_pass(
             aside.insert(section, seats);
         }
     }
+    let limit: Option<(i32,)> =
+        sqlx::query_as("SELECT max_tickets_per_buyer FROM events WHERE id = $1")
+            .bind(event.as_str())
+            .fetch_optional(db)
+            .await?;
+    let ticket_limit = limit.map_or(0, |(n,)| u64::try_from(n).unwrap_or(0));
     let mut categories = seat_categories(db, event, aside.values().flatten()).await?;
     let mut left = entries.len() as u64;
+    let mut lapsed_now = false;
     for entry in &entries {
         if aside.is_empty() {
             break;
@@ -371,28 +423,54 @@ pub async fn offer_pass(
         let Some((section, seats)) = pick(&aside, &categories, entry) else {
             continue;
         };
-        match offer(db, coordinator, event, entry, &seats, settings).await? {
-            Offered::Made => pass.offered += 1,
-            Offered::Lapsed => pass.lapsed += 1,
-            Offered::NotNow => continue,
+        // What leaves the set-aside seats of this pass, and whether the entry still waits.
+        let (gone, still_waiting) = match offer(
+            db,
+            coordinator,
+            event,
+            entry,
+            &seats,
+            settings,
+            ticket_limit,
+        )
+        .await?
+        {
+            Offered::Made => {
+                pass.offered += 1;
+                (seats, false)
+            }
+            Offered::Lapsed => {
+                pass.lapsed += 1;
+                lapsed_now = true;
+                (Vec::new(), false)
+            }
+            // Seats the hold refused (sold or blocked since they were set aside) are no one's
+            // to offer: the next entries pick among the others.
+            Offered::NotNow(refused) => (refused, true),
+        };
+        if !still_waiting {
+            left -= 1;
         }
-        left -= 1;
         if let Some(rest) = aside.get_mut(&section) {
-            rest.retain(|s| !seats.contains(s));
+            rest.retain(|s| !gone.contains(s));
             if rest.is_empty() {
                 aside.remove(&section);
             }
         }
-        for seat in &seats {
+        for seat in &gone {
             categories.remove(seat.as_str());
         }
+    }
+    if lapsed_now {
+        // Entries that lapsed here no longer wait: the sections' counts are told again.
+        tell(db, coordinator, event, &waiting(db, event).await?).await?;
     }
     pass.waiting = left;
     Ok(pass)
 }
 
-/// `entry.quantity` set-aside seats of one section in categories the entry takes: the
-/// section with the oldest returns first, seats in the order they came back.
+/// `entry.quantity` set-aside seats of one section in categories the entry takes: the first
+/// section (by id) that has them, seats in the order they came back.
 fn pick(
     aside: &BTreeMap<SectionId, Vec<SeatId>>,
     categories: &HashMap<String, String>,
@@ -417,10 +495,17 @@ fn pick(
 enum Offered {
     Made,
     Lapsed,
-    NotNow,
+    /// Not now; the seats the hold refused (taken since they were set aside), if any.
+    NotNow(Vec<SeatId>),
 }
 
-/// Holds `seats` for `entry`'s buyer in offer mode and records the offer.
+/// Holds `seats` for `entry`'s buyer in offer mode, counted against the event's ticket limit.
+///
+/// The offer is written before it is held: a pass that stops between the two leaves an entry
+/// `offered` with no expiry yet, which the next pass confirms (its hold exists) or puts back in
+/// line where it was (it does not); held first, a stop would leave seats held for nobody and
+/// the entry unable to get another offer (its hold id is derived from it).
+#[allow(clippy::too_many_arguments)]
 async fn offer(
     db: &PgPool,
     coordinator: &Coordinator,
@@ -428,12 +513,13 @@ async fn offer(
     entry: &Entry,
     seats: &[SeatId],
     settings: &OfferSettings,
+    ticket_limit: u64,
 ) -> Result<Offered, OrdersError> {
     let (Ok(user), Ok(client_id)) = (
         UserId::parse(&entry.user_id),
         ClientReservationId::parse(&format!("waitlist-{}", entry.id.simple())),
     ) else {
-        return Ok(Offered::NotNow);
+        return Ok(Offered::NotNow(Vec::new()));
     };
     let Ok(request) = HoldRequest::new(
         event.clone(),
@@ -443,38 +529,85 @@ async fn offer(
         None,
         &settings.limits,
     ) else {
-        return Ok(Offered::NotNow);
+        return Ok(Offered::NotNow(Vec::new()));
     };
-    let request = request.as_offer(settings.offer_ttl);
-    let hold = match coordinator.hold(&request).await? {
-        HoldOutcome::Created(hold) | HoldOutcome::Replayed(hold) => hold,
-        HoldOutcome::OverLimit { .. } => {
-            mark(db, entry.id, Status::Waiting, Status::Lapsed).await?;
-            return Ok(Offered::Lapsed);
-        }
-        other => {
-            tracing::info!(entry = %entry.id, outcome = ?other, "waiting-list offer not made now");
-            return Ok(Offered::NotNow);
-        }
-    };
-    let expires =
-        DateTime::<Utc>::from_timestamp_millis(hold.expires_at_ms).unwrap_or_else(Utc::now);
-    let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
-    let hold_uuid = Uuid::parse_str(&hold.id.to_string()).ok();
-    sqlx::query(
+    let request = request
+        .with_ticket_limit(ticket_limit)
+        .as_offer(settings.offer_ttl);
+    let hold_uuid = Uuid::parse_str(&request.hold_id().to_string()).ok();
+    let names: Vec<String> = seats.iter().map(ToString::to_string).collect();
+    let claimed = sqlx::query(
         "UPDATE waitlist_entries
             SET status = 'offered', hold_id = $2, seats = $3, offered_at = now(),
-                offer_expires_at = $4, updated_at = now()
+                offer_expires_at = NULL, updated_at = now()
           WHERE id = $1 AND status = 'waiting'",
     )
     .bind(entry.id)
     .bind(hold_uuid)
+    .bind(&names)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        // The buyer left since the list was read: nothing is held for them.
+        return Ok(Offered::NotNow(Vec::new()));
+    }
+    // An error here leaves the offer unconfirmed: the next pass finds out whether it was held.
+    let hold = match coordinator.hold(&request).await? {
+        HoldOutcome::Created(hold) | HoldOutcome::Replayed(hold)
+            if matches!(hold.state, HoldState::Held | HoldState::Pinned) =>
+        {
+            hold
+        }
+        // An offer this entry had before, ended; or the buyer's ticket limit.
+        HoldOutcome::Replayed(_) | HoldOutcome::OverLimit { .. } => {
+            mark(db, entry.id, Status::Offered, Status::Lapsed).await?;
+            return Ok(Offered::Lapsed);
+        }
+        other => {
+            tracing::info!(entry = %entry.id, outcome = ?other, "waiting-list offer not made now");
+            unclaim(db, entry.id).await?;
+            let refused = match other {
+                HoldOutcome::Unavailable(list) => list.into_iter().map(|u| u.seat).collect(),
+                _ => Vec::new(),
+            };
+            return Ok(Offered::NotNow(refused));
+        }
+    };
+    confirm(db, entry.id, &hold).await?;
+    tracing::info!(entry = %entry.id, hold = %hold.id, seats = ?names, "waiting-list offer made");
+    Ok(Offered::Made)
+}
+
+/// An offer written and held: its seats and expiry, as the hold has them.
+async fn confirm(db: &PgPool, id: Uuid, hold: &coordinator::hold::Hold) -> Result<(), OrdersError> {
+    let expires =
+        DateTime::<Utc>::from_timestamp_millis(hold.expires_at_ms).unwrap_or_else(Utc::now);
+    let seats: Vec<String> = hold.seats.iter().map(ToString::to_string).collect();
+    sqlx::query(
+        "UPDATE waitlist_entries SET seats = $2, offer_expires_at = $3, updated_at = now()
+          WHERE id = $1 AND status = 'offered'",
+    )
+    .bind(id)
     .bind(&seats)
     .bind(expires)
     .execute(db)
     .await?;
-    tracing::info!(entry = %entry.id, hold = %hold.id, seats = ?seats, "waiting-list offer made");
-    Ok(Offered::Made)
+    Ok(())
+}
+
+/// An offer written but not held: the entry waits again, in its place.
+async fn unclaim(db: &PgPool, id: Uuid) -> Result<(), OrdersError> {
+    sqlx::query(
+        "UPDATE waitlist_entries
+            SET status = 'waiting', hold_id = NULL, seats = '{}', offered_at = NULL, updated_at = now()
+          WHERE id = $1 AND status = 'offered' AND offer_expires_at IS NULL",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 async fn mark(db: &PgPool, id: Uuid, from: Status, to: Status) -> Result<bool, OrdersError> {
@@ -491,40 +624,61 @@ async fn mark(db: &PgPool, id: Uuid, from: Status, to: Status) -> Result<bool, O
 }
 
 /// Offers whose hold was paid are taken; offers whose hold ended unpaid lapse (their seats are
-/// set aside again by the script that ended them, for the next entry).
+/// set aside again by the script that ended them, for the next entry); offers written but not
+/// confirmed (a pass stopped between the two) are confirmed or put back in line.
 async fn settle_offers(
     db: &PgPool,
     coordinator: &Coordinator,
     event: &EventId,
 ) -> Result<OfferPass, OrdersError> {
+    // Paid, even if refunded since: the offer was taken.
     let taken = sqlx::query(
         "UPDATE waitlist_entries w SET status = 'taken', updated_at = now()
           WHERE w.event_id = $1 AND w.status = 'offered'
-            AND EXISTS (SELECT 1 FROM orders o WHERE o.hold_id = w.hold_id AND o.status = 'paid')",
+            AND EXISTS (SELECT 1 FROM orders o
+                         WHERE o.hold_id = w.hold_id AND o.status IN ('paid', 'refunded'))",
     )
     .bind(event.as_str())
     .execute(db)
     .await?
     .rows_affected();
-    let out: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, hold_id FROM waitlist_entries
-          WHERE event_id = $1 AND status = 'offered' AND offer_expires_at <= now()",
+    // Every open offer is looked at (a hold its buyer cancelled ends the offer at once), the
+    // oldest first, at most 500 a pass.
+    let out: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
+        "SELECT id, hold_id, offer_expires_at IS NOT NULL FROM waitlist_entries
+          WHERE event_id = $1 AND status = 'offered' AND hold_id IS NOT NULL
+            AND (offer_expires_at IS NOT NULL OR offered_at < now() - interval '5 seconds')
+          ORDER BY offered_at LIMIT 500",
     )
     .bind(event.as_str())
     .fetch_all(db)
     .await?;
     let mut lapsed = 0;
-    for (id, hold) in out {
+    for (id, hold, confirmed) in out {
         let Ok(hold) = HoldId::parse(&hold.to_string()) else {
             continue;
         };
         // A pinned hold is being paid for: it outlives its offer until the payment ends.
-        let ended = match coordinator.read_hold(&hold, Caller::System).await? {
-            ReadOutcome::Found(h) => matches!(h.state, HoldState::Expired | HoldState::Released),
-            ReadOutcome::NotFound | ReadOutcome::NotOwner => true,
-        };
-        if ended && mark(db, id, Status::Offered, Status::Lapsed).await? {
-            lapsed += 1;
+        match coordinator.read_hold(&hold, Caller::System).await? {
+            ReadOutcome::Found(h)
+                if matches!(h.state, HoldState::Expired | HoldState::Released) =>
+            {
+                if mark(db, id, Status::Offered, Status::Lapsed).await? {
+                    lapsed += 1;
+                }
+            }
+            ReadOutcome::Found(h) => {
+                if !confirmed && matches!(h.state, HoldState::Held | HoldState::Pinned) {
+                    confirm(db, id, &h).await?;
+                }
+            }
+            // Never held: back in line. Held once and gone: it ended.
+            ReadOutcome::NotFound | ReadOutcome::NotOwner if !confirmed => unclaim(db, id).await?,
+            ReadOutcome::NotFound | ReadOutcome::NotOwner => {
+                if mark(db, id, Status::Offered, Status::Lapsed).await? {
+                    lapsed += 1;
+                }
+            }
         }
     }
     Ok(OfferPass {

@@ -4,8 +4,9 @@
 // Online, the API decides (POST /events/{id}/checkins): each ticket is admitted once however
 // many gates scan it. Offline (no answer from the server), the page decides alone with the
 // check-in kit (GET /events/{id}/checkin-kit: the Ed25519 public keys by key id and the revoked
-// tickets): the signature, the event, the revocation list and the tickets this gate has
-// already let in. Offline scans are kept and uploaded when the server answers again
+// tickets, and the tickets let in anywhere when it was made): the signature, the event, the
+// revocation list, the kit's admissions and the tickets this gate has let in since. The kit is
+// fetched again every 30 s while the server answers. Offline scans are kept and uploaded when the server answers again
 // (POST /events/{id}/checkins/batch), whose answer names the tickets let in twice.
 
 export {};
@@ -16,6 +17,8 @@ interface Kit {
   event_id: string;
   keys: { kid: string; alg: string; public_key: string }[];
   revoked: string[];
+  /** Tickets let in (at any gate) when the kit was made. */
+  admitted?: { ticket_id: string; gate: string; at: string }[];
 }
 interface PendingScan {
   payload: string;
@@ -114,7 +117,7 @@ async function refreshKit(): Promise<void> {
   const answer = await api(`/events/${encodeURIComponent(eventId)}/checkin-kit`);
   if (answer?.status === 200) {
     store.set(KEYS.kit, answer.json);
-    $("gate-status").textContent = `online · kit ${answer.json.keys.length} key(s), ${answer.json.revoked.length} revoked`;
+    $("gate-status").textContent = `online · kit ${answer.json.keys.length} key(s), ${answer.json.revoked.length} revoked, ${answer.json.admitted?.length ?? 0} in`;
   } else if (answer) {
     $("gate-status").textContent = `kit refused: ${answer.json?.error?.message ?? answer.status}`;
   } else {
@@ -149,6 +152,8 @@ async function decideOffline(payload: string): Promise<Shown> {
   }
   if (ticketEvent !== eventId) return { verdict: "wrong_event", text: "WRONG EVENT", detail: ticketEvent };
   if (kit.revoked.includes(ticket)) return { verdict: "revoked", text: "REVOKED", detail: "offline kit" };
+  const before = kit.admitted?.find((a) => a.ticket_id === ticket);
+  if (before) return { verdict: "already_used", text: "ALREADY USED", detail: `at ${before.gate}, ${new Date(before.at).toLocaleTimeString()} (kit)` };
   const seen = store.get<Record<string, string>>(KEYS.seen, {});
   if (seen[ticket]) return { verdict: "already_used", text: "ALREADY USED", detail: `here, ${new Date(seen[ticket]).toLocaleTimeString()}` };
   const now = new Date().toISOString();
@@ -242,6 +247,7 @@ function start(): void {
   void camera();
   window.addEventListener("online", () => void upload());
   setInterval(() => void upload(), 15_000);
+  setInterval(() => void refreshKit(), 30_000);
 }
 
 $<HTMLFormElement>("gate-setup").addEventListener("submit", (e) => {

@@ -421,14 +421,14 @@ await flow("the gate scanner: a paid ticket admitted once online, another admitt
   // A buyer's paid order, through the API: its tickets' payloads are what the camera would read.
   const ivan = JSON.parse(env("BUYER_TOKENS")).ivan;
   let r = await api("POST", `/events/${DEMO}/reservations`, ivan,
-    { client_reservation_id: "gate-scan", user_id: "ivan", seat_ids: ["orch-H-1", "orch-H-2"] });
+    { client_reservation_id: "gate-scan", user_id: "ivan", seat_ids: ["orch-H-1", "orch-H-2", "orch-H-3"] });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   r = await api("POST", `/reservations/${r.body.hold_id}/commit`, ivan, { idempotency_key: "gate-scan-pay", payment_token: "tok_visa" });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   const order = r.body.order_id;
   r = await api("GET", `/orders/${order}/tickets`, ivan);
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  const [first, second] = r.body.tickets.map((t) => t.payload);
+  const [first, second, third] = r.body.tickets.map((t) => t.payload);
 
   const page = await newPage({ width: 390, height: 844 });
   await page.goto(`${BASE}/app/gate.html`);
@@ -448,18 +448,26 @@ await flow("the gate scanner: a paid ticket admitted once online, another admitt
   await shot(page, "gate-already-used");
   await scan("not-a-ticket");
   await page.waitForSelector("#verdict.verdict-invalid");
-  // The network goes: the page decides with the kit it keeps (signature, event, revocations).
+  // Another scan lets the third ticket in (as another gate would); the page's kit learns it.
+  r = await api("POST", `/events/${DEMO}/checkins`, env("GATE_TOKEN"), { payload: third });
+  assert.equal(r.body?.verdict, "admitted", JSON.stringify(r.body));
+  await page.click("#gate-kit");
+  await page.waitForSelector("#gate-status >> text=2 in");
+  // The network goes: the page decides with the kit it keeps (signature, event, revocations,
+  // the tickets already let in).
   await page.context().setOffline(true);
   await scan(second);
   await page.waitForSelector("#verdict.verdict-admitted >> text=offline");
   await scan(second);
   await page.waitForSelector("#verdict.verdict-already_used");
+  await scan(third);
+  await page.waitForSelector("#verdict.verdict-already_used >> text=(kit)");
   await shot(page, "gate-offline");
   assert.match(await page.textContent("#gate-pending"), /1 offline scan/);
   await page.context().setOffline(false);
   await page.click("#gate-upload");
   await page.waitForFunction(() => document.querySelector("#gate-pending").textContent === "");
-  assert.equal(psql(`SELECT string_agg(mode, ',' ORDER BY mode) FROM checkins c JOIN tickets t ON t.id = c.ticket_id WHERE t.order_id = '${order}'`), "offline,online");
+  assert.equal(psql(`SELECT string_agg(mode, ',' ORDER BY mode) FROM checkins c JOIN tickets t ON t.id = c.ticket_id WHERE t.order_id = '${order}'`), "offline,online,online");
   await page.context().close();
 });
 

@@ -188,6 +188,9 @@ pub async fn kit(
     let revoked = checkin::revoked(&app.db, event.as_str())
         .await
         .map_err(ApiError::from)?;
+    let admitted = checkin::admitted(&app.db, event.as_str())
+        .await
+        .map_err(ApiError::from)?;
     let now = Utc::now();
     let mut response = json_status(
         &serde_json::json!({
@@ -196,6 +199,7 @@ pub async fn kit(
             "payload_format": "base64url(\"st1|ticket|event|seat|holder|kid\") \".\" base64url(ed25519 signature)",
             "keys": app.tickets.public_keys(),
             "revoked": revoked,
+            "admitted": admitted,
         }),
         StatusCode::OK,
     );
