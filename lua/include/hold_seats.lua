@@ -44,6 +44,15 @@ local function hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now
   -- `reserved` is empty whenever nobody waits (waitlist.lua), so it is only read when someone does.
   local listed = waiting(wl)
   local unknown, taken, wanted = {}, {}, {}
+  -- A seat the list is owed: an offer takes it, any other hold is refused it.
+  local function owed_to_the_list(seat)
+    if mode == 'offer' then
+      wanted[#wanted + 1] = seat
+    else
+      taken[#taken + 1] = seat
+      taken[#taken + 1] = 'reserved'
+    end
+  end
   for _, seat in ipairs(seats) do
     if redis.call('SISMEMBER', inv, seat) == 0 then
       unknown[#unknown + 1] = seat
@@ -54,12 +63,7 @@ local function hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now
       taken[#taken + 1] = seat
       taken[#taken + 1] = 'blocked'
     elseif listed and redis.call('HEXISTS', reserved, seat) == 1 then
-      if mode == 'offer' then
-        wanted[#wanted + 1] = seat
-      else
-        taken[#taken + 1] = seat
-        taken[#taken + 1] = 'reserved'
-      end
+      owed_to_the_list(seat)
     else
       local score = redis.call('ZSCORE', held, seat)
       local owner = redis.call('HGET', holder, seat)
@@ -68,12 +72,7 @@ local function hold_seats(hold_id, expires_ms, actor, mode, deadline, seats, now
         taken[#taken + 1] = 'held'
       elseif owner and owner ~= hold_id and listed then
         -- Ended, not purged yet, and wanted by the list.
-        if mode == 'offer' then
-          wanted[#wanted + 1] = seat
-        else
-          taken[#taken + 1] = seat
-          taken[#taken + 1] = 'reserved'
-        end
+        owed_to_the_list(seat)
       elseif mode == 'offer' and owner ~= hold_id then
         -- An offer takes only what came back to the list.
         taken[#taken + 1] = seat

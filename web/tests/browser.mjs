@@ -306,7 +306,8 @@ await flow("the waiting room admits the buyer and hands over to the seat map", a
   await page.waitForFunction((e) => location.hash === `#/events/${e}/queue`, QUEUE);
   await page.waitForSelector("#position >> text=/\\d+/");
   await shot(page, "waiting-room");
-  await page.waitForFunction((e) => location.hash === `#/events/${e}` && window.seatApp?.ready === true, QUEUE, { timeout: 30_000 });
+  // Not just ready (the waiting room was, until its hash change is handled): the map is up.
+  await page.waitForFunction((e) => location.hash === `#/events/${e}` && window.seatApp?.ready === true && window.seatApp.seats > 0, QUEUE, { timeout: 30_000 });
   await clickSeat(page, "orch-A-5");
   await page.click("#hold");
   await page.waitForSelector("#holdbox:not([hidden])");

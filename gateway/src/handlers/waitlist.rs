@@ -41,6 +41,11 @@ fn unknown_entry(raw: &str) -> ApiError {
     )
 }
 
+/// The entry id of a path: an id that is not a UUID names no entry (404, as another buyer's).
+fn entry_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| unknown_entry(raw))
+}
+
 fn field(name: &'static str, message: String) -> ApiError {
     ApiError::invalid("invalid_field", message).with_details(serde_json::json!({ "field": name }))
 }
@@ -148,7 +153,7 @@ pub async fn get(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let (id, _) = visible_event(&app, &raw).await?;
-    let entry = Uuid::parse_str(&raw_entry).map_err(|_| unknown_entry(&raw_entry))?;
+    let entry = entry_id(&raw_entry)?;
     match orders::waitlist::entry(&app.db, &id, entry, &principal.user)
         .await
         .map_err(ApiError::from)?
@@ -167,7 +172,7 @@ pub async fn leave(
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let (id, _) = visible_event(&app, &raw).await?;
-    let entry = Uuid::parse_str(&raw_entry).map_err(|_| unknown_entry(&raw_entry))?;
+    let entry = entry_id(&raw_entry)?;
     let left = orders::waitlist::leave(&app.db, &app.coordinator, &id, entry, &principal.user)
         .await
         .map_err(ApiError::from)?;
