@@ -10,7 +10,10 @@
   ARGV[1]  waiting          the count; 0 gives every seat set aside back to the open sale
   ARGV[2..] seat_id         seats set aside that no entry can use (another category): back to sale
 
-  Returns  {0, unreserved, version}   `unreserved` seats went back to the open sale
+  Returns  {0, unreserved, version, flipped}   `unreserved` seats went back to the open sale;
+                                     `flipped` 1 when the section went from nobody waiting to
+                                     someone, or back (the seat map's view of ended holds
+                                     changes then: the version moves and the caller announces)
 
   Cluster: all KEYS share the hash tag {ev:E:sec:S}.   Clock: redis TIME (audit only).
   Giving everything back walks the hash seat by seat (no unpack: a section may have set aside
@@ -20,6 +23,8 @@
 --@include audit.lua
 local wl, reserved, ver, audit = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local count = tonumber(ARGV[1])
+local was_waiting = tonumber(redis.call('GET', wl) or '0') > 0
+local flipped = was_waiting ~= (count > 0)
 
 if count > 0 then
   redis.call('SET', wl, count)
@@ -41,11 +46,13 @@ else
   end
 end
 
-local version
 if #back > 0 then
   audit_add(audit, 'unreserved', '', 'system:waitlist', now_ms(), table.concat(back, ' '))
+end
+local version
+if #back > 0 or flipped then
   version = redis.call('INCR', ver)
 else
   version = tonumber(redis.call('GET', ver) or '0')
 end
-return {0, #back, version}
+return {0, #back, version, flipped and 1 or 0}

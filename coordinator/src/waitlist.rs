@@ -12,7 +12,8 @@ use crate::{keys, Coordinator, CoordinatorError};
 impl Coordinator {
     /// Tells a section how many waiting entries want it (`waiting`) and gives `give_back` (seats
     /// set aside that no entry can use) back to the open sale; with `waiting` 0, every seat set
-    /// aside goes back. Returns how many went back; the section is announced when any did.
+    /// aside goes back. Returns how many went back; the section is announced when any did, or
+    /// when it went from nobody waiting to someone (or back).
     pub async fn set_waiting(
         &self,
         event: &EventId,
@@ -32,7 +33,10 @@ impl Coordinator {
             )
             .await?;
         let back = reply.int(1)?.max(0) as u64;
-        if back > 0 {
+        // Someone starting or stopping to wait changes what the seat map shows (an ended,
+        // unswept hold's seat is the list's while someone waits, free otherwise).
+        let flipped = reply.int(3)? == 1;
+        if back > 0 || flipped {
             self.announce_sections(event, [section]).await;
         }
         Ok(back)

@@ -174,7 +174,17 @@ async fn a_seat_whose_hold_ended_unswept_is_not_blocked_so_no_expiry_sets_a_bloc
     let event = unique_event("wl_block");
     open_grid(&c, &event, 1, 2).await;
     let s0 = SectionId::parse("s0").unwrap();
+    let version = |c: Coordinator, event: EventId| async move {
+        c.availability(&event).await.unwrap().unwrap()[0].version
+    };
+    // Someone starting to wait changes what the seat map shows: its version moves (a repeated
+    // count does not).
+    let before = version(c.clone(), event.clone()).await;
     c.set_waiting(&event, &s0, 1, &[]).await.unwrap();
+    let after = version(c.clone(), event.clone()).await;
+    assert!(after > before, "{before} -> {after}");
+    c.set_waiting(&event, &s0, 1, &[]).await.unwrap();
+    assert_eq!(version(c.clone(), event.clone()).await, after);
     held(&c, &request(&event, "a", "a0", &["s0-0"], 1)).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // The hold has ended but nothing swept it: a block is refused (the seat still reads held)...
