@@ -79,6 +79,14 @@ async fn users_in(
     .collect()
 }
 
+/// `method path` as the buyer `user`, without a body.
+async fn as_buyer(gw: &Gw, method: Method, path: &str, user: &str) -> (StatusCode, Value) {
+    let (s, v, _) = gw
+        .call(method, path, Some(&token(user, Role::Buyer)), None)
+        .await;
+    (s, v)
+}
+
 fn waiter(i: usize) -> String {
     format!("w{i:02}")
 }
@@ -174,14 +182,13 @@ async fn returned_seats_go_to_the_waiting_list_in_order_never_to_the_open_sale()
     let stop = Arc::new(AtomicBool::new(false));
     let hammering = hammer(&gw, &event, kept.clone(), stop.clone());
     // The seats come back: a cancel and a refund now, the short hold's expiry in a moment.
-    let (s, v, _) = gw
-        .call(
-            Method::DELETE,
-            &format!("/reservations/{cancel}"),
-            Some(&token("early-b", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = as_buyer(
+        &gw,
+        Method::DELETE,
+        &format!("/reservations/{cancel}"),
+        "early-b",
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     let res = gw
         .http
@@ -204,14 +211,13 @@ async fn returned_seats_go_to_the_waiting_list_in_order_never_to_the_open_sale()
         || async { (users_in(&db, &event, "offered").await == waiters(0..20)).then_some(()) },
     )
     .await;
-    let (s, first, _) = gw
-        .call(
-            Method::GET,
-            &format!("/events/{event}/waitlist/{}", entries[0]),
-            Some(&token(&waiter(0), Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, first) = as_buyer(
+        &gw,
+        Method::GET,
+        &format!("/events/{event}/waitlist/{}", entries[0]),
+        &waiter(0),
+    )
+    .await;
     assert_eq!(
         (s, first["status"].as_str()),
         (StatusCode::OK, Some("offered")),
@@ -219,14 +225,13 @@ async fn returned_seats_go_to_the_waiting_list_in_order_never_to_the_open_sale()
     );
     assert_eq!(first["seats"].as_array().unwrap().len(), 1, "{first}");
     let offer_hold = first["hold_id"].as_str().unwrap().to_owned();
-    let (s, hold, _) = gw
-        .call(
-            Method::GET,
-            &format!("/reservations/{offer_hold}"),
-            Some(&token(&waiter(0), Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, hold) = as_buyer(
+        &gw,
+        Method::GET,
+        &format!("/reservations/{offer_hold}"),
+        &waiter(0),
+    )
+    .await;
     assert_eq!(
         (s, hold["state"].as_str()),
         (StatusCode::OK, Some("held")),
@@ -280,14 +285,13 @@ async fn returned_seats_go_to_the_waiting_list_in_order_never_to_the_open_sale()
     let (tried, placed) = hammering.await.unwrap();
     assert!(tried > 100, "the hammer ran ({tried} holds)");
     assert_eq!(placed, 0, "the open sale took a seat the list was owed");
-    let (_, last, _) = gw
-        .call(
-            Method::GET,
-            &format!("/events/{event}/waitlist/{}", entries[49]),
-            Some(&token(&waiter(49), Role::Buyer)),
-            None,
-        )
-        .await;
+    let (_, last) = as_buyer(
+        &gw,
+        Method::GET,
+        &format!("/events/{event}/waitlist/{}", entries[49]),
+        &waiter(49),
+    )
+    .await;
     assert_eq!(
         (last["status"].as_str(), last["ahead"].as_i64()),
         (Some("waiting"), Some(10)),
@@ -407,49 +411,25 @@ async fn joining_is_for_what_is_sold_out_and_bad_input_changes_nothing() {
     assert_eq!(s, StatusCode::CREATED, "{entry}");
     let id = entry["id"].as_str().unwrap();
     let path = format!("/events/{event}/waitlist/{id}");
-    let (s, v, _) = gw
-        .call(Method::GET, &path, Some(&token("bob", Role::Buyer)), None)
-        .await;
+    let (s, v) = as_buyer(&gw, Method::GET, &path, "bob").await;
     assert_error(s, &v, 404, "unknown_waitlist_entry");
-    let (s, v, _) = gw
-        .call(
-            Method::GET,
-            &format!("/events/{event}/waitlist/not-a-uuid"),
-            Some(&token("ana", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = as_buyer(
+        &gw,
+        Method::GET,
+        &format!("/events/{event}/waitlist/not-a-uuid"),
+        "ana",
+    )
+    .await;
     assert_error(s, &v, 404, "unknown_waitlist_entry");
-    let (s, v, _) = gw
-        .call(
-            Method::DELETE,
-            &path,
-            Some(&token("bob", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = as_buyer(&gw, Method::DELETE, &path, "bob").await;
     assert_error(s, &v, 404, "unknown_waitlist_entry");
-    let (s, v, _) = gw
-        .call(
-            Method::DELETE,
-            &path,
-            Some(&token("ana", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = as_buyer(&gw, Method::DELETE, &path, "ana").await;
     assert_eq!(
         (s, v["status"].as_str()),
         (StatusCode::OK, Some("left")),
         "{v}"
     );
-    let (s, v, _) = gw
-        .call(
-            Method::DELETE,
-            &path,
-            Some(&token("ana", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = as_buyer(&gw, Method::DELETE, &path, "ana").await;
     assert_error(s, &v, 409, "waitlist_entry_closed");
     assert_eq!(count(&db, entries).await, 1);
 }
@@ -472,14 +452,7 @@ async fn entry_of(
 }
 
 async fn release(gw: &Gw, user: &str, hold: &str) {
-    let (s, v, _) = gw
-        .call(
-            Method::DELETE,
-            &format!("/reservations/{hold}"),
-            Some(&token(user, Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, v) = as_buyer(gw, Method::DELETE, &format!("/reservations/{hold}"), user).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
 }
 
@@ -536,14 +509,13 @@ async fn ticket_limits_leavers_and_a_stopped_pass_never_strand_a_seat_or_an_entr
         let gw = &gw;
         let event = &event;
         async move {
-            let (s, v, _) = gw
-                .call(
-                    Method::DELETE,
-                    &format!("/events/{event}/waitlist/{id}"),
-                    Some(&token(user, Role::Buyer)),
-                    None,
-                )
-                .await;
+            let (s, v) = as_buyer(
+                gw,
+                Method::DELETE,
+                &format!("/events/{event}/waitlist/{id}"),
+                user,
+            )
+            .await;
             assert_eq!(
                 (s, v["status"].as_str()),
                 (StatusCode::OK, Some("left")),
@@ -611,14 +583,13 @@ async fn ticket_limits_leavers_and_a_stopped_pass_never_strand_a_seat_or_an_entr
             .then_some(())
     })
     .await;
-    let (s, hold, _) = gw
-        .call(
-            Method::GET,
-            &format!("/reservations/{derived}"),
-            Some(&token("late", Role::Buyer)),
-            None,
-        )
-        .await;
+    let (s, hold) = as_buyer(
+        &gw,
+        Method::GET,
+        &format!("/reservations/{derived}"),
+        "late",
+    )
+    .await;
     assert_eq!(
         (s, hold["state"].as_str()),
         (StatusCode::OK, Some("held")),

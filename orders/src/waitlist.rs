@@ -71,11 +71,23 @@ pub struct Entry {
     pub created_at: DateTime<Utc>,
 }
 
-const ENTRY_COLUMNS: &str = "w.id, w.event_id, w.user_id, w.quantity, w.categories, w.status,
-     CASE WHEN w.status = 'waiting' THEN (SELECT count(*) FROM waitlist_entries a
+/// The columns [`Entry`] reads, with `$ahead` the SQL of its place in line.
+macro_rules! entry_columns {
+    ($ahead:literal) => {
+        concat!(
+            "w.id, w.event_id, w.user_id, w.quantity, w.categories, w.status, ",
+            $ahead,
+            " AS ahead, w.hold_id, w.seats, w.offer_expires_at, w.created_at"
+        )
+    };
+}
+
+/// One entry's columns: its place counted among the waiting entries before it.
+const ENTRY_COLUMNS: &str = entry_columns!(
+    "CASE WHEN w.status = 'waiting' THEN (SELECT count(*) FROM waitlist_entries a
         WHERE a.event_id = w.event_id AND a.status = 'waiting' AND a.position < w.position)
-     ELSE 0 END AS ahead,
-     w.hold_id, w.seats, w.offer_expires_at, w.created_at";
+     ELSE 0 END"
+);
 
 /// What joining came to.
 #[derive(Debug, Clone)]
@@ -213,16 +225,39 @@ fn takes(wanted: &[String], category: &str) -> bool {
 /// Waiting entries of `event`, in list order (their place from one window function, not a count
 /// per entry: the pass reads this twice a second).
 async fn waiting(db: &PgPool, event: &EventId) -> Result<Vec<Entry>, OrdersError> {
-    Ok(sqlx::query_as(
-        "SELECT w.id, w.event_id, w.user_id, w.quantity, w.categories, w.status,
-                row_number() OVER (ORDER BY w.position) - 1 AS ahead,
-                w.hold_id, w.seats, w.offer_expires_at, w.created_at
-           FROM waitlist_entries w
-          WHERE w.event_id = $1 AND w.status = 'waiting' ORDER BY w.position LIMIT 10000",
-    )
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        entry_columns!("row_number() OVER (ORDER BY w.position) - 1"),
+        " FROM waitlist_entries w
+          WHERE w.event_id = $1 AND w.status = 'waiting' ORDER BY w.position LIMIT 10000"
+    ))
     .bind(event.as_str())
     .fetch_all(db)
     .await?)
+}
+
+/// Whether [`lock_event`] waits for the lock.
+enum Wait {
+    Yes,
+    No,
+}
+
+/// Takes `event`'s waiting-list lock (a Postgres advisory lock) for the rest of `tx`, waiting
+/// for it or not; returns whether it is held. A transaction that writes nothing holds it, so a
+/// holder stopped anywhere (an error, a crash, a cancelled future) lets it go.
+async fn lock_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    event: &EventId,
+    wait: Wait,
+) -> Result<bool, OrdersError> {
+    let sql = match wait {
+        Wait::Yes => "SELECT true FROM pg_advisory_xact_lock(hashtext('waitlist:' || $1)::bigint)",
+        Wait::No => "SELECT pg_try_advisory_xact_lock(hashtext('waitlist:' || $1)::bigint)",
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(event.as_str())
+        .fetch_one(&mut **tx)
+        .await?)
 }
 
 /// Tells each seated section of `event` how many waiting entries want it (Redis then sets aside
@@ -237,10 +272,7 @@ pub async fn tell_sections(
     // Under the event's lock: a pass that read the list before this buyer joined must not write
     // its older count after this one.
     let mut lock = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('waitlist:' || $1)::bigint)")
-        .bind(event.as_str())
-        .execute(&mut *lock)
-        .await?;
+    lock_event(&mut lock, event, Wait::Yes).await?;
     let entries = waiting(db, event).await?;
     tell(db, coordinator, event, &entries).await?;
     lock.rollback().await?;
@@ -368,15 +400,8 @@ pub async fn offer_pass(
     event: &EventId,
     settings: &OfferSettings,
 ) -> Result<OfferPass, OrdersError> {
-    // Held by a transaction that writes nothing: a pass stopped anywhere (an error, a crash, a
-    // cancelled future) ends it, and with it the lock.
     let mut lock = db.begin().await?;
-    let mine: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext('waitlist:' || $1)::bigint)")
-            .bind(event.as_str())
-            .fetch_one(&mut *lock)
-            .await?;
-    if !mine {
+    if !lock_event(&mut lock, event, Wait::No).await? {
         return Ok(OfferPass::default());
     }
     let pass = locked_pass(db, coordinator, event, settings).await;
@@ -659,26 +684,24 @@ async fn settle_offers(
             continue;
         };
         // A pinned hold is being paid for: it outlives its offer until the payment ends.
-        match coordinator.read_hold(&hold, Caller::System).await? {
-            ReadOutcome::Found(h)
-                if matches!(h.state, HoldState::Expired | HoldState::Released) =>
-            {
-                if mark(db, id, Status::Offered, Status::Lapsed).await? {
-                    lapsed += 1;
-                }
-            }
-            ReadOutcome::Found(h) => {
-                if !confirmed && matches!(h.state, HoldState::Held | HoldState::Pinned) {
+        let ended = match coordinator.read_hold(&hold, Caller::System).await? {
+            ReadOutcome::Found(h) => match h.state {
+                HoldState::Expired | HoldState::Released => true,
+                HoldState::Held | HoldState::Pinned if !confirmed => {
                     confirm(db, id, &h).await?;
+                    false
                 }
-            }
+                _ => false,
+            },
             // Never held: back in line. Held once and gone: it ended.
-            ReadOutcome::NotFound | ReadOutcome::NotOwner if !confirmed => unclaim(db, id).await?,
-            ReadOutcome::NotFound | ReadOutcome::NotOwner => {
-                if mark(db, id, Status::Offered, Status::Lapsed).await? {
-                    lapsed += 1;
-                }
+            ReadOutcome::NotFound | ReadOutcome::NotOwner if !confirmed => {
+                unclaim(db, id).await?;
+                false
             }
+            ReadOutcome::NotFound | ReadOutcome::NotOwner => true,
+        };
+        if ended && mark(db, id, Status::Offered, Status::Lapsed).await? {
+            lapsed += 1;
         }
     }
     Ok(OfferPass {

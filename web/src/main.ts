@@ -896,7 +896,7 @@ function waitingList(
         body: { quantity, categories: category ? [category] : [] },
       });
       entryId = entry.id;
-      localStorage.setItem(`seatalloc.waitlist.${id}.${auth.user}`, entry.id);
+      localStorage.setItem(key, entry.id);
       say("");
       render();
       if (!timer) timer = setTimeout(() => void poll(), 2000);
