@@ -66,6 +66,9 @@ pub struct Machine {
     pub cpu: String,
     /// Kernel release.
     pub kernel: String,
+    /// Worker threads of each server process (gateway, reconciler, provider), as scripts/bench
+    /// started them (`TOKIO_WORKER_THREADS`); `None`: tokio's default, one per core.
+    pub server_workers: Option<usize>,
 }
 
 impl Machine {
@@ -91,6 +94,9 @@ impl Machine {
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_else(|| "unknown".into()),
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
+            server_workers: std::env::var("BENCH_SERVER_WORKERS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
         }
     }
 }
@@ -287,8 +293,21 @@ impl Report {
             "Machine: {} cores ({}), {:.1} GiB memory, Linux {}. Everything co-located: the load \
              generator, one gateway, one reconciler, a 6-node Redis Cluster (3 primaries, 3 \
              replicas) and PostgreSQL share these cores, so every figure is a floor for a real \
-             deployment, where they would not.\n\n",
-            m.cores, m.cpu, m.memory_gib, m.kernel
+             deployment, where they would not.{}\n\n",
+            m.cores,
+            m.cpu,
+            m.memory_gib,
+            m.kernel,
+            match m.server_workers {
+                Some(n) => format!(
+                    " The gateway, the reconciler and the provider each run {n} tokio worker \
+                     thread{} (`TOKIO_WORKER_THREADS`): with nine processes on two cores, more \
+                     threads than a process gets cores cost CPU in wakeups and cross-thread \
+                     hand-offs.",
+                    if n == 1 { "" } else { "s" }
+                ),
+                None => String::new(),
+            }
         ));
         md.push_str("How to read: the generator is **open-loop** (operations start at the target rate whatever the server does; latency counts from the intended start, so queueing is charged to the server: no coordinated omission) and keeps HDR histograms. `refused` are correct business answers (a seat taken); `failed` are errors; `not sent` means the generator had too many operations in flight (the server could not keep up). CPU µs/op is each process's CPU time during the run divided by the operations completed.\n\n");
         md.push_str("## Targets\n\n| target | measured | met |\n|---|---|---|\n");
