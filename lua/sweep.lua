@@ -12,8 +12,12 @@
   KEYS[6]  reserved HASH    seat_id -> when it came back: seats set aside for the waiting list
   ARGV[1]  limit            at most this many seats per call (bounds the script's run time)
 
-  Returns  {0, swept, version}   `swept` expired seats forgotten (0: nothing to do); while a
-                                 waiting list wants the section, they are set aside for it
+  Returns  {0, swept, version, last_audit_id}
+                                 `swept` expired seats forgotten (0: nothing to do); while a
+                                 waiting list wants the section, they are set aside for it.
+                                 `last_audit_id`: the newest entry of the audit trail ("0-0"
+                                 when empty), so the reconciler learns whether there is anything
+                                 to copy without another call
 
   Audit entries (every script writes the same shape; the reconciler copies them to Postgres):
     a  action   held | released | expired | extended | pinned | unpinned | sold | blocked | unblocked
@@ -53,4 +57,5 @@ if swept > 0 then
 else
   version = tonumber(redis.call('GET', ver) or '0')
 end
-return {0, swept, version}
+local newest = redis.call('XREVRANGE', audit, '+', '-', 'COUNT', 1)[1]
+return {0, swept, version, newest and newest[1] or '0-0'}

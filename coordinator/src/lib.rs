@@ -134,6 +134,11 @@ pub struct Coordinator {
     commit_queue: String,
     announcer: Arc<updates::Announcer>,
     batcher: Arc<batch::Batcher>,
+    /// How to reach the cluster, for connections made later (the commit reader).
+    settings: Arc<RedisSettings>,
+    /// The durable writer's own connection for reads that wait ([`Coordinator::wait_commits`]),
+    /// made on first use: a process that never writes never opens it.
+    commit_reader: Arc<tokio::sync::OnceCell<Client>>,
 }
 
 impl Coordinator {
@@ -157,6 +162,8 @@ impl Coordinator {
                 window: Duration::from_micros(settings.hold_batch_window_us),
                 max: settings.hold_batch_max.max(1),
             })),
+            settings: Arc::new(settings.clone()),
+            commit_reader: Arc::default(),
         };
         coordinator.load_scripts().await?;
         Ok(coordinator)

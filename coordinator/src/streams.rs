@@ -9,8 +9,10 @@
 //!   atomically with every seat change (`lua/sweep.lua` documents the entry), and copied to
 //!   Postgres by the reconciler.
 //!
-//! Reads never block a connection (no `BLOCK`): the pool's connections are shared by every
-//! caller, and a blocked connection would stall them all. Writers poll instead.
+//! Reads through the pool never block a connection (no `BLOCK`): its connections are shared by
+//! every caller, and a blocked connection would stall them all. A writer waiting for new commits
+//! does so on a connection of its own ([`Coordinator::wait_commits`]): an idle writer polling
+//! every few milliseconds cost Redis about 260 calls a second for nothing.
 
 use std::collections::HashMap;
 
@@ -19,6 +21,34 @@ use fred::prelude::*;
 use crate::ids::{EventId, SectionId};
 use crate::protocol::SweepCode;
 use crate::{keys, Coordinator, CoordinatorError};
+
+/// The entries of an `XREADGROUP` reply on the commit queue: `[[stream, entries]]`, or nil.
+fn commits_read(reply: &Value) -> Result<Vec<Entry>, CoordinatorError> {
+    match reply {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(streams) => {
+            let mut out = Vec::new();
+            for stream in streams {
+                match stream {
+                    Value::Array(pair) if pair.len() == 2 => out.extend(entries(&pair[1])?),
+                    other => return Err(bad("XREADGROUP", other)),
+                }
+            }
+            Ok(out)
+        }
+        other => Err(bad("XREADGROUP", other)),
+    }
+}
+
+/// What an expiry sweep of one section did ([`Coordinator::sweep`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired seats forgotten.
+    pub swept: u64,
+    /// The newest entry of the section's audit trail (`0-0` when it is empty): a copier that has
+    /// copied up to it has nothing to do.
+    pub last_audit_id: String,
+}
 
 /// One stream entry: its id and its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,21 +180,44 @@ impl Coordinator {
                 ">",
             )
             .await?;
-        // [[stream, entries]] or nil.
-        match &reply {
-            Value::Null => Ok(Vec::new()),
-            Value::Array(streams) => {
-                let mut out = Vec::new();
-                for stream in streams {
-                    match stream {
-                        Value::Array(pair) if pair.len() == 2 => out.extend(entries(&pair[1])?),
-                        other => return Err(bad("XREADGROUP", other)),
-                    }
-                }
-                Ok(out)
-            }
-            other => Err(bad("XREADGROUP", other)),
-        }
+        commits_read(&reply)
+    }
+
+    /// As [`Coordinator::read_commits`], but when the queue has nothing new, waits up to `wait`
+    /// for a commit to arrive (`XREADGROUP ... BLOCK`) and returns it at once. The read runs on
+    /// the writer's own connection (opened on first use), so the wait stalls nobody else.
+    pub async fn wait_commits(
+        &self,
+        consumer: &str,
+        count: u64,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Entry>, CoordinatorError> {
+        let client = self
+            .commit_reader
+            .get_or_try_init(|| async {
+                let client = crate::builder(&self.settings)?.build()?;
+                client.init().await?;
+                Ok::<_, CoordinatorError>(client)
+            })
+            .await?;
+        // The command's own timeout covers the wait it asks Redis for.
+        let options = Options {
+            timeout: Some(wait + self.settings.command_timeout()),
+            ..Options::default()
+        };
+        let reply: Value = client
+            .with_options(&options)
+            .xreadgroup(
+                keys::COMMIT_GROUP,
+                consumer,
+                Some(count),
+                Some(wait.as_millis().max(1) as u64),
+                false,
+                self.commit_queue.clone(),
+                ">",
+            )
+            .await?;
+        commits_read(&reply)
     }
 
     /// Takes over up to `count` commits delivered to a writer that has not acknowledged them for
@@ -341,6 +394,16 @@ impl Coordinator {
         section: &SectionId,
         limit: u64,
     ) -> Result<u64, CoordinatorError> {
+        Ok(self.sweep(event, section, limit).await?.swept)
+    }
+
+    /// As [`Coordinator::sweep_expired`], and says where the section's audit trail ends.
+    pub async fn sweep(
+        &self,
+        event: &EventId,
+        section: &SectionId,
+        limit: u64,
+    ) -> Result<Swept, CoordinatorError> {
         let k = keys::section(event, section);
         let script = &self.scripts.sweep;
         let (SweepCode::Swept, reply) = script
@@ -351,10 +414,14 @@ impl Coordinator {
             )
             .await?;
         let swept = reply.int(1)? as u64;
+        let last_audit_id = reply.string(3)?;
         if swept > 0 {
             self.announce_sections(event, [section]).await;
         }
-        Ok(swept)
+        Ok(Swept {
+            swept,
+            last_audit_id,
+        })
     }
 
     /// The sections of an open event (`None` when Redis has no layout for it).

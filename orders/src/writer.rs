@@ -73,9 +73,37 @@ struct Batch {
     job_ids: Vec<String>,
 }
 
-/// Reads, writes, acknowledges one batch.
+/// How a step reads the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// Take over stale jobs of stopped writers first (`XAUTOCLAIM`). Stale means idle for
+    /// `stale_after`, so a writer checks a few times per `stale_after`, not on every step.
+    pub claim_stale: bool,
+    /// With nothing new in the queue, wait up to this long for a job on the writer's own
+    /// connection ([`coordinator::Coordinator::wait_commits`]); zero: answer at once.
+    pub wait: Duration,
+}
+
+impl Reading {
+    /// Claims, and does not wait: what a single step (a test, a tool) wants.
+    pub const NOW: Self = Self {
+        claim_stale: true,
+        wait: Duration::ZERO,
+    };
+}
+
+/// Reads, writes, acknowledges one batch ([`Reading::NOW`]).
 pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, OrdersError> {
-    let (batch, mut report) = read_batch(svc, config).await?;
+    step_reading(svc, config, Reading::NOW).await
+}
+
+/// Reads (as `reading` says), writes, acknowledges one batch.
+pub async fn step_reading(
+    svc: &Services,
+    config: &WriterConfig,
+    reading: Reading,
+) -> Result<StepReport, OrdersError> {
+    let (batch, mut report) = read_batch(svc, config, reading).await?;
     if batch.ids.is_empty() {
         return Ok(report);
     }
@@ -118,23 +146,31 @@ pub async fn step(svc: &Services, config: &WriterConfig) -> Result<StepReport, O
     Ok(report)
 }
 
-/// Claims stale entries of dead writers, then reads new ones, up to a batch; malformed entries
-/// are counted and dropped (acknowledged with the rest).
+/// Claims stale entries of dead writers (when `reading` says so), then reads new ones, up to a
+/// batch, waiting for one only when nothing was claimed; malformed entries are counted and
+/// dropped (acknowledged with the rest).
 async fn read_batch(
     svc: &Services,
     config: &WriterConfig,
+    reading: Reading,
 ) -> Result<(Batch, StepReport), OrdersError> {
     let co = &svc.coordinator;
     let stale_ms = config.stale_after.as_millis() as u64;
-    let mut entries = co
-        .claim_stale_commits(&config.consumer, stale_ms, config.batch)
-        .await?;
+    let mut entries = if reading.claim_stale {
+        co.claim_stale_commits(&config.consumer, stale_ms, config.batch)
+            .await?
+    } else {
+        Vec::new()
+    };
     let claimed = entries.len();
-    if (entries.len() as u64) < config.batch {
-        entries.extend(
-            co.read_commits(&config.consumer, config.batch - entries.len() as u64)
-                .await?,
-        );
+    let room = config.batch.saturating_sub(entries.len() as u64);
+    if room > 0 {
+        entries.extend(if entries.is_empty() && !reading.wait.is_zero() {
+            co.wait_commits(&config.consumer, room, reading.wait)
+                .await?
+        } else {
+            co.read_commits(&config.consumer, room).await?
+        });
     }
     let mut report = StepReport {
         claimed,

@@ -42,6 +42,11 @@ impl CopiedUpTo {
     }
 }
 
+/// A section's audit stream as `audit_cursors` and [`CopiedUpTo`] name it.
+fn stream_name(event: &EventId, section: &SectionId) -> String {
+    format!("{event}/{section}")
+}
+
 /// Sweeps expired holds and copies audit entries of every section of every live event.
 pub async fn sweep_and_copy(
     db: &PgPool,
@@ -66,21 +71,25 @@ pub async fn sweep_and_copy(
         };
         for section in sections {
             // One section failing (a bad entry, a node down) must not stop the others.
-            let swept = match coordinator
-                .sweep_expired(&event, &section, SWEEP_BATCH)
-                .await
-            {
-                Ok(n) => n,
+            let newest = match coordinator.sweep(&event, &section, SWEEP_BATCH).await {
+                Ok(swept) => {
+                    if swept.swept > 0 {
+                        metrics
+                            .expirations_total
+                            .with_label_values(&["ttl"])
+                            .inc_by(swept.swept);
+                    }
+                    Some(swept.last_audit_id)
+                }
                 Err(e) => {
                     tracing::error!(%event, %section, error = %e, "expiry sweep failed");
-                    0
+                    None
                 }
             };
-            if swept > 0 {
-                metrics
-                    .expirations_total
-                    .with_label_values(&["ttl"])
-                    .inc_by(swept);
+            // The sweep said where the trail ends: copied up to there, a quiet section costs
+            // this pass nothing more (one call per section, not two).
+            if newest.is_some() && newest == copied.get(&stream_name(&event, &section)) {
+                continue;
             }
             match copy_section(db, coordinator, metrics, copied, &event, &section).await {
                 Ok(lag) => lag_ms = lag_ms.max(lag),
@@ -102,7 +111,7 @@ pub async fn copy_section(
     event: &EventId,
     section: &SectionId,
 ) -> Result<i64, AuditError> {
-    let stream = format!("{event}/{section}");
+    let stream = stream_name(event, section);
     if let Some(last) = copied.get(&stream) {
         // Nothing after what was copied (by us, or further by another reconciler): no work.
         if coordinator

@@ -204,6 +204,10 @@ pub async fn reconcile_once(
     }
 }
 
+/// The longest an idle writer's read waits for a job before it looks again (for stale jobs,
+/// and for a shutdown).
+const WRITER_WAIT: Duration = Duration::from_millis(250);
+
 async fn writer_loop(
     svc: orders::Services,
     metrics: Arc<Metrics>,
@@ -211,16 +215,28 @@ async fn writer_loop(
     shutdown: CancellationToken,
 ) {
     let mut group_ready = false;
+    // Stale jobs are idle for `stale_after` before anyone may take them: looking a few times
+    // in that span finds them soon enough, where looking on every step cost a call each time.
+    let claim_every =
+        (config.stale_after / 5).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut claimed_at: Option<std::time::Instant> = None;
     while !shutdown.is_cancelled() {
         if !group_ready {
             group_ready = svc.coordinator.ensure_commit_group().await.is_ok();
         }
         let started = std::time::Instant::now();
-        match orders::writer::step(&svc, &config).await {
-            Ok(report) if report.jobs + report.malformed == 0 => {
-                // Idle: poll again soon (reads never block a shared connection).
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+        let claim_stale = claimed_at.is_none_or(|at| at.elapsed() >= claim_every);
+        if claim_stale {
+            claimed_at = Some(started);
+        }
+        // An idle writer waits on its own connection for the next job (answered the moment it
+        // is queued) instead of polling: bounded, so a shutdown is seen within WRITER_WAIT.
+        let reading = orders::writer::Reading {
+            claim_stale,
+            wait: WRITER_WAIT,
+        };
+        match orders::writer::step_reading(&svc, &config, reading).await {
+            Ok(report) if report.jobs + report.malformed == 0 => {}
             Ok(report) => {
                 metrics.batch_size.observe(report.jobs as f64);
                 metrics
