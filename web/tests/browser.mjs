@@ -34,13 +34,16 @@ const browser = await chromium.launch({
 const consoleErrors = [];
 const shots = [];
 
+let currentFlow = "setup";
 async function newPage(viewport = { width: 1280, height: 860 }, extra = {}) {
   const context = await browser.newContext({ viewport, ...extra });
   const page = await context.newPage();
-  page.on("pageerror", (e) => consoleErrors.push(`${e.message}`));
+  // Each error names the flow whose page made it.
+  const during = currentFlow;
+  page.on("pageerror", (e) => consoleErrors.push(`${e.message} (${during})`));
   page.on("console", (m) => {
     // A 4xx the page handles is logged by chromium as a failed resource: not an app error.
-    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) consoleErrors.push(m.text());
+    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) consoleErrors.push(`${m.text()} (${during})`);
   });
   page.setDefaultTimeout(WAIT);
   return page;
@@ -80,8 +83,20 @@ async function openEvent(page, id) {
 }
 
 async function clickSeat(page, seat) {
-  const p = await page.evaluate((s) => window.seatApp.screenOf(s), seat);
-  await page.mouse.click(p.x, p.y);
+  const before = await state(page, seat);
+  for (let attempt = 0; ; attempt++) {
+    const p = await page.evaluate((s) => window.seatApp.screenOf(s), seat);
+    await page.mouse.click(p.x, p.y);
+    // A free seat clicked is selected. If it is still free, the click landed elsewhere (the page
+    // moved between reading the seat's place and clicking: a message shown above the map), and
+    // it is clicked again where the seat is now; a page that never selects it still fails.
+    if (before !== "free" || attempt === 2) return;
+    const selected = await page
+      .waitForFunction((s) => window.seatApp.state(s) !== "free", seat, { timeout: 2000 })
+      .then(() => true, () => false);
+    if (selected) return;
+    console.log(`[browser] a click on ${seat} did not select it; clicking again`);
+  }
 }
 
 const state = (page, seat) => page.evaluate((s) => window.seatApp.state(s), seat);
@@ -108,6 +123,7 @@ async function api(method, path, token, body, base = BASE) {
 
 const results = [];
 async function flow(name, fn) {
+  currentFlow = name;
   const started = Date.now();
   try {
     await fn();
