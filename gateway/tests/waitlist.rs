@@ -451,6 +451,45 @@ async fn entry_of(
     .unwrap()
 }
 
+/// Waits until `user`'s entry holds a confirmed offer of exactly `seats`.
+async fn offered(
+    db: &harness::db::TestDb,
+    event: &coordinator::EventId,
+    user: &str,
+    seats: &[String],
+    what: &str,
+) {
+    eventually(Duration::from_secs(20), what, || async {
+        let (status, _, got, confirmed) = entry_of(db, event, user).await;
+        (status == "offered" && confirmed && got == seats).then_some(())
+    })
+    .await;
+}
+
+/// `user` leaves the waiting list (their entry, found in Postgres): answered 200 `left`.
+async fn leave(gw: &Gw, db: &harness::db::TestDb, event: &coordinator::EventId, user: &str) {
+    let (_, id): (String, uuid::Uuid) = sqlx::query_as(
+        "SELECT status::text, id FROM waitlist_entries WHERE event_id = $1 AND user_id = $2",
+    )
+    .bind(event.as_str())
+    .bind(user)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let (s, v) = as_buyer(
+        gw,
+        Method::DELETE,
+        &format!("/events/{event}/waitlist/{id}"),
+        user,
+    )
+    .await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("left")),
+        "{v}"
+    );
+}
+
 async fn release(gw: &Gw, user: &str, hold: &str) {
     let (s, v) = as_buyer(gw, Method::DELETE, &format!("/reservations/{hold}"), user).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
@@ -486,64 +525,30 @@ async fn ticket_limits_leavers_and_a_stopped_pass_never_strand_a_seat_or_an_entr
     // A seat comes back. "cap" is first, but an offer would take them past the limit: it
     // lapses, and the seat goes to the next in line.
     release(&gw, "x", &x2).await;
-    eventually(
-        Duration::from_secs(20),
+    offered(
+        &db,
+        &event,
+        "leaver",
+        &kept[2..3],
         "the offer passes over cap",
-        || async {
-            let (status, _, seats, confirmed) = entry_of(&db, &event, "leaver").await;
-            (status == "offered" && confirmed && seats == kept[2..3]).then_some(())
-        },
     )
     .await;
     assert_eq!(entry_of(&db, &event, "cap").await.0, "lapsed");
 
     // "leaver" leaves with the offer open: its hold ends and "next" gets the seat.
-    let (_, id): (String, uuid::Uuid) = sqlx::query_as(
-        "SELECT status::text, id FROM waitlist_entries WHERE event_id = $1 AND user_id = 'leaver'",
-    )
-    .bind(event.as_str())
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    let leave = |user: &'static str, id: uuid::Uuid| {
-        let gw = &gw;
-        let event = &event;
-        async move {
-            let (s, v) = as_buyer(
-                gw,
-                Method::DELETE,
-                &format!("/events/{event}/waitlist/{id}"),
-                user,
-            )
-            .await;
-            assert_eq!(
-                (s, v["status"].as_str()),
-                (StatusCode::OK, Some("left")),
-                "{v}"
-            );
-        }
-    };
-    leave("leaver", id).await;
-    eventually(
-        Duration::from_secs(20),
+    leave(&gw, &db, &event, "leaver").await;
+    offered(
+        &db,
+        &event,
+        "next",
+        &kept[2..3],
         "the offer passes on to next",
-        || async {
-            let (status, _, seats, confirmed) = entry_of(&db, &event, "next").await;
-            (status == "offered" && confirmed && seats == kept[2..3]).then_some(())
-        },
     )
     .await;
 
     // "next" leaves too: nobody waits, so the seat goes back to the open sale at once (before
     // any pass), not held aside for a list that is empty.
-    let (_, id): (String, uuid::Uuid) = sqlx::query_as(
-        "SELECT status::text, id FROM waitlist_entries WHERE event_id = $1 AND user_id = 'next'",
-    )
-    .bind(event.as_str())
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    leave("next", id).await;
+    leave(&gw, &db, &event, "next").await;
     let open = hold_seats(&gw, &event, "open", &strs(&kept[2..3]), 300).await;
     assert!(!open.is_empty());
 
