@@ -36,8 +36,12 @@ pub struct Plan {
     pub stadium: bool,
     /// Hold storm rates at no contention.
     pub hold_rates: Vec<f64>,
-    /// Hold rate at high contention, and of the profiled storm.
+    /// Hold rate at high contention, on the general-admission floor, and of the profiled storm.
     pub hot_hold_rate: f64,
+    /// The hot event's general-admission floor: places, and the shards they are spread over.
+    pub floor_capacity: u32,
+    /// Shards of the floor.
+    pub floor_shards: u32,
     /// Seconds of the profiled hold storm (after the timed hold runs).
     pub profile_secs: u64,
     /// Checkout rates.
@@ -82,6 +86,8 @@ impl Plan {
                 1_000.0, 2_000.0, 3_000.0, 4_000.0, 5_000.0, 10_000.0, 20_000.0,
             ],
             hot_hold_rate: 1_000.0,
+            floor_capacity: 20_000,
+            floor_shards: 8,
             profile_secs: 8,
             checkout_rates: vec![100.0, 250.0, 400.0, 500.0, 1_000.0, 3_000.0],
             poll_rates: vec![2_000.0, 5_000.0, 10_000.0, 20_000.0, 30_000.0],
@@ -112,6 +118,8 @@ impl Plan {
             stadium: false,
             hold_rates: vec![50.0],
             hot_hold_rate: 50.0,
+            floor_capacity: 200,
+            floor_shards: 8,
             profile_secs: 1,
             checkout_rates: vec![10.0],
             poll_rates: vec![50.0],
@@ -189,6 +197,8 @@ struct Stage {
     storm_seats: Arc<Vec<String>>,
     checkout_event: String,
     checkout_seats: Arc<Vec<String>>,
+    /// The hot event's floor, sold by quantity: (event, capacity, shards).
+    floor: (String, u32, u32),
     ceiling_event: String,
     ceiling_seats: Arc<Vec<String>>,
     buyers: Buyers,
@@ -210,6 +220,17 @@ impl Stage {
         let storm_seats = Arc::new(t.setup_event(&storm_event, &big, 1_000_000).await?);
         let checkout_event = format!("bench-checkout-{id}");
         let checkout_seats = Arc::new(t.setup_event(&checkout_event, &big, 1_000_000).await?);
+        let floor_event = format!("bench-floor-{id}");
+        t.setup_event(
+            &floor_event,
+            &scenarios::floor_venue(
+                &format!("bench-floor-{id}"),
+                plan.floor_capacity,
+                plan.floor_shards,
+            ),
+            1_000_000,
+        )
+        .await?;
         let ceiling_event = format!("bench-ceiling-{id}");
         let ceiling_seats = Arc::new(t.setup_event(&ceiling_event, &big, 1_000_000).await?);
         let buyers = Buyers::new(t, &format!("buyer-{id}"), 1_000)?;
@@ -221,6 +242,7 @@ impl Stage {
             storm_seats,
             checkout_event,
             checkout_seats,
+            floor: (floor_event, plan.floor_capacity, plan.floor_shards),
             ceiling_event,
             ceiling_seats,
             buyers,
@@ -235,6 +257,20 @@ impl Stage {
             contention,
             hot: 100,
             release: true,
+            area: None,
+        }
+    }
+
+    /// Holds of 2 places each on the hot event's general-admission floor.
+    fn floor_storm(&self) -> Storm {
+        let (event, capacity, shards) = self.floor.clone();
+        Storm {
+            event,
+            seats: Arc::default(),
+            contention: 0.0,
+            hot: 0,
+            release: true,
+            area: Some(("floor".into(), 2, capacity, shards)),
         }
     }
 }
@@ -431,6 +467,15 @@ async fn hold_phase(
         )
         .await,
     ));
+    runs.push(logged(
+        scenarios::holds(
+            t,
+            &stage.buyers,
+            &stage.floor_storm(),
+            &Schedule::new(plan.hot_hold_rate, step),
+        )
+        .await,
+    ));
     quiesce(t).await;
     log(&format!("sustained holds at {best}/s"));
     let sustained = logged(
@@ -504,6 +549,7 @@ async fn checkout_phase(
                 xacts: (a.0 - b.0) as f64 / n,
                 wal_syncs: (a.1 - b.1) as f64 / n,
                 rows_written: (a.2 - b.2) as f64 / n,
+                writing_xacts: (a.3 - b.3) as f64 / n,
             });
         }
         Ok(s)
@@ -572,15 +618,20 @@ pub struct PgPerCheckout {
     pub wal_syncs: f64,
     /// Rows inserted, updated or deleted.
     pub rows_written: f64,
+    /// Transactions that wrote (each was given a transaction id; read-only ones get none), on
+    /// the whole server: the commits that must reach the WAL, before group commit shares them.
+    pub writing_xacts: f64,
 }
 
 /// The counters [`PgPerCheckout`] is made of, now.
-async fn pg_counters(db: &sqlx::PgPool) -> Option<(i64, i64, i64)> {
+async fn pg_counters(db: &sqlx::PgPool) -> Option<(i64, i64, i64, i64)> {
     // Statistics reach the shared counters when a backend reports them (at most every second
     // or so for a busy one): wait for that before reading.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     sqlx::query_as(
-        "SELECT d.xact_commit, w.wal_sync, d.tup_inserted + d.tup_updated + d.tup_deleted
+        // The next transaction id to be given out, read without taking one.
+        "SELECT d.xact_commit, w.wal_sync, d.tup_inserted + d.tup_updated + d.tup_deleted,
+                pg_snapshot_xmax(pg_current_snapshot())::text::bigint
          FROM pg_stat_database d, pg_stat_wal w WHERE d.datname = current_database()",
     )
     .fetch_one(db)

@@ -53,6 +53,10 @@ enum Command {
         /// time goes, as BENCHMARKS.md shows it.
         #[arg(long)]
         profile: bool,
+        /// Hold by quantity (2 a hold) on a general-admission floor of this many places over 8
+        /// shards, instead of seats.
+        #[arg(long)]
+        floor: Option<u32>,
         /// Public API base URL (default: from SEATS_HTTP__ADDR).
         #[arg(long)]
         api: Option<String>,
@@ -228,10 +232,16 @@ async fn main() -> anyhow::Result<()> {
             rate,
             seconds,
             profile,
+            floor,
             ..
         } => {
             let id = loadgen::run_id();
-            let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
+            let map = match floor {
+                Some(capacity) => {
+                    loadgen::scenarios::floor_venue(&format!("profile-floor-{id}"), capacity, 8)
+                }
+                None => catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium"),
+            };
             let event = format!("profile-holds-{id}");
             let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);
             let buyers = loadgen::scenarios::Buyers::new(&target, &format!("p-{id}"), 1_000)?;
@@ -241,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
                 contention: 0.0,
                 hot: 100,
                 release: true,
+                area: floor.map(|capacity| ("floor".to_owned(), 2, capacity, 8)),
             };
             if profile {
                 let p =

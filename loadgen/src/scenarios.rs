@@ -118,19 +118,47 @@ pub struct Storm {
     /// Successful holds are released at once (not timed), so a long run does not sell out the
     /// venue and the hot seats become free again: the server does that work too.
     pub release: bool,
+    /// Holds by quantity on this general-admission area instead of seats: (area id, quantity,
+    /// capacity, shards), the last two for the run's name. `seats`, `contention` and `hot` are
+    /// then unused.
+    pub area: Option<(String, u32, u32, u32)>,
 }
 
-/// The hold storm: `POST /events/{id}/reservations` for one seat each.
+/// A venue whose seats are the theatre's and whose standing floor holds `capacity` places over
+/// `shards` shard sections (general admission, area id `floor`).
+pub fn floor_venue(venue_id: &str, capacity: u32, shards: u32) -> catalog::seatmap::SeatMap {
+    let mut map = catalog::seatmap::demo_theatre_as(venue_id);
+    let category = map
+        .categories
+        .last()
+        .map(|c| c.id.clone())
+        .unwrap_or_default();
+    map.areas.push(catalog::seatmap::Area {
+        id: "floor".into(),
+        name: "Standing floor".into(),
+        capacity,
+        category,
+        shards: Some(shards),
+    });
+    map
+}
+
+/// The hold storm: `POST /events/{id}/reservations` for one seat each (or by quantity on a
+/// floor, [`Storm::area`]).
 pub async fn holds(t: &Target, buyers: &Buyers, storm: &Storm, schedule: &Schedule) -> Stats {
     let (t, buyers, storm) = (t.clone(), buyers.clone(), Arc::new(storm.clone()));
     let run = crate::run_id();
     let cold = Arc::new(AtomicU64::new(0));
-    let name = format!(
-        "holds, contention {:.2} ({} hot seats){}",
-        storm.contention,
-        storm.hot,
-        if storm.release { ", each released" } else { "" }
-    );
+    let released = if storm.release { ", each released" } else { "" };
+    let name = match &storm.area {
+        Some((_, quantity, capacity, shards)) => format!(
+            "holds, GA floor of {capacity} places over {shards} shards, {quantity} a hold{released}"
+        ),
+        None => format!(
+            "holds, contention {:.2} ({} hot seats){released}",
+            storm.contention, storm.hot
+        ),
+    };
     open_loop(&name, schedule, move |i| {
         let (t, buyers, storm, cold, run) = (
             t.clone(),
@@ -140,23 +168,28 @@ pub async fn holds(t: &Target, buyers: &Buyers, storm: &Storm, schedule: &Schedu
             run.clone(),
         );
         async move {
-            let n = storm.seats.len();
-            let hot = storm.hot.min(n);
-            let seat = if rand::thread_rng().gen_bool(storm.contention.clamp(0.0, 1.0)) {
-                &storm.seats[rand::thread_rng().gen_range(0..hot.max(1))]
-            } else {
-                let k = cold.fetch_add(1, Ordering::Relaxed) as usize;
-                &storm.seats[hot + k % (n - hot).max(1)]
-            };
             let (user, token) = buyers.get(i);
+            let mut body = json!({"client_reservation_id": format!("{run}-{i}"), "user_id": user,
+                "ttl_seconds": 60});
+            if let Some((area, quantity, _, _)) = &storm.area {
+                body["area"] = json!(area);
+                body["quantity"] = json!(quantity);
+            } else {
+                let n = storm.seats.len();
+                let hot = storm.hot.min(n);
+                let seat = if rand::thread_rng().gen_bool(storm.contention.clamp(0.0, 1.0)) {
+                    &storm.seats[rand::thread_rng().gen_range(0..hot.max(1))]
+                } else {
+                    let k = cold.fetch_add(1, Ordering::Relaxed) as usize;
+                    &storm.seats[hot + k % (n - hot).max(1)]
+                };
+                body["seat_ids"] = json!([seat]);
+            }
             let req = t
                 .http
                 .post(format!("{}/events/{}/reservations", t.api, storm.event))
                 .bearer_auth(token)
-                .json(
-                    &json!({"client_reservation_id": format!("{run}-{i}"), "user_id": user,
-                    "seat_ids": [seat], "ttl_seconds": 60}),
-                );
+                .json(&body);
             let (status, body) = match call_json(req).await {
                 Ok(r) => r,
                 Err(o) => return o,
@@ -173,7 +206,13 @@ pub async fn holds(t: &Target, buyers: &Buyers, storm: &Storm, schedule: &Schedu
                     tokio::spawn(fetch(req));
                 }
             }
-            Outcome::from_status(status.as_u16(), &[201], &[(409, "seat_taken")])
+            // A floor refuses with what is left, a seat with who has it.
+            let taken = if storm.area.is_some() {
+                "not_enough_seats"
+            } else {
+                "seat_taken"
+            };
+            Outcome::from_status(status.as_u16(), &[201], &[(409, taken)])
         }
     })
     .await

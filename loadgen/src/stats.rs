@@ -157,6 +157,7 @@ impl Recorder {
                 .iter()
                 .map(|(k, ms)| (k.clone(), ms / 1000.0 / elapsed.as_secs_f64().max(1e-9)))
                 .collect(),
+            redis_primaries_us_per_op: per_op(cpu.redis_primaries_ms),
         }
     }
 }
@@ -203,6 +204,8 @@ pub struct Stats {
     pub cpu_us_per_op: BTreeMap<String, f64>,
     /// Average cores busy during the run, by process.
     pub cpu_cores: BTreeMap<String, f64>,
+    /// Of `cpu_us_per_op["redis"]`, what the Redis Cluster's primaries spent, µs.
+    pub redis_primaries_us_per_op: f64,
 }
 
 /// An open-loop step whose median operation waited longer than this built a queue: its

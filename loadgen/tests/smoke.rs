@@ -118,10 +118,39 @@ async fn every_scenario_runs_at_smoke_scale_and_its_checks_hold() {
         report.pg_per_checkout
     );
     assert!(!report.pg_per_checkout.is_empty());
+    // ... and it wrote in transactions of its own (each given a transaction id).
+    assert!(
+        report.pg_per_checkout.iter().all(|p| p.writing_xacts > 0.0),
+        "{:?}",
+        report.pg_per_checkout
+    );
+
+    // The hot event's general-admission floor was held by quantity, and its places came back.
+    let floor = report
+        .runs
+        .iter()
+        .find(|s| {
+            s.name
+                .starts_with("holds, GA floor of 200 places over 8 shards")
+        })
+        .expect("the floor's run");
+    assert!(floor.ok > 0 && floor.failed == 0, "{floor:?}");
+    // Redis's time is told apart for its primaries (a part of the whole, never more).
+    let s = &report.sustained_holds;
+    assert!(
+        s.redis_primaries_us_per_op > 0.0
+            && s.redis_primaries_us_per_op <= s.cpu_us_per_op["redis"],
+        "{s:?}"
+    );
 
     // The report names every target with a figure.
     let md = report.markdown("scripts/bench --smoke", "test");
     assert!(md.contains("## Overload: load shedding"));
+    assert!(md.contains("## Cores for the design's rates"), "{md}");
+    assert!(
+        md.contains("| hold + release (the sustained run) |"),
+        "{md}"
+    );
     assert_eq!(report.targets.len(), 7);
     for t in &report.targets {
         assert!(md.contains(&t.target), "{}", t.target);

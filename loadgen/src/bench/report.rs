@@ -152,7 +152,80 @@ impl Cost {
     }
 }
 
+/// The design's rates the cores section sizes a deployment for.
+const DESIGN_HOLDS_PER_SEC: f64 = 20_000.0;
+const DESIGN_CHECKOUTS_PER_SEC: f64 = 5_000.0;
+/// The cluster sizes it is sized for.
+const PRIMARIES: [f64; 2] = [3.0, 6.0];
+/// Our processes (the load generator and the payment provider are not ours).
+const OURS: [&str; 4] = ["gateway", "reconciler", "redis", "postgres"];
+
+/// One row of the cores section: an operation's measured cost and what a design rate needs.
+fn cores_row(what: &str, run: &Stats, design: f64) -> String {
+    let us = |k: &str| run.cpu_us_per_op.get(k).copied().unwrap_or(0.0);
+    let ours: f64 = OURS.iter().map(|k| us(k)).sum();
+    if ours <= 0.0 {
+        return String::new();
+    }
+    let primary = run.redis_primaries_us_per_op;
+    // A Redis primary is one thread: it must do its share of the rate within one core.
+    let per_primary = PRIMARIES
+        .iter()
+        .map(|p| {
+            let load = design / p * primary / 1e6;
+            if primary <= 0.0 {
+                "-".to_owned()
+            } else if load <= 1.0 {
+                format!("{load:.2} of a core")
+            } else {
+                format!("**{load:.2} cores: over one**")
+            }
+        })
+        .collect::<Vec<_>>();
+    format!(
+        "| {what} | {:.0}/s | {ours:.0} ({:.0} / {:.0} / {:.0} / {:.0}) | {primary:.0} | **{:.0}** | {design:.0}/s | {:.1} | {} | {} | {:.0} |\n",
+        run.achieved_rate,
+        us("gateway"),
+        us("reconciler"),
+        us("redis"),
+        us("postgres"),
+        1e6 / ours,
+        design * ours / 1e6,
+        per_primary[0],
+        per_primary[1],
+        (design * primary / 1e6).ceil(),
+    )
+}
+
 impl Report {
+    /// Holds and checkouts per core of ours at this run's measured cost, and the cores the
+    /// design's rates would need at that cost, with what each Redis primary would carry.
+    fn cores_markdown(&self) -> String {
+        let checkout = self
+            .runs
+            .iter()
+            .filter(|s| s.name.starts_with("checkout") && s.kept_up())
+            .max_by(|a, b| a.achieved_rate.total_cmp(&b.achieved_rate));
+        let mut rows = cores_row(
+            "hold + release (the sustained run)",
+            &self.sustained_holds,
+            DESIGN_HOLDS_PER_SEC,
+        );
+        if let Some(c) = checkout {
+            rows.push_str(&cores_row(
+                "checkout: hold + commit (fastest step kept up with)",
+                c,
+                DESIGN_CHECKOUTS_PER_SEC,
+            ));
+        }
+        if rows.is_empty() {
+            return String::new();
+        }
+        format!(
+            "\n## Cores for the design's rates\n\nAt each operation's measured CPU cost over our processes (gateway / reconciler / Redis / Postgres; the load generator and the payment provider are not ours), how many operations one core of ours does, and how many cores the design's rate would need at that cost with every process on cores of its own. Redis's part is split by role: a primary is one thread, so with P primaries each must carry 1/P of the rate within one core (replicas apply the writes and are the rest of Redis's figure). A primary over one core means the rate needs more primaries at this cost, or a cheaper operation; the last column is the fewest that would do. These are the costs measured on these shared cores, where every process also pays for the others' wakeups: a floor on what dedicated cores would do.\n\n| operation | measured at | µs of ours per op (gw / rec / redis / pg) | Redis primaries µs per op | per core of ours /s | design rate | cores of ours needed | each primary, 3 primaries | each primary, 6 primaries | primaries needed |\n|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n{rows}\nBoth at once (20,000 holds and 5,000 checkouts a second) need the sum of the two rows' cores.\n"
+        )
+    }
+
     /// The targets this run missed: by how much, and what the run's own figures show bounds them.
     fn missed_markdown(&self) -> String {
         let cores = self.machine.cores;
@@ -383,11 +456,11 @@ impl Report {
         md.push_str(".\n");
 
         if !self.pg_per_checkout.is_empty() {
-            md.push_str("\n## Postgres per checkout\n\nFrom `pg_stat_database` (this database) and `pg_stat_wal` deltas over each checkout step, divided by the checkouts paid; everything of ours that touches Postgres is in them (gateway, reconciler), the payment provider is not (its own service). A transaction is any statement that commits, reads included; a WAL flush is a synchronous commit reaching the disk (a group commit shares one among several).\n\n| checkout step /s | transactions per checkout | WAL flushes per checkout | rows written per checkout |\n|---:|---:|---:|---:|\n");
+            md.push_str("\n## Postgres per checkout\n\nFrom `pg_stat_database` (this database) and `pg_stat_wal` deltas over each checkout step, divided by the checkouts paid; everything of ours that touches Postgres is in them (gateway, reconciler), the payment provider is not (its own service). A transaction is any statement that commits, reads included; a writing transaction is one that was given a transaction id (read-only ones are not; from `pg_current_snapshot()`'s next id, server-wide), so it is a commit that must reach the WAL, in the background passes' share included; a WAL flush is a synchronous commit reaching the disk (a group commit shares one among several).\n\n| checkout step /s | transactions per checkout | writing transactions per checkout | WAL flushes per checkout | rows written per checkout |\n|---:|---:|---:|---:|---:|\n");
             for p in &self.pg_per_checkout {
                 md.push_str(&format!(
-                    "| {:.0} | {:.2} | {:.2} | {:.2} |\n",
-                    p.rate, p.xacts, p.wal_syncs, p.rows_written
+                    "| {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+                    p.rate, p.xacts, p.writing_xacts, p.wal_syncs, p.rows_written
                 ));
             }
         }
@@ -418,6 +491,7 @@ impl Report {
             }
         }
 
+        md.push_str(&self.cores_markdown());
         let f = &self.flash;
         if let Some(p) = &self.hold_profile {
             let fastest = self.fastest_holds.as_ref();
