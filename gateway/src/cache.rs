@@ -18,6 +18,10 @@ use crate::App;
 
 /// How long event data (status, prices) is trusted without an announcement.
 pub const EVENT_MAX_AGE: Duration = Duration::from_secs(2);
+/// How often [`Caches::warm`] looks for sales to be ready for.
+pub const WARM_EVERY: Duration = Duration::from_secs(5);
+/// How far ahead of a sale's opening [`Caches::warm`] loads its venue.
+pub const WARM_AHEAD: Duration = Duration::from_secs(15 * 60);
 /// How long a rendered seat map is served without an announcement (also its Cache-Control).
 pub const SEATMAP_MAX_AGE: Duration = Duration::from_secs(5);
 /// A seat map announced as changed is still served until it is this old: during a sale every
@@ -300,6 +304,7 @@ impl Caches {
             .cache_total
             .with_label_values(&["venue", "miss"])
             .inc();
+        let began = Instant::now();
         let map = catalog::venues::seat_map(&app.db, venue_id)
             .await?
             .ok_or_else(|| {
@@ -308,10 +313,55 @@ impl Caches {
                     format!("venue {venue_id} of an event is missing"),
                 )
             })?;
-        let layout =
-            Arc::new(VenueLayout::new(&map).map_err(|e| ApiError::unavailable("postgres", e))?);
+        let read = began.elapsed();
+        // Indexing and rendering a stadium's 50,000 seats takes a good part of a second of CPU:
+        // on a blocking thread, so requests for every other event go on meanwhile (with one
+        // worker thread they all stopped behind it). Requests for this venue wait either way,
+        // which is why `warm` loads the venues of sales before they open.
+        let layout = tokio::task::spawn_blocking(move || VenueLayout::new(&map))
+            .await
+            .map_err(|e| ApiError::unavailable("gateway", e.to_string()))?
+            .map_err(|e| ApiError::unavailable("postgres", e))?;
+        let layout = Arc::new(layout);
+        tracing::info!(
+            venue = venue_id,
+            seats = layout.seats.len(),
+            read_ms = read.as_millis() as u64,
+            total_ms = began.elapsed().as_millis() as u64,
+            "venue layout loaded"
+        );
         put(&self.venues, venue_id.to_owned(), layout.clone());
         Ok(layout)
+    }
+
+    /// Whether this process has the venue's layout loaded.
+    pub fn has_venue(&self, venue_id: &str) -> bool {
+        get(&self.venues, &venue_id.to_owned()).is_some()
+    }
+
+    /// Loads the layouts of the venues of every event on sale, or whose sale opens within
+    /// [`WARM_AHEAD`], that this process has not loaded yet. Run every [`WARM_EVERY`] by
+    /// [`crate::serve`]: the first buyers of a sale would otherwise all wait for the venue's
+    /// first read (300-400 ms for a 50,000-seat stadium on the benchmark machine), at the one
+    /// moment a sale is busiest. A gateway started during a sale is warm before long, too.
+    pub async fn warm(&self, app: &App) -> Result<usize, ApiError> {
+        let venues: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT venue_id FROM events
+              WHERE status = 'on_sale'
+                 OR (status = 'draft' AND sale_opens_at < now() + make_interval(secs => $1))",
+        )
+        .bind(WARM_AHEAD.as_secs_f64())
+        .fetch_all(&app.db)
+        .await
+        .map_err(|e| ApiError::unavailable("postgres", e.to_string()))?;
+        let mut loaded = 0;
+        for (venue,) in venues {
+            if get(&self.venues, &venue).is_none() {
+                self.venue(app, &venue).await?;
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
     }
 
     /// A failed read of this kind that began after `asked` (the request waited for it) answers

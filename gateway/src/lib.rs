@@ -336,6 +336,7 @@ pub fn serve(
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     app.live.stop_on(stopped.clone());
+    let warmer = tokio::spawn(warm_loop(app.clone()));
     let (bounds, metrics) = (app.connections, app.metrics.clone());
     let public_server = listener::serve(
         public_listener,
@@ -362,8 +363,22 @@ pub fn serve(
         });
         tokio::join!(public_server, admin_server);
         signal.abort();
+        warmer.abort();
     });
     Ok((public_addr, admin_addr, task))
+}
+
+/// Keeps the venues of sales on (or about to go on) sale loaded ([`cache::Caches::warm`]).
+async fn warm_loop(app: App) {
+    let mut every = tokio::time::interval(cache::WARM_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = app.caches.warm(&app).await {
+            // A database that is down is reported by readiness; the next tick tries again.
+            tracing::debug!(error = ?e, "venues not warmed");
+        }
+    }
 }
 
 /// A listening socket with the backlog a flash sale's connection storm needs (the kernel's

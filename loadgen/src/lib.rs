@@ -112,6 +112,21 @@ impl Target {
         catalog::open_sales(&self.db, &self.coordinator, &id)
             .await
             .context("opening sales")?;
+        // A real sale is created well before it opens, and the gateway loads its venue ahead
+        // (`Caches::warm`, every few seconds for sales opening within 15 minutes). This one
+        // opens the moment it is made: its venue is loaded now, as the warmer would have, so a
+        // run measures a sale and not the venue's first read (a stadium's took 240-280 ms here).
+        let res = self
+            .http
+            .get(format!("{}/events/{event}/seatmap", self.api))
+            .send()
+            .await
+            .context("loading the venue")?;
+        anyhow::ensure!(
+            res.status().is_success(),
+            "the seat map of {event}: {}",
+            res.status()
+        );
         Ok(map.seats().map(|(_, _, s)| s.id.clone()).collect())
     }
 }
