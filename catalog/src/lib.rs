@@ -168,6 +168,27 @@ pub async fn events_on_sale(pool: &PgPool) -> Result<Vec<EventId>, CatalogError>
         .collect()
 }
 
+/// The venues of sales that are open, paused, or open within `ahead` (drafts included: an
+/// organizer opens them at their time), for events still to come; the sales opening soonest
+/// first. Gateways load these venues before buyers ask (`gateway::cache::Caches::warm`).
+pub async fn venues_of_sales_within(
+    pool: &PgPool,
+    ahead: std::time::Duration,
+) -> Result<Vec<String>, CatalogError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT venue_id FROM events
+          WHERE status IN ('draft', 'on_sale', 'frozen')
+            AND sale_opens_at < now() + make_interval(secs => $1)
+            AND starts_at > now()
+          GROUP BY venue_id
+          ORDER BY max(sale_opens_at) DESC",
+    )
+    .bind(ahead.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(v,)| v).collect())
+}
+
 /// Loads an event's inventory from the catalog into the coordinator (idempotent). `None`: the
 /// event has no seats in the catalog.
 pub async fn open_in_coordinator(

@@ -100,6 +100,38 @@ impl VenueLayout {
     }
 }
 
+/// Reads a venue from Postgres, indexes it and keeps it in `app`'s cache.
+async fn load_venue(app: &App, venue_id: &str) -> Result<Arc<VenueLayout>, ApiError> {
+    let began = Instant::now();
+    let map = catalog::venues::seat_map(&app.db, venue_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unavailable(
+                "postgres",
+                format!("venue {venue_id} of an event is missing"),
+            )
+        })?;
+    let read = began.elapsed();
+    // Indexing and rendering a stadium's 50,000 seats takes about 100 ms of CPU: on a blocking
+    // thread, so requests whose venue is loaded go on meanwhile (with one worker thread they
+    // all stopped behind it). Requests for this venue wait either way, which is why
+    // `Caches::warm` loads the venues of sales before they open.
+    let layout = tokio::task::spawn_blocking(move || VenueLayout::new(&map))
+        .await
+        .map_err(|e| ApiError::unavailable("gateway", e.to_string()))?
+        .map_err(|e| ApiError::unavailable("postgres", e))?;
+    let layout = Arc::new(layout);
+    tracing::info!(
+        venue = venue_id,
+        seats = layout.seats.len(),
+        read_ms = read.as_millis() as u64,
+        total_ms = began.elapsed().as_millis() as u64,
+        "venue layout loaded"
+    );
+    put(&app.caches.venues, venue_id.to_owned(), layout.clone());
+    Ok(layout)
+}
+
 /// A rendered seat map.
 #[derive(Debug)]
 pub struct Seatmap {
@@ -304,34 +336,12 @@ impl Caches {
             .cache_total
             .with_label_values(&["venue", "miss"])
             .inc();
-        let began = Instant::now();
-        let map = catalog::venues::seat_map(&app.db, venue_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::unavailable(
-                    "postgres",
-                    format!("venue {venue_id} of an event is missing"),
-                )
-            })?;
-        let read = began.elapsed();
-        // Indexing and rendering a stadium's 50,000 seats takes a good part of a second of CPU:
-        // on a blocking thread, so requests for every other event go on meanwhile (with one
-        // worker thread they all stopped behind it). Requests for this venue wait either way,
-        // which is why `warm` loads the venues of sales before they open.
-        let layout = tokio::task::spawn_blocking(move || VenueLayout::new(&map))
+        // Its own task: a load finishes and is kept even when the request that began it goes
+        // away (a client that gave up must not cost the next one the whole read again).
+        let (app, id) = (app.clone(), venue_id.to_owned());
+        tokio::spawn(async move { load_venue(&app, &id).await })
             .await
             .map_err(|e| ApiError::unavailable("gateway", e.to_string()))?
-            .map_err(|e| ApiError::unavailable("postgres", e))?;
-        let layout = Arc::new(layout);
-        tracing::info!(
-            venue = venue_id,
-            seats = layout.seats.len(),
-            read_ms = read.as_millis() as u64,
-            total_ms = began.elapsed().as_millis() as u64,
-            "venue layout loaded"
-        );
-        put(&self.venues, venue_id.to_owned(), layout.clone());
-        Ok(layout)
     }
 
     /// Whether this process has the venue's layout loaded.
@@ -339,26 +349,23 @@ impl Caches {
         get(&self.venues, &venue_id.to_owned()).is_some()
     }
 
-    /// Loads the layouts of the venues of every event on sale, or whose sale opens within
-    /// [`WARM_AHEAD`], that this process has not loaded yet. Run every [`WARM_EVERY`] by
-    /// [`crate::serve`]: the first buyers of a sale would otherwise all wait for the venue's
-    /// first read (300-400 ms for a 50,000-seat stadium on the benchmark machine), at the one
-    /// moment a sale is busiest. A gateway started during a sale is warm before long, too.
+    /// Loads the layouts of the venues of sales open or opening within [`WARM_AHEAD`]
+    /// ([`catalog::venues_of_sales_within`]) that this process has not loaded yet. Run every
+    /// [`WARM_EVERY`] by [`crate::serve`]: the first buyers of a sale would otherwise all wait
+    /// for the venue's first read (240-280 ms for a 50,000-seat stadium on the benchmark
+    /// machine) at the one moment a sale is busiest, and a gateway started during a sale is
+    /// warm before long too. Returns how many were loaded; a venue that fails is logged and
+    /// the others are still loaded.
     pub async fn warm(&self, app: &App) -> Result<usize, ApiError> {
-        let venues: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT venue_id FROM events
-              WHERE status = 'on_sale'
-                 OR (status = 'draft' AND sale_opens_at < now() + make_interval(secs => $1))",
-        )
-        .bind(WARM_AHEAD.as_secs_f64())
-        .fetch_all(&app.db)
-        .await
-        .map_err(|e| ApiError::unavailable("postgres", e.to_string()))?;
+        let venues = catalog::venues_of_sales_within(&app.db, WARM_AHEAD).await?;
         let mut loaded = 0;
-        for (venue,) in venues {
-            if get(&self.venues, &venue).is_none() {
-                self.venue(app, &venue).await?;
-                loaded += 1;
+        for venue in venues {
+            if self.has_venue(&venue) {
+                continue;
+            }
+            match self.venue(app, &venue).await {
+                Ok(_) => loaded += 1,
+                Err(e) => tracing::warn!(venue, error = ?e, "venue not loaded ahead of its sale"),
             }
         }
         Ok(loaded)

@@ -336,7 +336,7 @@ pub fn serve(
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     app.live.stop_on(stopped.clone());
-    let warmer = tokio::spawn(warm_loop(app.clone()));
+    let warmer = runtime::AbortOnDrop(tokio::spawn(warm_loop(app.clone())));
     let (bounds, metrics) = (app.connections, app.metrics.clone());
     let public_server = listener::serve(
         public_listener,
@@ -357,13 +357,14 @@ pub fn serve(
         stopped,
     );
     let task = tokio::spawn(async move {
+        // Stops with the servers, or when this task is aborted.
+        let _warmer = warmer;
         let signal = tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
         });
         tokio::join!(public_server, admin_server);
         signal.abort();
-        warmer.abort();
     });
     Ok((public_addr, admin_addr, task))
 }
@@ -375,8 +376,8 @@ async fn warm_loop(app: App) {
     loop {
         every.tick().await;
         if let Err(e) = app.caches.warm(&app).await {
-            // A database that is down is reported by readiness; the next tick tries again.
-            tracing::debug!(error = ?e, "venues not warmed");
+            // The next tick tries again (a database that is down is what readiness reports).
+            tracing::warn!(error = ?e, "sales to warm not read");
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct Plan {
     pub hold_rates: Vec<f64>,
     /// Hold rate at high contention, on the general-admission floor, and of the profiled storm.
     pub hot_hold_rate: f64,
-    /// The hot event's general-admission floor: places, and the shards they are spread over.
+    /// The general-admission floor's places (an event of its own, held at the hot rate).
     pub floor_capacity: u32,
     /// Shards of the floor.
     pub floor_shards: u32,
@@ -197,7 +197,7 @@ struct Stage {
     storm_seats: Arc<Vec<String>>,
     checkout_event: String,
     checkout_seats: Arc<Vec<String>>,
-    /// The hot event's floor, sold by quantity: (event, capacity, shards).
+    /// An event with a general-admission floor, sold by quantity: (event, capacity, shards).
     floor: (String, u32, u32),
     ceiling_event: String,
     ceiling_seats: Arc<Vec<String>>,
@@ -218,6 +218,8 @@ impl Stage {
         ));
         let storm_event = format!("bench-holds-{id}");
         let storm_seats = Arc::new(t.setup_event(&storm_event, &big, 1_000_000).await?);
+        // Every event but the floor's and the flash sale's is on this venue.
+        t.load_venue(&storm_event).await?;
         let checkout_event = format!("bench-checkout-{id}");
         let checkout_seats = Arc::new(t.setup_event(&checkout_event, &big, 1_000_000).await?);
         let floor_event = format!("bench-floor-{id}");
@@ -231,6 +233,7 @@ impl Stage {
             1_000_000,
         )
         .await?;
+        t.load_venue(&floor_event).await?;
         let ceiling_event = format!("bench-ceiling-{id}");
         let ceiling_seats = Arc::new(t.setup_event(&ceiling_event, &big, 1_000_000).await?);
         let buyers = Buyers::new(t, &format!("buyer-{id}"), 1_000)?;
@@ -261,7 +264,7 @@ impl Stage {
         }
     }
 
-    /// Holds of 2 places each on the hot event's general-admission floor.
+    /// Holds of 2 places each on the general-admission floor's event.
     fn floor_storm(&self) -> Storm {
         let (event, capacity, shards) = self.floor.clone();
         Storm {
@@ -748,6 +751,7 @@ pub async fn flash_sale(
         per_row.min(seats),
     );
     let flash_seats = t.setup_event(&flash_event, &flash_map, 1).await?.len();
+    t.load_venue(&flash_event).await?;
     scenarios::set_queue(t, &flash_event, admit_rate, admit_rate as u64).await?;
     scenarios::flash_sale(
         t,

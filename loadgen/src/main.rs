@@ -244,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let event = format!("profile-holds-{id}");
             let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);
+            target.load_venue(&event).await?;
             let buyers = loadgen::scenarios::Buyers::new(&target, &format!("p-{id}"), 1_000)?;
             let storm = loadgen::scenarios::Storm {
                 event,
@@ -274,6 +275,7 @@ async fn main() -> anyhow::Result<()> {
             let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
             let event = format!("profile-checkout-{id}");
             let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);
+            target.load_venue(&event).await?;
             let buyers = loadgen::scenarios::Buyers::new(&target, &format!("c-{id}"), 1_000)?;
             let schedule = schedule(rate, seconds);
             let s = loadgen::scenarios::checkout(&target, &buyers, &event, seats, &schedule).await;

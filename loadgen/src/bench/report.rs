@@ -183,7 +183,7 @@ fn cores_row(what: &str, run: &Stats, design: f64) -> String {
         })
         .collect::<Vec<_>>();
     format!(
-        "| {what} | {:.0}/s | {ours:.0} ({:.0} / {:.0} / {:.0} / {:.0}) | {primary:.0} | **{:.0}** | {design:.0}/s | {:.1} | {} | {} | {:.0} |\n",
+        "| {what} | {:.0}/s | {ours:.0} ({:.0} / {:.0} / {:.0} / {:.0}) | {primary:.0} | **{:.0}** | {design:.0}/s | {:.1} | {} | {} | {} |\n",
         run.achieved_rate,
         us("gateway"),
         us("reconciler"),
@@ -193,7 +193,11 @@ fn cores_row(what: &str, run: &Stats, design: f64) -> String {
         design * ours / 1e6,
         per_primary[0],
         per_primary[1],
-        (design * primary / 1e6).ceil(),
+        if primary > 0.0 {
+            format!("{:.0}", (design * primary / 1e6).ceil())
+        } else {
+            "-".to_owned()
+        },
     )
 }
 
@@ -222,7 +226,7 @@ impl Report {
             return String::new();
         }
         format!(
-            "\n## Cores for the design's rates\n\nAt each operation's measured CPU cost over our processes (gateway / reconciler / Redis / Postgres; the load generator and the payment provider are not ours), how many operations one core of ours does, and how many cores the design's rate would need at that cost with every process on cores of its own. Redis's part is split by role: a primary is one thread, so with P primaries each must carry 1/P of the rate within one core (replicas apply the writes and are the rest of Redis's figure). A primary over one core means the rate needs more primaries at this cost, or a cheaper operation; the last column is the fewest that would do. These are the costs measured on these shared cores, where every process also pays for the others' wakeups: a floor on what dedicated cores would do.\n\n| operation | measured at | µs of ours per op (gw / rec / redis / pg) | Redis primaries µs per op | per core of ours /s | design rate | cores of ours needed | each primary, 3 primaries | each primary, 6 primaries | primaries needed |\n|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n{rows}\nBoth at once (20,000 holds and 5,000 checkouts a second) need the sum of the two rows' cores.\n"
+            "\n## Cores for the design's rates\n\nAt each operation's measured CPU cost over our processes (gateway / reconciler / Redis / Postgres; the load generator and the payment provider are not ours), how many operations one core of ours does, and how many cores the design's rate would need at that cost with every process on cores of its own. Redis's part is split by role: a primary is one thread, so with P primaries each must carry its share of the rate within one core (replicas apply the writes and are the rest of Redis's figure). The shares assume the rate spreads evenly over the primaries, as many events, sections and buyers do; one hot section is one slot, on one primary, and a floor of 8 shards uses at most 8. A primary over one core means the rate needs more primaries at this cost, or a cheaper operation; the last column is the fewest that would do. These are the costs measured on these shared cores, where every process also pays for the others' wakeups: a floor on what dedicated cores would do.\n\n| operation | measured at | µs of ours per op (gw / rec / redis / pg) | Redis primaries µs per op | per core of ours /s | design rate | cores of ours needed | each primary, 3 primaries | each primary, 6 primaries | primaries needed |\n|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n{rows}\nBoth at once (20,000 holds and releases and 5,000 checkouts a second, each checkout with its own hold) need the sum of the two rows' cores, and each primary the sum of its two loads.\n"
         )
     }
 
@@ -456,7 +460,7 @@ impl Report {
         md.push_str(".\n");
 
         if !self.pg_per_checkout.is_empty() {
-            md.push_str("\n## Postgres per checkout\n\nFrom `pg_stat_database` (this database) and `pg_stat_wal` deltas over each checkout step, divided by the checkouts paid; everything of ours that touches Postgres is in them (gateway, reconciler), the payment provider is not (its own service). A transaction is any statement that commits, reads included; a writing transaction is one that was given a transaction id (read-only ones are not; from `pg_current_snapshot()`'s next id, server-wide), so it is a commit that must reach the WAL, in the background passes' share included; a WAL flush is a synchronous commit reaching the disk (a group commit shares one among several).\n\n| checkout step /s | transactions per checkout | writing transactions per checkout | WAL flushes per checkout | rows written per checkout |\n|---:|---:|---:|---:|---:|\n");
+            md.push_str("\n## Postgres per checkout\n\nFrom `pg_stat_database` (this database) and `pg_stat_wal` deltas over each checkout step, divided by the checkouts paid; everything of ours that touches Postgres is in them (gateway, reconciler), the payment provider is not (its own service). A transaction is any statement that commits, reads included; a writing transaction is one that was given a transaction id (from `pg_current_snapshot()`'s next id, so server-wide, not this database's alone): read-only transactions are not given one, while a write, a row lock (`SELECT … FOR UPDATE`) or a rollback after either is; the background passes' share is in it; a WAL flush is a synchronous commit reaching the disk (a group commit shares one among several).\n\n| checkout step /s | transactions per checkout | writing transactions per checkout | WAL flushes per checkout | rows written per checkout |\n|---:|---:|---:|---:|---:|\n");
             for p in &self.pg_per_checkout {
                 md.push_str(&format!(
                     "| {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
