@@ -15,36 +15,15 @@ const FLOOR: u32 = 6;
 async fn a_floor_is_held_by_quantity_bad_requests_change_nothing_and_places_sell_once() {
     let db = db::TestDb::new("areas").await;
     let gw = gateway_on(&db).await;
-    let mut map =
-        catalog::seatmap::demo_theatre_as(&format!("ga-{}", uuid::Uuid::new_v4().simple()));
-    map.areas.push(catalog::seatmap::Area {
+    let floor = catalog::seatmap::Area {
         id: "floor".into(),
         name: "Standing floor".into(),
         capacity: FLOOR,
         category: "economy".into(),
         shards: Some(2),
-    });
-    assert!(matches!(
-        catalog::venues::create_venue(&db.pool, &map).await.unwrap(),
-        catalog::venues::VenueOutcome::Created { .. }
-    ));
-    let event = support::unique_event("areas");
-    let draft = catalog::events::EventDraft {
-        id: event.to_string(),
-        venue_id: map.venue.id.clone(),
-        title: "Floor night".into(),
-        category: "concert".into(),
-        starts_at: chrono::Utc::now() + chrono::Duration::days(30),
-        sale_opens_at: chrono::Utc::now() - chrono::Duration::minutes(1),
-        prices: [("premium", 12_000), ("standard", 8_000), ("economy", 4_500)]
-            .into_iter()
-            .map(|(c, p)| (c.to_owned(), p))
-            .collect(),
-        currency: "USD".into(),
     };
-    catalog::events::create_event(&db.pool, &draft, Some(catalog::DEMO_ORGANIZER))
-        .await
-        .unwrap();
+    let (event, _venue) =
+        theatre_event(&db, "areas", vec![floor], -chrono::Duration::minutes(1)).await;
     catalog::open_sales(&db.pool, &gw.app.coordinator, &event)
         .await
         .unwrap();

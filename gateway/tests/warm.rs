@@ -16,35 +16,14 @@ async fn venue_with_event(
     opens_in: chrono::Duration,
     status: &str,
 ) -> String {
-    let map =
-        catalog::seatmap::demo_theatre_as(&format!("{name}-{}", uuid::Uuid::new_v4().simple()));
-    assert!(matches!(
-        catalog::venues::create_venue(&db.pool, &map).await.unwrap(),
-        catalog::venues::VenueOutcome::Created { .. }
-    ));
-    let draft = catalog::events::EventDraft {
-        id: support::unique_event(name).to_string(),
-        venue_id: map.venue.id.clone(),
-        title: "Opening night".into(),
-        category: "concert".into(),
-        starts_at: chrono::Utc::now() + chrono::Duration::days(30),
-        sale_opens_at: chrono::Utc::now() + opens_in,
-        prices: [("premium", 12_000), ("standard", 8_000), ("economy", 4_500)]
-            .into_iter()
-            .map(|(c, p)| (c.to_owned(), p))
-            .collect(),
-        currency: "USD".into(),
-    };
-    catalog::events::create_event(&db.pool, &draft, Some(catalog::DEMO_ORGANIZER))
-        .await
-        .unwrap();
+    let (event, venue) = theatre_event(db, name, Vec::new(), opens_in).await;
     sqlx::query("UPDATE events SET status = $2::event_status WHERE id = $1")
-        .bind(&draft.id)
+        .bind(event.as_str())
         .bind(status)
         .execute(&db.pool)
         .await
         .unwrap();
-    map.venue.id
+    venue
 }
 
 #[tokio::test]

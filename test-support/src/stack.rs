@@ -19,6 +19,42 @@ use gateway::auth::Keys;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// Creates the demo theatre's seat map as a venue of its own (`{name}-{uuid}`, with `areas`)
+/// and a draft event on it whose sale opens `opens_in` from now, owned by the demo organizer,
+/// priced 120/80/45 USD by category. Returns the event and the venue's id.
+pub async fn theatre_event(
+    db: &db::TestDb,
+    name: &str,
+    areas: Vec<catalog::seatmap::Area>,
+    opens_in: chrono::Duration,
+) -> (EventId, String) {
+    let mut map =
+        catalog::seatmap::demo_theatre_as(&format!("{name}-{}", uuid::Uuid::new_v4().simple()));
+    map.areas = areas;
+    assert!(matches!(
+        catalog::venues::create_venue(&db.pool, &map).await.unwrap(),
+        catalog::venues::VenueOutcome::Created { .. }
+    ));
+    let event = support::unique_event(name);
+    let draft = catalog::events::EventDraft {
+        id: event.to_string(),
+        venue_id: map.venue.id.clone(),
+        title: format!("{name} night"),
+        category: "concert".into(),
+        starts_at: chrono::Utc::now() + chrono::Duration::days(30),
+        sale_opens_at: chrono::Utc::now() + opens_in,
+        prices: [("premium", 12_000), ("standard", 8_000), ("economy", 4_500)]
+            .into_iter()
+            .map(|(c, p)| (c.to_owned(), p))
+            .collect(),
+        currency: "USD".into(),
+    };
+    catalog::events::create_event(&db.pool, &draft, Some(catalog::DEMO_ORGANIZER))
+        .await
+        .unwrap();
+    (event, map.venue.id)
+}
+
 /// The webhook signing secret the tests' sandbox and gateways share.
 pub const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 
