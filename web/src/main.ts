@@ -81,7 +81,14 @@ function showError(where: HTMLElement, e: unknown): void {
 
 // ---------------------------------------------------------------- routes
 
+// Which route() is current. A page that awaits before it renders checks it after each await:
+// when another route() began meanwhile (a sign-in, then the event opened at once), the older
+// render stops there, so it never draws over the newer page nor starts timers nobody stops.
+let routeGen = 0;
+const stale = (gen: number): boolean => gen !== routeGen;
+
 async function route(): Promise<void> {
+  routeGen++;
   leave();
   renderHeader();
   const hash = location.hash.replace(/^#/, "") || "/";
@@ -231,7 +238,9 @@ async function admitted(id: string): Promise<boolean> {
 async function waitingRoom(id: string): Promise<void> {
   if (!requireSignIn()) return;
   setTitle("Waiting room");
+  const gen = routeGen;
   const ev = await call<EventJson>(`/events/${encodeURIComponent(id)}`, { auth: false });
+  if (stale(gen)) return;
   main().innerHTML = `<h1>${esc(ev.title)}</h1>
     <section class="room" aria-labelledby="roomh">
       <h2 id="roomh">You are in the waiting room</h2>
@@ -317,12 +326,14 @@ function humanWait(s: number): string {
 async function eventPage(id: string): Promise<void> {
   const started = performance.now();
   const enc = encodeURIComponent(id);
+  const gen = routeGen;
   main().innerHTML = `<p class="muted">Loading the seat map…</p>`;
-  if (!(await admitted(id))) return;
+  if (!(await admitted(id)) || stale(gen)) return;
   const [ev, seatmap] = await Promise.all([
     call<EventJson>(`/events/${enc}`, { auth: false }),
     call<any>(`/events/${enc}/seatmap`, { auth: false }),
   ]);
+  if (stale(gen)) return;
   const fetched = performance.now();
   setTitle(ev.title);
   const layout: LayoutJson = seatmap.layout;
