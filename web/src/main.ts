@@ -117,8 +117,10 @@ function priceRange(prices: Price[]): string {
 
 async function eventList(): Promise<void> {
   setTitle("Events");
+  const gen = routeGen;
   main().innerHTML = `<h1>Events on sale</h1><p class="muted" id="loading">Loading…</p><ul class="events" id="events"></ul>`;
   const page = await call<{ events: EventJson[] }>("/events?limit=50", { auth: false });
+  if (stale(gen)) return;
   $("#loading").remove();
   const list = $("#events");
   if (!page.events.length) list.innerHTML = `<li class="muted">No events are on sale.</li>`;
@@ -1152,6 +1154,7 @@ async function follow(orderId: string, first: string, status: (html: string) => 
 async function confirmation(orderId: string): Promise<void> {
   if (!requireSignIn()) return;
   setTitle("Your order");
+  const gen = routeGen;
   const o = await call<any>(`/orders/${encodeURIComponent(orderId)}`);
   const ctx = JSON.parse(sessionStorage.getItem(`seatalloc.order.${orderId}`) ?? "null");
   let title = "";
@@ -1163,6 +1166,7 @@ async function confirmation(orderId: string): Promise<void> {
     }
   }
   const paid = o.status === "paid";
+  if (stale(gen)) return;
   main().innerHTML = `<section class="confirm">
     <div class="tick ${paid ? "" : "pending"}" aria-hidden="true">${paid ? "✓" : "…"}</div>
     <h1>${paid ? "You're going!" : `Order ${esc(o.status)}`}</h1>
