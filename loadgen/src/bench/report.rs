@@ -152,7 +152,8 @@ impl Cost {
     }
 }
 
-/// The design's rates the cores section sizes a deployment for.
+/// The design's rates the cores section sizes a deployment for (the holds' is also the holds
+/// target the missed-targets section measures against).
 const DESIGN_HOLDS_PER_SEC: f64 = 20_000.0;
 const DESIGN_CHECKOUTS_PER_SEC: f64 = 5_000.0;
 /// The cluster sizes it is sized for.
@@ -226,7 +227,7 @@ impl Report {
             return String::new();
         }
         format!(
-            "\n## Cores for the design's rates\n\nAt each operation's measured CPU cost over our processes (gateway / reconciler / Redis / Postgres; the load generator and the payment provider are not ours), how many operations one core of ours does, and how many cores the design's rate would need at that cost with every process on cores of its own. Redis's part is split by role: a primary is one thread, so with P primaries each must carry its share of the rate within one core (replicas apply the writes and are the rest of Redis's figure). The shares assume the rate spreads evenly over the primaries, as many events, sections and buyers do; one hot section is one slot, on one primary, and a floor of 8 shards uses at most 8. A primary over one core means the rate needs more primaries at this cost, or a cheaper operation; the last column is the fewest that would do. These are the costs measured on these shared cores, where every process also pays for the others' wakeups: a floor on what dedicated cores would do.\n\n| operation | measured at | µs of ours per op (gw / rec / redis / pg) | Redis primaries µs per op | per core of ours /s | design rate | cores of ours needed | each primary, 3 primaries | each primary, 6 primaries | primaries needed |\n|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n{rows}\nBoth at once (20,000 holds and releases and 5,000 checkouts a second, each checkout with its own hold) need the sum of the two rows' cores, and each primary the sum of its two loads.\n"
+            "\n## Cores for the design's rates\n\nAt each operation's measured CPU cost over our processes (gateway / reconciler / Redis / Postgres; the load generator and the payment provider are not ours), how many operations one core of ours does, and how many cores the design's rate would need at that cost with every process on cores of its own. Redis's part is split by role: a primary is one thread, so with P primaries each must carry its share of the rate within one core (replicas apply the writes and are the rest of Redis's figure). The shares assume the rate spreads evenly over the primaries, as many events, sections and buyers do; one hot section is one slot, on one primary, and a floor of 8 shards uses at most 8. A primary over one core means the rate needs more primaries at this cost, or a cheaper operation; the last column is the fewest that would do. These are the costs measured on these shared cores, where every process also pays for the others' wakeups: a floor on what dedicated cores would do.\n\n| operation | measured at | µs of ours per op (gw / rec / redis / pg) | Redis primaries µs per op | per core of ours /s | design rate | cores of ours needed | each primary, 3 primaries | each primary, 6 primaries | primaries needed |\n|---|---:|---:|---:|---:|---:|---:|---|---|---:|\n{rows}\nBoth at once ({DESIGN_HOLDS_PER_SEC:.0} holds and releases and {DESIGN_CHECKOUTS_PER_SEC:.0} checkouts a second, each checkout with its own hold) need the sum of the two rows' cores, and each primary the sum of its two loads.\n"
         )
     }
 
@@ -250,10 +251,10 @@ impl Report {
             let rate = s.ok as f64 / s.seconds.max(1e-9);
             let mut item = format!(
                 "**Holds**: {rate:.0}/s sustained is {:.0}% of 20,000/s. The Redis ceiling alone (hold + release pairs through the coordinator, no HTTP, {} in flight) is {:.0} pairs/s on these cores, {:.0}% of the target, so no gateway could reach it here.",
-                100.0 * rate / 20_000.0,
+                100.0 * rate / DESIGN_HOLDS_PER_SEC,
                 self.plan.ceiling_workers,
                 self.redis_ceiling.achieved_rate,
-                100.0 * self.redis_ceiling.achieved_rate / 20_000.0
+                100.0 * self.redis_ceiling.achieved_rate / DESIGN_HOLDS_PER_SEC
             );
             if let Some((run, cost)) = self
                 .fastest_holds
@@ -263,7 +264,7 @@ impl Report {
                 item.push_str(&format!(
                     " At the fastest step kept up with ({:.0}/s), {} Where a hold's time goes is below.",
                     run.achieved_rate,
-                    cost.sentence("hold", 20_000.0, cores)
+                    cost.sentence("hold", DESIGN_HOLDS_PER_SEC, cores)
                 ));
             }
             items.push(item);
