@@ -920,3 +920,107 @@ async fn a_payment_settled_while_its_order_is_being_marked_sold_is_kept() {
     assert_eq!(status, "paid");
     db.drop().await;
 }
+
+/// Signs a captured-payment event about `payment` whose copy of the payment's metadata names
+/// `order` (as the provider's events do).
+fn signed_captured(event_id: &str, payment: &str, order: &str) -> (String, String) {
+    let body = json!({"id": event_id, "object": "event", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": payment, "object": "payment_intent",
+                            "metadata": {"order_id": order}}}})
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let header = payments::signature::sign(WEBHOOK_SECRET.as_bytes(), now, body.as_bytes());
+    (body, header)
+}
+
+/// The provider's "captured" event about a payment this gateway's commit is settling, or has
+/// seen written, is answered from memory: neither the provider nor Postgres is asked. Each case
+/// is told apart from the answer the provider would give (the payment is not there: an event
+/// about it would be `unknown_payment`).
+#[tokio::test]
+async fn captured_events_about_this_gateways_own_commits_are_answered_from_memory() {
+    // No writer: a commit stays between its charge and its verdict until its deadline.
+    let (gw, db, event) = harness::setup_opts(
+        "memo",
+        harness::Opts {
+            reconciler: false,
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-C-2"], 300).await;
+    let order = orders::order_id(&coordinator::HoldId::parse(&hold).unwrap()).to_string();
+    let (body, header) = signed_captured("evt_mem_1", "pi_unknown_to_the_provider", &order);
+    let in_flight = async {
+        eventually(
+            Duration::from_secs(10),
+            "the commit is charging",
+            || async {
+                let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+                (s == StatusCode::CONFLICT).then_some((s, v))
+            },
+        )
+        .await
+    };
+    let ((s, v), (cs, cv)) =
+        tokio::join!(in_flight, commit(&gw, "alice", &hold, "k-mem", "tok_visa"));
+    assert_error(s, &v, 409, "commit_in_flight");
+    assert_eq!(
+        cs,
+        StatusCode::ACCEPTED,
+        "no writer: pending after the deadline {cv}"
+    );
+    // Its commit has given up waiting: the event goes to the provider, which does not know it.
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["outcome"].as_str()),
+        (StatusCode::OK, Some("unknown_payment")),
+        "{v}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM webhook_events").await, 0);
+    db.drop().await;
+
+    // With a writer: the commit's order is written, and the captured event about its payment
+    // is "paid" though the provider has meanwhile forgotten the payment.
+    let (gw, db, event) = harness::setup_opts(
+        "memo2",
+        harness::Opts {
+            webhooks: false,
+            ..harness::Opts::default()
+        },
+    )
+    .await;
+    let hold = hold_seats(&gw, &event, "alice", &["orch-C-3"], 300).await;
+    let (s, v) = commit(&gw, "alice", &hold, "k-mem2", "tok_visa").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let order = v["order_id"].as_str().unwrap().to_owned();
+    let (payment,): (String,) =
+        sqlx::query_as("SELECT payment_ref FROM orders WHERE id = $1::uuid")
+            .bind(&order)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    sqlx::query("DELETE FROM sandbox_payments WHERE id = $1")
+        .bind(&payment)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (body, header) = signed_captured("evt_mem_2", &payment, &order);
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["outcome"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{v}"
+    );
+    // Any other kind of event is about a state this gateway did not see: the provider is asked.
+    let (body, header) = signed_event(WEBHOOK_SECRET, "evt_mem_3", "charge.refunded", &payment);
+    let (s, v) = post_webhook(&gw, &body, Some(&header)).await;
+    assert_eq!(
+        (s, v["outcome"].as_str()),
+        (StatusCode::OK, Some("unknown_payment")),
+        "{v}"
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM webhook_events").await, 0);
+    db.drop().await;
+}

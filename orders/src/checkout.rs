@@ -127,11 +127,50 @@ pub enum Refusal {
     Oversold,
 }
 
-/// Commits waiting for the durable writer, by order. The writer's announcements (pub/sub) wake
-/// them; they also poll Postgres, so a lost announcement costs latency, never correctness.
+/// This process's commits: those waiting for the durable writer, by order (the writer's
+/// announcements (pub/sub) wake them; they also poll Postgres, so a lost announcement costs
+/// latency, never correctness), those between their charge and their verdict, and the payments
+/// whose order they saw written. The last two let the provider's webhook about a payment this
+/// process is settling, or has settled, be answered without asking the provider or Postgres
+/// ([`Checkout::on_webhook`]); another process, or this one after a restart, asks them.
 #[derive(Default)]
 pub struct Waiters {
     waiting: Mutex<HashMap<Uuid, Vec<oneshot::Sender<Done>>>>,
+    /// Commits of this process from their charge to their verdict, by order (a count: two
+    /// requests of one commit may overlap).
+    charging: Mutex<HashMap<Uuid, u32>>,
+    /// Payments whose order a commit of this process saw written, oldest first.
+    paid: Mutex<RecentlyPaid>,
+}
+
+/// At most this many payments are remembered as paid (about 100 bytes each): a webhook is sent
+/// within seconds of its charge, and one about a payment forgotten here asks Postgres.
+const PAID_REMEMBERED: usize = 65_536;
+
+#[derive(Default)]
+struct RecentlyPaid {
+    set: std::collections::HashSet<String>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// A commit of this process between its charge and its verdict (see [`Waiters::charging`]);
+/// dropping it ends that, however the commit ends (answered, failed, or its request dropped).
+struct Charging<'a> {
+    waiters: &'a Waiters,
+    order: Uuid,
+}
+
+impl Drop for Charging<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.waiters.charging.lock() {
+            if let Some(n) = c.get_mut(&self.order) {
+                *n -= 1;
+                if *n == 0 {
+                    c.remove(&self.order);
+                }
+            }
+        }
+    }
 }
 
 impl Waiters {
@@ -167,6 +206,40 @@ impl Waiters {
         for tx in list.into_iter().flatten() {
             let _ = tx.send(done.clone());
         }
+    }
+
+    fn charging(&self, order: Uuid) -> Charging<'_> {
+        if let Ok(mut c) = self.charging.lock() {
+            *c.entry(order).or_default() += 1;
+        }
+        Charging {
+            waiters: self,
+            order,
+        }
+    }
+
+    /// Whether a commit of this process is between its charge and its verdict for `order`.
+    pub fn is_charging(&self, order: Uuid) -> bool {
+        self.charging.lock().is_ok_and(|c| c.contains_key(&order))
+    }
+
+    fn remember_paid(&self, payment: &str) {
+        if let Ok(mut p) = self.paid.lock() {
+            if p.set.insert(payment.to_owned()) {
+                p.order.push_back(payment.to_owned());
+                while p.order.len() > PAID_REMEMBERED {
+                    if let Some(old) = p.order.pop_front() {
+                        p.set.remove(&old);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a commit of this process saw `payment`'s order written (and not forgotten it
+    /// since).
+    pub fn saw_paid(&self, payment: &str) -> bool {
+        self.paid.lock().is_ok_and(|p| p.set.contains(payment))
     }
 }
 
@@ -323,6 +396,10 @@ impl Checkout {
         if let Some(refused) = self.pin(request, ready.order, replay).await? {
             return Ok(refused);
         }
+        // From here to the verdict, the provider's webhook about this payment (sent the moment
+        // it is captured, often before the charge's answer reaches us) is answered "in flight"
+        // from memory: this commit queues the order itself.
+        let _charging = self.waiters.charging(ready.order);
         let payment = match self.charge(request, &ready).await? {
             Ok(payment) => payment,
             Err(done) => return Ok(Some(done)),
@@ -494,7 +571,37 @@ impl Checkout {
                 None
             }
         };
+        if written == Some(Written::Paid) {
+            self.waiters.remember_paid(&payment);
+        }
         self.verdict(request, job, hold.event, written).await
+    }
+
+    /// Acts on a provider's webhook `event` (its signature already checked). A payment that a
+    /// commit of this process captured is answered from memory, without asking the provider or
+    /// Postgres: its order written (paid), or its commit still running (in flight: the provider
+    /// delivers it again). Only for the "captured" event: any other (a refund, a failure) is
+    /// about a state this process did not see, and is settled by
+    /// [`crate::settle::on_event`], as is every event about a payment this process did not
+    /// capture or no longer remembers.
+    pub async fn on_webhook(
+        &self,
+        event: &payments::webhook::WebhookEvent,
+    ) -> Result<crate::settle::EventOutcome, OrdersError> {
+        use crate::settle::{EventOutcome, Settled};
+        if event.kind == payments::webhook::PAYMENT_SUCCEEDED {
+            if self.waiters.saw_paid(&event.payment_id) {
+                return Ok(EventOutcome::Settled(Settled::Paid));
+            }
+            let order = event
+                .metadata
+                .get(meta::ORDER)
+                .and_then(|o| Uuid::parse_str(o).ok());
+            if order.is_some_and(|o| self.waiters.is_charging(o)) {
+                return Ok(EventOutcome::CommitInFlight);
+            }
+        }
+        crate::settle::on_event(&self.services, event).await
     }
 
     /// The answer for the writer's verdict on this request's job (`None`: not known in time).
@@ -604,5 +711,43 @@ fn charge_label(charged: &Result<ChargeOutcome, PaymentError>) -> &'static str {
         Err(_) => "error",
         Ok(ChargeOutcome::RequiresAction { .. }) => "requires_action",
         Ok(ChargeOutcome::Succeeded { .. }) => "succeeded",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commit_is_charging_until_its_last_request_ends() {
+        let w = Waiters::default();
+        let order = Uuid::from_u128(7);
+        let first = w.charging(order);
+        let second = w.charging(order);
+        assert!(w.is_charging(order));
+        drop(first);
+        assert!(w.is_charging(order), "the second request still charges");
+        drop(second);
+        assert!(!w.is_charging(order));
+        assert!(
+            w.charging.lock().expect("unpoisoned").is_empty(),
+            "nothing left behind"
+        );
+    }
+
+    #[test]
+    fn paid_payments_are_remembered_up_to_the_bound_oldest_forgotten_first() {
+        let w = Waiters::default();
+        for i in 0..PAID_REMEMBERED + 2 {
+            w.remember_paid(&format!("pi_{i}"));
+        }
+        w.remember_paid("pi_5");
+        assert!(!w.saw_paid("pi_0") && !w.saw_paid("pi_1"));
+        assert!(w.saw_paid("pi_2") && w.saw_paid(&format!("pi_{}", PAID_REMEMBERED + 1)));
+        let p = w.paid.lock().expect("unpoisoned");
+        assert_eq!(
+            (p.set.len(), p.order.len()),
+            (PAID_REMEMBERED, PAID_REMEMBERED)
+        );
     }
 }

@@ -7,6 +7,9 @@ use serde::Deserialize;
 
 use crate::Payment;
 
+/// The event a provider sends when a payment's money is captured.
+pub const PAYMENT_SUCCEEDED: &str = "payment_intent.succeeded";
+
 /// What a handler needs from an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookEvent {
@@ -16,6 +19,10 @@ pub struct WebhookEvent {
     pub kind: String,
     /// The payment (PaymentIntent) the event is about.
     pub payment_id: String,
+    /// The event's copy of the payment's metadata (empty for objects that carry none). A copy
+    /// as of the event: what it says about the payment's state may be stale, what it says the
+    /// payment was for (our order, hold, buyer) is not.
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// Why a body is not an event we understand.
@@ -44,6 +51,16 @@ struct Object {
     /// Set on charge and refund objects.
     #[serde(default)]
     payment_intent: Option<String>,
+    /// A metadata value that is not a string (Stripe's are) leaves the whole map out.
+    #[serde(default, deserialize_with = "lenient_metadata")]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+fn lenient_metadata<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
 }
 
 /// Parses a (verified) body.
@@ -64,6 +81,7 @@ pub fn parse(body: &[u8]) -> Result<WebhookEvent, EnvelopeError> {
         id: envelope.id,
         kind: envelope.kind,
         payment_id,
+        metadata: object.metadata,
     })
 }
 
@@ -99,6 +117,15 @@ mod tests {
             Some("pi_2".into())
         );
         assert!(parse(b"{}").is_err());
+        let with_meta = br#"{"id":"evt_4","type":"payment_intent.succeeded","data":{"object":{"id":"pi_4","object":"payment_intent","metadata":{"order_id":"o1"}}}}"#;
+        assert_eq!(
+            parse(with_meta)
+                .map(|e| e.metadata.get("order_id").cloned())
+                .ok(),
+            Some(Some("o1".into()))
+        );
+        let odd_meta = br#"{"id":"evt_5","type":"payment_intent.succeeded","data":{"object":{"id":"pi_5","metadata":{"n":1}}}}"#;
+        assert_eq!(parse(odd_meta).map(|e| e.metadata.len()).ok(), Some(0));
         assert!(parse(br#"{"id":"evt_3","type":"charge.refunded","data":{"object":{"id":"ch","object":"charge"}}}"#).is_err());
     }
 }

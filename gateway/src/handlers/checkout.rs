@@ -250,7 +250,8 @@ fn event_label(outcome: EventOutcome) -> String {
 /// is recorded so a redelivery changes nothing. An event that arrives while the commit that
 /// made the payment is still running is not recorded: a 409, and the provider delivers it
 /// again, by when that commit has its order written, or gave up (202) or died, and the event
-/// settles the payment.
+/// settles the payment. The captured event about a payment this gateway's own commit is
+/// settling, or saw written, is answered from memory (`Checkout::on_webhook`).
 pub async fn webhook(
     signature: Option<String>,
     raw: bytes::Bytes,
@@ -298,8 +299,9 @@ pub async fn webhook(
         }
     };
     let outcome = detached(async move {
-        let svc = app.services();
-        let outcome = orders::settle::on_event(&svc, &event)
+        let outcome = app
+            .checkout_flow()
+            .on_webhook(&event)
             .await
             .map_err(|e| ApiError::unavailable("settlement", e))?;
         let label = event_label(outcome);
