@@ -11,13 +11,27 @@
   KEYS[5]  wl       STRING  waiting-list entries that want this section (lua/include/waitlist.lua)
   KEYS[6]  reserved HASH    seat_id -> when it came back: seats set aside for the waiting list
   ARGV[1]  limit            at most this many seats per call (bounds the script's run time)
+  ARGV[2]  copied           the audit copier's cursor ("<ms>-<seq>"): entries up to it are in Postgres,
+                            and are trimmed here; "" when the caller has none (nothing is trimmed
+                            or returned: it reads and trims itself)
+  ARGV[3]  count            at most this many audit entries after `copied` are returned (0: none)
 
-  Returns  {0, swept, version, last_audit_id}
+  Returns  {0, swept, version, last_audit_id, next_expiry_ms, added, length, entries}
                                  `swept` expired seats forgotten (0: nothing to do); while a
                                  waiting list wants the section, they are set aside for it.
                                  `last_audit_id`: the newest entry of the audit trail ("0-0"
                                  when empty), so the reconciler learns whether there is anything
-                                 to copy without another call
+                                 to copy without another call.
+                                 `next_expiry_ms`: the earliest hold expiry still ahead (0 when
+                                 nothing is held), so a quiet section need not be swept before.
+                                 `added`, `length`: the trail's entries ever added and in it now,
+                                 after the trim (XINFO STREAM; 0, 0 when there is no trail): an
+                                 entry added, neither copied nor still there, was dropped by the
+                                 length cap.
+                                 `entries`: up to `count` entries after `copied`, as XRANGE gives
+                                 them ({} without `copied`).
+  One call does a section's whole pass when the copier's cursor is current: sweep, trim what was
+  copied, count, read what is new (the copier used to spend five calls on it).
 
   Audit entries (every script writes the same shape; the reconciler copies them to Postgres):
     a  action   held | released | expired | extended | pinned | unpinned | sold | blocked | unblocked
@@ -58,4 +72,26 @@ else
   version = tonumber(redis.call('GET', ver) or '0')
 end
 local newest = redis.call('XREVRANGE', audit, '+', '-', 'COUNT', 1)[1]
-return {0, swept, version, newest and newest[1] or '0-0'}
+local next_expiry = redis.call('ZRANGE', held, 0, 0, 'WITHSCORES')[2]
+
+local copied, count = ARGV[2], tonumber(ARGV[3])
+local added, length, entries = 0, 0, {}
+if copied ~= '' and redis.call('EXISTS', audit) == 1 then
+  local ms, seq = string.match(copied, '^(%d+)-(%d+)$')
+  if ms then
+    -- MINID keeps ids >= the threshold: the id after the cursor.
+    redis.call('XTRIM', audit, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+  end
+  local info = redis.call('XINFO', 'STREAM', audit)
+  for i = 1, #info, 2 do
+    if info[i] == 'entries-added' then
+      added = info[i + 1]
+    elseif info[i] == 'length' then
+      length = info[i + 1]
+    end
+  end
+  if count > 0 then
+    entries = redis.call('XRANGE', audit, '(' .. copied, '+', 'COUNT', count)
+  end
+end
+return {0, swept, version, newest and newest[1] or '0-0', tonumber(next_expiry or '0'), added, length, entries}

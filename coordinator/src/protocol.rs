@@ -183,6 +183,11 @@ codes! {
         /// Done; swept and version follow.
         Swept = 0,
     }
+    /// `ack_commits.lua`.
+    AckCode for "ack_commits.lua" {
+        /// Done; how many were still pending follows.
+        Acked = 0,
+    }
     /// `unsell.lua`.
     UnsellCode for "unsell.lua" {
         /// Done; the number freed follows.

@@ -57,6 +57,11 @@ impl Reply {
         (from..self.items.len()).map(|i| self.string(i)).collect()
     }
 
+    /// The item at `index` as it came (nested replies).
+    pub(crate) fn value(&self, index: usize) -> Option<&Value> {
+        self.items.get(index)
+    }
+
     /// The reply's items, owned (a batch's per-request replies).
     pub(crate) fn into_items(self) -> Vec<Value> {
         self.items

@@ -162,6 +162,7 @@ scripts! {
     queue => "queue.lua",
     quota => "quota.lua",
     waitlist => "waitlist.lua",
+    ack_commits => "ack_commits.lua",
 }
 
 impl Scripts {

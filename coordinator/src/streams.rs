@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use fred::prelude::*;
 
 use crate::ids::{EventId, SectionId};
-use crate::protocol::SweepCode;
+use crate::protocol::{AckCode, SweepCode};
 use crate::{keys, Coordinator, CoordinatorError};
 
 /// The entries of an `XREADGROUP` reply on the commit queue: `[[stream, entries]]`, or nil.
@@ -48,6 +48,24 @@ pub struct Swept {
     /// The newest entry of the section's audit trail (`0-0` when it is empty): a copier that has
     /// copied up to it has nothing to do.
     pub last_audit_id: String,
+    /// The earliest hold expiry still ahead (unix ms, Redis's clock); `None` when nothing is
+    /// held. Until then a section without new entries has nothing to sweep.
+    pub next_expiry_ms: Option<i64>,
+    /// What the sweep read for the copier, when it was given the copier's cursor.
+    pub after_copied: Option<AfterCopied>,
+}
+
+/// A section's audit trail after the copier's cursor, read in the sweep's own step (see
+/// [`Coordinator::sweep`]): the entries up to the cursor are trimmed, then counted, then those
+/// after it read, all at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfterCopied {
+    /// The cursor it was read after (exclusive).
+    pub cursor: String,
+    /// The trail's counts after the trim (`None`: there is no trail).
+    pub counts: Option<AuditCounts>,
+    /// Up to the asked count of entries after the cursor, oldest first.
+    pub entries: Vec<AuditEntry>,
 }
 
 /// One stream entry: its id and its fields.
@@ -97,6 +115,33 @@ fn text(value: &Value) -> Option<String> {
 
 fn bad(what: &str, value: &Value) -> CoordinatorError {
     CoordinatorError::protocol("streams", format!("unexpected {what} reply: {value:?}"))
+}
+
+/// The audit entries of an XRANGE-shaped reply (`lua/sweep.lua` documents the fields).
+fn audit_entries(reply: &Value) -> Result<Vec<AuditEntry>, CoordinatorError> {
+    Ok(entries(reply)?
+        .into_iter()
+        .map(|Entry { id, mut fields }| AuditEntry {
+            id,
+            action: fields.remove("a").unwrap_or_default(),
+            hold: fields.remove("h").unwrap_or_default(),
+            actor: fields.remove("u").unwrap_or_default(),
+            at_ms: fields
+                .get("t")
+                .and_then(|t| t.parse::<f64>().ok())
+                .map(|t| t as i64)
+                .unwrap_or_default(),
+            seats: fields
+                .get("s")
+                .map(|s| {
+                    s.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect())
 }
 
 /// `[[id, [k, v, ...]], ...]` (XRANGE, and the entries inside XREADGROUP/XAUTOCLAIM replies).
@@ -247,16 +292,20 @@ impl Coordinator {
         }
     }
 
-    /// Acknowledges written commits and deletes them from the queue.
+    /// Acknowledges written commits and deletes them from the queue, in one call
+    /// (`lua/ack_commits.lua`).
     pub async fn ack_commits(&self, ids: &[String]) -> Result<(), CoordinatorError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let client = self.client();
-        let _: i64 = client
-            .xack(self.commit_queue.clone(), keys::COMMIT_GROUP, ids.to_vec())
+        let mut args = Vec::with_capacity(ids.len() + 1);
+        args.push(keys::COMMIT_GROUP.to_owned());
+        args.extend_from_slice(ids);
+        let (AckCode::Acked, _) = self
+            .scripts
+            .ack_commits
+            .call::<AckCode>(self.client(), vec![self.commit_queue.clone()], args)
             .await?;
-        let _: i64 = client.xdel(self.commit_queue.clone(), ids.to_vec()).await?;
         Ok(())
     }
 
@@ -290,29 +339,7 @@ impl Coordinator {
             .client()
             .xrange(keys::section(event, section).audit, start, "+", Some(count))
             .await?;
-        Ok(entries(&reply)?
-            .into_iter()
-            .map(|Entry { id, mut fields }| AuditEntry {
-                id,
-                action: fields.remove("a").unwrap_or_default(),
-                hold: fields.remove("h").unwrap_or_default(),
-                actor: fields.remove("u").unwrap_or_default(),
-                at_ms: fields
-                    .get("t")
-                    .and_then(|t| t.parse::<f64>().ok())
-                    .map(|t| t as i64)
-                    .unwrap_or_default(),
-                seats: fields
-                    .get("s")
-                    .map(|s| {
-                        s.split(' ')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-            .collect())
+        audit_entries(&reply)
     }
 
     /// A section's audit trail by its counts: entries ever added to the stream and entries in
@@ -394,15 +421,20 @@ impl Coordinator {
         section: &SectionId,
         limit: u64,
     ) -> Result<u64, CoordinatorError> {
-        Ok(self.sweep(event, section, limit).await?.swept)
+        Ok(self.sweep(event, section, limit, None, 0).await?.swept)
     }
 
-    /// As [`Coordinator::sweep_expired`], and says where the section's audit trail ends.
+    /// As [`Coordinator::sweep_expired`], and says where the section's audit trail ends and when
+    /// its next hold expires. Given the audit copier's cursor (`copied`), the same step trims
+    /// the entries up to it (they are in Postgres), counts the trail and reads up to `count`
+    /// entries after it ([`Swept::after_copied`]): a section's whole pass in one call.
     pub async fn sweep(
         &self,
         event: &EventId,
         section: &SectionId,
         limit: u64,
+        copied: Option<&str>,
+        count: u64,
     ) -> Result<Swept, CoordinatorError> {
         let k = keys::section(event, section);
         let script = &self.scripts.sweep;
@@ -410,17 +442,38 @@ impl Coordinator {
             .call::<SweepCode>(
                 self.client(),
                 vec![k.held, k.holder, k.ver, k.audit, k.wl, k.reserved],
-                vec![limit.to_string()],
+                vec![
+                    limit.to_string(),
+                    copied.unwrap_or_default().to_owned(),
+                    count.to_string(),
+                ],
             )
             .await?;
         let swept = reply.int(1)? as u64;
         let last_audit_id = reply.string(3)?;
+        let next_expiry_ms = Some(reply.int(4)?).filter(|&ms| ms > 0);
+        let after_copied = match copied {
+            None => None,
+            Some(cursor) => {
+                let (added, length) = (reply.int(5)?, reply.int(6)?);
+                Some(AfterCopied {
+                    cursor: cursor.to_owned(),
+                    counts: (added > 0 || length > 0).then_some(AuditCounts {
+                        added: added as u64,
+                        length: length as u64,
+                    }),
+                    entries: audit_entries(reply.value(7).unwrap_or(&Value::Null))?,
+                })
+            }
+        };
         if swept > 0 {
             self.announce_sections(event, [section]).await;
         }
         Ok(Swept {
             swept,
             last_audit_id,
+            next_expiry_ms,
+            after_copied,
         })
     }
 

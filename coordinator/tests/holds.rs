@@ -899,3 +899,84 @@ async fn buyers_sharing_a_tag_are_counted_apart_and_each_transition_moves_the_co
         other => panic!("bought seats count for good: {other:?}"),
     }
 }
+
+/// The sweep's one call does a section's whole audit pass when given the copier's cursor: it
+/// trims what is up to the cursor (copied), counts the trail after the trim, reads what is
+/// after the cursor, and says when the next hold expires.
+#[tokio::test]
+async fn a_sweep_given_the_copiers_cursor_trims_counts_and_reads_what_is_new() {
+    let limits = Limits {
+        min_ttl_secs: 1,
+        ..Limits::default()
+    };
+    let c = connect(shared_nodes(), limits.clone()).await;
+    let event = unique_event("sweepread");
+    open_grid(&c, &event, 1, 4).await;
+    let s0 = coordinator::SectionId::parse("s0").unwrap();
+    // Without a cursor: nothing is read, nothing held.
+    let quiet = c.sweep(&event, &s0, 100, None, 100).await.unwrap();
+    assert_eq!(
+        (quiet.swept, quiet.next_expiry_ms, quiet.after_copied),
+        (0, None, None)
+    );
+
+    let a = hold_ok(
+        &c,
+        &request(&event, "alice", "a", &["s0-0"], Some(60), &limits),
+    )
+    .await;
+    let b = hold_ok(
+        &c,
+        &request(&event, "bob", "b", &["s0-1"], Some(1), &limits),
+    )
+    .await;
+    let trail = c.read_audit(&event, &s0, "0-0", 100).await.unwrap();
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    let first = trail[0].id.clone();
+
+    // Copied up to the first entry: it is trimmed, the second is read, the counts agree.
+    let swept = c.sweep(&event, &s0, 100, Some(&first), 100).await.unwrap();
+    assert_eq!(swept.swept, 0);
+    assert_eq!(swept.last_audit_id, trail[1].id);
+    assert_eq!(
+        swept.next_expiry_ms,
+        Some(b.expires_at_ms),
+        "bob's ends first"
+    );
+    let read = swept.after_copied.unwrap();
+    assert_eq!(read.cursor, first);
+    assert_eq!(
+        read.counts,
+        Some(coordinator::streams::AuditCounts {
+            added: 2,
+            length: 1
+        })
+    );
+    assert_eq!(
+        read.entries
+            .iter()
+            .map(|e| (e.action.as_str(), e.hold.clone()))
+            .collect::<Vec<_>>(),
+        vec![("held", b.id.to_string())]
+    );
+    let left = c.read_audit(&event, &s0, "0-0", 100).await.unwrap();
+    assert_eq!(left, trail[1..].to_vec(), "only the copied entry is gone");
+
+    // Bob's hold ends: the sweep records it, and the next expiry is alice's.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let swept = c
+        .sweep(&event, &s0, 100, Some(&trail[1].id), 100)
+        .await
+        .unwrap();
+    assert_eq!(swept.swept, 1);
+    assert_eq!(swept.next_expiry_ms, Some(a.expires_at_ms));
+    let read = swept.after_copied.unwrap();
+    assert_eq!(
+        read.entries
+            .iter()
+            .map(|e| (e.action.as_str(), e.actor.as_str(), e.seats.clone()))
+            .collect::<Vec<_>>(),
+        vec![("expired", "system:expiry", vec!["s0-1".to_owned()])]
+    );
+    assert_eq!(read.counts.map(|c| (c.added, c.length)), Some((3, 1)));
+}

@@ -1,6 +1,8 @@
 //! The expiry sweep and the audit copy, per section of every event on sale or frozen.
 
-use coordinator::streams::AuditEntry;
+use std::time::{Duration, Instant};
+
+use coordinator::streams::{AfterCopied, AuditEntry};
 use coordinator::{Coordinator, EventId, HoldId, SectionId};
 use sqlx::PgPool;
 
@@ -23,21 +25,69 @@ pub enum AuditError {
     Coordinator(#[from] coordinator::CoordinatorError),
 }
 
-/// How far this process last saw each stream copied (a hint: Postgres's cursor row is the
-/// truth). A section whose stream has nothing after it is skipped without a Postgres
-/// transaction: with hundreds of sections, most of them quiet, a pass would otherwise open one
-/// transaction per section twice a second for nothing.
+/// What this process knows of each section's audit stream: how far it last saw it copied (a
+/// hint: Postgres's cursor row is the truth), and until when a quiet section need not be swept.
+/// With the hint current, a section's pass is one Redis call (`lua/sweep.lua` sweeps, trims
+/// what was copied, counts and reads what is new) and no Postgres transaction when nothing is;
+/// with hundreds of sections, most of them quiet, a pass would otherwise cost several calls and
+/// a transaction per section twice a second for nothing.
 #[derive(Default)]
-pub struct CopiedUpTo(std::sync::Mutex<std::collections::HashMap<String, String>>);
+pub struct CopiedUpTo(std::sync::Mutex<std::collections::HashMap<String, StreamHint>>);
+
+#[derive(Default)]
+struct StreamHint {
+    /// Copied up to this entry (in Postgres).
+    copied: Option<String>,
+    /// A quiet section is not swept again before this.
+    quiet_until: Option<Instant>,
+    /// How long the section has been left alone last time (doubles while it stays quiet).
+    backoff: Duration,
+}
+
+/// The longest a quiet section (nothing new in its trail, nothing expired) is left unswept: a
+/// hold placed in it meanwhile is copied to the audit this much later at most. Never past the
+/// section's next hold expiry, so expiries are still recorded (and seat maps refreshed) on time.
+const QUIET_MAX: Duration = Duration::from_secs(2);
+/// The first wait of a section found quiet.
+const QUIET_FIRST: Duration = Duration::from_millis(250);
 
 impl CopiedUpTo {
     fn get(&self, stream: &str) -> Option<String> {
-        self.0.lock().ok()?.get(stream).cloned()
+        self.0.lock().ok()?.get(stream)?.copied.clone()
     }
 
     fn set(&self, stream: &str, id: &str) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(stream.to_owned(), id.to_owned());
+            m.entry(stream.to_owned()).or_default().copied = Some(id.to_owned());
+        }
+    }
+
+    /// Whether the section is left alone in this pass.
+    fn resting(&self, stream: &str, now: Instant) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(stream)?.quiet_until)
+            .is_some_and(|until| now < until)
+    }
+
+    /// The section was quiet in this pass: it rests, longer each quiet pass, up to
+    /// [`QUIET_MAX`], and never past its next hold expiry (`next_expiry_in`).
+    fn quiet(&self, stream: &str, now: Instant, next_expiry_in: Option<Duration>) {
+        if let Ok(mut m) = self.0.lock() {
+            let hint = m.entry(stream.to_owned()).or_default();
+            hint.backoff = (hint.backoff * 2).clamp(QUIET_FIRST, QUIET_MAX);
+            let rest = next_expiry_in.map_or(hint.backoff, |e| e.min(hint.backoff));
+            hint.quiet_until = Some(now + rest);
+        }
+    }
+
+    /// The section changed: it is swept every pass again.
+    fn busy(&self, stream: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            let hint = m.entry(stream.to_owned()).or_default();
+            hint.backoff = Duration::ZERO;
+            hint.quiet_until = None;
         }
     }
 }
@@ -70,28 +120,53 @@ pub async fn sweep_and_copy(
             continue;
         };
         for section in sections {
-            // One section failing (a bad entry, a node down) must not stop the others.
-            let newest = match coordinator.sweep(&event, &section, SWEEP_BATCH).await {
-                Ok(swept) => {
-                    if swept.swept > 0 {
-                        metrics
-                            .expirations_total
-                            .with_label_values(&["ttl"])
-                            .inc_by(swept.swept);
-                    }
-                    Some(swept.last_audit_id)
-                }
-                Err(e) => {
-                    tracing::error!(%event, %section, error = %e, "expiry sweep failed");
-                    None
-                }
-            };
-            // The sweep said where the trail ends: copied up to there, a quiet section costs
-            // this pass nothing more (one call per section, not two).
-            if newest.is_some() && newest == copied.get(&stream_name(&event, &section)) {
+            let stream = stream_name(&event, &section);
+            let now = Instant::now();
+            if copied.resting(&stream, now) {
                 continue;
             }
-            match copy_section(db, coordinator, metrics, copied, &event, &section).await {
+            let hint = copied.get(&stream);
+            // One section failing (a bad entry, a node down) must not stop the others.
+            let swept = match coordinator
+                .sweep(&event, &section, SWEEP_BATCH, hint.as_deref(), COPY_BATCH)
+                .await
+            {
+                Ok(swept) => swept,
+                Err(e) => {
+                    tracing::error!(%event, %section, error = %e, "expiry sweep failed");
+                    continue;
+                }
+            };
+            if swept.swept > 0 {
+                metrics
+                    .expirations_total
+                    .with_label_values(&["ttl"])
+                    .inc_by(swept.swept);
+            }
+            // The sweep said where the trail ends: copied up to there, a quiet section costs
+            // this pass nothing more, and rests a while.
+            if hint.as_deref() == Some(swept.last_audit_id.as_str()) {
+                if swept.swept == 0 {
+                    let next_expiry_in = swept.next_expiry_ms.map(|at| {
+                        let in_ms = at - chrono::Utc::now().timestamp_millis();
+                        Duration::from_millis(in_ms.max(0) as u64)
+                    });
+                    copied.quiet(&stream, now, next_expiry_in);
+                }
+                continue;
+            }
+            copied.busy(&stream);
+            match copy(
+                db,
+                coordinator,
+                metrics,
+                copied,
+                &event,
+                &section,
+                swept.after_copied,
+            )
+            .await
+            {
                 Ok(lag) => lag_ms = lag_ms.max(lag),
                 Err(e) => tracing::error!(%event, %section, error = %e, "audit copy failed"),
             }
@@ -102,7 +177,8 @@ pub async fn sweep_and_copy(
 }
 
 /// Copies one section's new audit entries; returns the age (ms) of the oldest entry that was
-/// not yet in Postgres when the pass began (0 when none).
+/// not yet in Postgres when the pass began (0 when none). The entries up to the new cursor stay
+/// in Redis until the section's next sweep, which trims them (`lua/sweep.lua`).
 pub async fn copy_section(
     db: &PgPool,
     coordinator: &Coordinator,
@@ -111,17 +187,21 @@ pub async fn copy_section(
     event: &EventId,
     section: &SectionId,
 ) -> Result<i64, AuditError> {
+    copy(db, coordinator, metrics, copied, event, section, None).await
+}
+
+/// [`copy_section`], with what the sweep read after this process's cursor: used when Postgres's
+/// cursor is that one (the common case), read again from Redis otherwise.
+async fn copy(
+    db: &PgPool,
+    coordinator: &Coordinator,
+    metrics: &Metrics,
+    copied: &CopiedUpTo,
+    event: &EventId,
+    section: &SectionId,
+    read: Option<AfterCopied>,
+) -> Result<i64, AuditError> {
     let stream = stream_name(event, section);
-    if let Some(last) = copied.get(&stream) {
-        // Nothing after what was copied (by us, or further by another reconciler): no work.
-        if coordinator
-            .read_audit(event, section, &last, 1)
-            .await?
-            .is_empty()
-        {
-            return Ok(0);
-        }
-    }
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO audit_cursors (stream, last_id) VALUES ($1, '0-0') ON CONFLICT DO NOTHING",
@@ -143,7 +223,20 @@ pub async fn copy_section(
     // enough to fill it): our trims remove only copied entries, so the stream's all-time count
     // minus what was copied minus what is still there is what was lost. Recorded, so the audit
     // says where it is incomplete, and counted for the alert; the copy goes on with what is left.
-    let counts = coordinator.audit_counts(event, section).await?;
+    let (counts, entries) = match read {
+        Some(read) if read.cursor == last => (read.counts, read.entries),
+        _ => {
+            // What was copied goes first, so the count below holds only what was not (the
+            // sweep's own read trims it the same way).
+            coordinator.trim_audit(event, section, &last).await?;
+            (
+                coordinator.audit_counts(event, section).await?,
+                coordinator
+                    .read_audit(event, section, &last, COPY_BATCH)
+                    .await?,
+            )
+        }
+    };
     let mut accounted = match (copied_entries, counts) {
         // First look at this stream (or its count restarted: Redis lost and recreated it, which
         // is a failover's loss, not the cap's): what is gone counts as accounted for.
@@ -169,9 +262,6 @@ pub async fn copy_section(
         }
         (done, None) => done.map(|d| d as u64),
     };
-    let entries = coordinator
-        .read_audit(event, section, &last, COPY_BATCH)
-        .await?;
     let Some(newest) = entries.last().map(|e| e.id.clone()) else {
         sqlx::query("UPDATE audit_cursors SET copied_entries = $2 WHERE stream = $1")
             .bind(&stream)
@@ -222,9 +312,9 @@ pub async fn copy_section(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    // Only once the rows are safely in Postgres does Redis let go of them: the section's next
+    // sweep, given this cursor, trims them.
     copied.set(&stream, &newest);
-    // Only once the rows are safely in Postgres does Redis let go of them.
-    coordinator.trim_audit(event, section, &newest).await?;
     Ok(now_ms - oldest_ms)
 }
 
@@ -258,5 +348,38 @@ impl Columns {
             self.order.push(order);
             self.source.push(format!("{stream}/{}", entry.id));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_section_rests_longer_each_pass_but_never_past_its_next_expiry() {
+        let hints = CopiedUpTo::default();
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        assert!(!hints.resting("s", now), "swept until found quiet");
+        hints.quiet("s", now, None);
+        assert!(hints.resting("s", now + QUIET_FIRST - ms(1)));
+        assert!(!hints.resting("s", now + QUIET_FIRST));
+        hints.quiet("s", now, None);
+        assert!(hints.resting("s", now + QUIET_FIRST * 2 - ms(1)), "doubled");
+        for _ in 0..10 {
+            hints.quiet("s", now, None);
+        }
+        assert!(hints.resting("s", now + QUIET_MAX - ms(1)));
+        assert!(!hints.resting("s", now + QUIET_MAX), "at most QUIET_MAX");
+        hints.quiet("s", now, Some(ms(100)));
+        assert!(!hints.resting("s", now + ms(100)), "a hold ends then");
+        hints.busy("s");
+        assert!(!hints.resting("s", now));
+        hints.quiet("s", now, None);
+        assert!(
+            !hints.resting("s", now + QUIET_FIRST),
+            "from the start again"
+        );
+        assert!(!hints.resting("other", now), "sections apart");
     }
 }
