@@ -695,6 +695,12 @@ impl SaleFloor {
                     let pause = rand::thread_rng().gen_range(1000..1500);
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
+                // Shed ten times over: the buyer gives up, as a person would. The gateway
+                // answered correctly and at once every time: a refusal, not an error.
+                Ok((status, v)) if shed(status, &v) => {
+                    self.timed(HOLD, began, &Outcome::Refused("shed"));
+                    return Err(Outcome::Refused("gave_up_shed"));
+                }
                 Ok((s, _)) => {
                     let o = Outcome::Failed(format!("hold_http_{}", s.as_u16()));
                     self.timed(HOLD, began, &o);
@@ -848,7 +854,12 @@ fn flash_report(
 }
 
 /// How a flash-sale buyer leaves without seats (business outcomes, not errors).
-const LEFT_WITHOUT_SEATS: [&str; 3] = ["left_sold_out", "left_at_deadline", "gave_up_contended"];
+const LEFT_WITHOUT_SEATS: [&str; 4] = [
+    "left_sold_out",
+    "left_at_deadline",
+    "gave_up_contended",
+    "gave_up_shed",
+];
 
 fn overall_secs(s: &Stats) -> Duration {
     Duration::from_secs_f64(s.seconds.max(1e-3))
