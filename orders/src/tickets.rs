@@ -1,6 +1,6 @@
-//! Tickets: one per live sold seat, issued in the durable writer's transaction
-//! ([`issue_in`]), revoked by a refund ([`revoke_order_in`]) or replaced by a transfer
-//! ([`transfer`]). What a gate scans is the ticket's *payload*:
+//! Tickets: one per live sold seat, issued in the durable writer's transaction (by the
+//! statement that writes the sale, after [`revoke_stale_in`]), revoked by a refund
+//! ([`revoke_order_in`]) or replaced by a transfer ([`transfer`]). What a gate scans is the ticket's *payload*:
 //!
 //! ```text
 //! base64url(message) "." base64url(signature)      (no padding)
@@ -324,59 +324,26 @@ fn ticket_of(row: TicketRow) -> Ticket {
     }
 }
 
-/// Issues one ticket per seat of each newly written order, in the writer's transaction:
-/// `(order, event, holder, seats)`.
-pub async fn issue_in(
+/// Before the writer issues tickets for seats just sold (`orders/src/writer.rs`, in the
+/// statement that writes the sale): a valid ticket left on one of these seats by an order that
+/// is no longer paid (none should be: a refund revokes its tickets) must not block the sale
+/// Postgres allows; it is revoked as its order's refund would have. `events` and `seats` pair up.
+pub async fn revoke_stale_in(
     tx: &mut Transaction<'_, Postgres>,
-    orders: &[(Uuid, &str, &str, &[String])],
+    events: &[String],
+    seats: &[String],
 ) -> Result<(), sqlx::Error> {
-    let (mut ids, mut order_ids, mut events, mut seats, mut holders) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (order, event, holder, order_seats) in orders {
-        for seat in order_seats.iter() {
-            ids.push(ticket_id(*order, seat));
-            order_ids.push(*order);
-            events.push((*event).to_owned());
-            seats.push(seat.clone());
-            holders.push((*holder).to_owned());
-        }
-    }
-    if ids.is_empty() {
+    if seats.is_empty() {
         return Ok(());
     }
-    // A valid ticket left on one of these seats by an order that is no longer paid (none should
-    // be: a refund revokes its tickets) must not block the sale Postgres just allowed: it is
-    // revoked as its order's refund would have.
     sqlx::query(
         "UPDATE tickets t SET revoked_at = now(), revoked_reason = 'refunded'
          FROM orders o, UNNEST($1::text[], $2::text[]) AS x(e, s)
          WHERE t.order_id = o.id AND o.status <> 'paid' AND t.revoked_at IS NULL
            AND t.event_id = x.e AND t.seat_id = x.s",
     )
-    .bind(&events)
-    .bind(&seats)
-    .persistent(false)
-    .execute(&mut **tx)
-    .await?;
-    // The seat's 'sold' audit row comes from Redis's stream; this one says the ticket exists.
-    sqlx::query(
-        "WITH issued AS (
-             INSERT INTO tickets (id, order_id, event_id, seat_id, holder)
-             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[])
-             ON CONFLICT (id) DO NOTHING
-             RETURNING id, order_id, event_id, seat_id, holder, issued_at
-         )
-         INSERT INTO seat_audit (event_id, seat_id, action, at, actor, order_id, ticket_id, source)
-         SELECT event_id, seat_id, 'ticket_issued', issued_at, 'checkout', order_id, id,
-                'ticket:' || id::text || ':issued'
-         FROM issued
-         ON CONFLICT (source, seat_id) DO NOTHING",
-    )
-    .bind(&ids)
-    .bind(&order_ids)
-    .bind(&events)
-    .bind(&seats)
-    .bind(&holders)
+    .bind(events)
+    .bind(seats)
     .persistent(false)
     .execute(&mut **tx)
     .await?;

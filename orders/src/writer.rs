@@ -464,7 +464,9 @@ async fn write_together(
 }
 
 /// Inserts new orders, their seats (through the live-sale unique index) and their tickets, and
-/// settles their attempts `paid`, in the caller's transaction.
+/// settles their attempts `paid`, in the caller's transaction: one statement (its parts as
+/// data-modifying CTEs, all run to completion; the foreign keys are checked at its end), after
+/// the tickets' own check ([`crate::tickets::revoke_stale_in`]). Four statements a batch before.
 async fn insert_orders(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     mut new: Vec<&CommitJob>,
@@ -472,11 +474,51 @@ async fn insert_orders(
     // One insertion order for every writer: two writers with the same jobs cannot deadlock.
     new.sort_by_key(|j| j.order_id);
     let col = |f: fn(&CommitJob) -> String| new.iter().map(|j| f(j)).collect::<Vec<_>>();
+    // One row per seat: its sale and its ticket.
+    let (mut seat_orders, mut seat_events, mut seat_ids, mut tickets, mut holders) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for job in &new {
+        for seat in &job.seats {
+            seat_orders.push(job.order_id);
+            seat_events.push(job.event_id.clone());
+            seat_ids.push(seat.clone());
+            tickets.push(crate::tickets::ticket_id(job.order_id, seat));
+            holders.push(job.user_id.clone());
+        }
+    }
+    crate::tickets::revoke_stale_in(tx, &seat_events, &seat_ids).await?;
     sqlx::query(
-        "INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
-         SELECT o, e, h::uuid, u, 'paid', t, c, p, k
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
-              AS x(o, e, h, u, t, c, p, k)",
+        "WITH new_orders AS (
+             INSERT INTO orders (id, event_id, hold_id, user_id, status, total_cents, currency, payment_ref, idempotency_key)
+             SELECT o, e, h::uuid, u, 'paid', t, c, p, k
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[])
+                  AS x(o, e, h, u, t, c, p, k)
+             RETURNING id),
+         sold AS (
+             INSERT INTO sold_seats (order_id, event_id, seat_id)
+             SELECT * FROM UNNEST($9::uuid[], $10::text[], $11::text[])
+             RETURNING seat_id),
+         -- Each seat's ticket, with its sale: a paid order always has its tickets. Only once
+         -- the seats are in (it reads them): a seat sold live to another order is refused by
+         -- the live-sale index, an oversell, before that order's valid ticket refuses this one.
+         issued AS (
+             INSERT INTO tickets (id, order_id, event_id, seat_id, holder)
+             SELECT * FROM UNNEST($12::uuid[], $9::uuid[], $10::text[], $11::text[], $13::text[])
+             WHERE (SELECT count(*) FROM sold) >= 0
+             ON CONFLICT (id) DO NOTHING
+             RETURNING id, order_id, event_id, seat_id, issued_at),
+         -- The seat's 'sold' audit row comes from Redis's stream; this one says the ticket exists.
+         issued_audit AS (
+             INSERT INTO seat_audit (event_id, seat_id, action, at, actor, order_id, ticket_id, source)
+             SELECT event_id, seat_id, 'ticket_issued', issued_at, 'checkout', order_id, id,
+                    'ticket:' || id::text || ':issued'
+             FROM issued
+             ON CONFLICT (source, seat_id) DO NOTHING),
+         settled AS (
+             UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
+             FROM UNNEST($4::text[], $8::text[], $7::text[]) AS x(u, k, p)
+             WHERE a.user_id = x.u AND a.idempotency_key = x.k)
+         SELECT count(*) FROM new_orders",
     )
     .bind(new.iter().map(|j| j.order_id).collect::<Vec<_>>())
     .bind(col(|j| j.event_id.clone()))
@@ -486,45 +528,11 @@ async fn insert_orders(
     .bind(col(|j| j.currency.clone()))
     .bind(col(|j| j.payment_ref.clone()))
     .bind(col(|j| j.idempotency_key.clone()))
-    .execute(&mut **tx)
-    .await?;
-    let seats = new.iter().flat_map(|j| j.seats.iter().map(move |s| (j, s)));
-    let (mut seat_orders, mut seat_events, mut seat_ids) = (Vec::new(), Vec::new(), Vec::new());
-    for (job, seat) in seats {
-        seat_orders.push(job.order_id);
-        seat_events.push(job.event_id.clone());
-        seat_ids.push(seat.clone());
-    }
-    sqlx::query(
-        "INSERT INTO sold_seats (order_id, event_id, seat_id)
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[])",
-    )
     .bind(&seat_orders)
     .bind(&seat_events)
     .bind(&seat_ids)
-    .execute(&mut **tx)
-    .await?;
-    // Each seat's ticket, with its sale: a paid order always has its tickets.
-    let issued: Vec<(Uuid, &str, &str, &[String])> = new
-        .iter()
-        .map(|j| {
-            (
-                j.order_id,
-                j.event_id.as_str(),
-                j.user_id.as_str(),
-                j.seats.as_slice(),
-            )
-        })
-        .collect();
-    crate::tickets::issue_in(tx, &issued).await?;
-    sqlx::query(
-        "UPDATE commit_attempts a SET status = 'paid', payment_ref = x.p, updated_at = now()
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS x(u, k, p)
-         WHERE a.user_id = x.u AND a.idempotency_key = x.k",
-    )
-    .bind(col(|j| j.user_id.clone()))
-    .bind(col(|j| j.idempotency_key.clone()))
-    .bind(col(|j| j.payment_ref.clone()))
+    .bind(&tickets)
+    .bind(&holders)
     .execute(&mut **tx)
     .await?;
     Ok(())
