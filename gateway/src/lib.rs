@@ -190,9 +190,6 @@ impl App {
     /// Replaces load shedding (the default is off).
     pub fn with_shedding(mut self, settings: &settings::Shed) -> Self {
         let shedder = shed::Shedder::new(settings, Some(self.metrics.clone()));
-        if let Some(s) = &shedder {
-            self.pacer.watch_shedding(s.tally());
-        }
         Arc::make_mut(&mut self.0).shedder = shedder;
         self
     }
@@ -227,9 +224,6 @@ impl App {
             checkout.pace_target,
             state.metrics.admission_pace.clone(),
         ));
-        if let Some(s) = &state.shedder {
-            state.pacer.watch_shedding(s.tally());
-        }
         state.checkout = Arc::new(checkout);
         self
     }

@@ -11,11 +11,7 @@
 //!   finished in the tick, or the age of the oldest commit still running (a checkout that hangs
 //!   finishes nothing, and must slow the room all the same);
 //! - above the target, the pace is cut ([`CUT`], down to [`FLOOR`]); under half the target (or
-//!   with no commits at all), it grows back by [`REGROW`] a tick; in between it stays;
-//! - a tick in which load shedding refused more than [`SHED_SIGN`] of the holds and commits
-//!   offered is cut too, however fast the admitted commits were: shedding is what keeps them
-//!   fast, and a room paced on their latency alone kept admitting buyers at its full rate only
-//!   to have them shed (the benchmark's flash sale: 931,964 holds shed, 3,417 buyers gone).
+//!   with no commits at all), it grows back by [`REGROW`] a tick; in between it stays.
 //!
 //! Additive increase, multiplicative decrease, as TCP does: a few ticks of slow commits slow the
 //! room a lot, and it speeds up gently. The floor keeps a room moving (at 5% of its rate) even
@@ -23,8 +19,7 @@
 //! look frozen. Only commits are watched: the hold before them is Redis alone, and cheap.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use coordinator::queue::Pace;
@@ -37,8 +32,6 @@ pub const CUT: f64 = 0.7;
 pub const REGROW: f64 = 0.05;
 /// The pace never goes under this.
 pub const FLOOR: f64 = 0.05;
-/// A tick whose holds and commits were shed more than this often is a sign of trouble.
-pub const SHED_SIGN: f64 = 0.01;
 
 /// See the module documentation.
 #[derive(Debug)]
@@ -47,8 +40,6 @@ pub struct Pacer {
     target: Option<Duration>,
     gauge: prometheus::Gauge,
     state: Mutex<State>,
-    /// Load shedding's tally, when there is load shedding.
-    sheds: std::sync::OnceLock<Arc<crate::shed::Tally>>,
 }
 
 #[derive(Debug)]
@@ -60,8 +51,6 @@ struct State {
     running: BTreeMap<u64, Instant>,
     /// How long the commits finished in this tick took.
     finished: Vec<Duration>,
-    /// Load shedding's tally (offered, shed) when the tick began.
-    sheds_seen: (u64, u64),
 }
 
 /// A commit being timed; dropping it (answered, failed or abandoned) records it.
@@ -100,15 +89,8 @@ impl Pacer {
                 next_id: 0,
                 running: BTreeMap::new(),
                 finished: Vec::new(),
-                sheds_seen: (0, 0),
             }),
-            sheds: std::sync::OnceLock::new(),
         }
-    }
-
-    /// Reads load shedding's `tally` from now on (see the module documentation).
-    pub fn watch_shedding(&self, tally: Arc<crate::shed::Tally>) {
-        let _ = self.sheds.set(tally);
     }
 
     /// Times a commit until the returned guard is dropped.
@@ -146,16 +128,7 @@ impl Pacer {
         }
         let oldest = s.running.values().next().map(Instant::elapsed);
         let slowest = p90(&mut s.finished).max(oldest);
-        let shedding = self.sheds.get().is_some_and(|tally| {
-            let now = (
-                tally.offered.load(Ordering::Relaxed),
-                tally.shed.load(Ordering::Relaxed),
-            );
-            let (offered, shed) = (now.0 - s.sheds_seen.0, now.1 - s.sheds_seen.1);
-            s.sheds_seen = now;
-            offered > 0 && shed as f64 > offered as f64 * SHED_SIGN
-        });
-        s.pace = step(s.pace, slowest, target, shedding);
+        s.pace = step(s.pace, slowest, target);
         s.finished.clear();
         s.tick_started = Instant::now();
         self.gauge.set(s.pace);
@@ -172,12 +145,8 @@ fn p90(samples: &mut [Duration]) -> Option<Duration> {
     Some(samples[rank - 1])
 }
 
-/// One tick of the controller: `slowest` is the tick's slowest commit (`None`: no commits),
-/// `shedding` whether load shedding refused more than [`SHED_SIGN`] of its requests.
-pub fn step(pace: f64, slowest: Option<Duration>, target: Duration, shedding: bool) -> f64 {
-    if shedding {
-        return (pace * CUT).max(FLOOR);
-    }
+/// One tick of the controller: `slowest` is the tick's sign of trouble (`None`: no commits).
+pub fn step(pace: f64, slowest: Option<Duration>, target: Duration) -> f64 {
     match slowest {
         Some(s) if s > target => (pace * CUT).max(FLOOR),
         Some(s) if s * 2 > target => pace,
@@ -197,25 +166,19 @@ mod tests {
         let mut pace = 1.0;
         let mut ticks = 0;
         while pace > FLOOR {
-            pace = step(pace, Some(Duration::from_millis(1500)), TARGET, false);
+            pace = step(pace, Some(Duration::from_millis(1500)), TARGET);
             ticks += 1;
         }
         // 0.7^8 < 0.06: about four seconds of slow commits slow the room twenty-fold.
         assert_eq!((pace, ticks), (FLOOR, 9));
-        assert_eq!(
-            step(pace, Some(Duration::from_secs(60)), TARGET, false),
-            FLOOR
-        );
+        assert_eq!(step(pace, Some(Duration::from_secs(60)), TARGET), FLOOR);
         // Between half the target and the target: steady.
-        assert_eq!(
-            step(0.5, Some(Duration::from_millis(700)), TARGET, false),
-            0.5
-        );
+        assert_eq!(step(0.5, Some(Duration::from_millis(700)), TARGET), 0.5);
         // Quick commits, or none: back up, a step a tick, never above full.
-        let quick = step(0.5, Some(Duration::from_millis(100)), TARGET, false);
+        let quick = step(0.5, Some(Duration::from_millis(100)), TARGET);
         assert!((quick - 0.55).abs() < 1e-9, "{quick}");
-        assert!((step(0.5, None, TARGET, false) - 0.55).abs() < 1e-9);
-        assert_eq!(step(1.0, None, TARGET, false), 1.0);
+        assert!((step(0.5, None, TARGET) - 0.55).abs() < 1e-9);
+        assert_eq!(step(1.0, None, TARGET), 1.0);
     }
 
     #[test]
@@ -250,34 +213,5 @@ mod tests {
         let off = Pacer::new(None, prometheus::Gauge::new("p2", "p2").unwrap());
         let _t = off.time();
         assert_eq!(off.pace(), Pace::FULL);
-    }
-
-    #[test]
-    fn a_tick_with_holds_and_commits_shed_cuts_the_pace_however_fast_the_commits() {
-        assert_eq!(
-            step(1.0, Some(Duration::from_millis(10)), TARGET, true),
-            CUT
-        );
-        assert_eq!(step(0.06, None, TARGET, true), FLOOR);
-        let pacer = Pacer::new(
-            Some(Duration::from_millis(1000)),
-            prometheus::Gauge::new("p3", "p3").unwrap(),
-        );
-        let tally = Arc::new(crate::shed::Tally::default());
-        pacer.watch_shedding(tally.clone());
-        let tick = |offered: u64, shed: u64| {
-            tally.offered.fetch_add(offered, Ordering::Relaxed);
-            tally.shed.fetch_add(shed, Ordering::Relaxed);
-            std::thread::sleep(TICK);
-            drop(pacer.time());
-            pacer.pace().get()
-        };
-        // One shed in a thousand is a burst, not trouble: the pace stays full.
-        assert_eq!(tick(1000, 1), 1.0);
-        // One in ten is: cut, and cut again while it lasts.
-        assert!((tick(1000, 100) - CUT).abs() < 1e-9);
-        assert!((tick(1000, 100) - CUT * CUT).abs() < 1e-9);
-        // It stops: the pace grows back (the quick commit timed in each tick changes nothing).
-        assert!((tick(1000, 0) - (CUT * CUT + REGROW)).abs() < 1e-9);
     }
 }

@@ -20,7 +20,7 @@
 //! under overload: a limit cut on every answer over the target is held at its floor by the tail
 //! any busy machine has (a scheduling delay, a slow fsync), and goodput with it.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -265,19 +265,6 @@ impl Limiter {
 pub struct Shedder {
     holds: Arc<Limiter>,
     commits: Arc<Limiter>,
-    tally: Arc<Tally>,
-}
-
-/// Holds and commits offered to the limits, and how many of them were shed, since the start:
-/// what the waiting room's pace reads (`gateway/src/pace.rs`). Shedding keeps the admitted
-/// requests fast, so a room paced on their latency alone would keep admitting buyers only to
-/// have them shed.
-#[derive(Debug, Default)]
-pub struct Tally {
-    /// Holds and commits that reached a limit.
-    pub offered: AtomicU64,
-    /// Of them, shed.
-    pub shed: AtomicU64,
 }
 
 impl Shedder {
@@ -298,13 +285,7 @@ impl Shedder {
         Some(Self {
             holds: Limiter::new(Class::Hold, bounds(settings.hold_target), metrics.clone()),
             commits: Limiter::new(Class::Commit, bounds(settings.commit_target), metrics),
-            tally: Arc::default(),
         })
-    }
-
-    /// What was offered and shed so far.
-    pub fn tally(&self) -> Arc<Tally> {
-        self.tally.clone()
     }
 
     /// The limiter of a class.
@@ -329,17 +310,11 @@ impl Shedder {
     /// that cannot be taken, and its seats would sit held for nothing. Holds are shed first
     /// then, so the checkouts already under way finish (goodput) instead of all slowing down.
     pub fn admit_class(&self, class: Class) -> Result<Permit, Class> {
-        self.tally.offered.fetch_add(1, Ordering::Relaxed);
-        let admitted = if class == Class::Hold && self.commits.saturated() {
+        if class == Class::Hold && self.commits.saturated() {
             self.holds.count_shed();
-            None
-        } else {
-            self.limiter(class).try_acquire()
-        };
-        if admitted.is_none() {
-            self.tally.shed.fetch_add(1, Ordering::Relaxed);
+            return Err(class);
         }
-        admitted.ok_or(class)
+        self.limiter(class).try_acquire().ok_or(class)
     }
 }
 
