@@ -19,9 +19,10 @@
   Returns  {0, swept, version, last_audit_id, next_expiry_ms, added, length, entries}
                                  `swept` expired seats forgotten (0: nothing to do); while a
                                  waiting list wants the section, they are set aside for it.
-                                 `last_audit_id`: the newest entry of the audit trail ("0-0"
-                                 when empty), so the reconciler learns whether there is anything
-                                 to copy without another call.
+                                 `last_audit_id`: the newest id the audit trail ever had ("0-0"
+                                 when there is none; once copied entries are trimmed, the copier's
+                                 cursor), so the reconciler learns whether there is anything to
+                                 copy without another call.
                                  `next_expiry_ms`: the earliest hold expiry still ahead (0 when
                                  nothing is held), so a quiet section need not be swept before.
                                  `added`, `length`: the trail's entries ever added and in it now,
@@ -71,27 +72,35 @@ if swept > 0 then
 else
   version = tonumber(redis.call('GET', ver) or '0')
 end
-local newest = redis.call('XREVRANGE', audit, '+', '-', 'COUNT', 1)[1]
 local next_expiry = redis.call('ZRANGE', held, 0, 0, 'WITHSCORES')[2]
 
 local copied, count = ARGV[2], tonumber(ARGV[3])
-local added, length, entries = 0, 0, {}
-if copied ~= '' and redis.call('EXISTS', audit) == 1 then
-  local ms, seq = string.match(copied, '^(%d+)-(%d+)$')
-  if ms then
-    -- MINID keeps ids >= the threshold: the id after the cursor.
-    redis.call('XTRIM', audit, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+local newest, added, length, entries = '0-0', 0, 0, {}
+if redis.call('EXISTS', audit) == 1 then
+  if copied ~= '' then
+    local ms, seq = string.match(copied, '^(%d+)-(%d+)$')
+    if ms then
+      -- MINID keeps ids >= the threshold: the id after the cursor.
+      redis.call('XTRIM', audit, 'MINID', ms .. '-' .. (tonumber(seq) + 1))
+    end
   end
+  -- The newest id the trail ever had, not its newest entry: once what was copied is trimmed
+  -- the trail may be empty, and it still ends where the copier's cursor is.
   local info = redis.call('XINFO', 'STREAM', audit)
   for i = 1, #info, 2 do
     if info[i] == 'entries-added' then
       added = info[i + 1]
     elseif info[i] == 'length' then
       length = info[i + 1]
+    elseif info[i] == 'last-generated-id' then
+      newest = info[i + 1]
     end
   end
-  if count > 0 then
+  if copied ~= '' and count > 0 then
     entries = redis.call('XRANGE', audit, '(' .. copied, '+', 'COUNT', count)
   end
 end
-return {0, swept, version, newest and newest[1] or '0-0', tonumber(next_expiry or '0'), added, length, entries}
+if copied == '' then
+  added, length = 0, 0
+end
+return {0, swept, version, newest, tonumber(next_expiry or '0'), added, length, entries}

@@ -45,8 +45,9 @@ fn commits_read(reply: &Value) -> Result<Vec<Entry>, CoordinatorError> {
 pub struct Swept {
     /// Expired seats forgotten.
     pub swept: u64,
-    /// The newest entry of the section's audit trail (`0-0` when it is empty): a copier that has
-    /// copied up to it has nothing to do.
+    /// The newest id the section's audit trail ever had (`0-0` when there is none; after the
+    /// copied entries are trimmed, the copier's cursor): a copier that has copied up to it has
+    /// nothing to do.
     pub last_audit_id: String,
     /// The earliest hold expiry still ahead (unix ms, Redis's clock); `None` when nothing is
     /// held. Until then a section without new entries has nothing to sweep.

@@ -979,4 +979,15 @@ async fn a_sweep_given_the_copiers_cursor_trims_counts_and_reads_what_is_new() {
         vec![("expired", "system:expiry", vec!["s0-1".to_owned()])]
     );
     assert_eq!(read.counts.map(|c| (c.added, c.length)), Some((3, 1)));
+
+    // Everything copied: the trail is trimmed empty, and still ends at the cursor, so the
+    // copier sees nothing new (it once saw "0-0" and copied an empty trail every pass).
+    let last = read.entries[0].id.clone();
+    let swept = c.sweep(&event, &s0, 100, Some(&last), 100).await.unwrap();
+    assert_eq!(swept.last_audit_id, last);
+    let read = swept.after_copied.unwrap();
+    assert!(read.entries.is_empty());
+    assert_eq!(read.counts.map(|c| (c.added, c.length)), Some((3, 0)));
+    let again = c.sweep(&event, &s0, 100, Some(&last), 100).await.unwrap();
+    assert_eq!(again.last_audit_id, last);
 }
