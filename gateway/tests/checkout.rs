@@ -308,9 +308,16 @@ async fn order_status(gw: &Gw, user: &str, order: &str) -> Value {
 
 /// Signs a Stripe-shaped event about `payment` with `secret`.
 fn signed_event(secret: &str, event_id: &str, kind: &str, payment: &str) -> (String, String) {
-    let body = json!({"id": event_id, "object": "event", "type": kind,
-        "data": {"object": {"id": payment, "object": "payment_intent"}}})
-    .to_string();
+    signed(
+        secret,
+        json!({"id": event_id, "object": "event", "type": kind,
+            "data": {"object": {"id": payment, "object": "payment_intent"}}}),
+    )
+}
+
+/// `event` as a body, with its `Stripe-Signature` header by `secret`, dated now.
+fn signed(secret: &str, event: Value) -> (String, String) {
+    let body = event.to_string();
     let now = chrono::Utc::now().timestamp();
     let header = payments::signature::sign(secret.as_bytes(), now, body.as_bytes());
     (body, header)
@@ -924,13 +931,12 @@ async fn a_payment_settled_while_its_order_is_being_marked_sold_is_kept() {
 /// Signs a captured-payment event about `payment` whose copy of the payment's metadata names
 /// `order` (as the provider's events do).
 fn signed_captured(event_id: &str, payment: &str, order: &str) -> (String, String) {
-    let body = json!({"id": event_id, "object": "event", "type": "payment_intent.succeeded",
-        "data": {"object": {"id": payment, "object": "payment_intent",
-                            "metadata": {"order_id": order}}}})
-    .to_string();
-    let now = chrono::Utc::now().timestamp();
-    let header = payments::signature::sign(WEBHOOK_SECRET.as_bytes(), now, body.as_bytes());
-    (body, header)
+    signed(
+        WEBHOOK_SECRET,
+        json!({"id": event_id, "object": "event", "type": "payment_intent.succeeded",
+            "data": {"object": {"id": payment, "object": "payment_intent",
+                                "metadata": {"order_id": order}}}}),
+    )
 }
 
 /// The provider's "captured" event about a payment this gateway's commit is settling, or has
