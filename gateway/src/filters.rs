@@ -370,6 +370,7 @@ fn reserve(app: App) -> BoxedFilter<(warp::reply::Response,)> {
         .and(warp::post())
         .and(caller(&app))
         .and(body::json(MAX_BODY_BYTES))
+        .and(warp::ext::optional::<crate::listener::Arrived>())
         .and(with_app(app.clone()))
         .and_then(checkout::commit);
     let order = warp::path!("orders" / String)

@@ -63,6 +63,11 @@ impl Connections {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
+/// When the request was read, before any wait for a place ([`crate::shed`]): what a client
+/// waited is measured from here (the waiting rooms' pace).
+#[derive(Debug, Clone, Copy)]
+pub struct Arrived(pub std::time::Instant);
+
 /// The answer to a connection over the cap: written straight to the socket, no parsing.
 static OVER_CAP: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| {
     let body = r#"{"error":{"code":"too_many_connections","message":"the server is at capacity; retry shortly","details":null}}"#;
@@ -150,6 +155,9 @@ where
     S::Future: Send + 'static,
 {
     request.extensions_mut().insert(Peer(peer));
+    request
+        .extensions_mut()
+        .insert(Arrived(std::time::Instant::now()));
     let id = RequestId::from_header(request.headers().get(request_id::HEADER));
     let span = tracing::info_span!(
         "request",
@@ -157,11 +165,13 @@ where
         method = %request.method(),
         path = %request.uri().path(),
     );
-    let admitted = match shedder {
-        Some(shedder) => shedder.admit(&request),
-        None => Ok(None),
-    };
+    // Only holds and commits are limited; the rest never waits on a shedder.
+    let limited = shedder.and_then(|s| Some((s.clone(), crate::shed::Class::of(&request)?)));
     let answer = async move {
+        let admitted = match limited {
+            Some((shedder, class)) => shedder.admit_class(class).await.map(Some),
+            None => Ok(None),
+        };
         let mut response = match admitted {
             Err(class) => crate::shed::overloaded(class),
             Ok(permit) => {

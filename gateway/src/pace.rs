@@ -9,7 +9,9 @@
 //!
 //! - every [`TICK`], the slowest sign of trouble is taken: the 90th percentile of the commits
 //!   finished in the tick, or the age of the oldest commit still running (a checkout that hangs
-//!   finishes nothing, and must slow the room all the same);
+//!   finishes nothing, and must slow the room all the same); a commit is timed from its
+//!   arrival, so the time it waited in line for a place ([`crate::shed`]) counts: a line is
+//!   checkout saying it is full;
 //! - above the target, the pace is cut ([`CUT`], down to [`FLOOR`]); under half the target (or
 //!   with no commits at all), it grows back by [`REGROW`] a tick; in between it stays.
 //!
@@ -18,7 +20,7 @@
 //! when every commit fails fast or slow: buyers admitted then find out, and the room does not
 //! look frozen. Only commits are watched: the hold before them is Redis alone, and cheap.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,8 +49,8 @@ struct State {
     pace: f64,
     tick_started: Instant,
     next_id: u64,
-    /// Commits running, by an id that grows with their start: the first is the oldest.
-    running: BTreeMap<u64, Instant>,
+    /// Commits running, by start and a unique id: the first is the oldest.
+    running: BTreeSet<(Instant, u64)>,
     /// How long the commits finished in this tick took.
     finished: Vec<Duration>,
 }
@@ -57,7 +59,7 @@ struct State {
 #[derive(Debug)]
 pub struct Timed<'a> {
     pacer: &'a Pacer,
-    id: u64,
+    key: Option<(Instant, u64)>,
 }
 
 impl Drop for Timed<'_> {
@@ -68,8 +70,8 @@ impl Drop for Timed<'_> {
         if let Ok(mut s) = self.pacer.state.lock() {
             // Ticks run here too: with no room polled, the samples must not pile up.
             self.pacer.advance(&mut s, target);
-            if let Some(started) = s.running.remove(&self.id) {
-                s.finished.push(started.elapsed());
+            if let Some(key) = self.key.filter(|key| s.running.remove(key)) {
+                s.finished.push(key.0.elapsed());
             }
         }
     }
@@ -87,7 +89,7 @@ impl Pacer {
                 pace: 1.0,
                 tick_started: Instant::now(),
                 next_id: 0,
-                running: BTreeMap::new(),
+                running: BTreeSet::new(),
                 finished: Vec::new(),
             }),
         }
@@ -95,18 +97,23 @@ impl Pacer {
 
     /// Times a commit until the returned guard is dropped.
     pub fn time(&self) -> Timed<'_> {
-        let id = match self.state.lock() {
-            Ok(_) if self.target.is_none() => 0,
+        self.time_from(Instant::now())
+    }
+
+    /// Times a commit that arrived at `arrived` until the returned guard is dropped.
+    pub fn time_from(&self, arrived: Instant) -> Timed<'_> {
+        let key = match self.state.lock() {
+            Ok(_) if self.target.is_none() => None,
             Ok(mut s) => {
                 s.next_id += 1;
-                let id = s.next_id;
-                s.running.insert(id, Instant::now());
-                id
+                let key = (arrived, s.next_id);
+                s.running.insert(key);
+                Some(key)
             }
             // A poisoned lock (a panic elsewhere) leaves the pace where it was.
-            Err(_) => 0,
+            Err(_) => None,
         };
-        Timed { pacer: self, id }
+        Timed { pacer: self, key }
     }
 
     /// The pace now (moved on first if a tick has passed).
@@ -126,7 +133,7 @@ impl Pacer {
         if s.tick_started.elapsed() < TICK {
             return;
         }
-        let oldest = s.running.values().next().map(Instant::elapsed);
+        let oldest = s.running.first().map(|(started, _)| started.elapsed());
         let slowest = p90(&mut s.finished).max(oldest);
         s.pace = step(s.pace, slowest, target);
         s.finished.clear();

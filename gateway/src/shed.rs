@@ -16,6 +16,12 @@
 //! target must sit above a class's normal latency at light load (for commits, the payment
 //! provider's answer time included), or the limit would shrink to its floor.
 //!
+//! A commit over its limit is not shed at once: it waits in line for a place, up to
+//! `commit_wait` ([`Shedder::admit_class`]). Its buyer already holds seats and is paying; a 503
+//! sends them into a retry loop (or away, their seats held for nothing) and costs the server a
+//! parse and an answer per retry, where a short wait costs a parked task. While any commit
+//! waits, new holds are shed: they would only lengthen the line.
+//!
 //! Judging a window by its 90th percentile and not each answer by itself is what keeps goodput
 //! under overload: a limit cut on every answer over the target is held at its floor by the tail
 //! any busy machine has (a scheduling delay, a slow fsync), and goodput with it.
@@ -93,6 +99,10 @@ pub struct Limiter {
     class: Class,
     bounds: Bounds,
     in_flight: AtomicUsize,
+    /// Requests waiting for a place ([`Limiter::acquire_within`]).
+    waiting: AtomicUsize,
+    /// Told when a place is given back, so one waiter tries again.
+    freed: tokio::sync::Notify,
     adapt: Mutex<Adapt>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 }
@@ -133,6 +143,7 @@ pub struct Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         self.limiter.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.limiter.freed.notify_one();
         self.limiter.record(self.started.elapsed(), self.in_flight);
     }
 }
@@ -155,6 +166,8 @@ impl Limiter {
             class,
             bounds,
             in_flight: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            freed: tokio::sync::Notify::new(),
             adapt: Mutex::new(Adapt {
                 limit: bounds.initial as f64,
                 window: Window::new(Instant::now()),
@@ -179,9 +192,14 @@ impl Limiter {
         self.adapt.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every place under the limit is taken.
+    /// Requests waiting for a place.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Every place under the limit is taken, or someone is waiting for one.
     pub fn saturated(&self) -> bool {
-        self.in_flight() >= self.limit()
+        self.waiting() > 0 || self.in_flight() >= self.limit()
     }
 
     fn count_shed(&self) {
@@ -192,23 +210,69 @@ impl Limiter {
 
     /// A place under the limit, or `None`: shed.
     pub fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+        let permit = self.try_place();
+        if permit.is_none() {
+            self.count_shed();
+        }
+        permit
+    }
+
+    /// A place under the limit, waiting up to `wait` for one to be given back; `None`: shed.
+    /// At most the limit's ceiling wait at once (past that, a wait would not end in time).
+    /// Places go to the waiters about in the order they came (tokio's `Notify` wakes the
+    /// longest waiting first); the adaptation measures from admission, so it still judges
+    /// the work and not the line.
+    pub async fn acquire_within(self: &Arc<Self>, wait: Duration) -> Option<Permit> {
+        if let Some(permit) = self.try_place() {
+            return Some(permit);
+        }
+        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+        let permit = if queued < self.bounds.max && !wait.is_zero() {
+            self.wait_for_place(Instant::now() + wait).await
+        } else {
+            None
+        };
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        if permit.is_none() {
+            self.count_shed();
+            // A place given back while this one was giving up is passed on.
+            if self.in_flight() < self.limit() {
+                self.freed.notify_one();
+            }
+        }
+        permit
+    }
+
+    async fn wait_for_place(self: &Arc<Self>, deadline: Instant) -> Option<Permit> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check: a place given back in between still wakes it.
+            freed.as_mut().enable();
+            if let Some(permit) = self.try_place() {
+                return Some(permit);
+            }
+            let woken = tokio::time::timeout_at(deadline.into(), freed).await;
+            if woken.is_err() {
+                return self.try_place();
+            }
+        }
+    }
+
+    /// A place under the limit, or `None`.
+    fn try_place(self: &Arc<Self>) -> Option<Permit> {
         let limit = self.limit();
-        let admitted = self
+        let before = self
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
-            });
-        match admitted {
-            Ok(before) => Some(Permit {
-                limiter: Arc::clone(self),
-                started: Instant::now(),
-                in_flight: before + 1,
-            }),
-            Err(_) => {
-                self.count_shed();
-                None
-            }
-        }
+            })
+            .ok()?;
+        Some(Permit {
+            limiter: Arc::clone(self),
+            started: Instant::now(),
+            in_flight: before + 1,
+        })
     }
 
     fn record(&self, latency: Duration, in_flight: usize) {
@@ -265,6 +329,8 @@ impl Limiter {
 pub struct Shedder {
     holds: Arc<Limiter>,
     commits: Arc<Limiter>,
+    /// How long a commit waits for a place.
+    commit_wait: Duration,
 }
 
 impl Shedder {
@@ -285,6 +351,7 @@ impl Shedder {
         Some(Self {
             holds: Limiter::new(Class::Hold, bounds(settings.hold_target), metrics.clone()),
             commits: Limiter::new(Class::Commit, bounds(settings.commit_target), metrics),
+            commit_wait: settings.commit_wait,
         })
     }
 
@@ -296,25 +363,25 @@ impl Shedder {
         }
     }
 
-    /// Admits `request`: a permit to hold until it is answered (`None` for a request of no
-    /// limited class), or the class it is shed from (answer it with [`overloaded`]).
-    pub fn admit(&self, request: &Request<Body>) -> Result<Option<Permit>, Class> {
-        let Some(class) = Class::of(request) else {
-            return Ok(None);
-        };
-        self.admit_class(class).map(Some)
-    }
-
-    /// A place for a request of `class`, or the class it is shed from. A hold is where a
-    /// checkout starts: while commits are at their limit, a new hold would only add a commit
-    /// that cannot be taken, and its seats would sit held for nothing. Holds are shed first
-    /// then, so the checkouts already under way finish (goodput) instead of all slowing down.
-    pub fn admit_class(&self, class: Class) -> Result<Permit, Class> {
-        if class == Class::Hold && self.commits.saturated() {
-            self.holds.count_shed();
-            return Err(class);
+    /// A place for a request of `class`, or the class it is shed from (answer it with
+    /// [`overloaded`]). A hold is where a checkout starts: while commits are at their limit
+    /// (or waiting for a place), a new hold would only add a commit that cannot be taken, and
+    /// its seats would sit held for nothing. Holds are shed first then, at once, so the
+    /// checkouts already under way finish (goodput) instead of all slowing down. A commit over
+    /// its limit waits up to `commit_wait` for a place (see the module documentation).
+    pub async fn admit_class(&self, class: Class) -> Result<Permit, Class> {
+        match class {
+            Class::Hold if self.commits.saturated() => {
+                self.holds.count_shed();
+                Err(class)
+            }
+            Class::Hold => self.holds.try_acquire().ok_or(class),
+            Class::Commit => self
+                .commits
+                .acquire_within(self.commit_wait)
+                .await
+                .ok_or(class),
         }
-        self.limiter(class).try_acquire().ok_or(class)
     }
 }
 
@@ -454,31 +521,118 @@ mod tests {
         assert_eq!(limiter.limit(), 7);
     }
 
-    #[test]
-    fn holds_are_shed_while_commits_are_at_their_limit() {
+    fn shedder(limit: usize, commit_wait_ms: u64) -> Shedder {
         let settings = settings::Shed {
-            initial_limit: 2,
+            initial_limit: limit,
             min_limit: 1,
+            commit_wait: Duration::from_millis(commit_wait_ms),
             ..settings::Shed::default()
         };
-        let shedder = Shedder::new(&settings, None).expect("enabled");
+        Shedder::new(&settings, None).expect("enabled")
+    }
+
+    #[tokio::test]
+    async fn holds_are_shed_while_commits_are_at_their_limit() {
+        let shedder = shedder(2, 0);
         let hold = shedder
             .admit_class(Class::Hold)
+            .await
             .expect("a hold while commits are idle");
-        let commits: Vec<_> = (0..2)
-            .map(|_| shedder.admit_class(Class::Commit).expect("under the limit"))
-            .collect();
-        assert_eq!(shedder.admit_class(Class::Hold).err(), Some(Class::Hold));
+        let mut commits = Vec::new();
+        for _ in 0..2 {
+            commits.push(
+                shedder
+                    .admit_class(Class::Commit)
+                    .await
+                    .expect("under the limit"),
+            );
+        }
         assert_eq!(
-            shedder.admit_class(Class::Commit).err(),
-            Some(Class::Commit)
+            shedder.admit_class(Class::Hold).await.err(),
+            Some(Class::Hold)
+        );
+        assert_eq!(
+            shedder.admit_class(Class::Commit).await.err(),
+            Some(Class::Commit),
+            "no wait: shed at once"
         );
         drop(commits);
         assert!(
-            shedder.admit_class(Class::Hold).is_ok(),
+            shedder.admit_class(Class::Hold).await.is_ok(),
             "a commit finished"
         );
         drop(hold);
+    }
+
+    #[tokio::test]
+    async fn a_commit_over_its_limit_waits_for_a_place_and_holds_are_shed_meanwhile() {
+        let shedder = shedder(1, 10_000);
+        let first = shedder.admit_class(Class::Commit).await.expect("a place");
+        let waiting = {
+            let shedder = shedder.clone();
+            tokio::spawn(async move { shedder.admit_class(Class::Commit).await.is_ok() })
+        };
+        while shedder.commits.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiting.is_finished(), "it waits, it is not shed");
+        assert_eq!(
+            shedder.admit_class(Class::Hold).await.err(),
+            Some(Class::Hold),
+            "a commit waits: new holds are shed"
+        );
+        drop(first);
+        assert!(
+            waiting.await.expect("joined"),
+            "the place given back is its"
+        );
+        assert_eq!(shedder.commits.waiting(), 0);
+        assert_eq!(
+            shedder.commits.in_flight(),
+            0,
+            "its permit is dropped with it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_waiting_past_its_wait_is_shed_and_the_waiters_take_places_in_turn() {
+        let shedder = shedder(1, 50);
+        let first = shedder.admit_class(Class::Commit).await.expect("a place");
+        let started = Instant::now();
+        assert_eq!(
+            shedder.admit_class(Class::Commit).await.err(),
+            Some(Class::Commit)
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(50),
+            "it waited first"
+        );
+        drop(first);
+        // Three waiters for one place, each keeping it a little: all three get it, one by one.
+        let shedder = self::shedder(1, 10_000);
+        let first = shedder.admit_class(Class::Commit).await.expect("a place");
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let shedder = shedder.clone();
+                tokio::spawn(async move {
+                    let permit = shedder.admit_class(Class::Commit).await;
+                    let in_flight = shedder.commits.in_flight();
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    (permit.is_ok(), in_flight)
+                })
+            })
+            .collect();
+        while shedder.commits.waiting() < 3 {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        for waiter in waiters {
+            assert_eq!(
+                waiter.await.expect("joined"),
+                (true, 1),
+                "never over the limit"
+            );
+        }
     }
 
     #[test]

@@ -390,8 +390,8 @@ async fn tokens_and_webhook_headers_built_to_hurt_are_refused_cheaply() {
 }
 
 #[tokio::test]
-async fn past_the_concurrency_limit_commits_are_shed_at_once_and_change_nothing() {
-    // One commit at a time, and a provider that takes a second to answer.
+async fn past_the_concurrency_limit_commits_wait_their_turn_then_are_shed_and_change_nothing() {
+    // One commit at a time, a provider that takes a second to answer, and a line of 200 ms.
     let (gw, db, event) = setup_opts(
         "shed",
         Opts {
@@ -400,6 +400,7 @@ async fn past_the_concurrency_limit_commits_are_shed_at_once_and_change_nothing(
                 enabled: true,
                 hold_target: Duration::from_secs(60),
                 commit_target: Duration::from_secs(60),
+                commit_wait: Duration::from_millis(200),
                 initial_limit: 1,
                 min_limit: 1,
                 max_limit: 1,
@@ -447,7 +448,11 @@ async fn past_the_concurrency_limit_commits_are_shed_at_once_and_change_nothing(
             "the first commit ended before a second was tried"
         );
     }
-    let (retry_after, body, _took) = shed.expect("the second commit was shed");
+    let (retry_after, body, took) = shed.expect("the second commit was shed");
+    assert!(
+        took >= Duration::from_millis(200),
+        "it waited for a place before it was shed: {took:?}"
+    );
     assert_eq!(retry_after, "1");
     assert_eq!(body["error"]["code"], "overloaded", "{body}");
     assert_eq!(body["error"]["details"]["class"], "commit", "{body}");

@@ -142,6 +142,14 @@ pub struct Shed {
     #[serde(rename = "commit_target_ms")]
     #[serde_as(as = "DurationMilliSeconds<u64>")]
     pub commit_target: Duration,
+    /// How long a commit over its limit waits for a place before it is shed, ms (0: shed at
+    /// once, as holds are). A commit is a buyer who already holds seats and is paying: turned
+    /// away, they retry after a second or give up with their seats held for nothing, so a
+    /// short wait in line is worth more to them than a fast 503. Waiting commits count against
+    /// new holds (those are shed first), and the waiting rooms' pace sees the wait.
+    #[serde(rename = "commit_wait_ms")]
+    #[serde_as(as = "DurationMilliSeconds<u64>")]
+    pub commit_wait: Duration,
     /// Each limit at start.
     pub initial_limit: usize,
     /// The floor of each limit.
@@ -156,6 +164,7 @@ impl Default for Shed {
             enabled: true,
             hold_target: Duration::from_millis(15),
             commit_target: Duration::from_millis(1_000),
+            commit_wait: Duration::from_millis(2_000),
             initial_limit: 256,
             min_limit: 8,
             max_limit: 4_096,

@@ -57,6 +57,7 @@ pub async fn commit(
     raw: String,
     principal: Principal,
     body: CommitBody,
+    arrived: Option<crate::listener::Arrived>,
     app: App,
 ) -> Result<warp::reply::Response, Rejection> {
     let id = hold_id(&raw)?;
@@ -86,7 +87,11 @@ pub async fn commit(
     };
     let (status, body) = detached(async move {
         // Timed to its end, however it ends: the waiting rooms are paced by it.
-        let _timed = app.pacer.time();
+        // From its arrival: a wait in line for a place is part of what the buyer saw.
+        let _timed = match arrived {
+            Some(arrived) => app.pacer.time_from(arrived.0),
+            None => app.pacer.time(),
+        };
         let price = |hold: Hold| {
             let app = app.clone();
             async move { quoted_total(&app, &hold).await }
