@@ -220,11 +220,16 @@ impl Limiter {
     /// A place under the limit, waiting up to `wait` for one to be given back; `None`: shed.
     /// At most the limit's ceiling wait at once (past that, a wait would not end in time).
     /// Places go to the waiters about in the order they came (tokio's `Notify` wakes the
-    /// longest waiting first); the adaptation measures from admission, so it still judges
-    /// the work and not the line.
+    /// longest waiting first; a waiter woken whose place was taken meanwhile by one joining the
+    /// line goes back to its end, so the order is not strict); the adaptation measures from
+    /// admission, so it still judges the work and not the line.
     pub async fn acquire_within(self: &Arc<Self>, wait: Duration) -> Option<Permit> {
-        if let Some(permit) = self.try_place() {
-            return Some(permit);
+        // While others wait, a newcomer does not take the place just given back to the first
+        // of them: it joins the line.
+        if self.waiting() == 0 {
+            if let Some(permit) = self.try_place() {
+                return Some(permit);
+            }
         }
         let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
         let permit = if queued < self.bounds.max && !wait.is_zero() {
