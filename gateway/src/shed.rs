@@ -232,12 +232,15 @@ impl Limiter {
             }
         }
         let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
+        // Out of the line however the wait ends: a client that goes away drops this future
+        // mid-wait, and a waiter counted forever would have every hold shed from then on.
+        let in_line = InLine(&self.waiting);
         let permit = if queued < self.bounds.max && !wait.is_zero() {
             self.wait_for_place(Instant::now() + wait).await
         } else {
             None
         };
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(in_line);
         if permit.is_none() {
             self.count_shed();
             // A place given back while this one was giving up is passed on.
@@ -326,6 +329,15 @@ impl Limiter {
                 .with_label_values(&[self.class.label()])
                 .set(i64::try_from(limit).unwrap_or(i64::MAX));
         }
+    }
+}
+
+/// One request counted in a limiter's line while it lives.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -596,6 +608,28 @@ mod tests {
             shedder.commits.in_flight(),
             0,
             "its permit is dropped with it"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_client_goes_away_while_it_waits_leaves_the_line() {
+        let shedder = shedder(1, 10_000);
+        let first = shedder.admit_class(Class::Commit).await.expect("a place");
+        let waiting = {
+            let shedder = shedder.clone();
+            tokio::spawn(async move { shedder.admit_class(Class::Commit).await.is_ok() })
+        };
+        while shedder.commits.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The connection closes: hyper drops the request's future, as this does.
+        waiting.abort();
+        assert!(waiting.await.expect_err("aborted").is_cancelled());
+        assert_eq!(shedder.commits.waiting(), 0, "no one is left in line");
+        drop(first);
+        assert!(
+            shedder.admit_class(Class::Hold).await.is_ok(),
+            "holds are admitted again"
         );
     }
 
