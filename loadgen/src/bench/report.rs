@@ -471,7 +471,7 @@ impl Report {
         }
         if !self.overload.is_empty() {
             md.push_str("\n## Overload: load shedding\n\n");
-            md.push_str("Holds and checkouts offered at multiples of the rate each sustained earlier in this run. Past the gateway's adaptive concurrency limit (`gateway/src/shed.rs`) a request is answered `503 overloaded` at once (`shed`); goodput is what was done as asked per second, and the admitted p99 is over those only. Goal: goodput ≥ 90% of the sustained rate, admitted p99 ≤ 50 ms (holds) / 250 ms (checkout).\n\n| class | sustained/s | offered/s | goodput/s | of sustained | shed | failed | admitted p99 ms | p99 all ms | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+            md.push_str("Holds and checkouts offered at multiples of the rate each sustained earlier in this run. Past the gateway's adaptive concurrency limit (`gateway/src/shed.rs`) a hold is answered `503 overloaded` at once (`shed`), and a commit first waits in line for a place, up to `commit_wait_ms` (2 s), and is shed only then: its wait counts in its latency; goodput is what was done as asked per second, and the admitted p99 is over those only. Goal: goodput ≥ 90% of the sustained rate, admitted p99 ≤ 50 ms (holds) / 250 ms (checkout).\n\n| class | sustained/s | offered/s | goodput/s | of sustained | shed | failed | admitted p99 ms | p99 all ms | met |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
             for o in &self.overload {
                 md.push_str(&format!(
                     "| {} | {:.0} | {:.0} | {:.0} | {:.0}% | {} | {} | {:.1} | {:.1} | {} |\n",
