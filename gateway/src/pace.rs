@@ -216,6 +216,14 @@ mod tests {
         // Nothing running, nothing finished: it grows back.
         std::thread::sleep(TICK + Duration::from_millis(30));
         assert!((pacer.pace().get() - (CUT * CUT + REGROW)).abs() < 1e-9);
+        // A commit that waited in line is timed from its arrival: quick once admitted, it is
+        // still slow as the buyer saw it, and slows the room.
+        let arrived = Instant::now() - Duration::from_millis(50);
+        std::thread::sleep(TICK + Duration::from_millis(30));
+        let regrown = pacer.pace().get();
+        drop(pacer.time_from(arrived));
+        std::thread::sleep(TICK + Duration::from_millis(30));
+        assert!((pacer.pace().get() - regrown * CUT).abs() < 1e-9);
         // Without a target, never slowed.
         let off = Pacer::new(None, prometheus::Gauge::new("p2", "p2").unwrap());
         let _t = off.time();

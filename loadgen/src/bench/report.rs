@@ -504,7 +504,7 @@ impl Report {
         }
         md.push_str("\n## Flash sale, end to end\n\n");
         md.push_str(&format!(
-            "{} buyers arrive at {:.0}/s for {} seats behind a waiting room set to admit {:.0}/s{}; each joins, polls until admitted, takes a best-available hold of one seat and commits (sandbox `tok_visa`). A buyer refused a hold because every seat left is held goes back to the room and tries again once it shows seats free; a commit without an answer (timeout, 503) is sent again with the same idempotency key. Buyers still waiting when the last seat sells leave. The gateway slows the room while its commits are slower than `pace_target_ms` (1 s; README, \"Admission follows checkout's health\"): {}.\n\n",
+            "{} buyers arrive at {:.0}/s for {} seats behind a waiting room set to admit {:.0}/s{}; each joins, polls until admitted, takes a best-available hold of one seat and commits (sandbox `tok_visa`). A buyer refused a hold because every seat left is held goes back to the room and tries again once it shows seats free; a commit without an answer (timeout, 503) is sent again with the same idempotency key. Buyers still waiting when the last seat sells leave. The gateway slows the room while its commits are slower than `pace_target_ms` ({} ms here; README, \"Admission follows checkout's health\"): {}.\n\n",
             f.sale.users,
             f.sale.arrival_rate,
             f.sale.seats,
@@ -516,6 +516,11 @@ impl Report {
                 ),
                 None => String::new(),
             },
+            // The gateway's setting as scripts/bench exported it (the gateway's default else).
+            std::env::var("SEATS_PAYMENTS__PACE_TARGET_MS")
+                .ok()
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .unwrap_or(1_000),
             match (f.pace.lowest, f.pace.mean) {
                 (Some(low), Some(mean)) => format!(
                     "read once a second, the pace was under 1 in {} of {} readings, {low:.2} at its lowest, {mean:.2} on average",
