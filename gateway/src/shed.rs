@@ -581,8 +581,9 @@ mod tests {
         drop(hold);
     }
 
-    #[tokio::test]
-    async fn a_commit_over_its_limit_waits_for_a_place_and_holds_are_shed_meanwhile() {
+    /// A shedder with one commit place, taken (`first`), and a second commit waiting for it
+    /// (its task answers whether it got a place).
+    async fn one_commit_waiting() -> (Shedder, Permit, tokio::task::JoinHandle<bool>) {
         let shedder = shedder(1, 10_000);
         let first = shedder.admit_class(Class::Commit).await.expect("a place");
         let waiting = {
@@ -592,6 +593,12 @@ mod tests {
         while shedder.commits.waiting() == 0 {
             tokio::task::yield_now().await;
         }
+        (shedder, first, waiting)
+    }
+
+    #[tokio::test]
+    async fn a_commit_over_its_limit_waits_for_a_place_and_holds_are_shed_meanwhile() {
+        let (shedder, first, waiting) = one_commit_waiting().await;
         assert!(!waiting.is_finished(), "it waits, it is not shed");
         assert_eq!(
             shedder.admit_class(Class::Hold).await.err(),
@@ -613,15 +620,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_whose_client_goes_away_while_it_waits_leaves_the_line() {
-        let shedder = shedder(1, 10_000);
-        let first = shedder.admit_class(Class::Commit).await.expect("a place");
-        let waiting = {
-            let shedder = shedder.clone();
-            tokio::spawn(async move { shedder.admit_class(Class::Commit).await.is_ok() })
-        };
-        while shedder.commits.waiting() == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (shedder, first, waiting) = one_commit_waiting().await;
         // The connection closes: hyper drops the request's future, as this does.
         waiting.abort();
         assert!(waiting.await.expect_err("aborted").is_cancelled());
