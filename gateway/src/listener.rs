@@ -63,8 +63,8 @@ impl Connections {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-/// When the request was read, before any wait for a place ([`crate::shed`]): what a client
-/// waited is measured from here (the waiting rooms' pace).
+/// When a commit was read, before any wait for a place ([`crate::shed`]): what its client
+/// waited is measured from here (the waiting rooms' pace). Only commits carry it.
 #[derive(Debug, Clone, Copy)]
 pub struct Arrived(pub std::time::Instant);
 
@@ -155,9 +155,13 @@ where
     S::Future: Send + 'static,
 {
     request.extensions_mut().insert(Peer(peer));
-    request
-        .extensions_mut()
-        .insert(Arrived(std::time::Instant::now()));
+    let class = crate::shed::Class::of(&request);
+    // Only a commit is timed from its arrival; every other request is spared the extension.
+    if class == Some(crate::shed::Class::Commit) {
+        request
+            .extensions_mut()
+            .insert(Arrived(std::time::Instant::now()));
+    }
     let id = RequestId::from_header(request.headers().get(request_id::HEADER));
     let span = tracing::info_span!(
         "request",
@@ -165,8 +169,8 @@ where
         method = %request.method(),
         path = %request.uri().path(),
     );
-    // Only holds and commits are limited; the rest never waits on a shedder.
-    let limited = shedder.and_then(|s| Some((s.clone(), crate::shed::Class::of(&request)?)));
+    // Only holds and commits are limited; the rest never waits on a shedder (nor clones it).
+    let limited = shedder.zip(class).map(|(s, class)| (s.clone(), class));
     let answer = async move {
         let admitted = match limited {
             Some((shedder, class)) => shedder.admit_class(class).await.map(Some),
