@@ -289,6 +289,25 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     let pg_per_checkout = checkout_phase(t, plan, &stage, &mut runs).await?;
     let checkout_capacity = verdicts::checkout_capacity(&runs);
     let checkout_sustained = verdicts::checkout_sustained(&runs);
+    quiesce(t).await;
+    log("profiling checkout's Redis calls");
+    let checkout_profile = match crate::profile::checkout_profile(
+        t,
+        &stage.buyers,
+        checkout_sustained.max(plan.checkout_rates[0]),
+        plan.profile_secs,
+    )
+    .await
+    {
+        Ok(p) => {
+            logged(p.stats.clone());
+            Some(p)
+        }
+        Err(e) => {
+            log(&format!("  profile not taken: {e}"));
+            None
+        }
+    };
 
     log("overload (load shedding)");
     let over_event = format!("bench-overload-{}", stage.id);
@@ -341,6 +360,7 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
         sustained_holds: holds.sustained,
         fastest_holds: holds.fastest,
         hold_profile: holds.profile,
+        checkout_profile,
         flash,
         baselines: compared,
         targets,

@@ -69,6 +69,10 @@ enum Command {
         /// For how long.
         #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Profile it (Redis SLOWLOG per script) and print its Redis calls per checkout, as
+        /// BENCHMARKS.md shows them.
+        #[arg(long)]
+        profile: bool,
         /// Public API base URL (default: from SEATS_HTTP__ADDR).
         #[arg(long)]
         api: Option<String>,
@@ -270,8 +274,24 @@ async fn main() -> anyhow::Result<()> {
             print_row(&s);
             return Ok(());
         }
-        Command::Checkout { rate, seconds, .. } => {
+        Command::Checkout {
+            rate,
+            seconds,
+            profile,
+            ..
+        } => {
             let id = loadgen::run_id();
+            if profile {
+                let buyers = loadgen::scenarios::Buyers::new(&target, &format!("c-{id}"), 1_000)?;
+                let p = loadgen::profile::checkout_profile(&target, &buyers, rate, seconds).await?;
+                println!(
+                    "{}\n{}\n{}",
+                    loadgen::stats::Stats::header(),
+                    p.stats.row(),
+                    p.markdown()
+                );
+                return Ok(());
+            }
             let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
             let event = format!("profile-checkout-{id}");
             let seats = std::sync::Arc::new(target.setup_event(&event, &map, 1_000_000).await?);

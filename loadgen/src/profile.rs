@@ -84,18 +84,76 @@ pub async fn hold_profile(
     rate: f64,
     seconds: u64,
 ) -> anyhow::Result<HoldProfile> {
+    let perf = start_perf(seconds);
+    let (stats, redis, slowlog_full) = redis_calls(
+        t,
+        scenarios::holds(
+            t,
+            buyers,
+            storm,
+            &Schedule::new(rate, Duration::from_secs(seconds)),
+        ),
+    )
+    .await?;
+    let (gateway_by_object, gateway_symbols, perf_missing) = match perf {
+        Ok(child) => finish_perf(child).await,
+        Err(why) => (Vec::new(), Vec::new(), Some(why)),
+    };
+    Ok(HoldProfile {
+        stats,
+        redis,
+        slowlog_full,
+        gateway_by_object,
+        gateway_symbols,
+        perf_missing,
+    })
+}
+
+/// Redis's own account of a checkout run: every top-level call on the primaries, per checkout.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckoutProfile {
+    /// The checkouts that were profiled.
+    pub stats: Stats,
+    /// Top-level calls on the primaries, most time first.
+    pub redis: Vec<RedisCall>,
+    /// Whether a primary's SLOWLOG filled up (the counts are then a floor).
+    pub slowlog_full: bool,
+}
+
+/// Runs checkout (hold + commit) at `rate` for `seconds` on an event of its own with the SLOWLOG
+/// on: every Redis call of the gateway, the durable writer and the reconciler's passes.
+pub async fn checkout_profile(
+    t: &Target,
+    buyers: &Buyers,
+    rate: f64,
+    seconds: u64,
+) -> anyhow::Result<CheckoutProfile> {
+    let id = crate::run_id();
+    let map = catalog::seatmap::stadium(&format!("profile-stadium-{id}"), "Stadium");
+    let event = format!("profile-checkout-{id}");
+    let seats = std::sync::Arc::new(t.setup_event(&event, &map, 1_000_000).await?);
+    t.load_venue(&event).await?;
+    let schedule = Schedule::new(rate, Duration::from_secs(seconds));
+    let (stats, redis, slowlog_full) =
+        redis_calls(t, scenarios::checkout(t, buyers, &event, seats, &schedule)).await?;
+    Ok(CheckoutProfile {
+        stats,
+        redis,
+        slowlog_full,
+    })
+}
+
+/// Runs `workload` with the SLOWLOG at a 0 µs threshold on every primary, then restores Redis's
+/// defaults; the workload's figures and the calls it made, most time first.
+async fn redis_calls(
+    t: &Target,
+    workload: impl std::future::Future<Output = Stats>,
+) -> anyhow::Result<(Stats, Vec<RedisCall>, bool)> {
     let len = SLOWLOG_LEN.to_string();
     on_each_primary(t, &["CONFIG", "SET", "slowlog-max-len", &len]).await?;
     on_each_primary(t, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]).await?;
     on_each_primary(t, &["SLOWLOG", "RESET"]).await?;
-    let perf = start_perf(seconds);
-    let stats = scenarios::holds(
-        t,
-        buyers,
-        storm,
-        &Schedule::new(rate, Duration::from_secs(seconds)),
-    )
-    .await;
+    let stats = workload.await;
     on_each_primary(t, &["CONFIG", "SET", "slowlog-log-slower-than", "10000"]).await?;
     let logs = on_each_primary(t, &["SLOWLOG", "GET", "-1"]).await?;
     on_each_primary(t, &["SLOWLOG", "RESET"]).await?;
@@ -153,18 +211,66 @@ pub async fn hold_profile(
     }
     let mut redis: Vec<RedisCall> = by_name.into_values().collect();
     redis.sort_by_key(|c| std::cmp::Reverse(c.micros));
-    let (gateway_by_object, gateway_symbols, perf_missing) = match perf {
-        Ok(child) => finish_perf(child).await,
-        Err(why) => (Vec::new(), Vec::new(), Some(why)),
-    };
-    Ok(HoldProfile {
-        stats,
-        redis,
-        slowlog_full,
-        gateway_by_object,
-        gateway_symbols,
-        perf_missing,
-    })
+    Ok((stats, redis, slowlog_full))
+}
+
+/// The table of Redis calls per operation (`per`: "hold", "checkout"); the totals, calls and µs
+/// per operation.
+fn calls_table(md: &mut String, calls: &[RedisCall], ops: f64, per: &str) -> (f64, f64) {
+    md.push_str(&format!(
+        "| call | calls per {per} | µs per call | µs per {per} |\n|---|---:|---:|---:|\n"
+    ));
+    let (mut total, mut micros) = (0u64, 0u64);
+    for c in calls {
+        total += c.calls;
+        micros += c.micros;
+        md.push_str(&format!(
+            "| {} | {:.2} | {:.1} | {:.1} |\n",
+            c.name,
+            c.calls as f64 / ops,
+            c.micros as f64 / c.calls.max(1) as f64,
+            c.micros as f64 / ops
+        ));
+    }
+    md.push_str(&format!(
+        "| **all** | {:.2} | | {:.1} |\n\n",
+        total as f64 / ops,
+        micros as f64 / ops
+    ));
+    (total as f64 / ops, micros as f64 / ops)
+}
+
+impl CheckoutProfile {
+    /// Redis calls per checkout, over every primary (0 without checkouts).
+    pub fn calls_per_checkout(&self) -> f64 {
+        let n = self.stats.ok.max(1) as f64;
+        self.redis.iter().map(|c| c.calls as f64).sum::<f64>() / n
+    }
+
+    /// The BENCHMARKS.md section.
+    pub fn markdown(&self) -> String {
+        let s = &self.stats;
+        let mut md = String::from("\n## Where a checkout's Redis calls go\n\n");
+        md.push_str(&format!(
+            "A {:.0} s checkout run at {:.0}/s after the checkout ladder, on an event of its own ({} checkouts paid; p50 {:.2} ms, p99 {:.2} ms; the SLOWLOG costs a little), with Redis's own account of every call on every primary (SLOWLOG at a 0 µs threshold): the hold, the commit's read and pin, the queued job, the durable writer's pin, sale and acknowledgement, the announcements, and the reconciler's passes meanwhile. Per checkout paid:\n\n",
+            s.seconds,
+            s.target_rate.unwrap_or(0.0),
+            s.ok,
+            s.p50_ms,
+            s.p99_ms
+        ));
+        let (calls, micros) = calls_table(&mut md, &self.redis, s.ok.max(1) as f64, "checkout");
+        if self.slowlog_full {
+            md.push_str("(A primary's SLOWLOG filled up: the counts above are a floor.)\n\n");
+        }
+        let redis_cpu = s.cpu_us_per_op.get("redis").copied().unwrap_or(0.0);
+        if redis_cpu > 0.0 {
+            md.push_str(&format!(
+                "Inside Redis that is {micros:.0} µs per checkout of the {redis_cpu:.0} µs of CPU the Redis processes spent per checkout; {calls:.1} calls per checkout.\n\n"
+            ));
+        }
+        md
+    }
 }
 
 const PERF_DATA: &str = "target/bench-holds.perf";
@@ -247,26 +353,7 @@ impl HoldProfile {
             s.p99_ms
         ));
         md.push_str("**Redis, by its own account** (SLOWLOG at a 0 µs threshold on every primary; a script's time includes the commands it runs; reading, parsing, answering and replicating are not in it):\n\n");
-        md.push_str(
-            "| call | calls per hold | µs per call | µs per hold |\n|---|---:|---:|---:|\n",
-        );
-        let (mut calls, mut micros) = (0u64, 0u64);
-        for c in &self.redis {
-            calls += c.calls;
-            micros += c.micros;
-            md.push_str(&format!(
-                "| {} | {:.2} | {:.1} | {:.1} |\n",
-                c.name,
-                c.calls as f64 / holds,
-                c.micros as f64 / c.calls.max(1) as f64,
-                c.micros as f64 / holds
-            ));
-        }
-        md.push_str(&format!(
-            "| **all** | {:.2} | | {:.1} |\n\n",
-            calls as f64 / holds,
-            micros as f64 / holds
-        ));
+        let (calls, micros) = calls_table(&mut md, &self.redis, holds, "hold");
         if self.slowlog_full {
             md.push_str("(A primary's SLOWLOG filled up: the counts above are a floor.)\n\n");
         }
@@ -275,10 +362,10 @@ impl HoldProfile {
         if redis_cpu > 0.0 {
             md.push_str(&format!(
                 "Inside Redis that is {:.0} µs per hold of the {:.0} µs of CPU the Redis processes spent per hold ({:.0}%). The rest goes with each call, whatever it does: {:.1} calls per hold are read, parsed and answered, each script's writes are replicated to a replica, and the event loop turns. Fewer calls per hold is what lowers it.\n\n",
-                micros as f64 / holds,
+                micros,
                 redis_cpu,
-                100.0 * micros as f64 / holds / redis_cpu,
-                calls as f64 / holds
+                100.0 * micros / redis_cpu,
+                calls
             ));
         }
         match &self.perf_missing {

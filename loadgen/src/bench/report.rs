@@ -36,6 +36,8 @@ pub struct Report {
     pub fastest_holds: Option<Stats>,
     /// Where a hold's time goes (None: the profile failed; the error is logged).
     pub hold_profile: Option<crate::profile::HoldProfile>,
+    /// Redis calls per checkout (None: the profile failed; the error is logged).
+    pub checkout_profile: Option<crate::profile::CheckoutProfile>,
     /// The flash sale.
     pub flash: FlashReport,
     /// The strategies side by side.
@@ -501,6 +503,9 @@ impl Report {
         if let Some(p) = &self.hold_profile {
             let fastest = self.fastest_holds.as_ref();
             md.push_str(&p.markdown(fastest.or(Some(&self.sustained_holds))));
+        }
+        if let Some(p) = &self.checkout_profile {
+            md.push_str(&p.markdown());
         }
         md.push_str("\n## Flash sale, end to end\n\n");
         md.push_str(&format!(
