@@ -27,69 +27,9 @@
 ]]
 --@include time.lua
 --@include audit.lua
-local inv, held, holder, sold, blocked, ver, audit, reserved = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local hold_id, mode, actor = ARGV[1], ARGV[2], ARGV[3]
-
-local now = now_ms()
-
-local conflict, unknown, not_held, todo = {}, {}, {}, {}
+--@include sell_seats.lua
+local seats = {}
 for i = 4, #ARGV do
-  local seat = ARGV[i]
-  local buyer = redis.call('HGET', sold, seat)
-  if redis.call('SISMEMBER', inv, seat) == 0 then
-    unknown[#unknown + 1] = seat
-  elseif buyer then
-    if buyer ~= hold_id then
-      conflict[#conflict + 1] = seat
-    end
-  else
-    if mode == 'strict' then
-      local score = redis.call('ZSCORE', held, seat)
-      if not score or tonumber(score) <= now or redis.call('HGET', holder, seat) ~= hold_id then
-        not_held[#not_held + 1] = seat
-      end
-    end
-    todo[#todo + 1] = seat
-  end
+  seats[#seats + 1] = ARGV[i]
 end
-if #conflict > 0 then
-  return {-1, unpack(conflict)}
-end
-if #unknown > 0 then
-  return {-2, unpack(unknown)}
-end
-if #not_held > 0 then
-  return {-3, unpack(not_held)}
-end
-
-for _, seat in ipairs(todo) do
-  if mode == 'repair' then
-    -- What the repair takes away is recorded like any other change: another buyer's hold
-    -- (released while live, else expired) and the organizer's block.
-    local previous = redis.call('HGET', holder, seat)
-    if previous and previous ~= hold_id then
-      local until_ms = tonumber(redis.call('ZSCORE', held, seat) or '0')
-      local why = until_ms > now and 'released' or 'expired'
-      audit_add(audit, why, previous, actor, now, seat)
-    end
-    local tag = redis.call('HGET', blocked, seat)
-    if tag then
-      audit_add(audit, 'unblocked', tag, actor, now, seat)
-    end
-    if redis.call('HDEL', reserved, seat) == 1 then
-      audit_add(audit, 'unreserved', '', actor, now, seat)
-    end
-  end
-  redis.call('HSET', sold, seat, hold_id)
-  redis.call('ZREM', held, seat)
-  redis.call('HDEL', holder, seat)
-  redis.call('HDEL', blocked, seat)
-end
-local version
-if #todo > 0 then
-  version = redis.call('INCR', ver)
-  audit_add(audit, 'sold', hold_id, actor, now, table.concat(todo, ' '))
-else
-  version = tonumber(redis.call('GET', ver) or '0')
-end
-return {0, #todo, version}
+return sell_seats(ARGV[1], ARGV[2], ARGV[3], seats, now_ms())

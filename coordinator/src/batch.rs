@@ -50,15 +50,6 @@ pub(crate) struct Batcher {
     lanes: Mutex<HashMap<Vec<String>, Lane>>,
 }
 
-fn copy_error(e: &CoordinatorError) -> CoordinatorError {
-    match e {
-        CoordinatorError::Redis(e) => CoordinatorError::Redis(e.clone()),
-        CoordinatorError::Protocol { script, detail } => {
-            CoordinatorError::protocol(script, detail.clone())
-        }
-    }
-}
-
 impl Batcher {
     pub(crate) fn new(settings: BatchSettings) -> Self {
         Self {
@@ -198,7 +189,7 @@ impl Batcher {
                 }
                 Err(e) => {
                     for waiting in batch {
-                        let _ = waiting.answer.send(Err(copy_error(&e)));
+                        let _ = waiting.answer.send(Err(e.copy()));
                     }
                 }
             }

@@ -26,4 +26,12 @@ impl CoordinatorError {
             detail: detail.into(),
         }
     }
+
+    /// The same error again, for each of the callers one failed batched call answers.
+    pub(crate) fn copy(&self) -> Self {
+        match self {
+            Self::Redis(e) => Self::Redis(e.clone()),
+            Self::Protocol { script, detail } => Self::protocol(script, detail.clone()),
+        }
+    }
 }

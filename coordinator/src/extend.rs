@@ -31,7 +31,63 @@ pub enum ExtendOutcome {
     SeatsLost(Vec<SeatId>),
 }
 
+/// What [`Coordinator::check_pinned`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinCheck {
+    /// Pinned, with at least the margin asked for left, and every section holds its seats for
+    /// it until the record's expiry.
+    Pinned(Hold),
+    /// Sold already, to this hold.
+    Sold,
+    /// Anything else (not pinned, too little time left, a section that lost seats, no record):
+    /// the caller pins it again, which says what became of it.
+    Unsure,
+}
+
 impl Coordinator {
+    /// Whether a pinned hold keeps its seats for at least `margin`, checked without writing
+    /// anything: the record read, then each section asked to confirm (`extend.lua` "check").
+    /// The durable writer's check before it writes a hold's order: the commit pinned it moments
+    /// before, and pinning it again moved every expiry, added an audit entry per section (which
+    /// the reconciler then copied to Postgres) and replicated all of it, once per checkout.
+    pub async fn check_pinned(
+        &self,
+        hold_id: &HoldId,
+        margin: Duration,
+    ) -> Result<PinCheck, CoordinatorError> {
+        let hold = match self
+            .transition(hold_id, TransitionOp::Read, Caller::System, 0, None)
+            .await?
+        {
+            Transition::Done(h) | Transition::Replay(h) => h,
+            _ => return Ok(PinCheck::Unsure),
+        };
+        match hold.state {
+            HoldState::Sold => return Ok(PinCheck::Sold),
+            HoldState::Pinned
+                if hold.expires_at_ms.saturating_sub(hold.now_ms) >= margin.as_millis() as i64 => {}
+            _ => return Ok(PinCheck::Unsure),
+        }
+        for (section, seats) in self.hold_groups(&hold).await? {
+            let k = keys::section(&hold.event, &section);
+            let mut args = Vec::with_capacity(seats.len() + 4);
+            args.push(hold_id.to_string());
+            args.push(hold.expires_at_ms.to_string());
+            args.push(ExtendAction::Check.as_arg().to_owned());
+            args.push(Caller::System.actor());
+            args.extend(seats.iter().map(ToString::to_string));
+            let (code, _) = self
+                .scripts
+                .extend
+                .call::<ExtendCode>(self.client(), vec![k.held, k.holder, k.audit], args)
+                .await?;
+            if code == ExtendCode::Lost {
+                return Ok(PinCheck::Unsure);
+            }
+        }
+        Ok(PinCheck::Pinned(hold))
+    }
+
     /// Extends a held hold to `ttl_secs` from now, within the TTL range and the absolute cap.
     pub async fn extend(
         &self,

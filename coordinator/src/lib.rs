@@ -17,7 +17,8 @@
 //!   [`snapshot`], [`queue`] (the waiting room), [`area`] (general-admission areas: holds by
 //!   quantity over shard sections of anonymous places).
 //! - [`batch`]: holds on one section that arrive while a call to it is in flight, gathered
-//!   into one script call (`hold_batch.lua`), each answered on its own.
+//!   into one script call (`hold_batch.lua`), each answered on its own. (The durable writer's
+//!   sales of a batch go one call per section in the same way: `sell_batch.lua`, [`sell`].)
 //! - [`streams`]: the commit queue the durable writer reads and each section's audit trail.
 //! - [`updates`]: pub/sub announcements of changed sections, events and orders.
 //! - [`waitlist`]: a section's side of the waiting list: who wants it (a count) and the seats

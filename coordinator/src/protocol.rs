@@ -80,6 +80,11 @@ codes! {
         /// Every request answered.
         Answered = 0,
     }
+    /// `sell_batch.lua`: each hold's reply follows, in `sell.lua`'s codes.
+    SellBatchCode for "sell_batch.lua" {
+        /// Every hold answered.
+        Answered = 0,
+    }
     /// `hold_area.lua`.
     HoldAreaCode for "hold_area.lua" {
         /// Held; newly held, version and the places follow.
@@ -297,6 +302,8 @@ arg_enum! {
         Unpinned => "unpinned",
         /// An expiry moved.
         Extended => "extended",
+        /// Nothing moved: the seats are confirmed held until at least the expiry given.
+        Check => "check",
     }
     /// `queue.lua` ARGV[1].
     QueueOp {

@@ -70,6 +70,10 @@ const INCLUDES: &[(&str, &str)] = &[
         "hold_seats.lua",
         include_str!("../../lua/include/hold_seats.lua"),
     ),
+    (
+        "sell_seats.lua",
+        include_str!("../../lua/include/sell_seats.lua"),
+    ),
 ];
 
 /// A script's body with its `--@include` lines replaced by the snippets they name.
@@ -151,6 +155,7 @@ scripts! {
     release => "release.lua",
     extend => "extend.lua",
     sell => "sell.lua",
+    sell_batch => "sell_batch.lua",
     block => "block.lua",
     unblock => "unblock.lua",
     snapshot => "snapshot.lua",

@@ -1,8 +1,12 @@
 //! Marking seats sold once their order is durable in Postgres, and repairing Redis from Postgres.
 
+use std::collections::BTreeMap;
+
+use fred::prelude::Value;
+
 use crate::hold::{Hold, HoldState, Refusal, Transition};
-use crate::ids::{EventId, HoldId, SeatId, UserId};
-use crate::protocol::{SellCode, SellMode, TransitionOp, UnsellCode};
+use crate::ids::{EventId, HoldId, SeatId, SectionId, UserId};
+use crate::protocol::{SellBatchCode, SellCode, SellMode, TransitionOp, UnsellCode};
 use crate::{keys, seat_ids, Caller, Coordinator, CoordinatorError};
 
 /// What selling came to.
@@ -52,15 +56,143 @@ impl Coordinator {
     /// durable writer pins each job's hold before it writes the order, and need not read it
     /// again to sell it.
     pub async fn mark_read_hold_sold(&self, hold: &Hold) -> Result<SellOutcome, CoordinatorError> {
-        let hold_id = &hold.id;
         let outcome = self
-            .sell_seats(&hold.event, hold_id, &hold.seats, SellMode::Strict)
+            .sell_seats(&hold.event, &hold.id, &hold.seats, SellMode::Strict)
             .await?;
+        self.count_sold(hold, outcome).await
+    }
+
+    /// [`Coordinator::mark_read_hold_sold`] for several holds at once (the durable writer's
+    /// batch), one outcome per hold, in order. Holds whose seats are all in one section are sold
+    /// together with the others of that section, one `sell_batch.lua` call per section where
+    /// each hold cost a call of its own; the rest one by one, as before.
+    pub async fn mark_read_holds_sold(
+        &self,
+        holds: &[&Hold],
+    ) -> Vec<Result<SellOutcome, CoordinatorError>> {
+        let mut outcomes: Vec<Option<Result<SellOutcome, CoordinatorError>>> =
+            holds.iter().map(|_| None).collect();
+        // (event, section) -> the holds of the batch wholly in it, with their seats.
+        let mut together: BTreeMap<(EventId, SectionId), Vec<(usize, Vec<SeatId>)>> =
+            BTreeMap::new();
+        for (i, hold) in holds.iter().enumerate() {
+            match self.group_by_section(&hold.event, &hold.seats).await {
+                Ok(Some(Ok(groups))) if groups.len() == 1 => {
+                    let (section, seats) = groups.into_iter().next().expect("one section");
+                    together
+                        .entry((hold.event.clone(), section))
+                        .or_default()
+                        .push((i, seats));
+                }
+                // Unknown seats, several sections, no layout: one by one, which says so.
+                Ok(_) => {}
+                Err(e) => outcomes[i] = Some(Err(e)),
+            }
+        }
+        let sections = together.into_iter().filter(|(_, h)| h.len() > 1);
+        let sold =
+            futures::future::join_all(sections.map(|((event, section), members)| {
+                self.sell_section(event, section, members, holds)
+            }))
+            .await;
+        let mut changed: BTreeMap<EventId, Vec<SectionId>> = BTreeMap::new();
+        for (event, section, answers) in sold {
+            let mut newly = false;
+            for (i, answer) in answers {
+                newly |= matches!(answer, Ok(SellOutcome::Sold { newly_sold }) if newly_sold > 0);
+                outcomes[i] = Some(answer);
+            }
+            if newly {
+                changed.entry(event).or_default().push(section);
+            }
+        }
+        for (event, sections) in &changed {
+            self.announce_sections(event, sections).await;
+        }
+        // The holds sold together are counted, and the others sold, each on its own.
+        let done = futures::future::join_all(holds.iter().zip(outcomes).map(
+            |(hold, outcome)| async move {
+                match outcome {
+                    Some(Ok(outcome)) => self.count_sold(hold, outcome).await,
+                    Some(Err(e)) => Err(e),
+                    None => self.mark_read_hold_sold(hold).await,
+                }
+            },
+        ))
+        .await;
+        done
+    }
+
+    /// One `sell_batch.lua` call for `members` (indexes into `holds`, with their seats), all in
+    /// `section`: each member's outcome.
+    async fn sell_section(
+        &self,
+        event: EventId,
+        section: SectionId,
+        members: Vec<(usize, Vec<SeatId>)>,
+        holds: &[&Hold],
+    ) -> (
+        EventId,
+        SectionId,
+        Vec<(usize, Result<SellOutcome, CoordinatorError>)>,
+    ) {
+        let k = keys::section(&event, &section);
+        let mut args = vec![
+            SellMode::Strict.as_arg().to_owned(),
+            "checkout".to_owned(),
+            members.len().to_string(),
+        ];
+        for (i, seats) in &members {
+            args.push((seats.len() + 1).to_string());
+            args.push(holds[*i].id.to_string());
+            args.extend(seats.iter().map(ToString::to_string));
+        }
+        let script = &self.scripts.sell_batch;
+        let replies: Result<Vec<Value>, CoordinatorError> = async {
+            let (SellBatchCode::Answered, reply) = script
+                .call::<SellBatchCode>(
+                    self.client(),
+                    vec![
+                        k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit, k.reserved,
+                    ],
+                    args,
+                )
+                .await?;
+            let items = reply.into_items();
+            if items.len() != members.len() + 1 {
+                return Err(CoordinatorError::protocol(
+                    script.name,
+                    format!("{} replies for {} holds", items.len() - 1, members.len()),
+                ));
+            }
+            Ok(items.into_iter().skip(1).collect())
+        }
+        .await;
+        let answers = match replies {
+            Ok(replies) => members
+                .into_iter()
+                .zip(replies)
+                .map(|((i, _), value)| (i, sell_reply(value)))
+                .collect(),
+            Err(e) => members
+                .into_iter()
+                .map(|(i, _)| (i, Err(e.copy())))
+                .collect(),
+        };
+        (event, section, answers)
+    }
+
+    /// After a strict sale of `hold`'s seats: the seats count against the buyer's limit for
+    /// good, in the same step (the record marked sold).
+    async fn count_sold(
+        &self,
+        hold: &Hold,
+        outcome: SellOutcome,
+    ) -> Result<SellOutcome, CoordinatorError> {
         if let SellOutcome::Sold { .. } = outcome {
-            // The seats count against the buyer's limit for good, in the same step.
             let sold_to = Some((&hold.event, &hold.user));
             match self
-                .transition(hold_id, TransitionOp::Sold, Caller::System, 0, sold_to)
+                .transition(&hold.id, TransitionOp::Sold, Caller::System, 0, sold_to)
                 .await?
             {
                 Transition::Done(_) | Transition::Replay(_) => {}
@@ -138,9 +270,10 @@ impl Coordinator {
                 .to_owned(),
             );
             args.extend(seats.iter().map(ToString::to_string));
-            let script = &self.scripts.sell;
-            let (code, reply) = script
-                .call::<SellCode>(
+            let value = self
+                .scripts
+                .sell
+                .run(
                     client,
                     vec![
                         k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit, k.reserved,
@@ -148,22 +281,15 @@ impl Coordinator {
                     args,
                 )
                 .await?;
-            let refused =
-                |make: fn(Vec<SeatId>) -> SellOutcome| -> Result<SellOutcome, CoordinatorError> {
-                    Ok(make(seat_ids(script.name, reply.strings_from(1)?)?))
-                };
-            match code {
-                SellCode::Sold => {
-                    let newly = reply.int(1)? as u64;
+            match sell_reply(value)? {
+                SellOutcome::Sold { newly_sold: newly } => {
                     if newly > 0 {
                         changed.push(section);
                     }
                     newly_sold += newly;
                     continue;
                 }
-                SellCode::SoldToAnother => refusal = Some(refused(SellOutcome::SoldToAnother)?),
-                SellCode::UnknownSeats => refusal = Some(refused(SellOutcome::UnknownSeats)?),
-                SellCode::NotHeld => refusal = Some(refused(SellOutcome::SeatsNotHeld)?),
+                other => refusal = Some(other),
             }
             break;
         }
@@ -213,4 +339,19 @@ impl Coordinator {
         self.announce_sections(event, &changed).await;
         Ok(freed)
     }
+}
+
+/// One `sell.lua` reply (alone, or one hold's inside `sell_batch.lua`'s) as its outcome.
+fn sell_reply(value: Value) -> Result<SellOutcome, CoordinatorError> {
+    let script = "sell.lua";
+    let (code, reply) = crate::scripts::typed::<SellCode>(script, value)?;
+    let seats = || seat_ids(script, reply.strings_from(1)?);
+    Ok(match code {
+        SellCode::Sold => SellOutcome::Sold {
+            newly_sold: reply.int(1)? as u64,
+        },
+        SellCode::SoldToAnother => SellOutcome::SoldToAnother(seats()?),
+        SellCode::UnknownSeats => SellOutcome::UnknownSeats(seats()?),
+        SellCode::NotHeld => SellOutcome::SeatsNotHeld(seats()?),
+    })
 }

@@ -2,7 +2,7 @@
 //!
 //! - the **commit queue** (`seat:{commits:<name>}:queue`, [`keys::commit_queue`]): checkout appends a captured sale; the
 //!   reconciler's durable writers read it through one consumer group, write batches to Postgres,
-//!   acknowledge, and announce each order on [`keys::ORDER_DONE_CHANNEL`]. An entry read by a
+//!   acknowledge, and announce each batch's orders on [`keys::ORDER_DONE_CHANNEL`]. An entry read by a
 //!   writer that died is claimed by another after an idle time, so no commit is lost and none is
 //!   written twice (the writer's insert is idempotent on the order id as well).
 //! - the **audit trail** of each section (`seat:{ev:E:sec:S}:audit`), written by the Lua scripts
@@ -315,9 +315,9 @@ impl Coordinator {
         Ok(self.client().xlen(self.commit_queue.clone()).await?)
     }
 
-    /// Announces what became of a commit (`payload` is the writer's JSON); gateways waiting for
+    /// Announces what became of a batch of commits (`payload` is the writer's JSON); gateways waiting for
     /// it answer their client. Best effort: waiters also read Postgres.
-    pub async fn announce_order(&self, payload: &str) {
+    pub async fn announce_orders(&self, payload: &str) {
         if let Err(e) = self
             .client()
             .publish::<(), _, _>(keys::ORDER_DONE_CHANNEL, payload)

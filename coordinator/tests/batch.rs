@@ -114,3 +114,91 @@ async fn concurrent_holds_on_one_section_share_calls_and_each_gets_its_answer() 
         "{section_calls} section calls for {HOLDS} holds"
     );
 }
+
+/// The durable writer's sales of a batch, together: seven pinned holds on one section are sold
+/// in one call to it (each answered on its own: six sold, one whose seat was released before
+/// refused, naming it), a hold over two sections is sold section by section as before, and each
+/// sale counts its record sold. Redis served it in 10 script calls, where one call per section
+/// per hold made it 16.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_sales_on_one_section_shares_a_call_and_each_gets_its_answer() {
+    use coordinator::hold::{Hold, HoldState, ReadOutcome};
+    use coordinator::sell::SellOutcome;
+    use coordinator::Caller;
+
+    let cluster = Dedicated::start("sellbatch");
+    let ports = cluster.ports();
+    let c = connect(cluster.nodes.clone(), test_limits()).await;
+    let event = unique_event("sellbatch");
+    open_grid(&c, &event, 2, 10).await;
+    let hold = |user: String, list: Vec<String>| {
+        let c = &c;
+        let event = event.clone();
+        async move {
+            let list: Vec<&str> = list.iter().map(String::as_str).collect();
+            let request = HoldRequest::new(
+                event,
+                UserId::parse(&user).unwrap(),
+                ClientReservationId::parse("one").unwrap(),
+                seats(&list),
+                Some(60),
+                c.limits(),
+            )
+            .unwrap();
+            let HoldOutcome::Created(h) = c.hold(&request).await.unwrap() else {
+                panic!("{user} not held");
+            };
+            match c
+                .pin(&h.id, std::time::Duration::from_secs(30))
+                .await
+                .unwrap()
+            {
+                coordinator::extend::ExtendOutcome::Extended(h) => h,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let mut holds: Vec<Hold> = Vec::new();
+    for b in 0..7 {
+        holds.push(hold(format!("b{b}"), vec![format!("s0-{b}")]).await);
+    }
+    // Over two sections: sold one section at a time, as before.
+    holds.push(hold("both".into(), vec!["s0-9".into(), "s1-0".into()]).await);
+    // b6's seat goes back before the sale (its record, as read, still names it).
+    c.unpin(&holds[6].id).await.unwrap();
+    c.release(&holds[6].id, Caller::System).await.unwrap();
+
+    let before = evalsha_calls(&ports);
+    let refs: Vec<&Hold> = holds.iter().collect();
+    let outcomes = c.mark_read_holds_sold(&refs).await;
+    let after = evalsha_calls(&ports);
+
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let want = match i {
+            6 => SellOutcome::SeatsNotHeld(seats(&["s0-6"])),
+            7 => SellOutcome::Sold { newly_sold: 2 },
+            _ => SellOutcome::Sold { newly_sold: 1 },
+        };
+        assert_eq!(outcome.as_ref().unwrap(), &want, "hold {i}");
+        let ReadOutcome::Found(record) = c.read_hold(&holds[i].id, Caller::System).await.unwrap()
+        else {
+            panic!("hold {i} has no record");
+        };
+        let state = if i == 6 {
+            HoldState::Released
+        } else {
+            HoldState::Sold
+        };
+        assert_eq!(record.state, state, "hold {i}");
+    }
+    let counts = c.availability(&event).await.unwrap().unwrap();
+    assert_eq!((counts[0].sold, counts[0].held), (7, 0), "{counts:?}");
+    assert_eq!((counts[1].sold, counts[1].held), (1, 0), "{counts:?}");
+    // One call for the seven on section 0, a record marked sold for each of the six sold there,
+    // and the two-section hold's two sales and its record.
+    assert_eq!(
+        after - before,
+        1 + 6 + 3,
+        "script calls for the batch's sales"
+    );
+}

@@ -193,18 +193,23 @@ impl Waiters {
         }
     }
 
-    /// Delivers one writer announcement (JSON [`Done`]).
+    /// Delivers one writer announcement: a batch's outcomes (a JSON array of [`Done`]), or one
+    /// outcome (a JSON [`Done`], as writers before batched announcements sent it).
     pub fn notify(&self, payload: &str) {
-        let Ok(done) = serde_json::from_str::<Done>(payload) else {
+        let outcomes = match serde_json::from_str::<Vec<Done>>(payload) {
+            Ok(outcomes) => outcomes,
+            Err(_) => match serde_json::from_str::<Done>(payload) {
+                Ok(done) => vec![done],
+                Err(_) => return,
+            },
+        };
+        let Ok(mut waiting) = self.waiting.lock() else {
             return;
         };
-        let list = self
-            .waiting
-            .lock()
-            .ok()
-            .and_then(|mut w| w.remove(&done.order_id));
-        for tx in list.into_iter().flatten() {
-            let _ = tx.send(done.clone());
+        for done in outcomes {
+            for tx in waiting.remove(&done.order_id).into_iter().flatten() {
+                let _ = tx.send(done.clone());
+            }
         }
     }
 

@@ -108,8 +108,8 @@ pub async fn step_reading(
         return Ok(report);
     }
     let jobs = &batch.jobs;
-    // Only holds that still have the job's seats are written: each is pinned again (which also
-    // keeps it from expiring during the write). A hold that lost its seats is refunded.
+    // Only holds that still have the job's seats are written: each is checked to stay pinned
+    // through the write, or pinned again. A hold that lost its seats is refunded.
     let live = futures::future::join_all(jobs.iter().map(|job| still_held(svc, job))).await;
     let mut to_write = Vec::with_capacity(jobs.len());
     for (job, live) in jobs.iter().zip(&live) {
@@ -123,15 +123,19 @@ pub async fn step_reading(
     }
     let written_live = write(&svc.db, &to_write, config.pause_in_batch).await?;
     let written = verdicts(svc, jobs, &live, written_live).await?;
+    let mut sales = sell_pinned(svc, &written, &live).await.into_iter();
     // Each job's Redis and refund calls go together: one after the other they made a batch
     // last (calls per job) × (jobs) round trips, the writer's ceiling.
-    let mut told = futures::future::join_all(
-        jobs.iter()
-            .zip(&written)
-            .zip(&live)
-            .map(|((j, w), l)| after_commit(svc, j, *w, l.as_ref().unwrap_or(&Live::Gone))),
-    )
-    .await;
+    let mut told =
+        futures::future::join_all(jobs.iter().zip(&written).zip(&live).map(|((j, w), l)| {
+            let l = l.as_ref().unwrap_or(&Live::Gone);
+            let sold = match (w, l) {
+                (Written::Paid, Live::Pinned(_)) => sales.next(),
+                _ => None,
+            };
+            after_commit(svc, j, *w, l, sold)
+        }))
+        .await;
     recheck_refunds(svc, jobs, &written, &mut told).await;
     for outcome in &written {
         match outcome {
@@ -319,14 +323,20 @@ async fn finish(
         .cloned()
         .collect();
     co.ack_commits(&done).await?;
-    for (job, outcome) in batch.jobs.iter().zip(written) {
-        let done = Done {
+    // One announcement for the whole batch: a message per job cost a Redis call per checkout.
+    let outcomes: Vec<Done> = batch
+        .jobs
+        .iter()
+        .zip(written)
+        .map(|(job, outcome)| Done {
             order_id: job.order_id,
             payment_ref: job.payment_ref.clone(),
             written: *outcome,
-        };
-        if let Ok(payload) = serde_json::to_string(&done) {
-            co.announce_order(&payload).await;
+        })
+        .collect();
+    if !outcomes.is_empty() {
+        if let Ok(payload) = serde_json::to_string(&outcomes) {
+            co.announce_orders(&payload).await;
         }
     }
     Ok(batch.ids.len() - done.len())
@@ -554,12 +564,42 @@ fn told_sale(job: &CommitJob) -> Option<ToldSale> {
     })
 }
 
+/// Sells the seats of every paid job whose hold was pinned with the job's seats, together
+/// ([`coordinator::Coordinator::mark_read_holds_sold`]: one call per section for the batch, where
+/// each job cost one): one outcome per such job, in the batch's order.
+async fn sell_pinned(
+    svc: &Services,
+    written: &[Written],
+    live: &[Result<Live, coordinator::CoordinatorError>],
+) -> Vec<Result<SellOutcome, coordinator::CoordinatorError>> {
+    let holds: Vec<&coordinator::Hold> = written
+        .iter()
+        .zip(live)
+        .filter_map(|(w, l)| match (w, l) {
+            (Written::Paid, Ok(Live::Pinned(h))) => Some(h),
+            _ => None,
+        })
+        .collect();
+    if holds.is_empty() {
+        return Vec::new();
+    }
+    svc.coordinator.mark_read_holds_sold(&holds).await
+}
+
 /// What follows a durable outcome. Failures are logged, not returned: Postgres already holds the
 /// truth, and reconciliation completes whatever is left (Redis repaired, payments refunded).
 ///
 /// Returns whether Redis was told what it must be (a paid job's seats sold and counted); when
 /// not, the caller leaves the job in the queue to be done again.
-async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written, live: &Live) -> bool {
+///
+/// `sold`: what selling a pinned hold's seats came to, when the batch's sale already did it.
+async fn after_commit(
+    svc: &Services,
+    job: &CommitJob,
+    outcome: Written,
+    live: &Live,
+    sold: Option<Result<SellOutcome, coordinator::CoordinatorError>>,
+) -> bool {
     let parsed = (
         HoldId::parse(&job.hold_id),
         EventId::parse(&job.event_id),
@@ -573,7 +613,7 @@ async fn after_commit(svc: &Services, job: &CommitJob, outcome: Written, live: &
         return true;
     };
     match outcome {
-        Written::Paid => return mark_paid(svc, job, live, (&event, &hold, &seats)).await,
+        Written::Paid => return mark_paid(svc, job, live, sold, (&event, &hold, &seats)).await,
         Written::Superseded => {
             refund_or_log(svc, job, "the hold's order was paid with another payment").await;
         }
@@ -613,15 +653,18 @@ async fn mark_paid(
     svc: &Services,
     job: &CommitJob,
     live: &Live,
+    sold: Option<Result<SellOutcome, coordinator::CoordinatorError>>,
     (event, hold, seats): (&EventId, &HoldId, &[SeatId]),
 ) -> bool {
     // The seats sold are the job's, which the order records: never the record's alone.
-    let marked = match live {
+    let marked = match (live, sold) {
+        // Sold with the batch's other sales already.
+        (_, Some(sold)) => sold,
         // Checked before the write: the pinned record has the job's seats.
-        Live::Pinned(h) => svc.coordinator.mark_read_hold_sold(h).await,
-        Live::Sold => svc.coordinator.mark_sold(hold).await,
+        (Live::Pinned(h), None) => svc.coordinator.mark_read_hold_sold(h).await,
+        (Live::Sold, None) => svc.coordinator.mark_sold(hold).await,
         // No record to sell by, or one naming other seats: repaired from the job below.
-        Live::OtherSeats | Live::Gone => Ok(SellOutcome::NotFound),
+        (Live::OtherSeats | Live::Gone, None) => Ok(SellOutcome::NotFound),
     };
     let sold = match marked {
         // The sale also counted the seats against the buyer's limit for good.
@@ -688,7 +731,8 @@ async fn oversold(svc: &Services, job: &CommitJob, event: &EventId, hold: &HoldI
 
 /// Where a job's hold stands before its order is written.
 enum Live {
-    /// Pinned again now, with exactly the job's seats: as the pin read it.
+    /// Pinned, with exactly the job's seats, for long enough to write the order (checked, or
+    /// pinned again now): as the record reads.
     Pinned(coordinator::Hold),
     /// Sold already, to this hold (a replayed job; Postgres decides whether it is this
     /// payment's).
@@ -712,21 +756,39 @@ async fn still_held(
     svc: &Services,
     job: &CommitJob,
 ) -> Result<Live, coordinator::CoordinatorError> {
-    use coordinator::extend::ExtendOutcome;
+    use coordinator::extend::{ExtendOutcome, PinCheck};
     let Ok(hold) = HoldId::parse(&job.hold_id) else {
         return Ok(Live::Gone);
     };
-    let pin_for = Duration::from_secs(svc.coordinator.limits().max_pin_secs);
+    let max_pin = svc.coordinator.limits().max_pin_secs;
+    // The commit pinned the hold for `max_pin_secs` moments before it queued the job: while at
+    // least half of that is left, a check that writes nothing will do (two reads where a pin
+    // was two writes and an audit entry). Otherwise it is pinned again, as it always was.
+    match svc
+        .coordinator
+        .check_pinned(&hold, Duration::from_millis(max_pin * 500))
+        .await?
+    {
+        PinCheck::Pinned(h) => return Ok(pinned(job, &hold, h)),
+        PinCheck::Sold => return Ok(Live::Sold),
+        PinCheck::Unsure => {}
+    }
+    let pin_for = Duration::from_secs(max_pin);
     Ok(match svc.coordinator.pin(&hold, pin_for).await? {
-        ExtendOutcome::Extended(h) if same_seats(&h.seats, &job.seats) => Live::Pinned(h),
-        ExtendOutcome::Extended(h) => {
-            tracing::error!(order = %job.order_id, hold = %hold, record = ?h.seats, job = ?job.seats,
-                "the job's seats are not its hold's; not written");
-            Live::OtherSeats
-        }
+        ExtendOutcome::Extended(h) => pinned(job, &hold, h),
         ExtendOutcome::WrongState(h) if h.state == coordinator::HoldState::Sold => Live::Sold,
         _ => Live::Gone,
     })
+}
+
+/// A pinned hold, as its record names its seats: live when they are the job's.
+fn pinned(job: &CommitJob, hold: &HoldId, h: coordinator::Hold) -> Live {
+    if same_seats(&h.seats, &job.seats) {
+        return Live::Pinned(h);
+    }
+    tracing::error!(order = %job.order_id, hold = %hold, record = ?h.seats, job = ?job.seats,
+        "the job's seats are not its hold's; not written");
+    Live::OtherSeats
 }
 
 /// The same seats, in any order.
