@@ -73,8 +73,7 @@ impl Coordinator {
         let mut outcomes: Vec<Option<Result<SellOutcome, CoordinatorError>>> =
             holds.iter().map(|_| None).collect();
         // (event, section) -> the holds of the batch wholly in it, with their seats.
-        let mut together: BTreeMap<(EventId, SectionId), Vec<(usize, Vec<SeatId>)>> =
-            BTreeMap::new();
+        let mut together: BTreeMap<(EventId, SectionId), Vec<Member>> = BTreeMap::new();
         for (i, hold) in holds.iter().enumerate() {
             match self.group_by_section(&hold.event, &hold.seats).await {
                 Ok(Some(Ok(groups))) if groups.len() == 1 => {
@@ -129,7 +128,7 @@ impl Coordinator {
         &self,
         event: EventId,
         section: SectionId,
-        members: Vec<(usize, Vec<SeatId>)>,
+        members: Vec<Member>,
         holds: &[&Hold],
     ) -> (
         EventId,
@@ -340,6 +339,9 @@ impl Coordinator {
         Ok(freed)
     }
 }
+
+/// A hold of a batch sold with others on its section: its index in the batch, and its seats.
+type Member = (usize, Vec<SeatId>);
 
 /// One `sell.lua` reply (alone, or one hold's inside `sell_batch.lua`'s) as its outcome.
 fn sell_reply(value: Value) -> Result<SellOutcome, CoordinatorError> {

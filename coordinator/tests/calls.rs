@@ -143,3 +143,91 @@ async fn a_single_section_hold_costs_two_calls_and_its_release_two() {
     // change, far fewer under load.
     assert!(announcements <= 2.0, "announcements: {all:?}");
 }
+
+/// Calls of one command over every primary of `ports`, inside scripts too.
+fn command_calls(ports: &[u16], command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:");
+    ports
+        .iter()
+        .filter(|p| redis_cli(**p, &["ROLE"]).starts_with("master"))
+        .flat_map(|p| {
+            redis_cli(*p, &["INFO", "commandstats"])
+                .lines()
+                .filter_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
+                .filter_map(|l| {
+                    l.split(',')
+                        .find_map(|kv| kv.strip_prefix("calls=").map(str::to_owned))
+                })
+                .map(|n| n.parse::<u64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// A client asking about seats the event does not have costs Redis a count of the layout
+/// (`HLEN`) at most once a second, never a read of the whole layout (it was an `HGETALL` of every
+/// seat each second: 20 to 60 ms of a stadium's Redis node); a layout that grew since a process
+/// read it is read again when that process is asked about a new seat, page by page.
+#[tokio::test]
+async fn made_up_seats_cost_a_count_and_a_grown_layout_is_read_again() {
+    use coordinator::open::SectionInventory;
+    use coordinator::SectionId;
+
+    let cluster = Dedicated::start("layout");
+    let ports = cluster.ports();
+    let c = connect(cluster.nodes.clone(), test_limits()).await;
+    // Another process: it reads the layout, and later finds it grown by `c`.
+    let other = connect(cluster.nodes.clone(), test_limits()).await;
+    let event = unique_event("layout");
+    open_grid(&c, &event, 1, 10).await;
+    let request = |seat: &str| {
+        HoldRequest::new(
+            event.clone(),
+            UserId::parse("u").unwrap(),
+            ClientReservationId::parse(&format!("r-{seat}")).unwrap(),
+            seats(&[seat]),
+            Some(60),
+            c.limits(),
+        )
+        .unwrap()
+    };
+    let created = |o: &HoldOutcome| matches!(o, HoldOutcome::Created(_));
+    let held = other.hold(&request("s0-1")).await.unwrap();
+    assert!(created(&held), "{held:?}");
+
+    let (hscan, hgetall, hlen) = (
+        command_calls(&ports, "hscan"),
+        command_calls(&ports, "hgetall"),
+        command_calls(&ports, "hlen"),
+    );
+    for _ in 0..2 {
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let refused = other.hold(&request("nope-1")).await.unwrap();
+        assert!(
+            matches!(&refused, HoldOutcome::UnknownSeats(s) if s == &seats(&["nope-1"])),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(command_calls(&ports, "hscan"), hscan, "no layout read");
+    assert_eq!(command_calls(&ports, "hgetall"), hgetall, "no layout read");
+    assert!(
+        command_calls(&ports, "hlen") >= hlen + 2,
+        "a count a second"
+    );
+
+    // The event grows: `other` finds the new section's seats.
+    let grown = SectionInventory {
+        section: SectionId::parse("s1").unwrap(),
+        seats: (0..10).map(|n| seat(&format!("s1-{n}"))).collect(),
+        sold: Default::default(),
+        blocked: Default::default(),
+    };
+    c.open_event(&event, &[grown]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let held = other.hold(&request("s1-3")).await.unwrap();
+    assert!(created(&held), "{held:?}");
+    assert!(
+        command_calls(&ports, "hscan") > hscan,
+        "the grown layout read"
+    );
+}
