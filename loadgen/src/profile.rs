@@ -252,7 +252,7 @@ impl CheckoutProfile {
         let s = &self.stats;
         let mut md = String::from("\n## Where a checkout's Redis calls go\n\n");
         md.push_str(&format!(
-            "A {:.0} s checkout run at {:.0}/s after the checkout ladder, on an event of its own ({} checkouts paid; p50 {:.2} ms, p99 {:.2} ms; the SLOWLOG costs a little), with Redis's own account of every call on every primary (SLOWLOG at a 0 µs threshold): the hold, the commit's read and pin, the queued job, the durable writer's pin, sale and acknowledgement, the announcements, and the reconciler's passes meanwhile. Per checkout paid:\n\n",
+            "A {:.0} s checkout run at {:.0}/s after the checkout ladder, on an event of its own ({} checkouts paid; p50 {:.2} ms, p99 {:.2} ms; the SLOWLOG costs a little), with Redis's own account of every call on every primary (SLOWLOG at a 0 µs threshold): the hold, the commit's read and pin, the queued job, the durable writer's check of the pin (a pin again only when little of it is left), its sale and acknowledgement, the announcements, and the reconciler's passes meanwhile. Per checkout paid:\n\n",
             s.seconds,
             s.target_rate.unwrap_or(0.0),
             s.ok,
