@@ -17,18 +17,7 @@ const HOLDS: usize = 100;
 const SEATS: usize = 60;
 
 fn evalsha_calls(ports: &[u16]) -> u64 {
-    ports
-        .iter()
-        .filter(|p| redis_cli(**p, &["ROLE"]).starts_with("master"))
-        .flat_map(|p| {
-            redis_cli(*p, &["INFO", "commandstats"])
-                .lines()
-                .filter_map(|l| l.strip_prefix("cmdstat_evalsha:"))
-                .filter_map(|l| l.split(',').find_map(|kv| kv.strip_prefix("calls=")))
-                .map(|n| n.parse::<u64>().unwrap())
-                .collect::<Vec<_>>()
-        })
-        .sum()
+    command_calls(ports, "evalsha")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,26 +144,6 @@ async fn a_single_section_hold_costs_two_calls_and_its_release_two() {
     assert!(announcements <= 2.0, "announcements: {all:?}");
 }
 
-/// Calls of one command over every primary of `ports`, inside scripts too.
-fn command_calls(ports: &[u16], command: &str) -> u64 {
-    let prefix = format!("cmdstat_{command}:");
-    ports
-        .iter()
-        .filter(|p| redis_cli(**p, &["ROLE"]).starts_with("master"))
-        .flat_map(|p| {
-            redis_cli(*p, &["INFO", "commandstats"])
-                .lines()
-                .filter_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
-                .filter_map(|l| {
-                    l.split(',')
-                        .find_map(|kv| kv.strip_prefix("calls=").map(str::to_owned))
-                })
-                .map(|n| n.parse::<u64>().unwrap())
-                .collect::<Vec<_>>()
-        })
-        .sum()
-}
-
 /// A client asking about seats the event does not have costs Redis a count of the layout
 /// (`HLEN`) at most once a second, never a read of the whole layout (it was an `HGETALL` of every
 /// seat each second: 20 to 60 ms of a stadium's Redis node); a layout that grew since a process

@@ -291,23 +291,16 @@ pub async fn run(t: &Target, plan: &Plan) -> anyhow::Result<Report> {
     let checkout_sustained = verdicts::checkout_sustained(&runs);
     quiesce(t).await;
     log("profiling checkout's Redis calls");
-    let checkout_profile = match crate::profile::checkout_profile(
-        t,
-        &stage.buyers,
-        checkout_sustained.max(plan.checkout_rates[0]),
-        plan.profile_secs,
-    )
-    .await
-    {
-        Ok(p) => {
-            logged(p.stats.clone());
-            Some(p)
-        }
-        Err(e) => {
-            log(&format!("  profile not taken: {e}"));
-            None
-        }
-    };
+    let checkout_profile = profiled(
+        crate::profile::checkout_profile(
+            t,
+            &stage.buyers,
+            checkout_sustained.max(plan.checkout_rates[0]),
+            plan.profile_secs,
+        )
+        .await,
+        |p| &p.stats,
+    );
 
     log("overload (load shedding)");
     let over_event = format!("bench-overload-{}", stage.id);
@@ -513,30 +506,37 @@ async fn hold_phase(
 
     quiesce(t).await;
     log("profiling the hold path");
-    let profile = match crate::profile::hold_profile(
-        t,
-        &stage.buyers,
-        &stage.storm(0.0),
-        plan.hot_hold_rate,
-        plan.profile_secs,
-    )
-    .await
-    {
-        Ok(p) => {
-            logged(p.stats.clone());
-            Some(p)
-        }
-        Err(e) => {
-            log(&format!("  profile not taken: {e}"));
-            None
-        }
-    };
+    let profile = profiled(
+        crate::profile::hold_profile(
+            t,
+            &stage.buyers,
+            &stage.storm(0.0),
+            plan.hot_hold_rate,
+            plan.profile_secs,
+        )
+        .await,
+        |p| &p.stats,
+    );
     Ok(HoldPhase {
         sustained_rate: best,
         sustained,
         fastest,
         profile,
     })
+}
+
+/// A profile taken (its run logged), or why it was not (logged; the report goes without it).
+fn profiled<P>(result: anyhow::Result<P>, stats: impl Fn(&P) -> &Stats) -> Option<P> {
+    match result {
+        Ok(p) => {
+            logged(stats(&p).clone());
+            Some(p)
+        }
+        Err(e) => {
+            log(&format!("  profile not taken: {e}"));
+            None
+        }
+    }
 }
 
 /// The checkout ladder, each step on seats of its own, with Postgres's work per checkout. The

@@ -144,6 +144,24 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Calls of one command (`INFO commandstats` name: `evalsha`, `hlen`, ...) over every primary
+/// of `ports`, the commands scripts run inside Redis included.
+pub fn command_calls(ports: &[u16], command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:");
+    ports
+        .iter()
+        .filter(|p| redis_cli(**p, &["ROLE"]).starts_with("master"))
+        .flat_map(|p| {
+            redis_cli(*p, &["INFO", "commandstats"])
+                .lines()
+                .filter_map(|l| l.strip_prefix(prefix.as_str()))
+                .filter_map(|l| l.split(',').find_map(|kv| kv.strip_prefix("calls=")))
+                .map(|n| n.parse::<u64>().expect("a count"))
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// A fresh event id per test and per call.
 pub fn unique_event(prefix: &str) -> EventId {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
