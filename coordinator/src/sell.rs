@@ -52,8 +52,8 @@ impl Coordinator {
         self.mark_read_hold_sold(&hold).await
     }
 
-    /// [`Coordinator::mark_sold`] for a hold the caller has just pinned, and so read: the
-    /// durable writer pins each job's hold before it writes the order, and need not read it
+    /// [`Coordinator::mark_sold`] for a hold the caller has just read pinned: the durable writer
+    /// checks (or pins again) each job's hold before it writes the order, and need not read it
     /// again to sell it.
     pub async fn mark_read_hold_sold(&self, hold: &Hold) -> Result<SellOutcome, CoordinatorError> {
         let outcome = self
@@ -77,11 +77,12 @@ impl Coordinator {
         for (i, hold) in holds.iter().enumerate() {
             match self.group_by_section(&hold.event, &hold.seats).await {
                 Ok(Some(Ok(groups))) if groups.len() == 1 => {
-                    let (section, seats) = groups.into_iter().next().expect("one section");
-                    together
-                        .entry((hold.event.clone(), section))
-                        .or_default()
-                        .push((i, seats));
+                    if let Some((section, seats)) = groups.into_iter().next() {
+                        together
+                            .entry((hold.event.clone(), section))
+                            .or_default()
+                            .push((i, seats));
+                    }
                 }
                 // Unknown seats, several sections, no layout: one by one, which says so.
                 Ok(_) => {}
@@ -109,17 +110,19 @@ impl Coordinator {
             self.announce_sections(event, sections).await;
         }
         // The holds sold together are counted, and the others sold, each on its own.
-        let done = futures::future::join_all(holds.iter().zip(outcomes).map(
-            |(hold, outcome)| async move {
-                match outcome {
-                    Some(Ok(outcome)) => self.count_sold(hold, outcome).await,
-                    Some(Err(e)) => Err(e),
-                    None => self.mark_read_hold_sold(hold).await,
-                }
-            },
-        ))
-        .await;
-        done
+        futures::future::join_all(
+            holds
+                .iter()
+                .zip(outcomes)
+                .map(|(hold, outcome)| async move {
+                    match outcome {
+                        Some(Ok(outcome)) => self.count_sold(hold, outcome).await,
+                        Some(Err(e)) => Err(e),
+                        None => self.mark_read_hold_sold(hold).await,
+                    }
+                }),
+        )
+        .await
     }
 
     /// One `sell_batch.lua` call for `members` (indexes into `holds`, with their seats), all in
