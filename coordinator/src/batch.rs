@@ -167,20 +167,10 @@ impl Batcher {
                 args.extend(waiting.args.iter().cloned());
             }
             let script = &coordinator.scripts.hold_batch;
-            let replies: Result<Vec<Value>, CoordinatorError> = async {
-                let (HoldBatchCode::Answered, reply) = script
-                    .call::<HoldBatchCode>(client, keys.clone(), args)
-                    .await?;
-                let items = reply.into_items();
-                if items.len() != batch.len() + 1 {
-                    return Err(CoordinatorError::protocol(
-                        script.name,
-                        format!("{} replies for {} holds", items.len() - 1, batch.len()),
-                    ));
-                }
-                Ok(items.into_iter().skip(1).collect())
-            }
-            .await;
+            let replies = script
+                .call::<HoldBatchCode>(client, keys.clone(), args)
+                .await
+                .and_then(|(HoldBatchCode::Answered, reply)| reply.into_answers(batch.len()));
             match replies {
                 Ok(replies) => {
                     for (waiting, reply) in batch.into_iter().zip(replies) {

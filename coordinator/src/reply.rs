@@ -62,9 +62,16 @@ impl Reply {
         self.items.get(index)
     }
 
-    /// The reply's items, owned (a batch's per-request replies).
-    pub(crate) fn into_items(self) -> Vec<Value> {
-        self.items
+    /// A batch script's per-request replies (`{0, reply, reply, ...}`), one for each of its
+    /// `requests`; a protocol error when the count differs.
+    pub(crate) fn into_answers(self, requests: usize) -> Result<Vec<Value>, CoordinatorError> {
+        if self.items.len() != requests + 1 {
+            return Err(CoordinatorError::protocol(
+                self.script,
+                format!("{} replies for {requests} requests", self.items.len() - 1),
+            ));
+        }
+        Ok(self.items.into_iter().skip(1).collect())
     }
 
     /// An unknown return code: the host-side enum and the script disagree.

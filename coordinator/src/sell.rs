@@ -64,8 +64,9 @@ impl Coordinator {
 
     /// [`Coordinator::mark_read_hold_sold`] for several holds at once (the durable writer's
     /// batch), one outcome per hold, in order. Holds whose seats are all in one section are sold
-    /// together with the others of that section, one `sell_batch.lua` call per section where
-    /// each hold cost a call of its own; the rest one by one, as before.
+    /// with the batch's others there, one `sell_batch.lua` call per section where each hold
+    /// cost a call of its own (its seats grouped once); holds over several sections one by one,
+    /// as before.
     pub async fn mark_read_holds_sold(
         &self,
         holds: &[&Hold],
@@ -84,14 +85,13 @@ impl Coordinator {
                             .push((i, seats));
                     }
                 }
-                // Unknown seats, several sections, no layout: one by one, which says so.
+                // Unknown seats, several sections, no layout: `mark_read_hold_sold`, which says so.
                 Ok(_) => {}
                 Err(e) => outcomes[i] = Some(Err(e)),
             }
         }
-        let sections = together.into_iter().filter(|(_, h)| h.len() > 1);
         let sold =
-            futures::future::join_all(sections.map(|((event, section), members)| {
+            futures::future::join_all(together.into_iter().map(|((event, section), members)| {
                 self.sell_section(event, section, members, holds)
             }))
             .await;
@@ -150,26 +150,16 @@ impl Coordinator {
             args.extend(seats.iter().map(ToString::to_string));
         }
         let script = &self.scripts.sell_batch;
-        let replies: Result<Vec<Value>, CoordinatorError> = async {
-            let (SellBatchCode::Answered, reply) = script
-                .call::<SellBatchCode>(
-                    self.client(),
-                    vec![
-                        k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit, k.reserved,
-                    ],
-                    args,
-                )
-                .await?;
-            let items = reply.into_items();
-            if items.len() != members.len() + 1 {
-                return Err(CoordinatorError::protocol(
-                    script.name,
-                    format!("{} replies for {} holds", items.len() - 1, members.len()),
-                ));
-            }
-            Ok(items.into_iter().skip(1).collect())
-        }
-        .await;
+        let replies = script
+            .call::<SellBatchCode>(
+                self.client(),
+                vec![
+                    k.inv, k.held, k.holder, k.sold, k.blocked, k.ver, k.audit, k.reserved,
+                ],
+                args,
+            )
+            .await
+            .and_then(|(SellBatchCode::Answered, reply)| reply.into_answers(members.len()));
         let answers = match replies {
             Ok(replies) => members
                 .into_iter()

@@ -123,19 +123,13 @@ pub async fn step_reading(
     }
     let written_live = write(&svc.db, &to_write, config.pause_in_batch).await?;
     let written = verdicts(svc, jobs, &live, written_live).await?;
-    let mut sales = sell_pinned(svc, &written, &live).await.into_iter();
+    let sales = sell_pinned(svc, &written, &live).await;
     // Each job's Redis and refund calls go together: one after the other they made a batch
     // last (calls per job) × (jobs) round trips, the writer's ceiling.
-    let mut told =
-        futures::future::join_all(jobs.iter().zip(&written).zip(&live).map(|((j, w), l)| {
-            let l = l.as_ref().unwrap_or(&Live::Gone);
-            let sold = match (w, l) {
-                (Written::Paid, Live::Pinned(_)) => sales.next(),
-                _ => None,
-            };
-            after_commit(svc, j, *w, l, sold)
-        }))
-        .await;
+    let mut told = futures::future::join_all(jobs.iter().zip(&written).zip(&live).zip(sales).map(
+        |(((j, w), l), sold)| after_commit(svc, j, *w, l.as_ref().unwrap_or(&Live::Gone), sold),
+    ))
+    .await;
     recheck_refunds(svc, jobs, &written, &mut told).await;
     for outcome in &written {
         match outcome {
@@ -566,24 +560,33 @@ fn told_sale(job: &CommitJob) -> Option<ToldSale> {
 
 /// Sells the seats of every paid job whose hold was pinned with the job's seats, together
 /// ([`coordinator::Coordinator::mark_read_holds_sold`]: one call per section for the batch, where
-/// each job cost one): one outcome per such job, in the batch's order.
+/// each job cost one): for each job of the batch, in order, what its sale came to (`None`: not
+/// such a job).
 async fn sell_pinned(
     svc: &Services,
     written: &[Written],
     live: &[Result<Live, coordinator::CoordinatorError>],
-) -> Vec<Result<SellOutcome, coordinator::CoordinatorError>> {
-    let holds: Vec<&coordinator::Hold> = written
-        .iter()
-        .zip(live)
-        .filter_map(|(w, l)| match (w, l) {
+) -> Vec<Option<Result<SellOutcome, coordinator::CoordinatorError>>> {
+    fn pinned<'a>(
+        (w, l): (&Written, &'a Result<Live, coordinator::CoordinatorError>),
+    ) -> Option<&'a coordinator::Hold> {
+        match (w, l) {
             (Written::Paid, Ok(Live::Pinned(h))) => Some(h),
             _ => None,
-        })
-        .collect();
-    if holds.is_empty() {
-        return Vec::new();
+        }
     }
-    svc.coordinator.mark_read_holds_sold(&holds).await
+    let holds: Vec<&coordinator::Hold> = written.iter().zip(live).filter_map(pinned).collect();
+    let mut sold = if holds.is_empty() {
+        Vec::new()
+    } else {
+        svc.coordinator.mark_read_holds_sold(&holds).await
+    }
+    .into_iter();
+    written
+        .iter()
+        .zip(live)
+        .map(|job| pinned(job).and_then(|_| sold.next()))
+        .collect()
 }
 
 /// What follows a durable outcome. Failures are logged, not returned: Postgres already holds the
@@ -592,7 +595,8 @@ async fn sell_pinned(
 /// Returns whether Redis was told what it must be (a paid job's seats sold and counted); when
 /// not, the caller leaves the job in the queue to be done again.
 ///
-/// `sold`: what selling a pinned hold's seats came to, when the batch's sale already did it.
+/// `sold`: what selling a pinned hold's seats came to ([`sell_pinned`]), for a paid job whose
+/// hold was pinned.
 async fn after_commit(
     svc: &Services,
     job: &CommitJob,
@@ -658,13 +662,12 @@ async fn mark_paid(
 ) -> bool {
     // The seats sold are the job's, which the order records: never the record's alone.
     let marked = match (live, sold) {
-        // Sold with the batch's other sales already.
+        // A pinned hold (checked before the write to have the job's seats) was sold with the
+        // batch's other sales ([`sell_pinned`]).
         (_, Some(sold)) => sold,
-        // Checked before the write: the pinned record has the job's seats.
-        (Live::Pinned(h), None) => svc.coordinator.mark_read_hold_sold(h).await,
         (Live::Sold, None) => svc.coordinator.mark_sold(hold).await,
         // No record to sell by, or one naming other seats: repaired from the job below.
-        (Live::OtherSeats | Live::Gone, None) => Ok(SellOutcome::NotFound),
+        _ => Ok(SellOutcome::NotFound),
     };
     let sold = match marked {
         // The sale also counted the seats against the buyer's limit for good.
